@@ -1,0 +1,260 @@
+#include "collective_bench.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <ostream>
+#include <sstream>
+#include <thread>
+
+#include "cclab/error.h"
+#include "cclab/implementation.h"
+#include "cclab/launch.h"
+#include "check.h"
+#include "results.h"
+#include "table.h"
+
+namespace cclab {
+namespace {
+
+/// Page-aligned host memory, touched once so the first timed iteration does not fault it in.
+class HostBuffer {
+ public:
+  explicit HostBuffer(size_t bytes) : bytes_(bytes) {
+    const size_t rounded = std::max<size_t>(4096, (bytes + 4095) / 4096 * 4096);
+    data_.reset(static_cast<std::byte*>(std::aligned_alloc(4096, rounded)));
+    if (!data_) throw Error("cannot allocate " + std::to_string(bytes) + " bytes");
+    std::memset(data_.get(), 0, rounded);
+  }
+  std::byte* data() { return data_.get(); }
+
+ private:
+  struct Free {
+    void operator()(std::byte* p) const { std::free(p); }
+  };
+  size_t bytes_;
+  std::unique_ptr<std::byte, Free> data_;
+};
+
+double busbw_factor(Collective collective, int ranks) {
+  const double n = ranks;
+  switch (collective) {
+    case Collective::allreduce: return 2 * (n - 1) / n;
+    case Collective::reduce_scatter:
+    case Collective::allgather: return (n - 1) / n;
+    default: return 1;
+  }
+}
+
+size_t available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  size_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return SIZE_MAX;
+}
+
+// What each rank reports after one (size, implementation): its iteration times and counters.
+struct RankSummary {
+  std::vector<double> times_us;
+  uint64_t wrong = 0, bytes_sent = 0, bytes_received = 0;
+
+  std::string pack() const {
+    std::string text(sizeof(uint64_t) * 3 + sizeof(double) * times_us.size(), '\0');
+    const uint64_t header[3] = {wrong, bytes_sent, bytes_received};
+    std::memcpy(text.data(), header, sizeof(header));
+    std::memcpy(text.data() + sizeof(header), times_us.data(), sizeof(double) * times_us.size());
+    return text;
+  }
+  static RankSummary unpack(const std::string& text) {
+    RankSummary summary;
+    uint64_t header[3];
+    std::memcpy(header, text.data(), sizeof(header));
+    summary.wrong = header[0];
+    summary.bytes_sent = header[1];
+    summary.bytes_received = header[2];
+    summary.times_us.resize((text.size() - sizeof(header)) / sizeof(double));
+    std::memcpy(summary.times_us.data(), text.data() + sizeof(header), sizeof(double) * summary.times_us.size());
+    return summary;
+  }
+};
+
+double percentile(std::vector<double> sorted, double fraction) {
+  if (sorted.empty()) return 0;
+  const double position = fraction * double(sorted.size() - 1);
+  const size_t below = size_t(std::floor(position));
+  const size_t above = std::min(below + 1, sorted.size() - 1);
+  return sorted[below] + (sorted[above] - sorted[below]) * (position - double(below));
+}
+
+// Test hook: CCLAB_FAULT_RANK=R CCLAB_FAULT_AFTER_RECORDS=K CCLAB_FAULT=kill|stall makes rank R
+// die (SIGKILL) or stop answering after the K-th result, to prove that failures end the job.
+void maybe_inject_fault(int rank, size_t records_done) {
+  const char* fault_rank = std::getenv("CCLAB_FAULT_RANK");
+  const char* after = std::getenv("CCLAB_FAULT_AFTER_RECORDS");
+  if (!fault_rank || !after || std::atoi(fault_rank) != rank || size_t(std::atol(after)) != records_done) return;
+  const std::string fault = std::getenv("CCLAB_FAULT") ? std::getenv("CCLAB_FAULT") : "kill";
+  if (fault == "stall")
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  raise(SIGKILL);
+}
+
+}  // namespace
+
+std::vector<size_t> sweep_sizes(const CollectiveBenchOptions& options, size_t element_bytes) {
+  std::vector<size_t> sizes;
+  for (size_t bytes = options.min_bytes; bytes <= options.max_bytes;) {
+    sizes.push_back(bytes / element_bytes * element_bytes);
+    const size_t next = options.step_bytes ? bytes + options.step_bytes : size_t(double(bytes) * options.step_factor);
+    if (next <= bytes) break;  // a factor of 1 measures one size
+    bytes = next;
+  }
+  return sizes;
+}
+
+void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, const std::vector<std::string>& argv,
+                          std::ostream& out) {
+  const int rank = comm.rank(), ranks = comm.size();
+  const size_t element = dtype_size(options.dtype);
+  const std::vector<size_t> sizes = sweep_sizes(options, element);
+
+  std::vector<std::unique_ptr<Implementation>> impls;
+  for (const std::string& name : options.impls) impls.push_back(make_implementation(options.collective, name, comm));
+
+  CollectiveArgs args;
+  args.collective = options.collective;
+  args.dtype = options.dtype;
+  args.op = options.op;
+  args.root = options.root;
+  args.inplace = options.inplace;
+  args.segment_bytes = options.segment_bytes;
+  args.segments_in_flight = options.segments_in_flight;
+
+  // Refuse before the sweep if the largest size cannot fit on every rank of this host.
+  const size_t largest = sizes.empty() ? 0 : sizes.back();
+  args.count = largest / element;
+  const BufferCounts largest_counts = buffer_counts(options.collective, args.count, ranks);
+  size_t scratch = 0;
+  for (const auto& impl : impls) scratch = std::max(scratch, impl->scratch_bytes(args));
+  const size_t per_rank = largest_counts.input * element + (options.inplace ? 0 : largest_counts.output * element) + scratch;
+  const int node = comm.topology().node_of_rank[size_t(rank)];
+  const size_t ranks_here = size_t(std::count(comm.topology().node_of_rank.begin(), comm.topology().node_of_rank.end(), node));
+  const size_t available = available_memory_bytes();
+  const bool fits = per_rank * ranks_here < available / 10 * 9;
+  for (const std::string& verdict : comm.bootstrap().allgather(fits ? "ok" : "no"))
+    if (verdict != "ok")
+      throw UsageError("the largest size (" + std::to_string(largest) + " B) needs " + std::to_string(per_rank >> 20) +
+                       " MiB per rank x " + std::to_string(ranks_here) + " ranks on a host with " +
+                       std::to_string(available >> 20) + " MiB available; lower -e/--maxbytes");
+
+  HostBuffer input(largest_counts.input * element);
+  HostBuffer output(options.inplace ? 0 : largest_counts.output * element);
+
+  ResultWriter writer(rank == 0 ? options.json_path : std::string());
+  const Placement placement = this_rank_placement();
+  const std::string launcher = comm.bootstrap().launcher();
+  size_t records_done = 0;
+  bool header_printed = false;
+
+  for (size_t bytes : sizes) {
+    args.count = bytes / element;
+    const BufferCounts counts = buffer_counts(options.collective, args.count, ranks);
+    for (auto& impl : impls) impl->prepare(args);
+
+    // Implementations take turns at each size, so drifts of the machine hit them alike.
+    for (auto& impl : impls) {
+      void* out_buffer = options.inplace ? static_cast<void*>(input.data()) : static_cast<void*>(output.data());
+      fill_check_input(input.data(), counts.input, options.dtype, options.op, rank);
+      comm.bootstrap().barrier();
+      for (int i = 0; i < options.warmup; ++i) impl->run(input.data(), out_buffer, Deadline::after(options.timeout_s));
+      comm.bootstrap().barrier();
+
+      const TrafficCounters before = comm.transport().counters();
+      RankSummary summary;
+      summary.times_us.reserve(size_t(options.iters));
+      for (int i = 0; i < options.iters; ++i) {
+        const auto start = Clock::now();
+        impl->run(input.data(), out_buffer, Deadline::after(options.timeout_s));
+        summary.times_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+      }
+      const TrafficCounters& after = comm.transport().counters();
+      if (impl->counted_by_transport() && options.iters > 0) {
+        summary.bytes_sent = (after.total_bytes_sent() - before.total_bytes_sent()) / uint64_t(options.iters);
+        summary.bytes_received =
+            (after.total_bytes_received() - before.total_bytes_received()) / uint64_t(options.iters);
+      }
+      if (options.check) {
+        fill_check_input(input.data(), counts.input, options.dtype, options.op, rank);
+        impl->run(input.data(), out_buffer, Deadline::after(options.timeout_s));
+        summary.wrong = count_wrong_allreduce(out_buffer, counts.output, options.dtype, options.op, ranks);
+      }
+
+      const std::vector<std::string> gathered = comm.bootstrap().allgather(summary.pack());
+      if (rank == 0) {
+        std::vector<double> slowest(summary.times_us.size(), 0);
+        uint64_t wrong = 0, sent = 0, received = 0;
+        for (const std::string& text : gathered) {
+          const RankSummary other = RankSummary::unpack(text);
+          for (size_t i = 0; i < slowest.size() && i < other.times_us.size(); ++i)
+            slowest[i] = std::max(slowest[i], other.times_us[i]);
+          wrong += other.wrong;
+          sent = std::max(sent, other.bytes_sent);
+          received = std::max(received, other.bytes_received);
+        }
+        std::sort(slowest.begin(), slowest.end());
+        const double median = percentile(slowest, 0.5);
+        const double algbw = median > 0 ? double(bytes) / median / 1e3 : 0;  // B/us = 10^6 B/s
+
+        nlohmann::json record = base_record("collective", argv);
+        record["collective"] = collective_name(options.collective);
+        record["impl"] = impl->name();
+        record["transport"] = impl->transport();
+        record["dtype"] = dtype_name(options.dtype);
+        record["op"] = op_name(options.op);
+        record["root"] = options.root;
+        record["ranks"] = ranks;
+        record["nodes"] = comm.topology().nodes();
+        record["bytes"] = bytes;
+        record["count"] = args.count;
+        record["iters"] = options.iters;
+        record["warmup"] = options.warmup;
+        record["inplace"] = options.inplace;
+        record["segment_bytes"] = options.segment_bytes;
+        record["launcher"] = launcher;
+        record["binding"] = placement.binding;
+        record["time_us"] = {{"min", slowest.empty() ? 0 : slowest.front()},
+                             {"median", median},
+                             {"max", slowest.empty() ? 0 : slowest.back()}};
+        if (options.percentiles) record["time_us"]["p99"] = percentile(slowest, 0.99);
+        record["algbw_gbps"] = algbw;
+        record["busbw_gbps"] = algbw * busbw_factor(options.collective, ranks);
+        record["wrong"] = options.check ? nlohmann::json(wrong) : nlohmann::json(nullptr);
+        const auto predicted = impl->predicted_traffic();
+        record["sent_bytes_per_rank"] = impl->counted_by_transport() ? nlohmann::json(sent) : nlohmann::json(nullptr);
+        record["recv_bytes_per_rank"] =
+            impl->counted_by_transport() ? nlohmann::json(received) : nlohmann::json(nullptr);
+        record["predicted_sent_bytes_per_rank"] =
+            predicted ? nlohmann::json(predicted->max_bytes_sent) : nlohmann::json(nullptr);
+        record["predicted_recv_bytes_per_rank"] =
+            predicted ? nlohmann::json(predicted->max_bytes_received) : nlohmann::json(nullptr);
+        record["pred_us"] = nullptr;  // no fitted alpha-beta profile yet
+
+        writer.write(record);
+        if (!header_printed) out << collective_table_header(record, options.percentiles);
+        header_printed = true;
+        out << collective_table_row(record, options.percentiles) << std::flush;
+      }
+      maybe_inject_fault(rank, ++records_done);
+    }
+  }
+}
+
+}  // namespace cclab

@@ -1,0 +1,44 @@
+// The collective sweep (DESIGN 3.4): sizes x implementations, interleaved per size, timed per
+// iteration on every rank, checked, and written as results.
+#pragma once
+
+#include <cstddef>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "cclab/algorithm.h"
+#include "cclab/comm.h"
+
+namespace cclab {
+
+struct CollectiveBenchOptions {
+  Collective collective = Collective::allreduce;
+  size_t min_bytes = 8;
+  size_t max_bytes = size_t{64} << 20;
+  double step_factor = 2;   // used when step_bytes is 0
+  size_t step_bytes = 0;
+  int iters = 20;
+  int warmup = 5;
+  DataType dtype = DataType::f32;
+  ReduceOp op = ReduceOp::sum;
+  int root = 0;
+  bool check = false;
+  bool inplace = false;
+  bool percentiles = false;
+  std::vector<std::string> impls = {"ring"};
+  double timeout_s = 60;
+  std::string json_path;
+  size_t segment_bytes = size_t{1} << 20;
+  size_t segments_in_flight = 4;
+};
+
+/// Message sizes of the sweep, in bytes, each a whole number of elements of `element_bytes`.
+std::vector<size_t> sweep_sizes(const CollectiveBenchOptions& options, size_t element_bytes);
+
+/// Runs the sweep on every rank of `comm`; rank 0 prints to `out` and writes results.
+/// `argv` is recorded in every result.
+void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, const std::vector<std::string>& argv,
+                          std::ostream& out);
+
+}  // namespace cclab

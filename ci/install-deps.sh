@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cclab needs, skipping what is already present. Idempotent.
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config git
+  libucx-dev               # UCX: the host transport of the hand-written algorithms
+  libopenmpi-dev openmpi-bin  # Open MPI: mpirun launch and the MPI reference implementation
+  libcli11-dev nlohmann-json3-dev
+  libgtest-dev libbenchmark-dev
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$package")
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+[[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -q
+"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,25 @@
+// Subcommand wiring: each add_* registers a subcommand and returns the action to run if chosen.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace cclab {
+
+/// Runs the chosen subcommand; returns the process exit status.
+using CommandAction = std::function<int()>;
+
+/// `cclab info`
+CommandAction add_info_command(CLI::App& app);
+/// `cclab bench allreduce ...`; `argv` is the whole command line (for relaunching ranks).
+CommandAction add_bench_commands(CLI::App& app, const std::vector<std::string>& argv);
+
+/// "8", "64K", "256M", "1G" (powers of 1024) to bytes; throws UsageError otherwise.
+size_t parse_size(const std::string& text);
+
+std::string version_string();
+
+}  // namespace cclab

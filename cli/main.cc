@@ -1,0 +1,39 @@
+// cclab: parse the command line, pick a subcommand, map errors to exit statuses
+// (0 ok, 1 run-time failure, 2 bad input).
+#include <iostream>
+
+#include "cclab/error.h"
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  CLI::App app{"cclab: benchmark collective communication and parallel training", "cclab"};
+  app.set_version_flag("--version", cclab::version_string());
+  app.require_subcommand(1);
+  std::vector<std::pair<CLI::App*, cclab::CommandAction>> commands;
+  try {
+    cclab::CommandAction info = cclab::add_info_command(app);
+    cclab::CommandAction bench = cclab::add_bench_commands(app, args);
+    app.parse(argc, argv);
+    for (CLI::App* chosen : app.get_subcommands()) {
+      if (chosen->get_name() == "info") return info();
+      if (chosen->get_name() == "bench") return bench();
+    }
+    return 2;
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForAllHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForVersion& version) {
+    return app.exit(version);
+  } catch (const CLI::ParseError& error) {
+    std::cerr << "cclab: error: " << error.what() << " (see 'cclab --help')\n";
+    return 2;
+  } catch (const cclab::UsageError& error) {
+    std::cerr << "cclab: error: " << error.what() << "\n";
+    return 2;
+  } catch (const std::exception& error) {
+    std::cerr << "cclab: " << error.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,434 @@
+// `cclab <command> -n N`: become the supervisor of N ranks on this host (DESIGN 3.1).
+//
+// The supervisor runs the rendezvous store, starts every rank as a fresh exec of this very binary
+// with the same arguments plus CCLAB_* variables, and watches them. When one rank fails, the others
+// would otherwise sit in a collective until their timeout, so the supervisor stops them at once and
+// says which rank failed and how. With through_mpirun it starts mpirun instead and supervises that.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bootstrap/tcp_store.h"
+#include "cclab/error.h"
+#include "cclab/launch.h"
+
+extern char** environ;
+
+// CPU helpers shared with placement.cc (defined there; bootstrap/ has no header for them).
+namespace cclab::detail {
+std::vector<int> affinity_cpus();
+int physical_cores(const std::vector<int>& cpus);
+std::string describe_cpus(std::vector<int> cpus);
+}  // namespace cclab::detail
+
+namespace cclab {
+namespace {
+
+// How long stopped ranks get to exit after SIGTERM before SIGKILL (mpirun needs longer: it has to
+// stop its own ranks first).
+constexpr auto kRankStopGrace = std::chrono::seconds(2);
+constexpr auto kMpirunStopGrace = std::chrono::seconds(5);
+// When a rank exits with a usage error, the others usually hit the same error in the same instant:
+// give them this long to exit by themselves before calling it a stop.
+constexpr auto kUsageErrorGrace = std::chrono::seconds(1);
+constexpr int kUsageExitStatus = 2;
+
+/// Blocks SIGINT, SIGTERM and SIGCHLD in the calling thread while it supervises, so that they queue
+/// up for wait() instead of killing the supervisor before it could stop the ranks. Threads created
+/// meanwhile (the store server) inherit the mask, so the process-directed signals wait for us.
+class SupervisorSignals {
+ public:
+  SupervisorSignals() {
+    sigemptyset(&handled_);
+    for (int signal : {SIGINT, SIGTERM, SIGCHLD}) sigaddset(&handled_, signal);
+    pthread_sigmask(SIG_BLOCK, &handled_, &previous_);
+    // An inherited SIGCHLD=SIG_IGN would make the kernel reap the ranks itself, and waitpid could
+    // no longer tell how they ended.
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    sigemptyset(&default_action.sa_mask);
+    sigaction(SIGCHLD, &default_action, &previous_child_action_);
+  }
+  ~SupervisorSignals() {
+    // Consume a pending SIGCHLD about our (already reaped) ranks, so that a handler the caller had
+    // installed does not run for them once the mask is restored.
+    sigset_t child;
+    sigemptyset(&child);
+    sigaddset(&child, SIGCHLD);
+    const timespec zero{0, 0};
+    while (sigtimedwait(&child, nullptr, &zero) > 0) {
+    }
+    sigaction(SIGCHLD, &previous_child_action_, nullptr);
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+  SupervisorSignals(const SupervisorSignals&) = delete;
+  SupervisorSignals& operator=(const SupervisorSignals&) = delete;
+
+  /// The mask to give children before exec (a blocked SIGTERM would survive exec and make the
+  /// rank unstoppable by our own stop procedure).
+  const sigset_t& original_mask() const { return previous_; }
+
+  /// Waits up to `timeout` for one of the signals; returns it, or 0.
+  int wait(std::chrono::milliseconds timeout) {
+    const timespec limit{static_cast<time_t>(timeout.count() / 1000), static_cast<long>(timeout.count() % 1000) * 1000000};
+    const int signal = sigtimedwait(&handled_, nullptr, &limit);
+    return signal > 0 ? signal : 0;
+  }
+
+ private:
+  sigset_t handled_;
+  sigset_t previous_;
+  struct sigaction previous_child_action_ {};
+};
+
+/// What to exec: everything prepared before fork(), since the child of a multi-threaded process
+/// may only make async-signal-safe calls until exec.
+struct ExecPlan {
+  std::string path;
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::optional<cpu_set_t> affinity;
+  int death_signal = SIGKILL;  // what the child gets if the supervisor dies (no orphaned ranks)
+};
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> result;
+  for (auto& text : strings) result.push_back(text.data());
+  result.push_back(nullptr);
+  return result;
+}
+
+/// This process's environment with `overrides` ("NAME=value") replacing any same-named entries.
+std::vector<std::string> environment_with(const std::vector<std::string>& overrides) {
+  std::vector<std::string> result;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string text = *entry;
+    const std::string name = text.substr(0, text.find('='));
+    const bool replaced = std::any_of(overrides.begin(), overrides.end(),
+                                      [&](const std::string& o) { return o.compare(0, name.size() + 1, name + "=") == 0; });
+    if (!replaced) result.push_back(text);
+  }
+  result.insert(result.end(), overrides.begin(), overrides.end());
+  return result;
+}
+
+/// The children started so far. Whatever happens (an exception halfway through starting them),
+/// none outlives this object unreaped: the destructor kills and reaps those still running.
+class Children {
+ public:
+  struct Child {
+    pid_t pid;
+    std::string label;  // "rank 3", "mpirun"
+    bool running = true;
+    int wait_status = 0;
+  };
+
+  ~Children() {
+    for (auto& child : children_) {
+      if (!child.running) continue;
+      ::kill(child.pid, SIGKILL);
+      while (::waitpid(child.pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
+
+  std::vector<Child>& all() { return children_; }
+
+  /// fork + exec `plan`; Error (with errno's text) if the exec itself failed.
+  void start(ExecPlan plan, std::string label, const sigset_t& child_mask) {
+    std::vector<char*> argv = pointers(plan.argv);
+    std::vector<char*> envp = pointers(plan.env);
+    // The child reports a failed exec through this pipe; a successful exec closes it (CLOEXEC).
+    int report[2];
+    if (::pipe2(report, O_CLOEXEC) != 0) throw Error("pipe: " + std::string(std::strerror(errno)));
+    UniqueFd report_read(report[0]), report_write(report[1]);
+    const pid_t supervisor = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) throw Error("cannot start " + label + ": fork: " + std::strerror(errno));
+    if (pid == 0) {
+      sigprocmask(SIG_SETMASK, &child_mask, nullptr);
+      prctl(PR_SET_PDEATHSIG, plan.death_signal);
+      // The supervisor may have died before prctl took effect.
+      if (::getppid() != supervisor) _exit(127);
+      int error = 0;
+      if (plan.affinity && sched_setaffinity(0, sizeof *plan.affinity, &*plan.affinity) != 0) {
+        error = errno;
+      } else {
+        ::execve(plan.path.c_str(), argv.data(), envp.data());
+        error = errno;
+      }
+      [[maybe_unused]] ssize_t ignored = ::write(report[1], &error, sizeof error);
+      _exit(127);
+    }
+    children_.push_back({pid, std::move(label)});
+    report_write.reset();
+    int error = 0;
+    ssize_t n;
+    do {
+      n = ::read(report_read.get(), &error, sizeof error);
+    } while (n < 0 && errno == EINTR);
+    if (n == sizeof error) {
+      // Reap it here so the message is about the real cause, not "exited with status 127".
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      children_.back().running = false;
+      throw Error("cannot start " + children_.back().label + ": " +
+                  (plan.affinity ? "binding or exec of " : "exec of ") + plan.path + " failed: " + std::strerror(error));
+    }
+  }
+
+  /// Sends `signal` to every child still running; returns how many.
+  int signal_running(int signal) {
+    int count = 0;
+    for (auto& child : children_)
+      if (child.running && ::kill(child.pid, signal) == 0) ++count;
+    return count;
+  }
+
+ private:
+  std::vector<Child> children_;
+};
+
+bool failed(int wait_status) {
+  return WIFSIGNALED(wait_status) || (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) != 0);
+}
+
+/// The exit status a shell would report for a process that ended with `wait_status`.
+int shell_status(int wait_status) {
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 1;
+}
+
+std::string signal_text(int signal) {
+  const char* name = strsignal(signal);
+  return "signal " + std::to_string(signal) + " (" + (name ? name : "unknown") + ")";
+}
+
+struct Outcome {
+  const Children::Child* first_failure = nullptr;  // the child whose failure stopped the job
+  bool stopped_others = false;                     // we signalled at least one child still running
+  int received_signal = 0;                         // SIGINT/SIGTERM the supervisor got and forwarded
+};
+
+/// Waits for every child. On the first failure, or a SIGINT/SIGTERM to the supervisor, stops the
+/// rest: SIGTERM (or the received signal), then SIGKILL after `stop_grace`.
+Outcome supervise(Children& children, SupervisorSignals& signals, std::chrono::seconds stop_grace) {
+  Outcome outcome;
+  const auto never = Clock::time_point::max();
+  bool stopping = false;
+  Clock::time_point term_at = never, kill_at = never;
+  auto& all = children.all();
+  for (;;) {
+    size_t running = 0;
+    for (auto& child : all) {
+      if (!child.running) continue;
+      int status = 0;
+      const pid_t reaped = ::waitpid(child.pid, &status, WNOHANG);
+      if (reaped == 0 || (reaped < 0 && errno == EINTR)) {
+        ++running;
+        continue;
+      }
+      child.running = false;
+      child.wait_status = reaped < 0 ? 0 : status;  // ECHILD: someone else reaped it; nothing to report
+      if (!stopping && reaped > 0 && failed(status)) {
+        stopping = true;
+        outcome.first_failure = &child;
+        const bool usage_error = WIFEXITED(status) && WEXITSTATUS(status) == kUsageExitStatus;
+        term_at = Clock::now() + (usage_error ? std::chrono::duration_cast<Clock::duration>(kUsageErrorGrace)
+                                              : Clock::duration::zero());
+        kill_at = term_at + stop_grace;
+      }
+    }
+    if (running == 0) break;
+
+    const auto now = Clock::now();
+    if (now >= term_at) {
+      if (children.signal_running(SIGTERM) > 0) outcome.stopped_others = true;
+      term_at = never;
+    }
+    if (now >= kill_at) {
+      children.signal_running(SIGKILL);
+      kill_at = never;
+    }
+    // Wake up for SIGCHLD or a forwarded signal at once, otherwise poll every 100 ms as a fallback.
+    auto wait_for = std::chrono::milliseconds(100);
+    for (auto due : {term_at, kill_at})
+      if (due != never)
+        wait_for = std::min(wait_for, std::chrono::duration_cast<std::chrono::milliseconds>(due - now) +
+                                          std::chrono::milliseconds(1));
+    const int signal = signals.wait(std::max(wait_for, std::chrono::milliseconds(1)));
+    if (signal == SIGINT || signal == SIGTERM) {
+      if (!stopping) {
+        // Forward what we got: a rank may handle SIGINT (finish the line, flush results) differently.
+        stopping = true;
+        outcome.received_signal = signal;
+        if (children.signal_running(signal) > 0) outcome.stopped_others = true;
+        term_at = never;
+        kill_at = Clock::now() + stop_grace;
+      } else {
+        // Asked again while stopping: the user does not want to wait for the grace period.
+        children.signal_running(SIGKILL);
+        kill_at = never;
+      }
+    }
+  }
+  return outcome;
+}
+
+std::string this_executable() {
+  char path[4096];
+  const ssize_t length = ::readlink("/proc/self/exe", path, sizeof path - 1);
+  if (length <= 0) throw Error("cannot find this program's path (/proc/self/exe): " + std::string(std::strerror(errno)));
+  return std::string(path, static_cast<size_t>(length));
+}
+
+std::string find_on_path(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::string directories = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t at = 0;
+  while (at <= directories.size()) {
+    size_t end = directories.find(':', at);
+    if (end == std::string::npos) end = directories.size();
+    // An empty PATH entry means the current directory.
+    const std::string directory = end > at ? directories.substr(at, end - at) : std::string(1, '.');
+    at = end + 1;
+    const std::string candidate = directory + '/' + program;
+    struct stat info {};
+    if (::stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+  }
+  return {};
+}
+
+int launch_through_mpirun(const std::vector<std::string>& argv, const LocalLaunchOptions& options) {
+  const std::string mpirun = find_on_path("mpirun");
+  if (mpirun.empty())
+    throw Error("starting the ranks through mpirun needs mpirun on PATH, and there is none (install Open MPI's "
+                "mpirun, e.g. the openmpi-bin package)");
+  // mpirun counts one slot per physical core and refuses more ranks than slots, or binding two
+  // ranks to one core, unless told otherwise.
+  const int cores = detail::physical_cores(detail::affinity_cpus());
+  ExecPlan plan;
+  plan.path = mpirun;
+  plan.argv = {"mpirun", "-np", std::to_string(options.ranks)};
+  if (options.ranks > cores) plan.argv.push_back("--oversubscribe");
+  plan.argv.push_back("--bind-to");
+  plan.argv.push_back(options.bind && options.ranks <= cores ? "core" : "none");
+  // mpirun's daemon execs this path itself, where /proc/self/exe would mean mpirun: resolve it here.
+  plan.argv.push_back(this_executable());
+  plan.argv.insert(plan.argv.end(), argv.begin() + 1, argv.end());
+  // Open MPI refuses to run as root without both; containers and CI commonly run as root.
+  plan.env = environment_with({"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"});
+  // SIGTERM rather than SIGKILL if we die: mpirun then stops its ranks instead of orphaning them.
+  plan.death_signal = SIGTERM;
+
+  SupervisorSignals signals;
+  Children children;
+  children.start(std::move(plan), "mpirun", signals.original_mask());
+  const Outcome outcome = supervise(children, signals, kMpirunStopGrace);
+  const auto& child = children.all().front();
+  if (outcome.received_signal != 0) {
+    std::fprintf(stderr, "cclab: received %s; stopped mpirun and its ranks\n", signal_text(outcome.received_signal).c_str());
+    return 128 + outcome.received_signal;
+  }
+  // mpirun explains a failed rank itself; add a line only when mpirun itself was killed.
+  if (WIFSIGNALED(child.wait_status))
+    std::fprintf(stderr, "cclab: mpirun (pid %d) was killed by %s\n", static_cast<int>(child.pid),
+                 signal_text(WTERMSIG(child.wait_status)).c_str());
+  return shell_status(child.wait_status);
+}
+
+}  // namespace
+
+int launch_local(const std::vector<std::string>& argv, const LocalLaunchOptions& options) {
+  if (options.ranks < 1) throw UsageError("the number of ranks (-n) must be at least 1");
+  if (argv.empty()) throw UsageError("launch_local needs argv with at least the program name");
+  if (options.through_mpirun) return launch_through_mpirun(argv, options);
+  // options.timeout_s is not enforced here: every rank gets the same arguments, so it bounds its
+  // own rendezvous, and the supervisor stops the others as soon as one gives up.
+
+  const int ranks = options.ranks;
+  const std::vector<int> cpus = detail::affinity_cpus();
+  const int cores = std::max<int>(1, static_cast<int>(cpus.size()));
+  const bool oversubscribed = ranks > cores;
+  const bool bind = options.bind && !oversubscribed && !cpus.empty();
+  const int cores_per_rank = std::max(1, cores / ranks);
+  const bool user_set_omp = std::getenv("OMP_NUM_THREADS") != nullptr;
+
+  // Signals first, so the server thread starts with them blocked (see SupervisorSignals).
+  SupervisorSignals signals;
+  const std::string token = make_job_token();
+  TcpStoreServer server(token);  // 127.0.0.1, ephemeral port: only this host's ranks need it
+  const std::string store = server.local_address().to_string();
+
+  Children children;
+  for (int rank = 0; rank < ranks; ++rank) {
+    ExecPlan plan;
+    // /proc/self/exe rather than a path: it is this exact binary even if the file was replaced.
+    plan.path = "/proc/self/exe";
+    plan.argv = argv;
+    std::string binding = "none";
+    if (bind) {
+      // Rank i gets the i-th contiguous block of our CPUs, like mpirun's --map-by core --bind-to core.
+      const std::vector<int> block(cpus.begin() + rank * cores_per_rank, cpus.begin() + (rank + 1) * cores_per_rank);
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      for (int cpu : block) CPU_SET(cpu, &set);
+      plan.affinity = set;
+      binding = detail::describe_cpus(block);
+    }
+    std::vector<std::string> overrides = {
+        "CCLAB_LOCAL_LAUNCH=1",
+        "CCLAB_RANK=" + std::to_string(rank),
+        "CCLAB_WORLD_SIZE=" + std::to_string(ranks),
+        "CCLAB_STORE=" + store,
+        "CCLAB_TOKEN=" + token,
+        "CCLAB_BINDING=" + binding,
+        "CCLAB_THREADS=" + std::to_string(cores_per_rank),
+        std::string("CCLAB_OVERSUBSCRIBED=") + (oversubscribed ? "1" : "0"),
+    };
+    // OpenMP would otherwise start one thread per CPU in every rank: N ranks x all cores.
+    if (!user_set_omp) overrides.push_back("OMP_NUM_THREADS=" + std::to_string(cores_per_rank));
+    plan.env = environment_with(overrides);
+    children.start(std::move(plan), "rank " + std::to_string(rank), signals.original_mask());
+  }
+
+  const Outcome outcome = supervise(children, signals, kRankStopGrace);
+  const std::string stopped = outcome.stopped_others ? "; stopped the other ranks" : "";
+  if (const auto* failure = outcome.first_failure) {
+    const int status = failure->wait_status;
+    if (WIFSIGNALED(status)) {
+      std::fprintf(stderr, "cclab: %s (pid %d) was killed by %s%s\n", failure->label.c_str(),
+                   static_cast<int>(failure->pid), signal_text(WTERMSIG(status)).c_str(), stopped.c_str());
+    } else if (WEXITSTATUS(status) == kUsageExitStatus) {
+      // The ranks printed the usage error themselves; only say something if we had to stop some.
+      if (outcome.stopped_others)
+        std::fprintf(stderr, "cclab: %s exited with status 2 (usage error)%s\n", failure->label.c_str(), stopped.c_str());
+    } else {
+      std::fprintf(stderr, "cclab: %s exited with status %d%s\n", failure->label.c_str(), WEXITSTATUS(status),
+                   stopped.c_str());
+    }
+    return shell_status(status);
+  }
+  if (outcome.received_signal != 0) {
+    std::fprintf(stderr, "cclab: received %s; stopped the ranks\n", signal_text(outcome.received_signal).c_str());
+    return 128 + outcome.received_signal;
+  }
+  return 0;
+}
+
+}  // namespace cclab

@@ -1,0 +1,67 @@
+// Hand-written algorithms as data: each has a name, a one-line description and a function that
+// builds one rank's Schedule (DESIGN 3.3). `--impl NAME` looks them up here.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cclab/dtype.h"
+#include "cclab/schedule.h"
+
+namespace cclab {
+
+enum class Collective : uint8_t { allreduce, broadcast, reduce, reduce_scatter, allgather };
+std::string_view collective_name(Collective collective);
+std::optional<Collective> parse_collective(std::string_view text);
+
+/// Which node each rank lives on (ranks grouped by host name, or --ranks-per-node).
+struct Topology {
+  std::vector<int> node_of_rank;
+  int ranks() const { return int(node_of_rank.size()); }
+  int nodes() const;
+  /// One node holding `ranks` ranks.
+  static Topology single_node(int ranks);
+};
+
+/// What one call asks for. Counts are elements of the whole array (nccl-tests' convention).
+struct CollectiveArgs {
+  Collective collective = Collective::allreduce;
+  size_t count = 0;
+  DataType dtype = DataType::f32;
+  ReduceOp op = ReduceOp::sum;
+  int root = 0;
+  bool inplace = false;
+  size_t segment_bytes = size_t{1} << 20;  // pipelining unit of segmented algorithms
+  size_t segments_in_flight = 4;            // receive slots of scratch, per algorithm's own use
+
+  size_t segment_elements() const;
+};
+
+/// Elements in each buffer of a collective on `ranks` ranks.
+struct BufferCounts {
+  size_t input = 0;
+  size_t output = 0;
+};
+BufferCounts buffer_counts(Collective collective, size_t count, int ranks);
+
+using ScheduleBuilder = std::function<Schedule(const Topology&, int rank, const CollectiveArgs&)>;
+
+struct Algorithm {
+  std::string name;
+  Collective collective;
+  std::string description;
+  ScheduleBuilder build;
+};
+
+/// Every hand-written algorithm this build has.
+const std::vector<Algorithm>& algorithm_registry();
+const Algorithm* find_algorithm(Collective collective, std::string_view name);
+
+// Builders, one per file under collectives/algorithms/.
+Schedule build_allreduce_ring(const Topology& topology, int rank, const CollectiveArgs& args);
+
+}  // namespace cclab

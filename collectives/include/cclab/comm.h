@@ -1,0 +1,53 @@
+// A communicator: who we are (bootstrap), how we talk (transport) and where ranks live (topology).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cclab/algorithm.h"
+#include "cclab/bootstrap.h"
+#include "cclab/transport.h"
+
+namespace cclab {
+
+struct CommOptions {
+  std::string transport = "ucx";  // "ucx" (host memory); "loopback" only exists for threads in tests
+  double timeout_s = 60;
+  int ranks_per_node = 0;  // 0: group ranks by host name
+  bool yield_when_idle = false;
+};
+
+class Comm {
+ public:
+  /// Joins every rank of `bootstrap` into a communicator; collective over all ranks.
+  Comm(std::unique_ptr<Bootstrap> bootstrap, std::unique_ptr<Transport> transport, const CommOptions& options);
+  /// Creates the named transport over `bootstrap` and joins.
+  static std::unique_ptr<Comm> create(std::unique_ptr<Bootstrap> bootstrap, const CommOptions& options);
+  ~Comm();
+
+  int rank() const { return bootstrap_->rank(); }
+  int size() const { return bootstrap_->size(); }
+  Bootstrap& bootstrap() { return *bootstrap_; }
+  Transport& transport() { return *transport_; }
+  const Topology& topology() const { return topology_; }
+  const std::vector<std::string>& host_names() const { return host_names_; }
+  double timeout_s() const { return options_.timeout_s; }
+
+  /// A new number for the next collective call; the same on every rank when calls are in order.
+  uint64_t next_sequence() { return sequence_++; }
+
+ private:
+  CommOptions options_;
+  std::unique_ptr<Bootstrap> bootstrap_;
+  std::unique_ptr<Transport> transport_;
+  Topology topology_;
+  std::vector<std::string> host_names_;
+  uint64_t sequence_ = 0;
+};
+
+/// Names of the transports this build can create for host memory.
+std::vector<std::string> available_transports();
+
+}  // namespace cclab

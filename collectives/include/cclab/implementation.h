@@ -1,0 +1,67 @@
+// One way to run a collective, hand-written or vendor, behind one interface for the drivers.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cclab/algorithm.h"
+#include "cclab/comm.h"
+#include "cclab/host_executor.h"
+#include "cclab/simulator.h"
+
+namespace cclab {
+
+class Implementation {
+ public:
+  virtual ~Implementation() = default;
+  /// As shown in tables and results: "ring", "mpi".
+  virtual std::string name() const = 0;
+  /// What carried the bytes: "ucx", "mpi".
+  virtual std::string transport() const = 0;
+  /// Called once per message size before any run; may build schedules. Collective over ranks.
+  virtual void prepare(const CollectiveArgs& args) = 0;
+  /// One call of the collective on host buffers (output == input for the in-place form).
+  virtual void run(const void* input, void* output, Deadline deadline) = 0;
+  /// Scratch bytes this implementation needs beyond input and output, for the memory check.
+  virtual size_t scratch_bytes(const CollectiveArgs&) const { return 0; }
+  /// The simulator's bytes per rank; nullopt for vendor code whose traffic we cannot see.
+  virtual std::optional<PredictedTraffic> predicted_traffic() const { return std::nullopt; }
+  /// True when the Comm's transport counters measure this implementation's traffic.
+  virtual bool counted_by_transport() const { return false; }
+};
+
+/// A hand-written algorithm: its Schedule run by the HostExecutor over the Comm's transport.
+class ScheduledImplementation : public Implementation {
+ public:
+  ScheduledImplementation(const Algorithm& algorithm, Comm& comm);
+  std::string name() const override { return algorithm_.name; }
+  std::string transport() const override { return comm_.transport().name(); }
+  void prepare(const CollectiveArgs& args) override;
+  void run(const void* input, void* output, Deadline deadline) override;
+  size_t scratch_bytes(const CollectiveArgs& args) const override;
+  std::optional<PredictedTraffic> predicted_traffic() const override { return predicted_; }
+  bool counted_by_transport() const override { return true; }
+
+ private:
+  const Algorithm& algorithm_;
+  Comm& comm_;
+  HostExecutor executor_;
+  CollectiveArgs args_;
+  std::unique_ptr<CompiledSchedule> schedule_;
+  PredictedTraffic predicted_;
+};
+
+/// Vendor implementations by name ("mpi"); nullptr if the name is not a vendor implementation.
+std::unique_ptr<Implementation> make_vendor_implementation(Collective collective, const std::string& name,
+                                                           Comm& comm);
+/// Vendor names this build has, for `cclab info` and error messages.
+std::vector<std::string> vendor_implementation_names(Collective collective);
+/// True when `name` needs its ranks started by mpirun.
+bool needs_mpi_launch(const std::string& name);
+
+/// Any implementation by name: a registered algorithm or a vendor. Throws UsageError for others.
+std::unique_ptr<Implementation> make_implementation(Collective collective, const std::string& name, Comm& comm);
+
+}  // namespace cclab

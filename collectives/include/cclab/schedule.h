@@ -1,0 +1,60 @@
+// A hand-written algorithm's plan for one rank (DESIGN 3.3): an ordered list of steps over
+// regions of the input, output and scratch buffers, with dependencies. Nothing here knows how the
+// steps are carried out: the host executor runs them over a Transport, the simulator runs all
+// ranks' schedules symbolically, and a stream-ordered CUDA executor can run the same list later.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cclab {
+
+enum class BufferKind : uint8_t { input, output, scratch };
+
+/// `count` elements starting at element `offset` of one buffer.
+struct Region {
+  BufferKind buffer = BufferKind::input;
+  size_t offset = 0;
+  size_t count = 0;
+};
+
+enum class StepKind : uint8_t {
+  send,    // send `source` to `peer`
+  recv,    // receive into `target` from `peer`
+  reduce,  // target = source op operand (target may equal source or operand)
+  copy,    // target = source
+};
+
+struct Step {
+  StepKind kind = StepKind::copy;
+  int peer = -1;          // send, recv
+  uint32_t tag = 0;       // send, recv: matches one send of the peer with one receive here
+  Region source;          // send, reduce, copy
+  Region operand;         // reduce
+  Region target;          // recv, reduce, copy
+  bool finalize = false;  // reduce: last reduction of these elements (an average divides here)
+  std::vector<uint32_t> deps;  // indices of earlier steps that must be complete first
+};
+
+/// The complete plan of one rank for one collective call.
+struct Schedule {
+  std::vector<Step> steps;
+  size_t scratch_count = 0;  // elements of scratch the executor must provide
+
+  uint32_t add(Step step);
+  uint32_t send(int peer, uint32_t tag, Region source, std::vector<uint32_t> deps = {});
+  uint32_t recv(int peer, uint32_t tag, Region target, std::vector<uint32_t> deps = {});
+  uint32_t reduce(Region target, Region source, Region operand, bool finalize, std::vector<uint32_t> deps = {});
+  uint32_t copy(Region target, Region source, std::vector<uint32_t> deps = {});
+
+  /// Elements this rank sends in total (the predicted volume, before multiplying by the dtype size).
+  size_t elements_sent() const;
+  size_t elements_received() const;
+};
+
+/// Human-readable listing, for debugging and `--dump-schedule`-style tooling.
+std::string to_string(const Schedule& schedule);
+
+}  // namespace cclab

@@ -1,0 +1,36 @@
+// Results as JSON Lines (DESIGN 3.5): one object per line, flushed after each record, so a crash
+// loses nothing already measured. Rank 0 writes.
+#pragma once
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace cclab {
+
+inline constexpr const char* kResultSchema = "cclab.result/1";
+
+/// Host, CPU, GPU and the versions of everything that can change a number.
+nlohmann::json environment_description();
+
+/// The keys every record has: schema, kind, argv, env.
+nlohmann::json base_record(const std::string& kind, const std::vector<std::string>& argv);
+
+/// Appends records to a JSONL file; an empty path writes nothing.
+class ResultWriter {
+ public:
+  explicit ResultWriter(const std::string& path);
+  void write(const nlohmann::json& record);
+  bool enabled() const { return stream_.is_open(); }
+
+ private:
+  std::string path_;
+  std::ofstream stream_;
+};
+
+/// Reads every record of a JSONL file (for tests and reports).
+std::vector<nlohmann::json> read_results(const std::string& path);
+
+}  // namespace cclab

@@ -1,0 +1,52 @@
+#include "table.h"
+
+#include <cstdio>
+
+namespace cclab {
+namespace {
+
+std::string format(const char* pattern, auto... values) {
+  char line[512];
+  std::snprintf(line, sizeof(line), pattern, values...);
+  return line;
+}
+
+std::string busbw_rule(const std::string& collective) {
+  if (collective == "allreduce") return "algbw x 2(n-1)/n";
+  if (collective == "reduce_scatter" || collective == "allgather") return "algbw x (n-1)/n";
+  return "algbw";
+}
+
+}  // namespace
+
+std::string collective_table_header(const nlohmann::json& record, bool percentiles) {
+  const std::string collective = record.at("collective");
+  std::string text;
+  text += format("# cclab bench %s: %d ranks on %d node(s), launcher %s, binding %s\n", collective.c_str(),
+                 record.at("ranks").get<int>(), record.at("nodes").get<int>(),
+                 record.value("launcher", std::string("?")).c_str(), record.value("binding", std::string("?")).c_str());
+  text += format("# %d timed iterations after %d warmup, %s; segment %zu B\n", record.at("iters").get<int>(),
+                 record.at("warmup").get<int>(), record.value("inplace", false) ? "in place" : "out of place",
+                 record.value("segment_bytes", size_t{0}));
+  text += "# time: each iteration timed on every rank, the slowest rank's time kept; min/median/max over iterations, in us\n";
+  text += "# algbw = size / median time; busbw = " + busbw_rule(collective) + "; GB/s with GB = 10^9 B\n";
+  text += format("#%11s %12s %5s %6s %5s %12s %9s %10s %10s %10s%s %8s %8s %7s\n", "size(B)", "count", "type", "redop",
+                 "root", "impl", "transport", "min_us", "median_us", "max_us", percentiles ? "     p99_us" : "", "algbw",
+                 "busbw", "#wrong");
+  return text;
+}
+
+std::string collective_table_row(const nlohmann::json& record, bool percentiles) {
+  const auto& time = record.at("time_us");
+  const std::string wrong = record.at("wrong").is_null() ? "N/A" : std::to_string(record.at("wrong").get<long>());
+  const std::string p99 = percentiles ? format(" %10.1f", time.at("p99").get<double>()) : "";
+  return format("%12zu %12zu %5s %6s %5d %12s %9s %10.1f %10.1f %10.1f%s %8.3f %8.3f %7s\n",
+                record.at("bytes").get<size_t>(), record.at("count").get<size_t>(),
+                record.at("dtype").get<std::string>().c_str(), record.at("op").get<std::string>().c_str(),
+                record.at("root").get<int>(), record.at("impl").get<std::string>().c_str(),
+                record.at("transport").get<std::string>().c_str(), time.at("min").get<double>(),
+                time.at("median").get<double>(), time.at("max").get<double>(), p99.c_str(),
+                record.at("algbw_gbps").get<double>(), record.at("busbw_gbps").get<double>(), wrong.c_str());
+}
+
+}  // namespace cclab

@@ -1,0 +1,15 @@
+// The text table printed to the terminal, rendered from result records (DESIGN 3.5).
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace cclab {
+
+/// Comment lines stating the method and units, then the column header of a collective sweep.
+std::string collective_table_header(const nlohmann::json& first_record, bool percentiles);
+/// One row of a collective sweep.
+std::string collective_table_row(const nlohmann::json& record, bool percentiles);
+
+}  // namespace cclab

@@ -1,0 +1,172 @@
+// Multi-process tests: drive the cclab binary as a user would (local launcher, mpirun) and check
+// results, exit statuses and messages.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "results.h"
+
+namespace cclab {
+namespace {
+
+struct RunResult {
+  int status = -1;      // exit status, or 128 + signal
+  std::string output;   // stdout and stderr together
+  double seconds = 0;
+};
+
+RunResult run(const std::string& command) {
+  RunResult result;
+  const auto start = std::chrono::steady_clock::now();
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> chunk;
+  while (size_t got = fread(chunk.data(), 1, chunk.size(), pipe)) result.output.append(chunk.data(), got);
+  const int status = pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+const std::string kCclab = CCLAB_BINARY;
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("cclab_cli_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string json() const { return (dir_ / "results.jsonl").string(); }
+  std::filesystem::path dir_;
+};
+
+// Every record checked: no wrong element, measured bytes = simulator's = 2(N-1)/N count size.
+void expect_correct_ring_records(const std::vector<nlohmann::json>& records, int ranks) {
+  ASSERT_FALSE(records.empty());
+  for (const auto& record : records) {
+    EXPECT_EQ(record["schema"], "cclab.result/1");
+    EXPECT_EQ(record["kind"], "collective");
+    EXPECT_EQ(record["ranks"], ranks);
+    EXPECT_EQ(record["wrong"], 0) << record.dump();
+    if (record["impl"] != "ring") continue;
+    const double count = record["count"], element = 4;
+    const double formula = 2.0 * (ranks - 1) / ranks * count * element;
+    EXPECT_EQ(record["sent_bytes_per_rank"], record["predicted_sent_bytes_per_rank"]) << record.dump();
+    EXPECT_EQ(record["recv_bytes_per_rank"], record["predicted_recv_bytes_per_rank"]) << record.dump();
+    // Chunk rounding: a rank forwards at most one element more than the average per step.
+    EXPECT_NEAR(record["sent_bytes_per_rank"].get<double>(), formula, 2.0 * (ranks - 1) * element) << record.dump();
+  }
+}
+
+TEST_F(CliTest, RingIsCorrectOnTwoThreeAndFourLocalRanks) {
+  for (int ranks : {2, 3, 4}) {  // 3 and 4 oversubscribe a 2-core machine: waits must yield
+    const RunResult result = run(kCclab + " bench allreduce -n " + std::to_string(ranks) +
+                                 " -b 8 -e 4M -f 8 --iters 3 -w 1 --check --segment 64K --json " + json());
+    ASSERT_EQ(result.status, 0) << result.output;
+    auto records = read_results(json());
+    EXPECT_EQ(records.size(), 8u);  // 8 B .. 2 MiB by x8
+    expect_correct_ring_records(records, ranks);
+    std::filesystem::remove(json());
+  }
+}
+
+TEST_F(CliTest, EveryDtypeAndOpChecksOnThreeRanks) {
+  for (const char* dtype : {"f32", "f64", "f16", "bf16", "i32", "i64", "u8"})
+    for (const char* op : {"sum", "prod", "min", "max", "avg"}) {
+      const RunResult result = run(kCclab + " bench allreduce -n 3 -b 1000 -e 1000 --iters 1 -w 0 --check -d " +
+                                   dtype + " -o " + op + " --json " + json());
+      ASSERT_EQ(result.status, 0) << dtype << " " << op << "\n" << result.output;
+    }
+  for (const auto& record : read_results(json())) EXPECT_EQ(record["wrong"], 0) << record.dump();
+}
+
+TEST_F(CliTest, InPlaceRingIsCorrect) {
+  const RunResult result =
+      run(kCclab + " bench allreduce -n 2 -b 1K -e 1M -f 32 --iters 2 --check --inplace --json " + json());
+  ASSERT_EQ(result.status, 0) << result.output;
+  expect_correct_ring_records(read_results(json()), 2);
+}
+
+TEST_F(CliTest, RingBesideMpiThroughTheLocalLauncher) {
+  const RunResult result =
+      run(kCclab + " bench allreduce -n 2 --impl ring,mpi -b 8 -e 1M -f 16 --iters 3 --check --json " + json());
+  ASSERT_EQ(result.status, 0) << result.output;
+  const auto records = read_results(json());
+  ASSERT_EQ(records.size(), 10u);
+  expect_correct_ring_records(records, 2);
+  EXPECT_EQ(records[1]["impl"], "mpi");
+  EXPECT_TRUE(records[1]["sent_bytes_per_rank"].is_null());
+  EXPECT_NE(result.output.find("median_us"), std::string::npos);
+}
+
+TEST_F(CliTest, JoinsAnMpirunJob) {
+  const RunResult result = run("mpirun -np 2 --oversubscribe " + kCclab +
+                               " bench allreduce --impl ring,mpi -b 8 -e 64K -f 8 --iters 3 --check --json " + json());
+  ASSERT_EQ(result.status, 0) << result.output;
+  const auto records = read_results(json());
+  expect_correct_ring_records(records, 2);
+  EXPECT_EQ(records[0]["launcher"], "mpi");
+}
+
+TEST_F(CliTest, RankCountMustMatchTheLauncher) {
+  const RunResult result = run("mpirun -np 2 --oversubscribe " + kCclab + " bench allreduce -n 3 -e 8");
+  EXPECT_NE(result.status, 0) << result.output;
+  EXPECT_NE(result.output.find("differs from the launcher's world size 2"), std::string::npos) << result.output;
+}
+
+TEST_F(CliTest, AKilledRankEndsTheJobAndKeepsEarlierRecords) {
+  const RunResult result = run("CCLAB_FAULT_RANK=1 CCLAB_FAULT_AFTER_RECORDS=2 CCLAB_FAULT=kill " + kCclab +
+                               " bench allreduce -n 2 -b 8 -e 1M -f 4 --iters 2 --timeout 10 --json " + json());
+  EXPECT_NE(result.status, 0);
+  EXPECT_LT(result.seconds, 30);
+  EXPECT_NE(result.output.find("rank 1"), std::string::npos) << result.output;
+  EXPECT_EQ(read_results(json()).size(), 2u);
+}
+
+TEST_F(CliTest, AStalledRankEndsTheJobWithinTheTimeout) {
+  const RunResult result = run("CCLAB_FAULT_RANK=1 CCLAB_FAULT_AFTER_RECORDS=1 CCLAB_FAULT=stall " + kCclab +
+                               " bench allreduce -n 2 -b 8 -e 1M -f 4 --iters 2 --timeout 3 --json " + json());
+  EXPECT_NE(result.status, 0);
+  EXPECT_LT(result.seconds, 20);
+  EXPECT_NE(result.output.find("rank 1"), std::string::npos) << result.output;
+  EXPECT_EQ(read_results(json()).size(), 1u);
+}
+
+TEST_F(CliTest, BadInputGivesOneLineAndStatusTwo) {
+  const std::vector<std::string> bad = {
+      "bench allreduce --no-such-flag",       "bench allreduce --impl nosuch",
+      "bench allreduce -d f128",              "bench allreduce -o xor",
+      "bench allreduce -b 12Q",               "bench allreduce -b 1M -e 1K",
+      "bench allreduce -n 0",                 "bench allreduce --bind sometimes",
+      "bench nosuchcollective",               "bench allreduce -r 1",
+  };
+  for (const std::string& args : bad) {
+    const RunResult result = run(kCclab + " " + args);
+    EXPECT_EQ(result.status, 2) << args << "\n" << result.output;
+    EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << args << "\n" << result.output;
+    EXPECT_NE(result.output.find("error"), std::string::npos) << args << "\n" << result.output;
+  }
+}
+
+TEST_F(CliTest, InfoAndVersion) {
+  const RunResult info = run(kCclab + " info");
+  ASSERT_EQ(info.status, 0) << info.output;
+  EXPECT_NE(info.output.find("ucx"), std::string::npos);
+  EXPECT_NE(info.output.find("ring"), std::string::npos);
+  EXPECT_NE(info.output.find("mpi"), std::string::npos);
+  const RunResult version = run(kCclab + " --version");
+  EXPECT_EQ(version.status, 0);
+  EXPECT_EQ(version.output.rfind("cclab ", 0), 0u) << version.output;
+}
+
+}  // namespace
+}  // namespace cclab
