@@ -108,7 +108,7 @@ int run_as_rank(BenchFlags& flags, const std::vector<std::string>& argv) {
     comm_options.yield_when_idle = this_rank_placement().oversubscribed;
     std::unique_ptr<Comm> comm = Comm::create(std::move(bootstrap), comm_options);
     run_collective_bench(*comm, flags.options, argv, std::cout);
-    comm->bootstrap().barrier();  // nobody tears down while a peer still needs it
+    comm->transport().shutdown();  // collective: nobody tears down while a peer still needs it
     return 0;
   } catch (const UsageError& error) {
     if (rank == 0) std::cerr << "cclab: error: " << error.what() << "\n";

@@ -39,8 +39,8 @@ std::string collective_table_header(const nlohmann::json& record, bool percentil
 std::string collective_table_row(const nlohmann::json& record, bool percentiles) {
   const auto& time = record.at("time_us");
   const std::string wrong = record.at("wrong").is_null() ? "N/A" : std::to_string(record.at("wrong").get<long>());
-  const std::string p99 = percentiles ? format(" %10.1f", time.at("p99").get<double>()) : "";
-  return format("%12zu %12zu %5s %6s %5d %12s %9s %10.1f %10.1f %10.1f%s %8.3f %8.3f %7s\n",
+  const std::string p99 = percentiles ? format(" %10.2f", time.at("p99").get<double>()) : "";
+  return format("%12zu %12zu %5s %6s %5d %12s %9s %10.2f %10.2f %10.2f%s %8.3f %8.3f %7s\n",
                 record.at("bytes").get<size_t>(), record.at("count").get<size_t>(),
                 record.at("dtype").get<std::string>().c_str(), record.at("op").get<std::string>().c_str(),
                 record.at("root").get<int>(), record.at("impl").get<std::string>().c_str(),

@@ -255,6 +255,18 @@ TEST(TcpStore, WaitAllReportsWhichKeysAreMissing) {
   EXPECT_EQ(client.wait_all({"a", "b", "c"}, Deadline::after(1)).values, (std::vector<std::string>{"1", "2", "3"}));
   client.erase("b");
   EXPECT_EQ(client.wait_all({"b"}, Deadline::after(0.1)).missing, (std::vector<size_t>{0}));
+
+  // A key deleted while a wait that already saw it is pending is waited for again.
+  std::thread other([&] {
+    TcpStoreClient writer(server.local_address(), token, Deadline::after(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    writer.erase("a");
+    writer.set("b", "two");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    writer.set("a", "one");
+  });
+  EXPECT_EQ(client.wait_all({"a", "b"}, Deadline::after(5)).values, (std::vector<std::string>{"one", "two"}));
+  other.join();
 }
 
 TEST(TcpStore, WrongTokenIsRejected) {

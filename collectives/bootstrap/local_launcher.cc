@@ -231,10 +231,30 @@ Outcome supervise(Children& children, SupervisorSignals& signals, std::chrono::s
   const auto never = Clock::time_point::max();
   bool stopping = false;
   Clock::time_point term_at = never, kill_at = never;
-  auto& all = children.all();
+
+  const auto on_signal = [&](int signal) {
+    if (signal != SIGINT && signal != SIGTERM) return;  // SIGCHLD only wakes us up to reap
+    if (!stopping) {
+      // Forward what we got (ranks from the terminal's process group may have it already; a second
+      // copy is harmless): a rank may treat SIGINT differently from SIGTERM.
+      stopping = true;
+      outcome.received_signal = signal;
+      if (children.signal_running(signal) > 0) outcome.stopped_others = true;
+      term_at = never;
+      kill_at = Clock::now() + stop_grace;
+    } else {
+      // Asked again while stopping: the user does not want to wait for the grace period.
+      children.signal_running(SIGKILL);
+      kill_at = never;
+    }
+  };
+
   for (;;) {
+    // Take a pending SIGINT/SIGTERM before reaping: on Ctrl-C the ranks die of the terminal's
+    // SIGINT at the same moment, and that is an interrupted job, not a failed rank.
+    on_signal(signals.wait(std::chrono::milliseconds(0)));
     size_t running = 0;
-    for (auto& child : all) {
+    for (auto& child : children.all()) {
       if (!child.running) continue;
       int status = 0;
       const pid_t reaped = ::waitpid(child.pid, &status, WNOHANG);
@@ -264,27 +284,13 @@ Outcome supervise(Children& children, SupervisorSignals& signals, std::chrono::s
       children.signal_running(SIGKILL);
       kill_at = never;
     }
-    // Wake up for SIGCHLD or a forwarded signal at once, otherwise poll every 100 ms as a fallback.
+    // SIGCHLD or a signal to forward wakes us at once; otherwise poll every 100 ms as a fallback.
     auto wait_for = std::chrono::milliseconds(100);
     for (auto due : {term_at, kill_at})
       if (due != never)
         wait_for = std::min(wait_for, std::chrono::duration_cast<std::chrono::milliseconds>(due - now) +
                                           std::chrono::milliseconds(1));
-    const int signal = signals.wait(std::max(wait_for, std::chrono::milliseconds(1)));
-    if (signal == SIGINT || signal == SIGTERM) {
-      if (!stopping) {
-        // Forward what we got: a rank may handle SIGINT (finish the line, flush results) differently.
-        stopping = true;
-        outcome.received_signal = signal;
-        if (children.signal_running(signal) > 0) outcome.stopped_others = true;
-        term_at = never;
-        kill_at = Clock::now() + stop_grace;
-      } else {
-        // Asked again while stopping: the user does not want to wait for the grace period.
-        children.signal_running(SIGKILL);
-        kill_at = never;
-      }
-    }
+    on_signal(signals.wait(std::max(wait_for, std::chrono::milliseconds(1))));
   }
   return outcome;
 }

@@ -316,16 +316,20 @@ struct TcpStoreServer::State {
   int authenticated_open = 0;
   bool thread_done = false;
 
+  // While accept() fails for lack of descriptors or memory, the listener stays readable; we stop
+  // polling it for a moment instead of spinning.
+  Clock::time_point accept_paused_until{};
+
   void accept_all();
   bool read_from(uint64_t id, Connection& connection);  // false: close it
-  bool handle_frame(uint64_t id, Connection& connection, const std::vector<std::string>& fields);
+  void handle_frame(uint64_t id, Connection& connection, const std::vector<std::string>& fields);
   void flush(Connection& connection);
   void reply(Connection& connection, const std::vector<std::string>& fields) {
     connection.out += encode_frame(fields);
     flush(connection);
   }
   void on_key_set(const std::string& key);
-  void finish_wait(Connection& connection);
+  void finish_wait(uint64_t id, Connection& connection);
   void expire_wait(uint64_t id, Connection& connection);
   void forget_waiter(uint64_t id, Connection& connection);
   void close_connection(uint64_t id);
@@ -335,8 +339,9 @@ void TcpStoreServer::State::accept_all() {
   for (;;) {
     const int fd = ::accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      // EAGAIN: backlog drained. Anything else (a peer that reset before we accepted, out of
-      // descriptors) concerns one connection, not the server: try again on the next poll.
+      // EAGAIN: backlog drained. ECONNABORTED and the like concern one peer only: next poll.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        accept_paused_until = Clock::now() + std::chrono::milliseconds(100);
       return;
     }
     set_nodelay(fd);
@@ -375,8 +380,7 @@ bool TcpStoreServer::State::read_from(uint64_t id, Connection& connection) {
   }
   size_t consumed = 0;
   std::vector<std::string> fields;
-  bool keep = true;
-  while (keep && connection.in.size() - consumed >= 4) {
+  while (connection.in.size() - consumed >= 4) {
     const uint32_t length = get_u32(connection.in.data() + consumed);
     if (length > (connection.authenticated ? kMaxFrame : kMaxHelloFrame)) return false;
     if (connection.in.size() - consumed - 4 < length) break;
@@ -384,13 +388,13 @@ bool TcpStoreServer::State::read_from(uint64_t id, Connection& connection) {
     if (connection.waiting || connection.close_after_flush) return false;
     if (!decode_fields(connection.in.data() + consumed + 4, length, fields) || fields.empty()) return false;
     consumed += 4 + length;
-    keep = handle_frame(id, connection, fields);
+    handle_frame(id, connection, fields);
   }
   connection.in.erase(0, consumed);
-  return keep;
+  return true;
 }
 
-bool TcpStoreServer::State::handle_frame(uint64_t id, Connection& connection, const std::vector<std::string>& fields) {
+void TcpStoreServer::State::handle_frame(uint64_t id, Connection& connection, const std::vector<std::string>& fields) {
   const std::string& op = fields[0];
   if (!connection.authenticated) {
     if (op == "HELLO" && fields.size() == 2 && same_token(fields[1], token)) {
@@ -405,7 +409,7 @@ bool TcpStoreServer::State::handle_frame(uint64_t id, Connection& connection, co
       reply(connection, {"ERR", op == "HELLO" ? "wrong job token" : "present the job token first"});
       connection.close_after_flush = true;
     }
-    return true;
+    return;
   }
   if (op == "SET" && fields.size() == 3) {
     data[fields[1]] = fields[2];
@@ -419,7 +423,7 @@ bool TcpStoreServer::State::handle_frame(uint64_t id, Connection& connection, co
     const long long timeout_ms = std::strtoll(fields[1].c_str(), &end, 10);
     if (end == fields[1].c_str() || *end != '\0' || timeout_ms < 0) {
       reply(connection, {"ERR", "bad WAIT timeout"});
-      return true;
+      return;
     }
     connection.wait_keys.assign(fields.begin() + 2, fields.end());
     connection.wait_missing.clear();
@@ -428,14 +432,13 @@ bool TcpStoreServer::State::handle_frame(uint64_t id, Connection& connection, co
     connection.waiting = true;
     connection.wait_deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
     if (connection.wait_missing.empty()) {
-      finish_wait(connection);
+      finish_wait(id, connection);
     } else {
       for (const auto& key : connection.wait_missing) waiters[key].push_back(id);
     }
   } else {
     reply(connection, {"ERR", "unknown or malformed request '" + op + "'"});
   }
-  return true;
 }
 
 void TcpStoreServer::State::on_key_set(const std::string& key) {
@@ -447,11 +450,16 @@ void TcpStoreServer::State::on_key_set(const std::string& key) {
     const auto connection = connections.find(id);
     if (connection == connections.end() || !connection->second.waiting) continue;
     if (connection->second.wait_missing.erase(key) && connection->second.wait_missing.empty())
-      finish_wait(connection->second);
+      finish_wait(id, connection->second);
   }
 }
 
-void TcpStoreServer::State::finish_wait(Connection& connection) {
+void TcpStoreServer::State::finish_wait(uint64_t id, Connection& connection) {
+  // A key seen earlier may have been deleted since; then the wait goes on for it.
+  for (const auto& key : connection.wait_keys) {
+    if (!data.count(key) && connection.wait_missing.insert(key).second) waiters[key].push_back(id);
+  }
+  if (!connection.wait_missing.empty()) return;
   std::vector<std::string> fields{"OK"};
   for (const auto& key : connection.wait_keys) fields.push_back(data.at(key));
   connection.waiting = false;
@@ -556,8 +564,9 @@ void TcpStoreServer::serve() {
       entries.clear();
       ids.clear();
       entries.push_back({s.wake.get(), POLLIN, 0});
-      entries.push_back({s.listener.get(), POLLIN, 0});
-      Clock::time_point next_deadline = Clock::now() + std::chrono::hours(1);
+      const bool accepting = Clock::now() >= s.accept_paused_until;
+      entries.push_back({s.listener.get(), static_cast<short>(accepting ? POLLIN : 0), 0});
+      Clock::time_point next_deadline = accepting ? Clock::now() + std::chrono::hours(1) : s.accept_paused_until;
       for (auto& [id, connection] : s.connections) {
         short events = POLLIN;
         if (!connection.out.empty()) events |= POLLOUT;

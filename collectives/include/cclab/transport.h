@@ -63,6 +63,9 @@ class Transport {
   virtual RequestPtr recv(int peer, void* buffer, size_t bytes, uint64_t tag) = 0;
   /// Moves outstanding operations forward; returns true if anything happened.
   virtual bool progress() = 0;
+  /// Orderly, collective teardown at the end of a healthy run (flush, close). On error paths just
+  /// destroy the transport: its destructor cleans up locally with bounded waits.
+  virtual void shutdown() {}
 
   /// Waits for `request`; throws TimeoutError naming the peer once `deadline` passes.
   void wait(Request& request, Deadline deadline);

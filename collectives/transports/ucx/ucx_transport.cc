@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <tuple>
@@ -103,7 +104,6 @@ class UcxRequest;
 
 struct UcxTransport::State {
   struct Peer {
-    State* state = nullptr;
     int rank = -1;
     ucp_ep_h ep = nullptr;
     ucs_status_t failure = UCS_OK;  // set by the endpoint error callback
@@ -124,7 +124,7 @@ struct UcxTransport::State {
 
   static void on_endpoint_error(void* arg, ucp_ep_h, ucs_status_t status) {
     auto* peer = static_cast<Peer*>(arg);
-    if (peer->failure == UCS_OK) peer->failure = status == UCS_OK ? UCS_ERR_ENDPOINT_TIMEOUT : status;
+    if (peer->failure == UCS_OK) peer->failure = status == UCS_OK ? UCS_ERR_UNREACHABLE : status;
   }
 
   std::string who() const { return "ucx: rank " + std::to_string(rank); }
@@ -318,6 +318,30 @@ void UcxTransport::State::teardown() noexcept {
 
 // ---- UcxTransport --------------------------------------------------------------------------
 
+namespace {
+/// A bootstrap barrier during which the worker keeps progressing: a peer's flush, close or
+/// connection setup may need this worker to answer while this rank already waits for the others.
+/// The worker stays on the calling thread (UCS_THREAD_MODE_SINGLE); a helper thread runs the
+/// barrier (the MPI bootstrap initialises MPI_THREAD_SERIALIZED, the others are plain sockets or
+/// shared memory, and the calling thread does not use the bootstrap meanwhile).
+void progressing_barrier(Bootstrap& bootstrap, ucp_worker_h worker) {
+  std::atomic<bool> done{false};
+  std::exception_ptr error;
+  std::thread helper([&] {
+    try {
+      bootstrap.barrier();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    done.store(true, std::memory_order_release);
+  });
+  while (!done.load(std::memory_order_acquire))
+    if (ucp_worker_progress(worker) == 0) sched_yield();
+  helper.join();
+  if (error) std::rethrow_exception(error);
+}
+}  // namespace
+
 UcxOptions UcxOptions::from_env() {
   UcxOptions options;
   if (const char* mode = std::getenv("CCLAB_UCX_ERROR_MODE"); mode && *mode) {
@@ -357,7 +381,6 @@ UcxTransport::UcxTransport(Bootstrap& bootstrap, double timeout_s, UcxOptions op
 
   for (int p = 0; p < size(); ++p) {
     State::Peer& peer = s.peers[p];
-    peer.state = &s;
     peer.rank = p;
     if (p == rank()) continue;
     ucp_ep_params_t params{};
@@ -375,6 +398,9 @@ UcxTransport::UcxTransport(Bootstrap& bootstrap, double timeout_s, UcxOptions op
     ucs_status_t status = ucp_ep_create(s.worker.get(), &params, &peer.ep);
     if (status != UCS_OK) fail("rank " + std::to_string(rank()) + ": ucp_ep_create to rank " + std::to_string(p), status);
   }
+  // Shared-memory endpoints attach to the peer's segments inside ucp_ep_create: no rank may tear
+  // its worker down before every rank has created its endpoints.
+  progressing_barrier(bootstrap_, s.worker.get());
 }
 
 UcxTransport::~UcxTransport() = default;  // State::~State does the bounded local teardown
@@ -418,30 +444,6 @@ bool UcxTransport::progress() {
   State& s = *state_;
   return s.worker && ucp_worker_progress(s.worker.get()) != 0;
 }
-
-namespace {
-/// A bootstrap barrier during which the worker keeps progressing: a peer's flush, close or
-/// connection setup may need this worker to answer while this rank already waits for the others.
-/// The barrier stays on the calling thread (an MPI bootstrap may allow MPI calls only there); a
-/// helper thread progresses the worker meanwhile, and this thread does not touch it until the
-/// helper is joined, so the single-threaded worker is never used by two threads at once.
-void progressing_barrier(Bootstrap& bootstrap, ucp_worker_h worker) {
-  std::atomic<bool> stop{false};
-  std::thread helper([&] {
-    while (!stop.load(std::memory_order_acquire))
-      if (ucp_worker_progress(worker) == 0) sched_yield();
-  });
-  try {
-    bootstrap.barrier();
-  } catch (...) {
-    stop.store(true, std::memory_order_release);
-    helper.join();
-    throw;
-  }
-  stop.store(true, std::memory_order_release);
-  helper.join();
-}
-}  // namespace
 
 void UcxTransport::shutdown() {
   State& s = *state_;
