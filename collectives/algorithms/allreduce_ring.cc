@@ -17,7 +17,8 @@
 
 #include "cclab/algorithm.h"
 #include "cclab/error.h"
-#include "cclab/patterns.h"
+#include "patterns/partition.h"
+#include "patterns/ring.h"
 
 namespace cclab {
 namespace {

@@ -1,4 +1,4 @@
-#include "cclab/patterns.h"
+#include "patterns/partition.h"
 
 namespace cclab {
 
