@@ -39,6 +39,15 @@ BufferCounts buffer_counts(Collective collective, size_t count, int ranks) {
   }
 }
 
+InplaceOffsets inplace_offsets(Collective collective, size_t count, int ranks, int rank) {
+  const size_t block = count / size_t(ranks) * size_t(rank);
+  switch (collective) {
+    case Collective::reduce_scatter: return {0, block};
+    case Collective::allgather: return {block, 0};
+    default: return {0, 0};
+  }
+}
+
 const std::vector<Algorithm>& algorithm_registry() {
   static const std::vector<Algorithm> registry = {
       {"ring", Collective::allreduce,

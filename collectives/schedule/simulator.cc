@@ -71,39 +71,65 @@ std::string describe(const Value& value) {
 
 class RankState {
  public:
+  // Out of place, input and output are separate storage; in place they are windows of one
+  // storage (`input_`) at the offsets NCCL uses.
   RankState(const Schedule& schedule, const CollectiveArgs& args, int ranks, int rank)
-      : schedule_(schedule), inplace_(args.inplace) {
-    const BufferCounts counts = buffer_counts(args.collective, args.count, ranks);
-    input_.resize(counts.input);
-    for (size_t i = 0; i < counts.input; ++i) input_[i] = Value{true, {{uint32_t(rank), i}}, 0};
-    if (!inplace_) output_.resize(counts.output);
+      : schedule_(schedule), inplace_(args.inplace), counts_(buffer_counts(args.collective, args.count, ranks)) {
+    if (inplace_) {
+      offsets_ = inplace_offsets(args.collective, args.count, ranks, rank);
+      input_.resize(std::max(offsets_.input + counts_.input, offsets_.output + counts_.output));
+    } else {
+      input_.resize(counts_.input);
+      output_.resize(counts_.output);
+    }
+    // Broadcast's input matters only on the root; elsewhere it is left undefined, so a schedule
+    // that forwards a non-root's input is caught.
+    const bool has_input = args.collective != Collective::broadcast || rank == args.root;
+    for (size_t i = 0; i < counts_.input; ++i)
+      input_[offsets_.input + i] = has_input ? Value{true, {{uint32_t(rank), i}}, 0} : Value{};
     scratch_.resize(schedule.scratch_count);
     state_.assign(schedule.steps.size(), State::waiting);
   }
 
   enum class State { waiting, posted, done };
 
-  std::vector<Value>& buffer(BufferKind kind) {
+  // The storage a region lives in, and the region's offset and size limit there.
+  struct Window {
+    std::vector<Value>* storage;
+    size_t base;
+    size_t limit;
+  };
+  Window window(BufferKind kind) {
     switch (kind) {
-      case BufferKind::input: return input_;
-      case BufferKind::output: return inplace_ ? input_ : output_;
-      case BufferKind::scratch: return scratch_;
+      case BufferKind::input: return {&input_, offsets_.input, counts_.input};
+      case BufferKind::output:
+        return inplace_ ? Window{&input_, offsets_.output, counts_.output} : Window{&output_, 0, counts_.output};
+      case BufferKind::scratch: break;
     }
-    return scratch_;
+    return {&scratch_, 0, scratch_.size()};
   }
+  Value& element(BufferKind kind, size_t index) {
+    const Window w = window(kind);
+    return (*w.storage)[w.base + index];
+  }
+  size_t size(BufferKind kind) { return window(kind).limit; }
   bool in_bounds(const Region& region) {
-    const auto& storage = buffer(region.buffer);
-    return region.offset <= storage.size() && region.count <= storage.size() - region.offset;
+    const size_t limit = window(region.buffer).limit;
+    return region.offset <= limit && region.count <= limit - region.offset;
   }
   std::vector<Value> read(const Region& region) {
-    auto& storage = buffer(region.buffer);
-    return {storage.begin() + long(region.offset), storage.begin() + long(region.offset + region.count)};
+    const Window w = window(region.buffer);
+    const auto first = w.storage->begin() + long(w.base + region.offset);
+    return {first, first + long(region.count)};
   }
   void write(const Region& region, std::vector<Value> values) {
-    std::move(values.begin(), values.end(), buffer(region.buffer).begin() + long(region.offset));
+    const Window w = window(region.buffer);
+    std::move(values.begin(), values.end(), w.storage->begin() + long(w.base + region.offset));
   }
   const Schedule& schedule_;
   bool inplace_;
+  BufferCounts counts_;
+  InplaceOffsets offsets_;
   std::vector<Value> input_, output_, scratch_;
   std::vector<State> state_;
 };
@@ -121,14 +147,21 @@ std::string where(int rank, uint32_t step, const Schedule& schedule) {
   return "rank " + std::to_string(rank) + " step " + std::to_string(step) + " (" + listing + ")";
 }
 
-bool overlaps(const Region& a, const Region& b, bool inplace) {
+// In place, input and output are windows of one storage at `offsets`.
+bool overlaps(const Region& a, const Region& b, bool inplace, InplaceOffsets offsets) {
   auto storage = [&](BufferKind kind) { return inplace && kind == BufferKind::output ? BufferKind::input : kind; };
+  auto start = [&](const Region& region) {
+    if (!inplace) return region.offset;
+    if (region.buffer == BufferKind::input) return offsets.input + region.offset;
+    if (region.buffer == BufferKind::output) return offsets.output + region.offset;
+    return region.offset;
+  };
   if (a.count == 0 || b.count == 0 || storage(a.buffer) != storage(b.buffer)) return false;
-  return a.offset < b.offset + b.count && b.offset < a.offset + a.count;
+  return start(a) < start(b) + b.count && start(b) < start(a) + a.count;
 }
 
 // Proves that steps touching the same memory, one of them writing, are ordered by dependencies.
-std::string check_dependencies(const Schedule& schedule, int rank, bool inplace) {
+std::string check_dependencies(const Schedule& schedule, int rank, bool inplace, InplaceOffsets offsets) {
   const size_t n = schedule.steps.size();
   const size_t words = (n + 63) / 64;
   std::vector<uint64_t> reach(n * words, 0);  // reach[i] has bit j when j must finish before i
@@ -162,7 +195,7 @@ std::string check_dependencies(const Schedule& schedule, int rank, bool inplace)
       if (reach[i * words + j / 64] & (uint64_t{1} << (j % 64))) continue;
       for (const auto& [a, a_writes] : mine)
         for (const auto& [b, b_writes] : accesses(schedule.steps[j]))
-          if ((a_writes || b_writes) && overlaps(a, b, inplace))
+          if ((a_writes || b_writes) && overlaps(a, b, inplace, offsets))
             return where(rank, uint32_t(i), schedule) + " races with unordered " +
                    where(rank, uint32_t(j), schedule);
     }
@@ -196,7 +229,8 @@ SimulationResult simulate(const Topology& topology, const CollectiveArgs& args, 
   for (int r = 0; r < ranks; ++r) {
     states.emplace_back(schedules[size_t(r)], args, ranks, r);
     if (options.check_dependencies) {
-      std::string race = check_dependencies(schedules[size_t(r)], r, args.inplace);
+      std::string race = check_dependencies(schedules[size_t(r)], r, args.inplace,
+                                            inplace_offsets(args.collective, args.count, ranks, r));
       if (!race.empty()) return fail(race);
     }
   }
@@ -313,18 +347,20 @@ SimulationResult simulate(const Topology& topology, const CollectiveArgs& args, 
 
   for (int r = 0; r < ranks; ++r) {
     RankState& me = states[size_t(r)];
-    const std::vector<Value>& output = me.buffer(BufferKind::output);
-    for (size_t i = 0; i < output.size(); ++i) {
+    for (size_t i = 0; i < me.size(BufferKind::output); ++i) {
       const Value expected = expected_output(args, ranks, r, i);
       if (!expected.defined) continue;
-      if (!(output[i] == expected))
-        return fail("rank " + std::to_string(r) + " output[" + std::to_string(i) + "] is " + describe(output[i]) +
+      const Value& got = me.element(BufferKind::output, i);
+      if (!(got == expected))
+        return fail("rank " + std::to_string(r) + " output[" + std::to_string(i) + "] is " + describe(got) +
                     ", expected " + describe(expected));
     }
     if (!args.inplace)
-      for (size_t i = 0; i < me.input_.size(); ++i)
-        if (!(me.input_[i] == Value{true, {{uint32_t(r), i}}, 0}))
+      for (size_t i = 0; i < me.size(BufferKind::input); ++i) {
+        const Value& got = me.element(BufferKind::input, i);
+        if (got.defined && !(got == Value{true, {{uint32_t(r), i}}, 0}))
           return fail("rank " + std::to_string(r) + " input[" + std::to_string(i) + "] was modified");
+      }
   }
   result.correct = true;
   return result;

@@ -27,7 +27,16 @@ struct Topology {
   static Topology single_node(int ranks);
 };
 
-/// What one call asks for. Counts are elements of the whole array (nccl-tests' convention).
+/// What one call asks for. `count` is the elements of the whole array (nccl-tests' convention):
+/// - allreduce:      input count, output count on every rank;
+/// - broadcast:      input count on the root (ignored elsewhere), output count on every rank;
+/// - reduce:         input count on every rank, output count on the root (unspecified elsewhere);
+/// - reduce_scatter: input count, output count/ranks: rank r gets block r (count % ranks == 0);
+/// - allgather:      input count/ranks, output count: block r comes from rank r (count % ranks == 0).
+/// In place (`inplace`), input and output share memory as in NCCL: the same buffer, except that
+/// reduce_scatter's output is block r of the input and allgather's input is block r of the output
+/// (see inplace_offsets). An average divides by the rank count exactly once per output element:
+/// the reduction that completes an element has `finalize` set.
 struct CollectiveArgs {
   Collective collective = Collective::allreduce;
   size_t count = 0;
@@ -47,6 +56,13 @@ struct BufferCounts {
   size_t output = 0;
 };
 BufferCounts buffer_counts(Collective collective, size_t count, int ranks);
+
+/// In place, input and output are one buffer; these are their element offsets within it.
+struct InplaceOffsets {
+  size_t input = 0;
+  size_t output = 0;
+};
+InplaceOffsets inplace_offsets(Collective collective, size_t count, int ranks, int rank);
 
 using ScheduleBuilder = std::function<Schedule(const Topology&, int rank, const CollectiveArgs&)>;
 
