@@ -116,4 +116,25 @@ size_t count_wrong_allreduce(const void* output, size_t count, DataType type, Re
   return wrong;
 }
 
+size_t count_wrong(Collective collective, const void* output, size_t count, DataType type, ReduceOp op, int ranks,
+                   int rank, int root) {
+  const size_t block = count / size_t(ranks);
+  switch (collective) {
+    case Collective::allreduce: return count_wrong_allreduce(output, count, type, op, ranks);
+    case Collective::reduce: return rank == root ? count_wrong_allreduce(output, count, type, op, ranks) : 0;
+    case Collective::reduce_scatter:
+      return count_wrong_allreduce(output, block, type, op, ranks, block * size_t(rank));
+    case Collective::broadcast:
+    case Collective::allgather: break;
+  }
+  // Data is only moved: every element must be exactly the stored input value it came from.
+  size_t wrong = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const int source = collective == Collective::broadcast ? root : int(i / block);
+    const size_t index = collective == Collective::broadcast ? i : i % block;
+    wrong += read_element(output, i, type) != stored_as(type, check_value(source, index, op));
+  }
+  return wrong;
+}
+
 }  // namespace cclab

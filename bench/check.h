@@ -3,6 +3,7 @@
 
 #include <cstddef>
 
+#include "cclab/algorithm.h"
 #include "cclab/dtype.h"
 
 namespace cclab {
@@ -19,5 +20,12 @@ void fill_check_input(void* buffer, size_t count, DataType type, ReduceOp op, in
 /// of a few units of roundoff times log2(ranks).
 size_t count_wrong_allreduce(const void* output, size_t count, DataType type, ReduceOp op, int ranks,
                              size_t first = 0);
+
+/// Counts elements of `output` that differ from what `collective` must leave on `rank` when every
+/// rank's input was filled by fill_check_input (broadcast: only the root's input matters;
+/// allgather: each rank fills its own block with indices from 0). `count` is the whole array.
+/// Ranks whose output the collective leaves unspecified (reduce, non-root) count nothing.
+size_t count_wrong(Collective collective, const void* output, size_t count, DataType type, ReduceOp op, int ranks,
+                   int rank, int root);
 
 }  // namespace cclab

@@ -26,7 +26,7 @@ namespace {
 /// Page-aligned host memory, touched once so the first timed iteration does not fault it in.
 class HostBuffer {
  public:
-  explicit HostBuffer(size_t bytes) : bytes_(bytes) {
+  explicit HostBuffer(size_t bytes) {
     const size_t rounded = std::max<size_t>(4096, (bytes + 4095) / 4096 * 4096);
     data_.reset(static_cast<std::byte*>(std::aligned_alloc(4096, rounded)));
     if (!data_) throw Error("cannot allocate " + std::to_string(bytes) + " bytes");
@@ -38,9 +38,15 @@ class HostBuffer {
   struct Free {
     void operator()(std::byte* p) const { std::free(p); }
   };
-  size_t bytes_;
   std::unique_ptr<std::byte, Free> data_;
 };
+
+// Reduce-scatter and allgather split the array into equal blocks: round down to a multiple of ranks.
+size_t array_count(Collective collective, size_t count, int ranks) {
+  if (collective == Collective::reduce_scatter || collective == Collective::allgather)
+    return count / size_t(ranks) * size_t(ranks);
+  return count;
+}
 
 double busbw_factor(Collective collective, int ranks) {
   const double n = ranks;
@@ -140,11 +146,14 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
 
   // Refuse before the sweep if the largest size cannot fit on every rank of this host.
   const size_t largest = sizes.empty() ? 0 : sizes.back();
-  args.count = largest / element;
+  args.count = array_count(options.collective, largest / element, ranks);
   const BufferCounts largest_counts = buffer_counts(options.collective, args.count, ranks);
   size_t scratch = 0;
   for (const auto& impl : impls) scratch = std::max(scratch, impl->scratch_bytes(args));
-  const size_t per_rank = largest_counts.input * element + (options.inplace ? 0 : largest_counts.output * element) + scratch;
+  // In place there is one buffer, as large as the larger of input and output.
+  const size_t data_elements = options.inplace ? std::max(largest_counts.input, largest_counts.output)
+                                               : largest_counts.input + largest_counts.output;
+  const size_t per_rank = data_elements * element + scratch;
   const int node = comm.topology().node_of_rank[size_t(rank)];
   const size_t ranks_here = size_t(std::count(comm.topology().node_of_rank.begin(), comm.topology().node_of_rank.end(), node));
   const size_t available = available_memory_bytes();
@@ -155,8 +164,8 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
                        " MiB per rank x " + std::to_string(ranks_here) + " ranks on a host with " +
                        std::to_string(available >> 20) + " MiB available; lower -e/--maxbytes");
 
-  HostBuffer input(largest_counts.input * element);
-  HostBuffer output(options.inplace ? 0 : largest_counts.output * element);
+  HostBuffer input_buffer(options.inplace ? data_elements * element : largest_counts.input * element);
+  HostBuffer output_buffer(options.inplace ? 0 : largest_counts.output * element);
 
   ResultWriter writer(rank == 0 ? options.json_path : std::string());
   const Placement placement = this_rank_placement();
@@ -164,17 +173,22 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
   size_t records_done = 0;
   bool header_printed = false;
 
-  for (size_t bytes : sizes) {
-    args.count = bytes / element;
+  for (size_t requested : sizes) {
+    args.count = array_count(options.collective, requested / element, ranks);
+    const size_t bytes = args.count * element;
     const BufferCounts counts = buffer_counts(options.collective, args.count, ranks);
+    // In place, input and output are windows of one buffer at NCCL's offsets.
+    const InplaceOffsets offsets =
+        options.inplace ? inplace_offsets(options.collective, args.count, ranks, rank) : InplaceOffsets{};
+    std::byte* input = input_buffer.data() + offsets.input * element;
+    std::byte* output = (options.inplace ? input_buffer.data() : output_buffer.data()) + offsets.output * element;
     for (auto& impl : impls) impl->prepare(args);
 
     // Implementations take turns at each size, so drifts of the machine hit them alike.
     for (auto& impl : impls) {
-      void* out_buffer = options.inplace ? static_cast<void*>(input.data()) : static_cast<void*>(output.data());
-      fill_check_input(input.data(), counts.input, options.dtype, options.op, rank);
+      fill_check_input(input, counts.input, options.dtype, options.op, rank);
       comm.bootstrap().barrier();
-      for (int i = 0; i < options.warmup; ++i) impl->run(input.data(), out_buffer, Deadline::after(options.timeout_s));
+      for (int i = 0; i < options.warmup; ++i) impl->run(input, output, Deadline::after(options.timeout_s));
       comm.bootstrap().barrier();
 
       const TrafficCounters before = comm.transport().counters();
@@ -182,7 +196,7 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
       summary.times_us.reserve(size_t(options.iters));
       for (int i = 0; i < options.iters; ++i) {
         const auto start = Clock::now();
-        impl->run(input.data(), out_buffer, Deadline::after(options.timeout_s));
+        impl->run(input, output, Deadline::after(options.timeout_s));
         summary.times_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
       }
       const TrafficCounters& after = comm.transport().counters();
@@ -192,9 +206,12 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
             (after.total_bytes_received() - before.total_bytes_received()) / uint64_t(options.iters);
       }
       if (options.check) {
-        fill_check_input(input.data(), counts.input, options.dtype, options.op, rank);
-        impl->run(input.data(), out_buffer, Deadline::after(options.timeout_s));
-        summary.wrong = count_wrong_allreduce(out_buffer, counts.output, options.dtype, options.op, ranks);
+        // Zero the output first (inputs are never 0), so an element nobody wrote is caught.
+        if (!options.inplace) std::memset(output, 0, counts.output * element);
+        fill_check_input(input, counts.input, options.dtype, options.op, rank);
+        impl->run(input, output, Deadline::after(options.timeout_s));
+        summary.wrong = count_wrong(options.collective, output, args.count, options.dtype, options.op, ranks, rank,
+                                    options.root);
       }
 
       const std::vector<std::string> gathered = comm.bootstrap().allgather(summary.pack());

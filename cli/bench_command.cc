@@ -30,7 +30,7 @@ struct BenchFlags {
   int ranks = -1;  // -1: not given
   std::string min_bytes = "8", max_bytes = "64M", step_bytes;
   double step_factor = 2;
-  std::string dtype = "f32", op = "sum", impls = "ring", segment = "1M", bind = "core", transport = "ucx";
+  std::string dtype = "f32", op = "sum", impls, segment = "1M", bind = "core", transport = "ucx";
   int ranks_per_node = 0;
   CollectiveBenchOptions options;
 };
@@ -62,6 +62,9 @@ void validate(BenchFlags& flags, Collective collective) {
   if (!op) throw UsageError("unknown reduction op '" + flags.op + "' (sum prod min max avg)");
   o.op = *op;
   o.impls = split_list(flags.impls);
+  if (flags.impls.empty())  // default: every hand-written algorithm of this collective
+    for (const Algorithm& algorithm : algorithm_registry())
+      if (algorithm.collective == collective) o.impls.push_back(algorithm.name);
   if (o.impls.empty()) throw UsageError("--impl needs at least one implementation");
   for (const std::string& name : o.impls) {
     if (name == "auto") throw UsageError("--impl auto needs the fitted model, which this build does not have yet");
@@ -84,7 +87,12 @@ void validate(BenchFlags& flags, Collective collective) {
   if (flags.bind != "core" && flags.bind != "none") throw UsageError("--bind takes core or none");
   if (o.max_bytes / dtype_size(o.dtype) > size_t(INT32_MAX))
     throw UsageError("-e/--maxbytes allows more than 2^31-1 elements, which MPI counts cannot express");
-  if (o.root != 0) throw UsageError("-r/--root applies to rooted collectives; allreduce has no root");
+  const bool rooted = collective == Collective::broadcast || collective == Collective::reduce;
+  if (o.root != 0 && !rooted)
+    throw UsageError("-r/--root applies to broadcast and reduce; " + std::string(collective_name(collective)) +
+                     " has no root");
+  if (o.root < 0 || (flags.ranks > 0 && o.root >= flags.ranks))
+    throw UsageError("-r/--root " + std::to_string(o.root) + " is not a rank of the job");
 }
 
 int run_as_rank(BenchFlags& flags, const std::vector<std::string>& argv) {
@@ -100,6 +108,12 @@ int run_as_rank(BenchFlags& flags, const std::vector<std::string>& argv) {
   for (size_t i = 1; i < argv.size(); ++i) fingerprint += argv[i] + '\0';
   std::unique_ptr<Bootstrap> bootstrap = join_job(fingerprint, flags.options.timeout_s);
   const int rank = bootstrap->rank();
+  if (flags.options.root >= bootstrap->size()) {
+    if (rank == 0)
+      std::cerr << "cclab: error: -r/--root " << flags.options.root << " is not a rank of the job (" << bootstrap->size()
+                << " ranks)\n";
+    return 2;
+  }
   try {
     CommOptions comm_options;
     comm_options.transport = flags.transport;
@@ -126,7 +140,8 @@ CommandAction add_bench_commands(CLI::App& app, const std::vector<std::string>& 
   bench->require_subcommand(1);
   auto flags = std::make_shared<BenchFlags>();
   auto chosen = std::make_shared<Collective>(Collective::allreduce);
-  for (Collective collective : {Collective::allreduce}) {
+  for (Collective collective : {Collective::allreduce, Collective::broadcast, Collective::reduce,
+                                Collective::reduce_scatter, Collective::allgather}) {
     const std::string name(collective_name(collective));
     CLI::App* sub = bench->add_subcommand(name, "Sweep message sizes of " + name + " over the chosen implementations");
     CollectiveBenchOptions& o = flags->options;
@@ -141,7 +156,8 @@ CommandAction add_bench_commands(CLI::App& app, const std::vector<std::string>& 
     sub->add_option("-o,--op", flags->op, "sum prod min max avg")->capture_default_str();
     sub->add_option("-r,--root", o.root, "Root rank of rooted collectives")->capture_default_str();
     sub->add_flag("-c,--check", o.check, "Check every result and count wrong elements");
-    sub->add_option("--impl", flags->impls, "Comma-separated implementations (see cclab info)")->capture_default_str();
+    sub->add_option("--impl", flags->impls,
+                    "Comma-separated implementations (see cclab info); default: every hand-written one");
     sub->add_option("--timeout", o.timeout_s, "Seconds any wait may take before the job fails")->capture_default_str();
     sub->add_option("--json", o.json_path, "Append one JSON record per (size, impl) to this file");
     sub->add_flag("--inplace", o.inplace, "Run the in-place form (input buffer = output buffer)");

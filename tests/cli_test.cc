@@ -148,6 +148,7 @@ TEST_F(CliTest, BadInputGivesOneLineAndStatusTwo) {
       "bench allreduce -b 12Q",               "bench allreduce -b 1M -e 1K",
       "bench allreduce -n 0",                 "bench allreduce --bind sometimes",
       "bench nosuchcollective",               "bench allreduce -r 1",
+      "bench broadcast -n 2 -r 2",
   };
   for (const std::string& args : bad) {
     const RunResult result = run(kCclab + " " + args);
