@@ -18,6 +18,7 @@
 #include "cclab/launch.h"
 #include "check.h"
 #include "results.h"
+#include "statistics.h"
 #include "table.h"
 
 namespace cclab {
@@ -93,13 +94,6 @@ struct RankSummary {
   }
 };
 
-double percentile(std::vector<double> sorted, double fraction) {
-  if (sorted.empty()) return 0;
-  const double position = fraction * double(sorted.size() - 1);
-  const size_t below = size_t(std::floor(position));
-  const size_t above = std::min(below + 1, sorted.size() - 1);
-  return sorted[below] + (sorted[above] - sorted[below]) * (position - double(below));
-}
 
 // Test hook: CCLAB_FAULT_RANK=R CCLAB_FAULT_AFTER_RECORDS=K CCLAB_FAULT=kill|stall makes rank R
 // die (SIGKILL) or stop answering after the K-th result, to prove that failures end the job.
@@ -226,8 +220,8 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
           sent = std::max(sent, other.bytes_sent);
           received = std::max(received, other.bytes_received);
         }
-        std::sort(slowest.begin(), slowest.end());
-        const double median = percentile(slowest, 0.5);
+        const Summary summary_of_slowest = summarize(slowest);
+        const double median = summary_of_slowest.median;
         const double algbw = median > 0 ? double(bytes) / median / 1e3 : 0;  // B/us = 10^6 B/s
 
         nlohmann::json record = base_record("collective", argv);
@@ -247,10 +241,9 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         record["segment_bytes"] = options.segment_bytes;
         record["launcher"] = launcher;
         record["binding"] = placement.binding;
-        record["time_us"] = {{"min", slowest.empty() ? 0 : slowest.front()},
-                             {"median", median},
-                             {"max", slowest.empty() ? 0 : slowest.back()}};
-        if (options.percentiles) record["time_us"]["p99"] = percentile(slowest, 0.99);
+        record["time_us"] = {
+            {"min", summary_of_slowest.min}, {"median", median}, {"max", summary_of_slowest.max}};
+        if (options.percentiles) record["time_us"]["p99"] = summary_of_slowest.p99;
         record["algbw_gbps"] = algbw;
         record["busbw_gbps"] = algbw * busbw_factor(options.collective, ranks);
         record["wrong"] = options.check ? nlohmann::json(wrong) : nlohmann::json(nullptr);

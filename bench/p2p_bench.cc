@@ -1,0 +1,209 @@
+#include "p2p_bench.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <ostream>
+
+#include "results.h"
+#include "statistics.h"
+
+namespace cclab {
+namespace {
+
+// Tags of the p2p benchmark live far from the collectives' sequence numbers.
+constexpr uint64_t kP2pSequence = 0xFFFFF0;
+
+struct PairTimer {
+  Comm& comm;
+  const P2pBenchOptions& options;
+  std::vector<std::byte>& send_buffer;
+  std::vector<std::byte>& recv_buffer;
+
+  Deadline deadline() const { return Deadline::after(options.timeout_s); }
+
+  // One iteration, as seen by `me` talking to `peer`; returns its time in microseconds.
+  double iteration(int me, int peer, bool initiator, size_t bytes) {
+    Transport& transport = comm.transport();
+    const auto start = Clock::now();
+    switch (options.test) {
+      case P2pTest::latency: {
+        // Ping-pong: the initiator's round trip is two one-way trips.
+        if (initiator) {
+          auto send = transport.send(peer, send_buffer.data(), bytes, message_tag(kP2pSequence, 0));
+          auto recv = transport.recv(peer, recv_buffer.data(), bytes, message_tag(kP2pSequence, 1));
+          transport.wait(*send, deadline());
+          transport.wait(*recv, deadline());
+        } else {
+          auto recv = transport.recv(peer, recv_buffer.data(), bytes, message_tag(kP2pSequence, 0));
+          transport.wait(*recv, deadline());
+          auto send = transport.send(peer, send_buffer.data(), bytes, message_tag(kP2pSequence, 1));
+          transport.wait(*send, deadline());
+        }
+        return std::chrono::duration<double, std::micro>(Clock::now() - start).count() / 2;
+      }
+      case P2pTest::bw:
+      case P2pTest::bibw: {
+        // A window of messages in flight, then a zero-byte acknowledgement closes the iteration.
+        const bool sends = initiator || options.test == P2pTest::bibw;
+        const bool receives = !initiator || options.test == P2pTest::bibw;
+        std::vector<RequestPtr> requests;
+        for (int i = 0; i < options.window; ++i) {
+          if (receives)
+            requests.push_back(transport.recv(peer, recv_buffer.data(), bytes, message_tag(kP2pSequence, 2 + i)));
+          if (sends)
+            requests.push_back(transport.send(peer, send_buffer.data(), bytes, message_tag(kP2pSequence, 2 + i)));
+        }
+        transport.wait_all(requests, deadline());
+        if (initiator) {
+          auto ack = transport.recv(peer, nullptr, 0, message_tag(kP2pSequence, 1));
+          transport.wait(*ack, deadline());
+        } else {
+          auto ack = transport.send(peer, nullptr, 0, message_tag(kP2pSequence, 1));
+          transport.wait(*ack, deadline());
+        }
+        (void)me;
+        return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+      }
+    }
+    return 0;
+  }
+};
+
+std::vector<size_t> p2p_sizes(const P2pBenchOptions& options) {
+  std::vector<size_t> sizes;
+  for (size_t bytes = options.min_bytes; bytes <= options.max_bytes;) {
+    sizes.push_back(bytes);
+    const size_t next = options.step_bytes ? bytes + options.step_bytes : size_t(double(bytes) * options.step_factor);
+    if (next <= bytes) break;
+    bytes = next;
+  }
+  return sizes;
+}
+
+std::string format_row(const char* pattern, auto... values) {
+  char line[256];
+  std::snprintf(line, sizeof(line), pattern, values...);
+  return line;
+}
+
+}  // namespace
+
+std::string_view p2p_test_name(P2pTest test) {
+  switch (test) {
+    case P2pTest::latency: return "latency";
+    case P2pTest::bw: return "bw";
+    case P2pTest::bibw: return "bibw";
+  }
+  return "?";
+}
+
+std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, const std::vector<std::string>& argv,
+                                    std::ostream& out) {
+  const int rank = comm.rank(), ranks = comm.size();
+  const std::vector<size_t> sizes = p2p_sizes(options);
+  std::vector<std::byte> send_buffer(options.max_bytes), recv_buffer(options.max_bytes);
+  std::memset(send_buffer.data(), 1, send_buffer.size());
+  std::memset(recv_buffer.data(), 0, recv_buffer.size());
+  PairTimer timer{comm, options, send_buffer, recv_buffer};
+
+  std::vector<std::pair<int, int>> pairs;
+  if (options.all_pairs) {
+    for (int i = 0; i < ranks; ++i)
+      for (int j = i + 1; j < ranks; ++j) pairs.emplace_back(i, j);
+  } else {
+    pairs.emplace_back(0, 1);
+  }
+
+  ResultWriter writer(rank == 0 ? options.json_path : std::string());
+  std::vector<P2pPoint> points;
+  const bool is_latency = options.test == P2pTest::latency;
+  if (rank == 0) {
+    out << "# cclab bench p2p --test " << p2p_test_name(options.test) << ": transport " << comm.transport().name()
+        << ", " << ranks << " ranks on " << comm.topology().nodes() << " node(s)"
+        << (is_latency ? "" : ", window " + std::to_string(options.window)) << "\n";
+    out << (is_latency ? "# latency: half the round trip of a ping-pong, us; min/median/max over iterations\n"
+                       : "# one iteration: a window of messages then a zero-byte ack; bandwidth = bytes / median "
+                         "iteration time (bibw: both directions), GB/s with GB = 10^9 B\n");
+    out << format_row("#%5s %5s %12s %10s %10s %10s %10s\n", "from", "to", "size(B)", "min_us", "median_us", "max_us",
+                      is_latency ? "GB/s" : "bw_GB/s");
+  }
+  for (const auto& [first, second] : pairs) {
+    const bool in_pair = rank == first || rank == second;
+    const int peer = rank == first ? second : first;
+    for (size_t bytes : sizes) {
+      std::vector<double> times;
+      comm.bootstrap().barrier();
+      if (in_pair) {
+        for (int i = 0; i < options.warmup; ++i) timer.iteration(rank, peer, rank == first, bytes);
+        for (int i = 0; i < options.iters; ++i) times.push_back(timer.iteration(rank, peer, rank == first, bytes));
+      }
+      if (rank != 0 && rank != first) continue;
+      // Rank 0 reports; when it is not in the pair, the pair's first rank hands it the times.
+      std::string packed(reinterpret_cast<const char*>(times.data()), times.size() * sizeof(double));
+      if (first != 0) {
+        if (rank == first) {
+          const uint64_t size = packed.size();
+          auto header = comm.transport().send(0, &size, sizeof(size), message_tag(kP2pSequence + 1, 0));
+          auto body = comm.transport().send(0, packed.data(), packed.size(), message_tag(kP2pSequence + 1, 1));
+          comm.transport().wait(*header, timer.deadline());
+          comm.transport().wait(*body, timer.deadline());
+          continue;
+        }
+        uint64_t size = 0;
+        auto header = comm.transport().recv(first, &size, sizeof(size), message_tag(kP2pSequence + 1, 0));
+        comm.transport().wait(*header, timer.deadline());
+        packed.resize(size);
+        auto body = comm.transport().recv(first, packed.data(), size, message_tag(kP2pSequence + 1, 1));
+        comm.transport().wait(*body, timer.deadline());
+        times.resize(size / sizeof(double));
+        std::memcpy(times.data(), packed.data(), size);
+      }
+      const Summary summary = summarize(times);
+      const double moved = double(bytes) * (is_latency ? 1 : double(options.window)) *
+                           (options.test == P2pTest::bibw ? 2 : 1);
+      P2pPoint point{first, second, bytes, summary.median, summary.median > 0 ? moved / summary.median / 1e3 : 0};
+      points.push_back(point);
+      out << format_row("%6d %5d %12zu %10.2f %10.2f %10.2f %10.3f\n", first, second, bytes, summary.min,
+                        summary.median, summary.max, point.gbps)
+          << std::flush;
+      nlohmann::json record = base_record("p2p", argv);
+      record["test"] = p2p_test_name(options.test);
+      record["transport"] = comm.transport().name();
+      record["from"] = first;
+      record["to"] = second;
+      record["same_node"] = comm.topology().node_of_rank[size_t(first)] == comm.topology().node_of_rank[size_t(second)];
+      record["ranks"] = ranks;
+      record["bytes"] = bytes;
+      record["iters"] = options.iters;
+      record["warmup"] = options.warmup;
+      record["window"] = is_latency ? 1 : options.window;
+      record["time_us"] = {{"min", summary.min}, {"median", summary.median}, {"max", summary.max}};
+      if (options.percentiles) record["time_us"]["p99"] = summary.p99;
+      record[is_latency ? "latency_us" : "bw_gbps"] = is_latency ? summary.median : point.gbps;
+      writer.write(record);
+    }
+  }
+
+  if (rank == 0 && options.all_pairs && ranks > 2) {
+    // The matrix at the largest size shows a slow link or a slow node at a glance.
+    const size_t largest = sizes.back();
+    out << "# " << (is_latency ? "median latency, us" : "bandwidth, GB/s") << " at " << largest
+        << " B, row = from, column = to\n#     ";
+    for (int j = 0; j < ranks; ++j) out << format_row("%9d", j);
+    out << "\n";
+    std::map<std::pair<int, int>, double> value;
+    for (const P2pPoint& point : points)
+      if (point.bytes == largest) value[{point.from, point.to}] = value[{point.to, point.from}] =
+                                      is_latency ? point.median_us : point.gbps;
+    for (int i = 0; i < ranks; ++i) {
+      out << format_row("%7d", i);
+      for (int j = 0; j < ranks; ++j) out << (i == j ? format_row("%9s", "-") : format_row("%9.2f", value[{i, j}]));
+      out << "\n";
+    }
+  }
+  return points;
+}
+
+}  // namespace cclab

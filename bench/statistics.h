@@ -1,0 +1,17 @@
+// Order statistics of repeated timings.
+#pragma once
+
+#include <vector>
+
+namespace cclab {
+
+struct Summary {
+  double min = 0, median = 0, max = 0, p99 = 0;
+};
+
+/// Linear-interpolated quantile of sorted values, fraction in [0, 1].
+double quantile(const std::vector<double>& sorted, double fraction);
+/// min, median, max and 99th percentile of `values` (any order).
+Summary summarize(std::vector<double> values);
+
+}  // namespace cclab

@@ -1,0 +1,70 @@
+#include "job.h"
+
+#include <iostream>
+
+#include "cclab/error.h"
+#include "cclab/launch.h"
+
+namespace cclab {
+
+void add_job_flags(CLI::App& command, JobFlags& flags) {
+  command.add_option("-n,--ranks", flags.ranks, "Local ranks to start (as mpirun -n); under a launcher: its world size");
+  command.add_option("--timeout", flags.timeout_s, "Seconds any wait may take before the job fails")
+      ->capture_default_str();
+  command.add_option("--bind", flags.bind, "core: pin local ranks to cores when they fit; none")->capture_default_str();
+  command.add_option("--ranks-per-node", flags.ranks_per_node, "Group ranks into virtual nodes of this size")
+      ->check(CLI::NonNegativeNumber);
+  command.add_option("--transport", flags.transport, "Transport of hand-written code (ucx)")->capture_default_str();
+}
+
+void validate_job_flags(const JobFlags& flags) {
+  if (flags.ranks == 0 || flags.ranks < -1) throw UsageError("-n must be at least 1");
+  if (flags.bind != "core" && flags.bind != "none") throw UsageError("--bind takes core or none");
+  if (flags.timeout_s <= 0) throw UsageError("--timeout must be positive");
+  const auto transports = available_transports();
+  if (std::find(transports.begin(), transports.end(), flags.transport) == transports.end())
+    throw UsageError("unknown transport '" + flags.transport + "' (this build has: ucx)");
+}
+
+int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool needs_mpirun,
+            const std::function<void(Comm&)>& body) {
+  const LaunchKind kind = detect_launch();
+  if (kind == LaunchKind::none) {
+    LocalLaunchOptions launch;
+    launch.ranks = flags.ranks > 0 ? flags.ranks : 1;
+    launch.timeout_s = flags.timeout_s;
+    launch.bind = flags.bind == "core";
+    launch.through_mpirun = needs_mpirun;
+    return launch_local(argv, launch);
+  }
+  if (flags.ranks != -1 && flags.ranks != launcher_world_size())
+    throw UsageError("-n " + std::to_string(flags.ranks) + " differs from the launcher's world size " +
+                     std::to_string(launcher_world_size()) + " (drop -n under mpirun/srun)");
+  if (needs_mpirun && kind != LaunchKind::mpi)
+    throw UsageError("an MPI implementation needs ranks started by mpirun (cclab -n N uses mpirun for it)");
+
+  std::string fingerprint;
+  for (size_t i = 1; i < argv.size(); ++i) fingerprint += argv[i] + '\0';
+  std::unique_ptr<Bootstrap> bootstrap = join_job(fingerprint, flags.timeout_s);
+  const int rank = bootstrap->rank();
+  try {
+    CommOptions options;
+    options.transport = flags.transport;
+    options.timeout_s = flags.timeout_s;
+    options.ranks_per_node = flags.ranks_per_node;
+    options.yield_when_idle = this_rank_placement().oversubscribed;
+    std::unique_ptr<Comm> comm = Comm::create(std::move(bootstrap), options);
+    body(*comm);
+    comm->transport().shutdown();  // collective: nobody tears down while a peer still needs it
+    return 0;
+  } catch (const UsageError& error) {
+    // Usage errors are found alike on every rank: one of them says it.
+    if (rank == 0) std::cerr << "cclab: error: " << error.what() << "\n";
+    return 2;
+  } catch (const std::exception& error) {
+    std::cerr << "cclab: rank " << rank << ": " << error.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace cclab

@@ -1,0 +1,36 @@
+// Running a command as a job of N ranks (DESIGN 3.1), shared by every multi-rank subcommand:
+// by hand with -n N it becomes the supervisor of N local ranks; as a rank it joins the job,
+// builds the Comm and runs the command's body.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cclab/comm.h"
+
+namespace cclab {
+
+struct JobFlags {
+  int ranks = -1;  // -n; -1: not given
+  double timeout_s = 60;
+  std::string bind = "core";
+  int ranks_per_node = 0;
+  std::string transport = "ucx";
+};
+
+/// Adds -n, --timeout, --bind, --ranks-per-node and --transport to `command`.
+void add_job_flags(CLI::App& command, JobFlags& flags);
+
+/// Checks the flags before any rank starts (UsageError on bad input).
+void validate_job_flags(const JobFlags& flags);
+
+/// Supervises N local ranks (through mpirun when `needs_mpirun`) or, as a rank, joins the job
+/// and runs `body`. Returns the process exit status: 0, 1 on a run-time failure (the message
+/// names the rank), 2 on bad input.
+int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool needs_mpirun,
+            const std::function<void(Comm&)>& body);
+
+}  // namespace cclab

@@ -1,0 +1,50 @@
+#include "model/parameters.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "model/random.h"
+
+namespace cclab::train {
+
+ParameterStore::ParameterStore(const std::vector<size_t>& counts) : ranges_(counts.size()) {
+  size_t offset = 0;
+  for (size_t layer = counts.size(); layer-- > 0;) {
+    ranges_[layer] = {layer, offset, counts[layer]};
+    offset += counts[layer];
+  }
+  values_.assign(offset, 0.0f);
+  gradients_.assign(offset, 0.0f);
+}
+
+std::vector<ParameterRange> ParameterStore::backward_order() const {
+  std::vector<ParameterRange> order;
+  for (size_t layer = ranges_.size(); layer-- > 0;)
+    if (ranges_[layer].count > 0) order.push_back(ranges_[layer]);
+  return order;
+}
+
+void ParameterStore::zero_gradients() { std::fill(gradients_.begin(), gradients_.end(), 0.0f); }
+
+void initialize_layer(const LayerConfig& layer, uint64_t seed, std::span<float> weights, std::span<float> bias) {
+  const float bound = 1.0f / std::sqrt(static_cast<float>(std::max<size_t>(layer.fan_in(), 1)));
+  // Streams: 2 * layer index for weights, + 1 for the bias.
+  const uint64_t weight_stream = 2 * static_cast<uint64_t>(layer.index), bias_stream = weight_stream + 1;
+  auto value = [&](uint64_t stream, uint64_t global_index) {
+    return (2.0f * uniform01(random_bits(seed, stream, global_index)) - 1.0f) * bound;
+  };
+  // Local weight (o, i, r) of the slice is global (outputs.begin + o, inputs.begin + i, r), where r
+  // runs over the kernel window (1 for fc) and i over input channels (conv) or features (fc).
+  const size_t window = layer.kind == LayerKind::convolution ? layer.kernel * layer.kernel : 1;
+  const size_t local_inputs = layer.outputs.count == 0 ? 0 : weights.size() / (layer.outputs.count * window);
+  size_t at = 0;
+  for (size_t o = 0; o < layer.outputs.count && at < weights.size(); ++o)
+    for (size_t i = 0; i < local_inputs; ++i)
+      for (size_t r = 0; r < window; ++r, ++at) {
+        const uint64_t global = ((layer.outputs.begin + o) * layer.inputs.total + layer.inputs.begin + i) * window + r;
+        weights[at] = value(weight_stream, global);
+      }
+  for (size_t o = 0; o < bias.size(); ++o) bias[o] = value(bias_stream, layer.outputs.begin + o);
+}
+
+}  // namespace cclab::train
