@@ -17,6 +17,7 @@
 #include "cclab/implementation.h"
 #include "cclab/launch.h"
 #include "check.h"
+#include "profile.h"
 #include "results.h"
 #include "statistics.h"
 #include "table.h"
@@ -126,8 +127,21 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
   const size_t element = dtype_size(options.dtype);
   const std::vector<size_t> sizes = sweep_sizes(options, element);
 
+  // The cost model behind `auto` and the pred_us column: measured on this job unless given.
+  std::ostringstream model_line;
+  CostProfile profile;
+  if (!options.profile_path.empty()) {
+    profile = load_profile(options.profile_path);
+    model_line << "# cost model: " << describe_profile(profile) << ", from " << options.profile_path << "\n";
+  } else if (ranks > 1) {
+    CalibrationOptions calibration;
+    calibration.timeout_s = options.timeout_s;
+    profile = calibrate_cost_profile(comm, calibration, &model_line);
+  }
+
   std::vector<std::unique_ptr<Implementation>> impls;
-  for (const std::string& name : options.impls) impls.push_back(make_implementation(options.collective, name, comm));
+  for (const std::string& name : options.impls)
+    impls.push_back(make_implementation(options.collective, name, comm, profile));
 
   CollectiveArgs args;
   args.collective = options.collective;
@@ -255,10 +269,12 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
             predicted ? nlohmann::json(predicted->max_bytes_sent) : nlohmann::json(nullptr);
         record["predicted_recv_bytes_per_rank"] =
             predicted ? nlohmann::json(predicted->max_bytes_received) : nlohmann::json(nullptr);
-        record["pred_us"] = nullptr;  // no fitted alpha-beta profile yet
+        const std::optional<double> predicted_us = impl->predicted_time_us(profile);
+        record["pred_us"] = predicted_us ? nlohmann::json(*predicted_us) : nlohmann::json(nullptr);
+        if (!impl->selected().empty()) record["selected"] = impl->selected();
 
         writer.write(record);
-        if (!header_printed) out << collective_table_header(record, options.percentiles);
+        if (!header_printed) out << model_line.str() << collective_table_header(record, options.percentiles);
         header_printed = true;
         out << collective_table_row(record, options.percentiles) << std::flush;
       }

@@ -29,6 +29,7 @@ struct CollectiveBenchOptions {
   std::vector<std::string> impls = {"ring"};
   double timeout_s = 60;
   std::string json_path;
+  std::string profile_path;  // cost model parameters; empty: calibrate on this job first
   size_t segment_bytes = size_t{1} << 20;
   size_t segments_in_flight = 4;
 };

@@ -108,12 +108,11 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
   std::memset(recv_buffer.data(), 0, recv_buffer.size());
   PairTimer timer{comm, options, send_buffer, recv_buffer};
 
-  std::vector<std::pair<int, int>> pairs;
+  std::vector<std::pair<int, int>> pairs = options.pairs;
   if (options.all_pairs) {
+    pairs.clear();
     for (int i = 0; i < ranks; ++i)
       for (int j = i + 1; j < ranks; ++j) pairs.emplace_back(i, j);
-  } else {
-    pairs.emplace_back(0, 1);
   }
 
   ResultWriter writer(rank == 0 ? options.json_path : std::string());

@@ -23,7 +23,8 @@ struct P2pBenchOptions {
   int iters = 100;
   int warmup = 10;
   int window = 64;            // messages in flight per iteration of bw and bibw
-  bool all_pairs = false;     // every pair (i < j) in turn; else ranks 0 and 1
+  bool all_pairs = false;     // every pair (i < j) in turn and a matrix; else `pairs`
+  std::vector<std::pair<int, int>> pairs = {{0, 1}};
   double timeout_s = 60;
   std::string json_path;
   bool percentiles = false;

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "job.h"
 #include "p2p_bench.h"
+#include "profile.h"
 
 namespace cclab {
 
@@ -104,11 +105,14 @@ void validate(CollectiveFlags& flags, Collective collective) {
   if (o.impls.empty()) throw UsageError("--impl needs at least one implementation");
   const auto vendors = vendor_implementation_names(collective);
   for (const std::string& name : o.impls) {
-    if (find_algorithm(collective, name) || std::find(vendors.begin(), vendors.end(), name) != vendors.end()) continue;
+    if (name == "auto" || find_algorithm(collective, name) ||
+        std::find(vendors.begin(), vendors.end(), name) != vendors.end())
+      continue;
     std::string known;
     for (const Algorithm& algorithm : algorithm_registry())
       if (algorithm.collective == collective) known += (known.empty() ? "" : ", ") + algorithm.name;
     for (const std::string& vendor : vendors) known += ", " + vendor;
+    known += ", auto";
     throw UsageError("unknown implementation '" + name + "' for " + std::string(collective_name(collective)) +
                      " (this build has: " + known + ")");
   }
@@ -143,6 +147,8 @@ void add_collective_commands(CLI::App& bench, const std::vector<std::string>& ar
     sub->add_option("--json", o.json_path, "Append one JSON record per (size, impl) to this file");
     sub->add_flag("--inplace", o.inplace, "Run the in-place form (NCCL's buffer layout)");
     sub->add_flag("--percentiles", o.percentiles, "Also report the 99th percentile time");
+    sub->add_option("--profile", o.profile_path,
+                    "Cost model profile (from bench p2p --fit) for auto and pred_us; default: measure it first");
     sub->add_option("--segment", flags->segment, "Pipelining segment of segmented algorithms")->capture_default_str();
     sub->add_option("--segments-in-flight", o.segments_in_flight, "Receive slots per segmented algorithm")
         ->capture_default_str()
@@ -164,7 +170,8 @@ void add_collective_commands(CLI::App& bench, const std::vector<std::string>& ar
 struct P2pFlags {
   JobFlags job;
   SweepFlags sweep{"8", "4M", "", 2, 100, 10};
-  std::string test = "latency", pairs = "0,1";
+  std::string test = "latency", pairs = "0,1", profile_path = "results/profile.json";
+  bool fit = false;
   P2pBenchOptions options;
 };
 
@@ -182,6 +189,9 @@ void add_p2p_command(CLI::App& bench, const std::vector<std::string>& argv,
       ->capture_default_str();
   sub->add_option("--json", flags->options.json_path, "Append one JSON record per (pair, size) to this file");
   sub->add_flag("--percentiles", flags->options.percentiles, "Also record the 99th percentile time");
+  sub->add_flag("--fit", flags->fit,
+                "Fit the cost model (alpha, beta per level; gamma) on this job and save it to --profile");
+  sub->add_option("--profile", flags->profile_path, "Where --fit writes the profile")->capture_default_str();
   actions.emplace_back(sub, [flags, argv]() -> int {
     validate_job_flags(flags->job);
     P2pBenchOptions& o = flags->options;
@@ -202,6 +212,20 @@ void add_p2p_command(CLI::App& bench, const std::vector<std::string>& argv,
     if (flags->job.ranks == 1) throw UsageError("p2p needs at least 2 ranks");
     return run_job(flags->job, argv, false, [flags, argv](Comm& comm) {
       if (comm.size() < 2) throw UsageError("p2p needs at least 2 ranks");
+      if (flags->fit) {
+        CalibrationOptions calibration;
+        calibration.max_bytes = flags->options.max_bytes;
+        calibration.iters = flags->options.iters;
+        calibration.warmup = flags->options.warmup;
+        calibration.timeout_s = flags->options.timeout_s;
+        const CostProfile profile = calibrate_cost_profile(comm, calibration, &std::cout);
+        if (comm.rank() == 0) {
+          save_profile(flags->profile_path, profile);
+          std::cout << "# saved to " << flags->profile_path << " (use: cclab bench <collective> --profile "
+                    << flags->profile_path << ")\n";
+        }
+        return;
+      }
       run_p2p_bench(comm, flags->options, argv, std::cout);
     });
   });

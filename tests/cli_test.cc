@@ -141,6 +141,56 @@ TEST_F(CliTest, AStalledRankEndsTheJobWithinTheTimeout) {
   EXPECT_EQ(read_results(json()).size(), 1u);
 }
 
+TEST_F(CliTest, EveryCollectiveOfMpiChecksInAndOutOfPlace) {
+  for (const char* collective : {"broadcast", "reduce", "reduce_scatter", "allgather", "allreduce"})
+    for (const char* inplace : {"", " --inplace"}) {
+      const RunResult result = run(kCclab + " bench " + collective + " -n 3 --impl mpi -b 4 -e 64K -f 16 --iters 2" +
+                                   " --check -o avg -d f64 --json " + json() + inplace +
+                                   (std::string(collective) == "broadcast" || std::string(collective) == "reduce"
+                                        ? " -r 2"
+                                        : ""));
+      ASSERT_EQ(result.status, 0) << collective << inplace << "\n" << result.output;
+    }
+  const auto records = read_results(json());
+  EXPECT_EQ(records.size(), 5u * 2 * 4);
+  for (const auto& record : records) EXPECT_EQ(record["wrong"], 0) << record.dump();
+}
+
+TEST_F(CliTest, PointToPointLatencyAndBandwidthAreSaneAndMonotone) {
+  RunResult result = run(kCclab + " bench p2p -n 2 -b 8 -e 1M -f 16 --iters 20 --json " + json());
+  ASSERT_EQ(result.status, 0) << result.output;
+  result = run(kCclab + " bench p2p -n 2 --test bw -b 1K -e 1M -f 32 --iters 5 --window 8 --json " + json());
+  ASSERT_EQ(result.status, 0) << result.output;
+  const auto records = read_results(json());
+  ASSERT_EQ(records.size(), 5u + 3u);
+  // Latency grows with size (a 1 MiB message cannot be faster than 8 bytes), bandwidth is positive.
+  EXPECT_GT(records[4]["latency_us"].get<double>(), records[0]["latency_us"].get<double>());
+  EXPECT_GT(records[0]["latency_us"].get<double>(), 0);
+  for (size_t i = 5; i < records.size(); ++i) EXPECT_GT(records[i]["bw_gbps"].get<double>(), 0);
+  EXPECT_GT(records[7]["bw_gbps"].get<double>(), records[5]["bw_gbps"].get<double>());
+}
+
+TEST_F(CliTest, AllPairsPrintsAMatrix) {
+  const RunResult result = run(kCclab + " bench p2p -n 3 --pairs all --test bibw -b 64K -e 64K --iters 3 --window 4");
+  ASSERT_EQ(result.status, 0) << result.output;
+  EXPECT_NE(result.output.find("row = from, column = to"), std::string::npos) << result.output;
+}
+
+TEST_F(CliTest, FittedProfileDrivesAutoAndPredictions) {
+  const std::string profile = (dir_ / "profile.json").string();
+  RunResult result = run(kCclab + " bench p2p -n 2 --fit --iters 10 -e 1M --profile " + profile);
+  ASSERT_EQ(result.status, 0) << result.output;
+  result = run(kCclab + " bench allreduce -n 2 --impl auto,ring -b 8 -e 1M -f 32 --iters 3 --check --profile " +
+               profile + " --json " + json());
+  ASSERT_EQ(result.status, 0) << result.output;
+  for (const auto& record : read_results(json())) {
+    EXPECT_EQ(record["wrong"], 0);
+    EXPECT_GT(record["pred_us"].get<double>(), 0) << record.dump();
+    if (record["impl"] == "auto") EXPECT_FALSE(record["selected"].get<std::string>().empty());
+  }
+  EXPECT_EQ(run(kCclab + " bench allreduce -n 2 --profile /nonexistent.json -e 8").status, 2);
+}
+
 TEST_F(CliTest, BadInputGivesOneLineAndStatusTwo) {
   const std::vector<std::string> bad = {
       "bench allreduce --no-such-flag",       "bench allreduce --impl nosuch",
@@ -148,7 +198,8 @@ TEST_F(CliTest, BadInputGivesOneLineAndStatusTwo) {
       "bench allreduce -b 12Q",               "bench allreduce -b 1M -e 1K",
       "bench allreduce -n 0",                 "bench allreduce --bind sometimes",
       "bench nosuchcollective",               "bench allreduce -r 1",
-      "bench broadcast -n 2 -r 2",
+      "bench broadcast -n 2 -r 2",            "bench p2p --test sideways",
+      "bench p2p -n 1",
   };
   for (const std::string& args : bad) {
     const RunResult result = run(kCclab + " " + args);

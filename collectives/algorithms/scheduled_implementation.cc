@@ -20,7 +20,13 @@ size_t ScheduledImplementation::scratch_bytes(const CollectiveArgs& args) const 
   return algorithm_.build(comm_.topology(), comm_.rank(), args).scratch_count * dtype_size(args.dtype);
 }
 
-std::unique_ptr<Implementation> make_implementation(Collective collective, const std::string& name, Comm& comm) {
+std::optional<double> ScheduledImplementation::predicted_time_us(const CostProfile& profile) const {
+  return cclab::predict_time_us(algorithm_, comm_.topology(), args_, profile);
+}
+
+std::unique_ptr<Implementation> make_implementation(Collective collective, const std::string& name, Comm& comm,
+                                                   const CostProfile& profile) {
+  if (name == "auto") return make_auto_implementation(collective, comm, profile);
   if (const Algorithm* algorithm = find_algorithm(collective, name))
     return std::make_unique<ScheduledImplementation>(*algorithm, comm);
   if (auto vendor = make_vendor_implementation(collective, name, comm)) return vendor;

@@ -30,8 +30,8 @@ int BinomialTree::subtree_size() const {
   return r == 0 ? size : std::min(lowest_set_bit(r), size - r);
 }
 
-bool BinomialTree::subtree_contains(int any_position) const {
-  const int offset = relative_of(any_position) - relative();
+bool BinomialTree::subtree_contains_relative(int relative_position) const {
+  const int offset = relative_position - relative();
   return offset >= 0 && offset < subtree_size();
 }
 

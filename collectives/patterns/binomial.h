@@ -30,8 +30,8 @@ struct BinomialTree {
   std::vector<int> children() const;
   /// Positions in this subtree, this one included: relative positions [relative(), relative() + it).
   int subtree_size() const;
-  /// Whether `any_position` lies in this position's subtree.
-  bool subtree_contains(int any_position) const;
+  /// Whether relative position `relative_position` lies in this position's subtree.
+  bool subtree_contains_relative(int relative_position) const;
   /// The elements of this subtree's blocks when `count` elements are cut into `size` balanced
   /// blocks numbered by relative position (block b goes to relative position b).
   Span subtree_span(size_t count) const;

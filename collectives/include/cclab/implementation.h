@@ -8,6 +8,7 @@
 
 #include "cclab/algorithm.h"
 #include "cclab/comm.h"
+#include "cclab/cost_model.h"
 #include "cclab/host_executor.h"
 #include "cclab/simulator.h"
 
@@ -30,6 +31,10 @@ class Implementation {
   virtual std::optional<PredictedTraffic> predicted_traffic() const { return std::nullopt; }
   /// True when the Comm's transport counters measure this implementation's traffic.
   virtual bool counted_by_transport() const { return false; }
+  /// The cost model's time for the prepared size; nullopt where no model applies (vendors).
+  virtual std::optional<double> predicted_time_us(const CostProfile&) const { return std::nullopt; }
+  /// For `auto`: the algorithm it chose for the prepared size; empty otherwise.
+  virtual std::string selected() const { return {}; }
 };
 
 /// A hand-written algorithm: its Schedule run by the HostExecutor over the Comm's transport.
@@ -43,6 +48,8 @@ class ScheduledImplementation : public Implementation {
   size_t scratch_bytes(const CollectiveArgs& args) const override;
   std::optional<PredictedTraffic> predicted_traffic() const override { return predicted_; }
   bool counted_by_transport() const override { return true; }
+  std::optional<double> predicted_time_us(const CostProfile& profile) const override;
+  const Algorithm& algorithm() const { return algorithm_; }
 
  private:
   const Algorithm& algorithm_;
@@ -61,7 +68,12 @@ std::vector<std::string> vendor_implementation_names(Collective collective);
 /// True when `name` needs its ranks started by mpirun.
 bool needs_mpi_launch(const std::string& name);
 
-/// Any implementation by name: a registered algorithm or a vendor. Throws UsageError for others.
-std::unique_ptr<Implementation> make_implementation(Collective collective, const std::string& name, Comm& comm);
+/// `auto`: for each size, the hand-written algorithm with the lowest predicted time under `profile`.
+std::unique_ptr<Implementation> make_auto_implementation(Collective collective, Comm& comm, CostProfile profile);
+
+/// Any implementation by name: "auto", a registered algorithm or a vendor. Throws UsageError for
+/// others. `profile` is what `auto` selects with.
+std::unique_ptr<Implementation> make_implementation(Collective collective, const std::string& name, Comm& comm,
+                                                   const CostProfile& profile);
 
 }  // namespace cclab

@@ -1,0 +1,33 @@
+// Measuring the cost model's parameters on the running job, and saving/loading them as JSON.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+#include "cclab/comm.h"
+#include "cclab/cost_model.h"
+
+namespace cclab {
+
+struct CalibrationOptions {
+  size_t max_bytes = size_t{4} << 20;
+  int iters = 30;
+  int warmup = 5;
+  double timeout_s = 60;
+};
+
+/// Collective: ping-pong latency sweeps between rank 0 and its first same-node peer (intra) and
+/// its first other-node peer (inter; the intra fit stands in when there is one node), fitted to
+/// alpha + beta*bytes; gamma and copy from timing the kernels on rank 0. Every rank returns
+/// rank 0's profile. Rank 0 prints the fit to `out` when it is not null.
+CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options, std::ostream* out);
+
+std::string profile_to_json(const CostProfile& profile);
+CostProfile profile_from_json(const std::string& text);
+void save_profile(const std::string& path, const CostProfile& profile);
+/// UsageError naming the file when it is missing or not a profile.
+CostProfile load_profile(const std::string& path);
+/// One line: "intra: alpha 0.25 us, 7.5 GB/s; inter: ...; reduce 18 GB/s".
+std::string describe_profile(const CostProfile& profile);
+
+}  // namespace cclab

@@ -1,0 +1,44 @@
+// The alpha-beta-gamma cost model (DESIGN 3.3): a message of b bytes takes alpha + beta*b on its
+// link (intra- or inter-node), a reduction of b bytes takes gamma*b of its rank's core. The
+// time simulation runs every rank's Schedule against these costs; `auto` selection and the
+// `pred_us` column use it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cclab/algorithm.h"
+
+namespace cclab {
+
+struct LinkCost {
+  double alpha_us = 0;           // per message
+  double beta_us_per_byte = 0;   // inverse bandwidth
+  double time_us(double bytes) const { return alpha_us + beta_us_per_byte * bytes; }
+};
+
+struct CostProfile {
+  std::string transport = "ucx";
+  LinkCost intra_node;
+  LinkCost inter_node;
+  double gamma_us_per_byte = 0;  // reduce kernel, per byte of result
+  double copy_us_per_byte = 0;   // memcpy, per byte
+};
+
+/// Predicted time of one call: the latest finish over ranks, in microseconds.
+///
+/// Each rank has one core (reductions and copies run one at a time), one send port and one
+/// receive port: a transfer starts once both sides have posted it and both ports are free, and
+/// occupies them for alpha + beta*bytes. Steps start as soon as their dependencies finish.
+double predict_time_us(const Topology& topology, const CollectiveArgs& args, const std::vector<Schedule>& schedules,
+                       const CostProfile& profile);
+
+/// Builds every rank's schedule with `algorithm` and predicts its time.
+double predict_time_us(const Algorithm& algorithm, const Topology& topology, const CollectiveArgs& args,
+                       const CostProfile& profile);
+
+/// Weighted least squares of time = alpha + beta*bytes over measured points, minimising the
+/// relative error (so 8-byte latencies weigh as much as megabyte transfers).
+LinkCost fit_link_cost(const std::vector<double>& bytes, const std::vector<double>& times_us);
+
+}  // namespace cclab

@@ -1,0 +1,140 @@
+#include "cclab/cost_model.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "cclab/error.h"
+
+namespace cclab {
+
+double predict_time_us(const Topology& topology, const CollectiveArgs& args, const std::vector<Schedule>& schedules,
+                       const CostProfile& profile) {
+  const size_t ranks = schedules.size();
+  const double element = double(dtype_size(args.dtype));
+  struct RankClock {
+    double core_free = 0, send_free = 0, recv_free = 0;
+  };
+  std::vector<RankClock> clocks(ranks);
+  std::vector<std::vector<double>> ready_at(ranks), finished_at(ranks);
+  std::vector<std::vector<uint32_t>> waiting_on(ranks);
+  std::vector<std::vector<std::vector<uint32_t>>> dependents(ranks);
+  // Posted transfers waiting for their partner: (sender, receiver, tag) -> step indices.
+  std::map<std::tuple<size_t, size_t, uint32_t>, std::vector<uint32_t>> sends, recvs;
+  struct Local {
+    size_t rank;
+    uint32_t step;
+  };
+  std::vector<Local> local_ready;
+  size_t remaining = 0;
+
+  auto make_ready = [&](size_t r, uint32_t i) {
+    const Step& step = schedules[r].steps[i];
+    if (step.kind == StepKind::send) sends[{r, size_t(step.peer), step.tag}].push_back(i);
+    else if (step.kind == StepKind::recv) recvs[{size_t(step.peer), r, step.tag}].push_back(i);
+    else local_ready.push_back({r, i});
+  };
+  auto finish = [&](size_t r, uint32_t i, double time) {
+    finished_at[r][i] = time;
+    --remaining;
+    for (uint32_t next : dependents[r][i]) {
+      ready_at[r][next] = std::max(ready_at[r][next], time);
+      if (--waiting_on[r][next] == 0) make_ready(r, next);
+    }
+  };
+
+  for (size_t r = 0; r < ranks; ++r) {
+    const auto& steps = schedules[r].steps;
+    ready_at[r].assign(steps.size(), 0);
+    finished_at[r].assign(steps.size(), 0);
+    waiting_on[r].resize(steps.size());
+    dependents[r].resize(steps.size());
+    remaining += steps.size();
+    for (uint32_t i = 0; i < steps.size(); ++i) {
+      waiting_on[r][i] = uint32_t(steps[i].deps.size());
+      for (uint32_t dep : steps[i].deps) dependents[r][dep].push_back(i);
+    }
+    for (uint32_t i = 0; i < steps.size(); ++i)
+      if (steps[i].deps.empty()) make_ready(r, i);
+  }
+
+  // Repeatedly start the event that can start earliest: a local step, or a matched transfer.
+  while (remaining > 0) {
+    double best_start = 0;
+    int best_kind = -1;  // 0 local, 1 transfer
+    size_t best_local = 0;
+    std::tuple<size_t, size_t, uint32_t> best_key;
+    for (size_t k = 0; k < local_ready.size(); ++k) {
+      const auto [r, i] = local_ready[k];
+      const double start = std::max(ready_at[r][i], clocks[r].core_free);
+      if (best_kind < 0 || start < best_start) best_start = start, best_kind = 0, best_local = k;
+    }
+    for (const auto& [key, posted] : sends) {
+      if (posted.empty()) continue;
+      auto match = recvs.find(key);
+      if (match == recvs.end() || match->second.empty()) continue;
+      const auto [from, to, tag] = key;
+      const double start = std::max({ready_at[from][posted.front()], ready_at[to][match->second.front()],
+                                     clocks[from].send_free, clocks[to].recv_free});
+      if (best_kind < 0 || start < best_start) best_start = start, best_kind = 1, best_key = key;
+    }
+    if (best_kind < 0) throw Error("cost model: the schedules deadlock");
+    if (best_kind == 0) {
+      const auto [r, i] = local_ready[best_local];
+      local_ready.erase(local_ready.begin() + long(best_local));
+      const Step& step = schedules[r].steps[i];
+      const double per_byte = step.kind == StepKind::reduce ? profile.gamma_us_per_byte : profile.copy_us_per_byte;
+      const double end = best_start + per_byte * double(step.target.count) * element;
+      clocks[r].core_free = end;
+      finish(r, i, end);
+    } else {
+      const auto [from, to, tag] = best_key;
+      auto& posted_sends = sends[best_key];
+      auto& posted_recvs = recvs[best_key];
+      const uint32_t send_step = posted_sends.front(), recv_step = posted_recvs.front();
+      posted_sends.erase(posted_sends.begin());
+      posted_recvs.erase(posted_recvs.begin());
+      const bool same_node = topology.node_of_rank[from] == topology.node_of_rank[to];
+      const LinkCost& link = same_node ? profile.intra_node : profile.inter_node;
+      const double bytes = double(schedules[from].steps[send_step].source.count) * element;
+      const double end = best_start + link.time_us(bytes);
+      clocks[from].send_free = end;
+      clocks[to].recv_free = end;
+      finish(from, send_step, end);
+      finish(to, recv_step, end);
+    }
+  }
+  double latest = 0;
+  for (const auto& times : finished_at)
+    for (double time : times) latest = std::max(latest, time);
+  return latest;
+}
+
+double predict_time_us(const Algorithm& algorithm, const Topology& topology, const CollectiveArgs& args,
+                       const CostProfile& profile) {
+  std::vector<Schedule> schedules;
+  for (int r = 0; r < topology.ranks(); ++r) schedules.push_back(algorithm.build(topology, r, args));
+  return predict_time_us(topology, args, schedules, profile);
+}
+
+LinkCost fit_link_cost(const std::vector<double>& bytes, const std::vector<double>& times_us) {
+  // Minimise sum(((alpha + beta*s - t) / t)^2): normal equations of a 2x2 weighted system.
+  double s00 = 0, s01 = 0, s11 = 0, r0 = 0, r1 = 0;
+  for (size_t i = 0; i < bytes.size() && i < times_us.size(); ++i) {
+    if (times_us[i] <= 0) continue;
+    const double w = 1 / (times_us[i] * times_us[i]);
+    s00 += w;
+    s01 += w * bytes[i];
+    s11 += w * bytes[i] * bytes[i];
+    r0 += w * times_us[i];
+    r1 += w * bytes[i] * times_us[i];
+  }
+  const double det = s00 * s11 - s01 * s01;
+  if (det <= 0) throw Error("cost model: need measurements at two or more sizes to fit alpha and beta");
+  LinkCost cost;
+  cost.alpha_us = std::max(0.0, (r0 * s11 - r1 * s01) / det);
+  cost.beta_us_per_byte = std::max(0.0, (s00 * r1 - s01 * r0) / det);
+  return cost;
+}
+
+}  // namespace cclab

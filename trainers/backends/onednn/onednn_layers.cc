@@ -1,0 +1,426 @@
+// The four layer kinds on oneDNN primitives, over the plain layouts of layer.h (NCHW activations,
+// OIHW / [out][in] weights), so buffers pass between layers, ranks and backends unchanged.
+//
+// Each layer keeps, per batch size, its primitives and dnnl::memory objects with their argument
+// maps; a call only re-points the memory objects at the caller's buffers (set_data_handle) and
+// executes. Parameter gradients go straight into the model's gradient buffer, or, when accumulating,
+// into a scratch buffer that is then added.
+#include <omp.h>
+
+#include <cstring>
+#include <functional>
+#include <unordered_map>
+
+#include "backends/onednn/onednn_backend.h"
+#include "backends/onednn/onednn_context.h"
+#include "cclab/error.h"
+#include "model/buffer.h"
+
+namespace cclab::train {
+namespace {
+
+using namespace onednn;
+using dnnl::prop_kind;
+
+/// A primitive with its arguments bound to memory objects whose data handles change per call.
+struct Execution {
+  dnnl::primitive primitive;
+  std::unordered_map<int, memory> arguments;
+
+  void run() {
+    primitive.execute(context().stream, arguments);
+    context().stream.wait();
+  }
+};
+
+memory unbound(const memory::desc& desc) { return memory(desc, context().engine, DNNL_MEMORY_NONE); }
+void point(memory& target, const void* data) { target.set_data_handle(const_cast<void*>(data)); }
+
+/// Per batch size, built on first use.
+template <typename Entry>
+class PerBatch {
+ public:
+  explicit PerBatch(std::function<std::unique_ptr<Entry>(size_t)> build) : build_(std::move(build)) {}
+  Entry& at(size_t batch) {
+    auto found = entries_.find(batch);
+    if (found == entries_.end()) found = entries_.emplace(batch, build_(batch)).first;
+    return *found->second;
+  }
+
+ private:
+  std::function<std::unique_ptr<Entry>(size_t)> build_;
+  std::unordered_map<size_t, std::unique_ptr<Entry>> entries_;
+};
+
+void add_into(std::span<float> target, const float* addend) {
+  float* out = target.data();
+  const long count = static_cast<long>(target.size());
+#pragma omp parallel for simd schedule(static) if (count > (1 << 16))
+  for (long i = 0; i < count; ++i) out[i] += addend[i];
+}
+
+Dims activation_dims(size_t batch, const ActivationShape& shape) {
+  return {memory::dim(batch), memory::dim(shape.channels), memory::dim(shape.height), memory::dim(shape.width)};
+}
+
+// Where backward writes parameter gradients: the model's buffer, or scratch to be added to it.
+struct GradientTarget {
+  float* weights;
+  float* bias;
+};
+
+class ParameterisedLayer : public Layer {
+ public:
+  using Layer::Layer;
+
+ protected:
+  GradientTarget gradient_target(bool accumulate) {
+    if (!accumulate) return {weight_grads().data(), bias_grads().data()};
+    scratch_.resize(parameter_count());
+    return {scratch_.data(), scratch_.data() + config().weight_count()};
+  }
+  void finish_gradients(bool accumulate) {
+    if (!accumulate) return;
+    add_into(weight_grads(), scratch_.data());
+    add_into(bias_grads(), scratch_.data() + config().weight_count());
+  }
+
+ private:
+  FloatBuffer scratch_;
+};
+
+class ConvolutionLayer final : public ParameterisedLayer {
+ public:
+  explicit ConvolutionLayer(const LayerConfig& config)
+      : ParameterisedLayer(config), primitives_([this](size_t batch) { return build(batch); }) {}
+
+  void forward(const ForwardArgs& args) override {
+    Primitives& p = primitives_.at(args.batch);
+    point(p.src, args.input);
+    point(p.weights, weights().data());
+    if (config().bias) point(p.bias, bias().data());
+    point(p.dst, args.output);
+    p.forward.run();
+  }
+
+  void backward(const BackwardArgs& args) override {
+    Primitives& p = primitives_.at(args.batch);
+    point(p.diff_dst, args.output_grad);
+    if (args.input_grad) {
+      if (!p.backward_data) build_backward_data(p, args.batch);
+      point(p.weights, weights().data());
+      point(p.diff_src, args.input_grad);
+      p.backward_data->run();
+    }
+    const GradientTarget target = gradient_target(args.accumulate);
+    point(p.src, args.input);
+    point(p.diff_weights, target.weights);
+    if (config().bias) point(p.diff_bias, target.bias);
+    p.backward_weights.run();
+    finish_gradients(args.accumulate);
+  }
+
+ private:
+  struct Primitives {
+    dnnl::convolution_forward::primitive_desc forward_pd;
+    memory src, weights, bias, dst, diff_dst, diff_src, diff_weights, diff_bias;
+    Execution forward, backward_weights;
+    std::optional<Execution> backward_data;
+  };
+
+  memory::desc src_desc(size_t batch) const { return plain_desc(activation_dims(batch, config().input), Tag::nchw); }
+  memory::desc dst_desc(size_t batch) const { return plain_desc(activation_dims(batch, output_shape()), Tag::nchw); }
+  memory::desc weights_desc() const {
+    const LayerConfig& c = config();
+    return plain_desc({memory::dim(c.outputs.count), memory::dim(c.input.channels), memory::dim(c.kernel),
+                       memory::dim(c.kernel)},
+                      Tag::oihw);
+  }
+  std::optional<memory::desc> bias_desc() const {
+    if (!config().bias) return std::nullopt;
+    return plain_desc({memory::dim(config().outputs.count)}, Tag::x);
+  }
+  Dims strides() const { return {memory::dim(config().stride), memory::dim(config().stride)}; }
+  Dims padding() const { return {memory::dim(config().padding), memory::dim(config().padding)}; }
+
+  std::unique_ptr<Primitives> build(size_t batch) const {
+    auto p = std::make_unique<Primitives>();
+    const memory::desc src = src_desc(batch), dst = dst_desc(batch), weights = weights_desc();
+    p->forward_pd = convolution_forward_pd(prop_kind::forward_training, src, weights, bias_desc(), dst, strides(),
+                                           padding());
+    p->src = unbound(src);
+    p->dst = unbound(dst);
+    p->weights = unbound(weights);
+    p->diff_dst = unbound(dst);
+    p->diff_src = unbound(src);
+    p->diff_weights = unbound(weights);
+    p->forward = {dnnl::convolution_forward(p->forward_pd),
+                  {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_WEIGHTS, p->weights}, {DNNL_ARG_DST, p->dst}}};
+    const auto weights_pd = convolution_backward_weights_pd(src, weights, bias_desc(), dst, strides(), padding(),
+                                                            p->forward_pd);
+    p->backward_weights = {dnnl::convolution_backward_weights(weights_pd),
+                           {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_DIFF_DST, p->diff_dst},
+                            {DNNL_ARG_DIFF_WEIGHTS, p->diff_weights}}};
+    if (const auto bias = bias_desc()) {
+      p->bias = unbound(*bias);
+      p->diff_bias = unbound(*bias);
+      p->forward.arguments.emplace(DNNL_ARG_BIAS, p->bias);
+      p->backward_weights.arguments.emplace(DNNL_ARG_DIFF_BIAS, p->diff_bias);
+    }
+    return p;
+  }
+
+  void build_backward_data(Primitives& p, size_t batch) const {
+    const auto pd = convolution_backward_data_pd(src_desc(batch), weights_desc(), dst_desc(batch), strides(),
+                                                 padding(), p.forward_pd);
+    p.backward_data = Execution{dnnl::convolution_backward_data(pd),
+                                {{DNNL_ARG_DIFF_DST, p.diff_dst}, {DNNL_ARG_WEIGHTS, p.weights},
+                                 {DNNL_ARG_DIFF_SRC, p.diff_src}}};
+  }
+
+  PerBatch<Primitives> primitives_;
+};
+
+class MaxPoolLayer final : public Layer {
+ public:
+  explicit MaxPoolLayer(const LayerConfig& config)
+      : Layer(config), primitives_([this](size_t batch) { return build(batch); }) {}
+
+  size_t workspace_bytes(size_t batch) const override {
+    return const_cast<MaxPoolLayer*>(this)->primitives_.at(batch).training_pd.workspace_desc().get_size();
+  }
+
+  void forward(const ForwardArgs& args) override {
+    Primitives& p = primitives_.at(args.batch);
+    point(p.src, args.input);
+    point(p.dst, args.output);
+    if (args.training) {
+      point(p.workspace, args.workspace);
+      p.training.run();
+    } else {
+      p.inference.run();
+    }
+  }
+
+  void backward(const BackwardArgs& args) override {
+    if (!args.input_grad) return;  // no parameters: nothing to do unless someone wants the input gradient
+    Primitives& p = primitives_.at(args.batch);
+    point(p.diff_dst, args.output_grad);
+    point(p.diff_src, args.input_grad);
+    point(p.workspace, args.workspace);
+    p.backward.run();
+  }
+
+ private:
+  struct Primitives {
+    dnnl::pooling_forward::primitive_desc training_pd;
+    memory src, dst, workspace, diff_dst, diff_src;
+    Execution training, inference, backward;
+  };
+
+  std::unique_ptr<Primitives> build(size_t batch) const {
+    auto p = std::make_unique<Primitives>();
+    const memory::desc src = plain_desc(activation_dims(batch, config().input), Tag::nchw);
+    const memory::desc dst = plain_desc(activation_dims(batch, output_shape()), Tag::nchw);
+    const Dims strides{memory::dim(config().stride), memory::dim(config().stride)};
+    const Dims kernel{memory::dim(config().kernel), memory::dim(config().kernel)};
+    const Dims padding{memory::dim(config().padding), memory::dim(config().padding)};
+    p->training_pd = max_pooling_forward_pd(prop_kind::forward_training, src, dst, strides, kernel, padding);
+    const auto inference_pd = max_pooling_forward_pd(prop_kind::forward_inference, src, dst, strides, kernel, padding);
+    const auto backward_pd = max_pooling_backward_pd(src, dst, strides, kernel, padding, p->training_pd);
+    p->src = unbound(src);
+    p->dst = unbound(dst);
+    p->workspace = unbound(p->training_pd.workspace_desc());
+    p->diff_dst = unbound(dst);
+    p->diff_src = unbound(src);
+    p->training = {dnnl::pooling_forward(p->training_pd),
+                   {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_DST, p->dst}, {DNNL_ARG_WORKSPACE, p->workspace}}};
+    p->inference = {dnnl::pooling_forward(inference_pd), {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_DST, p->dst}}};
+    p->backward = {dnnl::pooling_backward(backward_pd),
+                   {{DNNL_ARG_DIFF_DST, p->diff_dst}, {DNNL_ARG_DIFF_SRC, p->diff_src},
+                    {DNNL_ARG_WORKSPACE, p->workspace}}};
+    return p;
+  }
+
+  PerBatch<Primitives> primitives_;
+};
+
+class ReluLayer final : public Layer {
+ public:
+  explicit ReluLayer(const LayerConfig& config)
+      : Layer(config), primitives_([this](size_t batch) { return build(batch); }) {}
+
+  void forward(const ForwardArgs& args) override {
+    Primitives& p = primitives_.at(args.batch);
+    point(p.src, args.input);
+    point(p.dst, args.output);
+    p.forward.run();
+  }
+
+  void backward(const BackwardArgs& args) override {
+    if (!args.input_grad) return;
+    Primitives& p = primitives_.at(args.batch);
+    point(p.src, args.input);
+    point(p.diff_dst, args.output_grad);
+    point(p.diff_src, args.input_grad);
+    p.backward.run();
+  }
+
+ private:
+  struct Primitives {
+    memory src, dst, diff_dst, diff_src;
+    Execution forward, backward;
+  };
+
+  std::unique_ptr<Primitives> build(size_t batch) const {
+    auto p = std::make_unique<Primitives>();
+    // Flat view: relu does not care about the shape, and one dimension is its fastest path.
+    const memory::desc data = plain_desc({memory::dim(batch * config().input.elements())}, Tag::x);
+    const auto forward_pd = relu_forward_pd(prop_kind::forward_training, data);
+    const auto backward_pd = relu_backward_pd(data, data, forward_pd);
+    p->src = unbound(data);
+    p->dst = unbound(data);
+    p->diff_dst = unbound(data);
+    p->diff_src = unbound(data);
+    p->forward = {dnnl::eltwise_forward(forward_pd), {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_DST, p->dst}}};
+    p->backward = {dnnl::eltwise_backward(backward_pd),
+                   {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_DIFF_DST, p->diff_dst}, {DNNL_ARG_DIFF_SRC, p->diff_src}}};
+    return p;
+  }
+
+  PerBatch<Primitives> primitives_;
+};
+
+class FullyConnectedLayer final : public ParameterisedLayer {
+ public:
+  explicit FullyConnectedLayer(const LayerConfig& config)
+      : ParameterisedLayer(config), primitives_([this](size_t batch) { return build(batch); }) {}
+
+  void forward(const ForwardArgs& args) override {
+    Primitives& p = primitives_.at(args.batch);
+    point(p.src, args.input);
+    point(p.weights, weights().data());
+    if (config().bias) point(p.bias, bias().data());
+    point(p.dst, args.output);
+    p.forward.run();
+  }
+
+  void backward(const BackwardArgs& args) override {
+    Primitives& p = primitives_.at(args.batch);
+    point(p.diff_dst, args.output_grad);
+    if (args.input_grad) {
+      if (!p.backward_data) build_backward_data(p, args.batch);
+      point(p.weights, weights().data());
+      point(p.diff_src, args.input_grad);
+      p.backward_data->run();
+    }
+    const GradientTarget target = gradient_target(args.accumulate);
+    point(p.src, args.input);
+    point(p.diff_weights, target.weights);
+    if (config().bias) point(p.diff_bias, target.bias);
+    p.backward_weights.run();
+    finish_gradients(args.accumulate);
+  }
+
+ private:
+  struct Primitives {
+    dnnl::inner_product_forward::primitive_desc forward_pd;
+    memory src, weights, bias, dst, diff_dst, diff_src, diff_weights, diff_bias;
+    Execution forward, backward_weights;
+    std::optional<Execution> backward_data;
+  };
+
+  // The input is seen flattened (N x features), which is the same memory as NCHW.
+  memory::desc src_desc(size_t batch) const {
+    return plain_desc({memory::dim(batch), memory::dim(config().input.elements())}, Tag::nc);
+  }
+  memory::desc dst_desc(size_t batch) const {
+    return plain_desc({memory::dim(batch), memory::dim(config().outputs.count)}, Tag::nc);
+  }
+  memory::desc weights_desc() const {
+    return plain_desc({memory::dim(config().outputs.count), memory::dim(config().input.elements())}, Tag::oi);
+  }
+  std::optional<memory::desc> bias_desc() const {
+    if (!config().bias) return std::nullopt;
+    return plain_desc({memory::dim(config().outputs.count)}, Tag::x);
+  }
+
+  std::unique_ptr<Primitives> build(size_t batch) const {
+    auto p = std::make_unique<Primitives>();
+    const memory::desc src = src_desc(batch), dst = dst_desc(batch), weights = weights_desc();
+    p->forward_pd = inner_product_forward_pd(prop_kind::forward_training, src, weights, bias_desc(), dst);
+    p->src = unbound(src);
+    p->dst = unbound(dst);
+    p->weights = unbound(weights);
+    p->diff_dst = unbound(dst);
+    p->diff_src = unbound(src);
+    p->diff_weights = unbound(weights);
+    p->forward = {dnnl::inner_product_forward(p->forward_pd),
+                  {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_WEIGHTS, p->weights}, {DNNL_ARG_DST, p->dst}}};
+    const auto weights_pd = inner_product_backward_weights_pd(src, weights, bias_desc(), dst, p->forward_pd);
+    p->backward_weights = {dnnl::inner_product_backward_weights(weights_pd),
+                           {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_DIFF_DST, p->diff_dst},
+                            {DNNL_ARG_DIFF_WEIGHTS, p->diff_weights}}};
+    if (const auto bias = bias_desc()) {
+      p->bias = unbound(*bias);
+      p->diff_bias = unbound(*bias);
+      p->forward.arguments.emplace(DNNL_ARG_BIAS, p->bias);
+      p->backward_weights.arguments.emplace(DNNL_ARG_DIFF_BIAS, p->diff_bias);
+    }
+    return p;
+  }
+
+  void build_backward_data(Primitives& p, size_t batch) const {
+    const auto pd = inner_product_backward_data_pd(src_desc(batch), weights_desc(), dst_desc(batch), p.forward_pd);
+    p.backward_data = Execution{dnnl::inner_product_backward_data(pd),
+                                {{DNNL_ARG_DIFF_DST, p.diff_dst}, {DNNL_ARG_WEIGHTS, p.weights},
+                                 {DNNL_ARG_DIFF_SRC, p.diff_src}}};
+  }
+
+  PerBatch<Primitives> primitives_;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> OnednnBackend::make_layer(const LayerConfig& config) {
+  switch (config.kind) {
+    case LayerKind::convolution:
+      return std::make_unique<ConvolutionLayer>(config);
+    case LayerKind::max_pool:
+      return std::make_unique<MaxPoolLayer>(config);
+    case LayerKind::relu:
+      return std::make_unique<ReluLayer>(config);
+    case LayerKind::fully_connected:
+      return std::make_unique<FullyConnectedLayer>(config);
+  }
+  throw Error("unknown layer kind");
+}
+
+std::string onednn_version() {
+  const dnnl_version_t* version = dnnl_version();
+  return std::to_string(version->major) + "." + std::to_string(version->minor) + "." + std::to_string(version->patch);
+}
+
+std::string onednn_cpu_runtime() {
+  const dnnl_version_t* version = dnnl_version();
+  if (version->cpu_runtime == DNNL_RUNTIME_OMP) return "OpenMP";
+  if (version->cpu_runtime == DNNL_RUNTIME_TBB) return "TBB";
+  if (version->cpu_runtime == DNNL_RUNTIME_SEQ) return "sequential";
+  return "other";
+}
+
+std::string onednn_cpu_isa() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    default: return "other";
+  }
+}
+
+void set_compute_threads(int threads) { omp_set_num_threads(std::max(1, threads)); }
+
+int compute_threads() { return omp_get_max_threads(); }
+
+}  // namespace cclab::train

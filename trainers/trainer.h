@@ -1,0 +1,98 @@
+// Single-process training: the loop every parallel mode decomposes (DESIGN 3.6). One global batch
+// per step: load, forward, softmax cross-entropy (normalised by the global batch), backward,
+// SGD-with-momentum update; evaluation on the test split after every epoch; one "epoch" record per
+// epoch and one "train" record per run (DESIGN 3.5).
+//
+// Time per step is split as every mode reports it: compute (data loading, forward, backward,
+// update), communication (none here) and idle (the rest of the step's wall time: waiting).
+#pragma once
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/dataset.h"
+#include "model/model.h"
+#include "model/spec.h"
+
+namespace cclab::train {
+
+struct TrainOptions {
+  std::string model = "lenet5";  // built-in name or layer list (spec.h)
+  std::string data = "fashion-mnist";
+  std::string data_directory = kFashionMnistDirectory;
+  size_t epochs = 1;
+  size_t steps = 0;  // 0: whole epochs; otherwise stop after this many steps (crossing epochs)
+  size_t batch = 64;  // global batch
+  double learning_rate = 0.05;
+  double momentum = 0.9;
+  uint64_t seed = 1;
+  int threads = 0;  // 0: CCLAB_THREADS, else OMP_NUM_THREADS, else the CPUs this process may use
+  bool evaluate = true;
+  size_t eval_batch = 500;
+  bool profile_layers = false;  // print time per layer
+  std::string json_path;
+  std::string mode = "data";  // what the records say; only single-process data here
+  int ranks = 1;
+};
+
+/// Mean time per step, seconds, by phase.
+struct PhaseTimes {
+  double data_s = 0, forward_s = 0, backward_s = 0, update_s = 0, grad_sync_s = 0;
+  double compute_s() const { return data_s + forward_s + backward_s + update_s; }
+};
+
+struct StepTime {
+  double compute_s = 0, comm_s = 0, idle_s = 0, total_s = 0;
+};
+
+struct Evaluation {
+  double loss = 0;      // mean over the data set
+  double accuracy = 0;  // 0..1
+};
+
+struct EpochSummary {
+  size_t epoch = 0;  // 1-based
+  size_t steps = 0, samples = 0;
+  double train_loss = 0, train_accuracy = 0;  // means over the epoch's steps / samples
+  std::optional<Evaluation> test;
+  double time_s = 0;  // training time (steps only)
+  double images_per_s = 0;
+  StepTime step_time;  // mean per step
+  PhaseTimes phases;   // mean per step
+};
+
+struct TrainSummary {
+  ModelPlan plan;
+  size_t parameters = 0;
+  int threads = 1;
+  std::string threads_source;
+  std::string train_description, test_description;
+  size_t steps = 0;
+  double epochs = 0;  // steps / steps per epoch
+  double final_loss = 0;  // mean training loss over the last epoch
+  double last_step_loss = 0;
+  std::optional<Evaluation> test;
+  double train_time_s = 0, eval_time_s = 0;
+  double images_per_s = 0;
+  StepTime step_time;
+  PhaseTimes phases;
+  std::vector<EpochSummary> epoch_summaries;
+};
+
+/// Threads to use and where the number came from ("--threads", "CCLAB_THREADS", "OMP_NUM_THREADS",
+/// "cpus available").
+std::pair<int, std::string> resolve_compute_threads(int requested);
+
+/// Mean loss and accuracy of `model` on all of `dataset`, in batches of `batch` (inference mode).
+Evaluation evaluate(Model& model, const Dataset& dataset, size_t batch);
+
+/// Trains in this process, printing a line per epoch and a summary table to `out` and writing
+/// records to options.json_path. Throws UsageError for bad options, models, data.
+TrainSummary train_single_process(const TrainOptions& options, const std::vector<std::string>& argv,
+                                  std::ostream& out);
+
+}  // namespace cclab::train
