@@ -7,7 +7,9 @@ packages=(
   libucx-dev               # UCX: the host transport of the hand-written algorithms
   libopenmpi-dev openmpi-bin  # Open MPI: mpirun launch and the MPI reference implementation
   libcli11-dev nlohmann-json3-dev
+  libgloo-dev              # Gloo: reference allreduce and broadcast over TCP
   libgtest-dev libbenchmark-dev
+  libdnnl-dev zlib1g-dev dataset-fashion-mnist  # trainers: oneDNN layers, gzip IDX reader, Fashion-MNIST
 )
 
 missing=()

@@ -31,7 +31,7 @@ std::string collective_table_header(const nlohmann::json& record, bool percentil
   text += "# time: each iteration timed on every rank, the slowest rank's time kept; min/median/max over iterations, in us\n";
   text += "# algbw = size / median time; busbw = " + busbw_rule(collective) + "; GB/s with GB = 10^9 B\n";
   text += "# pred_us: the alpha-beta-gamma model's time for the algorithm's schedules (- for vendors)\n";
-  text += format("#%11s %12s %5s %6s %5s %17s %9s %10s %10s %10s%s %8s %8s %7s %10s\n", "size(B)", "count", "type",
+  text += format("#%11s %12s %5s %6s %5s %21s %9s %10s %10s %10s%s %8s %8s %7s %10s\n", "size(B)", "count", "type",
                  "redop", "root", "impl", "transport", "min_us", "median_us", "max_us", percentiles ? "     p99_us" : "",
                  "algbw", "busbw", "#wrong", "pred_us");
   return text;
@@ -44,7 +44,7 @@ std::string collective_table_row(const nlohmann::json& record, bool percentiles)
   const std::string predicted = record.at("pred_us").is_null() ? "-" : format("%.2f", record.at("pred_us").get<double>());
   std::string impl = record.at("impl").get<std::string>();
   if (record.contains("selected")) impl += ":" + record.at("selected").get<std::string>();
-  return format("%12zu %12zu %5s %6s %5d %17s %9s %10.2f %10.2f %10.2f%s %8.3f %8.3f %7s %10s\n",
+  return format("%12zu %12zu %5s %6s %5d %21s %9s %10.2f %10.2f %10.2f%s %8.3f %8.3f %7s %10s\n",
                 record.at("bytes").get<size_t>(), record.at("count").get<size_t>(),
                 record.at("dtype").get<std::string>().c_str(), record.at("op").get<std::string>().c_str(),
                 record.at("root").get<int>(), impl.c_str(),
