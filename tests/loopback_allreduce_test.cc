@@ -106,3 +106,41 @@ TEST(LoopbackAllreduce, LargeArrayWithManySegmentsInFlight) {
 
 }  // namespace
 }  // namespace cclab
+
+namespace cclab {
+namespace {
+
+// Several calls in flight at once (as gradient buckets during backward), polled in turn.
+TEST(LoopbackAllreduce, ConcurrentCallsCompleteIndependently) {
+  constexpr int kRanks = 3, kCalls = 4;
+  auto fabric = std::make_shared<LoopbackFabric>(kRanks);
+  const Algorithm& ring = *find_algorithm(Collective::allreduce, "ring");
+  std::vector<size_t> wrong(kRanks, 0);
+  std::vector<std::thread> threads;
+  for (int rank = 0; rank < kRanks; ++rank) {
+    threads.emplace_back([&, rank] {
+      LoopbackTransport transport(fabric, rank);
+      transport.set_yield_when_idle(true);
+      HostExecutor executor(transport);
+      CollectiveArgs args;
+      args.count = 5000;
+      args.segment_bytes = 1024;
+      const CompiledSchedule schedule(ring.build(Topology::single_node(kRanks), rank, args));
+      std::vector<std::vector<float>> inputs(kCalls, std::vector<float>(args.count)), outputs = inputs;
+      std::vector<std::unique_ptr<PendingCollective>> calls;
+      for (int call = 0; call < kCalls; ++call) {
+        fill_check_input(inputs[size_t(call)].data(), args.count, DataType::f32, ReduceOp::sum, rank);
+        calls.push_back(executor.start(schedule, {inputs[size_t(call)].data(), outputs[size_t(call)].data()},
+                                       DataType::f32, ReduceOp::sum, uint64_t(call)));
+      }
+      for (int call = kCalls - 1; call >= 0; --call) calls[size_t(call)]->wait(Deadline::after(30));
+      for (const auto& output : outputs)
+        wrong[size_t(rank)] += count_wrong_allreduce(output.data(), args.count, DataType::f32, ReduceOp::sum, kRanks);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (size_t w : wrong) EXPECT_EQ(w, 0u);
+}
+
+}  // namespace
+}  // namespace cclab

@@ -18,81 +18,98 @@ CompiledSchedule::CompiledSchedule(Schedule schedule) : schedule_(std::move(sche
   }
 }
 
-void HostExecutor::run(const CompiledSchedule& compiled, HostBuffers buffers, DataType type, ReduceOp op,
-                       uint64_t sequence, Deadline deadline) {
+PendingCollective::PendingCollective(Transport& transport, const CompiledSchedule& compiled, HostBuffers buffers,
+                                     DataType type, ReduceOp op, uint64_t sequence,
+                                     std::shared_ptr<std::vector<std::byte>> scratch)
+    : transport_(transport),
+      compiled_(compiled),
+      buffers_(buffers),
+      type_(type),
+      op_(op),
+      sequence_(sequence),
+      scratch_(std::move(scratch)),
+      element_(dtype_size(type)),
+      divisor_(op == ReduceOp::avg ? transport.size() : 1),
+      total_(compiled.schedule().steps.size()) {
   const Schedule& schedule = compiled.schedule();
-  const size_t element = dtype_size(type);
-  if (scratch_.size() < schedule.scratch_count * element) scratch_.resize(schedule.scratch_count * element);
+  waiting_on_.resize(total_);
+  for (size_t i = 0; i < total_; ++i) waiting_on_[i] = uint32_t(schedule.steps[i].deps.size());
+  ready_.assign(compiled.roots().rbegin(), compiled.roots().rend());
+  start_ready_steps();
+}
 
-  auto address = [&](const Region& region) -> std::byte* {
-    std::byte* base = nullptr;
-    switch (region.buffer) {
-      case BufferKind::input: base = static_cast<std::byte*>(const_cast<void*>(buffers.input)); break;
-      case BufferKind::output: base = static_cast<std::byte*>(buffers.output); break;
-      case BufferKind::scratch: base = scratch_.data(); break;
-    }
-    return base + region.offset * element;
-  };
+std::byte* PendingCollective::address(const Region& region) const {
+  std::byte* base = nullptr;
+  switch (region.buffer) {
+    case BufferKind::input: base = static_cast<std::byte*>(const_cast<void*>(buffers_.input)); break;
+    case BufferKind::output: base = static_cast<std::byte*>(buffers_.output); break;
+    case BufferKind::scratch: base = scratch_->data(); break;
+  }
+  return base + region.offset * element_;
+}
 
-  const size_t total = schedule.steps.size();
-  waiting_on_.resize(total);
-  for (size_t i = 0; i < total; ++i) waiting_on_[i] = uint32_t(schedule.steps[i].deps.size());
-  ready_.assign(compiled.roots().rbegin(), compiled.roots().rend());  // a stack: lowest index on top
-  in_flight_.clear();
-  size_t completed = 0;
-  const int divisor = op == ReduceOp::avg ? transport_.size() : 1;
+void PendingCollective::finish(uint32_t step) {
+  ++completed_;
+  const auto& next = compiled_.dependents(step);
+  for (auto it = next.rbegin(); it != next.rend(); ++it)
+    if (--waiting_on_[*it] == 0) ready_.push_back(*it);
+}
 
-  auto finish = [&](uint32_t step) {
-    ++completed;
-    const auto& next = compiled.dependents(step);
-    for (auto it = next.rbegin(); it != next.rend(); ++it)
-      if (--waiting_on_[*it] == 0) ready_.push_back(*it);
-  };
-
-  Backoff backoff(transport_.yield_when_idle());
-  while (completed < total) {
-    // Start everything that is ready. Transfers are posted, local work runs now.
-    while (!ready_.empty()) {
-      const uint32_t index = ready_.back();
-      ready_.pop_back();
-      const Step& step = schedule.steps[index];
-      const uint64_t tag = message_tag(sequence, step.tag);
-      switch (step.kind) {
-        case StepKind::send:
-          in_flight_.emplace_back(index,
-                                  transport_.send(step.peer, address(step.source), step.source.count * element, tag));
-          break;
-        case StepKind::recv:
-          in_flight_.emplace_back(index,
-                                  transport_.recv(step.peer, address(step.target), step.target.count * element, tag));
-          break;
-        case StepKind::reduce:
-          reduce(address(step.target), address(step.source), address(step.operand), step.target.count, type, op,
-                 step.finalize ? divisor : 1);
-          finish(index);
-          break;
-        case StepKind::copy:
-          if (address(step.target) != address(step.source))
-            std::memcpy(address(step.target), address(step.source), step.target.count * element);
-          finish(index);
-          break;
-      }
-    }
-    if (completed == total) break;
-
-    bool moved = transport_.progress();
-    for (size_t i = 0; i < in_flight_.size();) {
-      if (in_flight_[i].second->complete()) {
-        const uint32_t index = in_flight_[i].first;
-        in_flight_[i] = std::move(in_flight_.back());
-        in_flight_.pop_back();
+// Transfers are posted, local work runs now (and may make more steps ready).
+void PendingCollective::start_ready_steps() {
+  const Schedule& schedule = compiled_.schedule();
+  while (!ready_.empty()) {
+    const uint32_t index = ready_.back();
+    ready_.pop_back();
+    const Step& step = schedule.steps[index];
+    const uint64_t tag = message_tag(sequence_, step.tag);
+    switch (step.kind) {
+      case StepKind::send:
+        in_flight_.emplace_back(index,
+                                transport_.send(step.peer, address(step.source), step.source.count * element_, tag));
+        break;
+      case StepKind::recv:
+        in_flight_.emplace_back(index,
+                                transport_.recv(step.peer, address(step.target), step.target.count * element_, tag));
+        break;
+      case StepKind::reduce:
+        reduce(address(step.target), address(step.source), address(step.operand), step.target.count, type_, op_,
+               step.finalize ? divisor_ : 1);
         finish(index);
-        moved = true;
-      } else {
-        ++i;
-      }
+        break;
+      case StepKind::copy:
+        if (address(step.target) != address(step.source))
+          std::memcpy(address(step.target), address(step.source), step.target.count * element_);
+        finish(index);
+        break;
     }
-    if (moved) {
+  }
+}
+
+bool PendingCollective::test() {
+  if (done()) return true;
+  bool moved = transport_.progress();
+  for (size_t i = 0; i < in_flight_.size();) {
+    if (in_flight_[i].second->complete()) {
+      const uint32_t index = in_flight_[i].first;
+      in_flight_[i] = std::move(in_flight_.back());
+      in_flight_.pop_back();
+      finish(index);
+      moved = true;
+    } else {
+      ++i;
+    }
+  }
+  if (moved) start_ready_steps();
+  return done();
+}
+
+void PendingCollective::wait(Deadline deadline) {
+  Backoff backoff(transport_.yield_when_idle());
+  while (!done()) {
+    const size_t before = completed_;
+    if (test()) break;
+    if (completed_ != before) {
       backoff.reset();
       continue;
     }
@@ -106,6 +123,29 @@ void HostExecutor::run(const CompiledSchedule& compiled, HostBuffers buffers, Da
     }
     backoff.idle();
   }
+}
+
+std::shared_ptr<std::vector<std::byte>> HostExecutor::free_scratch(size_t bytes) {
+  std::shared_ptr<std::vector<std::byte>> chosen;
+  for (auto& buffer : scratch_pool_)
+    if (buffer.use_count() == 1) {  // only the pool holds it: no call in flight uses it
+      chosen = buffer;
+      break;
+    }
+  if (!chosen) chosen = scratch_pool_.emplace_back(std::make_shared<std::vector<std::byte>>());
+  if (chosen->size() < bytes) chosen->resize(bytes);
+  return chosen;
+}
+
+std::unique_ptr<PendingCollective> HostExecutor::start(const CompiledSchedule& compiled, HostBuffers buffers,
+                                                       DataType type, ReduceOp op, uint64_t sequence) {
+  auto scratch = free_scratch(compiled.schedule().scratch_count * dtype_size(type));
+  return std::make_unique<PendingCollective>(transport_, compiled, buffers, type, op, sequence, std::move(scratch));
+}
+
+void HostExecutor::run(const CompiledSchedule& compiled, HostBuffers buffers, DataType type, ReduceOp op,
+                       uint64_t sequence, Deadline deadline) {
+  start(compiled, buffers, type, op, sequence)->wait(deadline);
 }
 
 }  // namespace cclab

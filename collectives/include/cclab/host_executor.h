@@ -33,25 +33,66 @@ struct HostBuffers {
   void* output = nullptr;  // equal to input for the in-place form
 };
 
+/// One collective call in progress. It moves only when polled (test/wait), so a caller can
+/// interleave several calls with its own work, e.g. gradient buckets during backward.
+class PendingCollective {
+ public:
+  /// `scratch` must hold the schedule's scratch_count elements; it is kept alive by the call.
+  PendingCollective(Transport& transport, const CompiledSchedule& compiled, HostBuffers buffers, DataType type,
+                    ReduceOp op, uint64_t sequence, std::shared_ptr<std::vector<std::byte>> scratch);
+  PendingCollective(const PendingCollective&) = delete;
+  PendingCollective& operator=(const PendingCollective&) = delete;
+
+  /// Starts what is ready and polls the transport once; true once every step completed.
+  bool test();
+  /// Polls until complete; TimeoutError naming the peers still awaited once `deadline` passes.
+  void wait(Deadline deadline);
+  bool done() const { return completed_ == total_; }
+
+ private:
+  std::byte* address(const Region& region) const;
+  void start_ready_steps();
+  void finish(uint32_t step);
+
+  Transport& transport_;
+  const CompiledSchedule& compiled_;
+  HostBuffers buffers_;
+  DataType type_;
+  ReduceOp op_;
+  uint64_t sequence_;
+  std::shared_ptr<std::vector<std::byte>> scratch_;
+  size_t element_;
+  int divisor_;
+  size_t total_, completed_ = 0;
+  std::vector<uint32_t> waiting_on_;
+  std::vector<uint32_t> ready_;  // a stack: lowest index on top
+  std::vector<std::pair<uint32_t, RequestPtr>> in_flight_;
+};
+
 /// Posts receives as soon as their slot is free, sends as soon as their data is ready, and runs
 /// each reduction when its segment arrived, so transfers of later segments overlap with it.
 class HostExecutor {
  public:
   explicit HostExecutor(Transport& transport) : transport_(transport) {}
 
-  /// Runs `compiled` for one collective call. `sequence` keeps concurrent or consecutive calls
-  /// apart on the wire; every rank must pass the same value for the same call.
+  /// Runs `compiled` for one collective call to completion. `sequence` keeps concurrent or
+  /// consecutive calls apart on the wire; every rank must pass the same value for the same call.
   /// Throws TimeoutError naming the peers still awaited if `deadline` passes.
   void run(const CompiledSchedule& compiled, HostBuffers buffers, DataType type, ReduceOp op, uint64_t sequence,
            Deadline deadline);
 
+  /// Starts a call and returns at once; the caller polls it. Calls in flight at the same time
+  /// need distinct sequence numbers; each gets its own scratch, reused by later calls.
+  std::unique_ptr<PendingCollective> start(const CompiledSchedule& compiled, HostBuffers buffers, DataType type,
+                                           ReduceOp op, uint64_t sequence);
+
  private:
+  // A scratch buffer no call in flight holds, grown to `bytes` (buffers are reused so large
+  // scratch is not faulted in again on every call).
+  std::shared_ptr<std::vector<std::byte>> free_scratch(size_t bytes);
+
   Transport& transport_;
-  std::vector<std::byte> scratch_;
-  // Per-run state, kept to avoid allocating on every call.
-  std::vector<uint32_t> waiting_on_;
-  std::vector<uint32_t> ready_;
-  std::vector<std::pair<uint32_t, RequestPtr>> in_flight_;
+  std::vector<std::shared_ptr<std::vector<std::byte>>> scratch_pool_;
 };
 
 }  // namespace cclab
