@@ -166,7 +166,7 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
   const size_t ranks_here = size_t(std::count(comm.topology().node_of_rank.begin(), comm.topology().node_of_rank.end(), node));
   const size_t available = available_memory_bytes();
   const bool fits = per_rank * ranks_here < available / 10 * 9;
-  for (const std::string& verdict : comm.bootstrap().allgather(fits ? "ok" : "no"))
+  for (const std::string& verdict : comm.allgather(fits ? "ok" : "no"))
     if (verdict != "ok")
       throw UsageError("the largest size (" + std::to_string(largest) + " B) needs " + std::to_string(per_rank >> 20) +
                        " MiB per rank x " + std::to_string(ranks_here) + " ranks on a host with " +
@@ -195,9 +195,9 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
     // Implementations take turns at each size, so drifts of the machine hit them alike.
     for (auto& impl : impls) {
       fill_check_input(input, counts.input, options.dtype, options.op, rank);
-      comm.bootstrap().barrier();
+      comm.barrier();
       for (int i = 0; i < options.warmup; ++i) impl->run(input, output, Deadline::after(options.timeout_s));
-      comm.bootstrap().barrier();
+      comm.barrier();
 
       const TrafficCounters before = comm.transport().counters();
       RankSummary summary;
@@ -222,7 +222,7 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
                                     options.root);
       }
 
-      const std::vector<std::string> gathered = comm.bootstrap().allgather(summary.pack());
+      const std::vector<std::string> gathered = comm.allgather(summary.pack());
       if (rank == 0) {
         std::vector<double> slowest(summary.times_us.size(), 0);
         uint64_t wrong = 0, sent = 0, received = 0;

@@ -133,7 +133,7 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
     const int peer = rank == first ? second : first;
     for (size_t bytes : sizes) {
       std::vector<double> times;
-      comm.bootstrap().barrier();
+      comm.barrier();
       if (in_pair) {
         for (int i = 0; i < options.warmup; ++i) timer.iteration(rank, peer, rank == first, bytes);
         for (int i = 0; i < options.iters; ++i) times.push_back(timer.iteration(rank, peer, rank == first, bytes));

@@ -83,7 +83,7 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
     shared = profile_to_json(profile);
     if (out) *out << "# cost model: " << describe_profile(profile) << "\n";
   }
-  return profile_from_json(comm.bootstrap().allgather(shared)[0]);
+  return profile_from_json(comm.allgather(shared)[0]);
 }
 
 std::string profile_to_json(const CostProfile& profile) {

@@ -14,10 +14,12 @@ int main(int argc, char** argv) {
   try {
     cclab::CommandAction info = cclab::add_info_command(app);
     cclab::CommandAction bench = cclab::add_bench_commands(app, args);
+    cclab::CommandAction train = cclab::add_train_command(app, args);
     app.parse(argc, argv);
     for (CLI::App* chosen : app.get_subcommands()) {
       if (chosen->get_name() == "info") return info();
       if (chosen->get_name() == "bench") return bench();
+      if (chosen->get_name() == "train") return train();
     }
     return 2;
   } catch (const CLI::CallForHelp& help) {

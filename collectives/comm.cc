@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
+#include <thread>
 
 #include "cclab/error.h"
 #include "transports/ucx/ucx_transport.h"
@@ -35,6 +37,26 @@ Comm::Comm(std::unique_ptr<Bootstrap> bootstrap, std::unique_ptr<Transport> tran
 }
 
 Comm::~Comm() = default;
+
+std::vector<std::string> Comm::allgather(const std::string& mine) {
+  std::atomic<bool> done{false};
+  std::vector<std::string> result;
+  std::exception_ptr error;
+  std::thread control([&] {
+    try {
+      result = bootstrap_->allgather(mine);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    done.store(true, std::memory_order_release);
+  });
+  Backoff backoff(/*always_yield=*/true);
+  while (!done.load(std::memory_order_acquire))
+    if (!transport_->progress()) backoff.idle();
+  control.join();
+  if (error) std::rethrow_exception(error);
+  return result;
+}
 
 std::unique_ptr<Comm> Comm::create(std::unique_ptr<Bootstrap> bootstrap, const CommOptions& options) {
   if (options.transport != "ucx")

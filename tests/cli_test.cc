@@ -37,6 +37,11 @@ const std::string kCclab = CCLAB_BINARY;
 
 class CliTest : public ::testing::Test {
  protected:
+  static void SetUpTestSuite() {
+    // Open MPI refuses to run as root without both of these (CI machines run as root).
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+  }
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
            ("cclab_cli_test_" + std::to_string(getpid()) + "_" +
@@ -69,7 +74,7 @@ void expect_correct_ring_records(const std::vector<nlohmann::json>& records, int
 
 TEST_F(CliTest, RingIsCorrectOnTwoThreeAndFourLocalRanks) {
   for (int ranks : {2, 3, 4}) {  // 3 and 4 oversubscribe a 2-core machine: waits must yield
-    const RunResult result = run(kCclab + " bench allreduce -n " + std::to_string(ranks) +
+    const RunResult result = run(kCclab + " bench allreduce --impl ring -n " + std::to_string(ranks) +
                                  " -b 8 -e 4M -f 8 --iters 3 -w 1 --check --segment 64K --json " + json());
     ASSERT_EQ(result.status, 0) << result.output;
     auto records = read_results(json());

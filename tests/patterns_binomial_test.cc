@@ -1,17 +1,23 @@
-// Pattern math alone: binomial trees and chains from any root, node layouts and rail pieces.
+// Pattern math alone: binomial trees and chains from any root, node layouts and rail pieces; and
+// the helpers the rooted and hierarchical algorithms build schedules with (dependencies derived
+// from memory, receive slots, segment counts).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <set>
 
+#include "cclab/error.h"
 #include "patterns/binomial.h"
+#include "patterns/fragments.h"
 #include "patterns/hierarchy.h"
 #include "patterns/ring.h"
 
 namespace cclab {
 namespace {
 
-std::vector<int> roots_of(int size) { return size == 1 ? std::vector<int>{0} : std::vector<int>{0, size / 2, size - 1}; }
+std::vector<int> roots_of(int size) {
+  return size == 1 ? std::vector<int>{0} : std::vector<int>{0, size / 2, size - 1};
+}
 
 TEST(BinomialTree, EveryPositionHasOneParentAndTheRootIsReachedInLog2Levels) {
   for (int size = 1; size <= 70; ++size)
@@ -22,32 +28,35 @@ TEST(BinomialTree, EveryPositionHasOneParentAndTheRootIsReachedInLog2Levels) {
         EXPECT_EQ(tree.parent() < 0, position == root);
         if (tree.parent() >= 0) {
           const std::vector<int> siblings = BinomialTree{tree.parent(), size, root}.children();
-          EXPECT_EQ(std::count(siblings.begin(), siblings.end(), position), 1) << size << " " << root << " " << position;
+          EXPECT_EQ(std::count(siblings.begin(), siblings.end(), position), 1)
+              << size << " " << root << " " << position;
         }
         int depth = 0;
         for (int up = position; up != root; up = BinomialTree{up, size, root}.parent()) ++depth;
         deepest = std::max(deepest, depth);
       }
+      // ceil(log2 size) rounds: the root feeds that many children, and no path is longer.
       int log2_ceiling = 0;
       while ((1 << log2_ceiling) < size) ++log2_ceiling;
-      EXPECT_EQ(deepest, log2_ceiling) << size << " ranks, root " << root;
+      EXPECT_LE(deepest, log2_ceiling) << size << " ranks, root " << root;
+      EXPECT_EQ(int(BinomialTree{root, size, root}.children().size()), log2_ceiling);
     }
 }
 
 // What a binomial scatter relies on: the children's subtrees cut the parent's subtree, minus the
-// parent itself, into consecutive runs, largest first.
-TEST(BinomialTree, ChildrenSubtreesTileTheParentsSubtreeLargestFirst) {
+// parent itself, into consecutive runs; children() lists the farthest (deepest subtree) first.
+TEST(BinomialTree, ChildrenSubtreesTileTheParentsSubtree) {
   for (int size = 1; size <= 70; ++size)
     for (int root : roots_of(size)) {
       EXPECT_EQ((BinomialTree{root, size, root}.subtree_size()), size);
       for (int position = 0; position < size; ++position) {
         const BinomialTree tree{position, size, root};
-        int next = tree.relative() + 1, previous_size = size + 1;
-        for (int child : tree.children()) {
+        std::vector<int> children = tree.children();
+        std::reverse(children.begin(), children.end());
+        int next = tree.relative() + 1;
+        for (int child : children) {
           const BinomialTree subtree{child, size, root};
           EXPECT_EQ(subtree.relative(), next);
-          EXPECT_LE(subtree.subtree_size(), previous_size);
-          previous_size = subtree.subtree_size();
           next += subtree.subtree_size();
         }
         EXPECT_EQ(next, tree.relative() + tree.subtree_size());
@@ -84,7 +93,9 @@ TEST(Chain, VisitsEveryPositionOnceFromTheRoot) {
       for (; position >= 0; position = Chain{position, size, root}.next()) {
         EXPECT_TRUE(visited.insert(position).second);
         const int next = Chain{position, size, root}.next();
-        if (next >= 0) EXPECT_EQ((Chain{next, size, root}.previous()), position);
+        if (next >= 0) {
+          EXPECT_EQ((Chain{next, size, root}.previous()), position);
+        }
       }
       EXPECT_EQ(int(visited.size()), size);
     }
@@ -106,8 +117,7 @@ TEST(NodeLayout, GroupsRanksByFirstAppearanceInRankOrder) {
 
 TEST(RailPieces, OwnerMatchesTheRingReduceScatter) {
   for (int size : {1, 2, 3, 7})
-    for (int rank = 0; rank < size; ++rank)
-      EXPECT_EQ(ring_reduce_scatter_owner(Ring{rank, size}.chunk(1), size), rank);
+    for (int rank = 0; rank < size; ++rank) EXPECT_EQ(ring_reduce_scatter_owner(Ring{rank, size}.chunk(1), size), rank);
 }
 
 // Each piece lies inside the chunk its owner holds on every node, and the pieces tile the slice.
@@ -156,6 +166,65 @@ TEST(RailPieces, UnequalNodesRefineTheirCuts) {
     EXPECT_EQ(pieces[i].owner[0], ring_reduce_scatter_owner(chunks_of_two[i], 2));
     EXPECT_EQ(pieces[i].owner[1], ring_reduce_scatter_owner(chunks_of_three[i], 3));
   }
+}
+
+TEST(ScheduleWriter, DependenciesFollowFromOverlappingMemory) {
+  CollectiveArgs args;
+  args.count = 100;
+  ScheduleWriter writer(args, 2, 0);
+  writer.recv(1, 0, {BufferKind::output, 0, 10});  // 0
+  writer.send(1, 1, {BufferKind::output, 5, 10});  // 1: reads what 0 wrote
+  writer.send(1, 2, {BufferKind::input, 0, 10});   // 2: other buffer
+  writer.recv(1, 3, {BufferKind::output, 12, 4});  // 3: overwrites what 1 reads
+  writer.send(1, 4, {BufferKind::output, 50, 0});  // empty: left out
+  writer.reduce({BufferKind::output, 0, 20}, {BufferKind::output, 0, 20}, {BufferKind::input, 0, 20}, false);
+  const Schedule schedule = std::move(writer).finish();
+  ASSERT_EQ(schedule.steps.size(), 5u);
+  EXPECT_EQ(schedule.steps[1].deps, (std::vector<uint32_t>{0}));
+  EXPECT_TRUE(schedule.steps[2].deps.empty());
+  EXPECT_EQ(schedule.steps[3].deps, (std::vector<uint32_t>{1}));
+  EXPECT_EQ(schedule.steps[4].deps, (std::vector<uint32_t>{0, 1, 3}));  // the reduction writes out[0:20)
+}
+
+TEST(ScheduleWriter, InPlaceInputAndOutputAreOneBuffer) {
+  CollectiveArgs args;
+  args.count = 10;
+  args.inplace = true;
+  ScheduleWriter writer(args, 2, 0);
+  writer.send(1, 0, {BufferKind::input, 0, 10});
+  writer.recv(1, 1, {BufferKind::output, 3, 1});
+  const Schedule schedule = std::move(writer).finish();
+  EXPECT_EQ(schedule.steps[1].deps, (std::vector<uint32_t>{0}));
+}
+
+TEST(ReceiveSlots, RotateAndWaitForTheirLastReader) {
+  CollectiveArgs args;
+  args.count = 10;
+  ScheduleWriter writer(args, 2, 0);
+  ReceiveSlots slots(writer, 2, 5);
+  ReceiveSlots unused(writer, 4, 100);  // reserves no scratch
+  std::vector<Region> received;
+  for (int message = 0; message < 3; ++message) {
+    received.push_back(slots.next(message == 2 ? 3 : 5));
+    writer.recv(1, uint32_t(message), received.back());
+    writer.reduce({BufferKind::output, 0, received.back().count}, {BufferKind::input, 0, received.back().count},
+                  received.back(), false);
+  }
+  EXPECT_EQ(received[0].offset, received[2].offset);
+  EXPECT_NE(received[0].offset, received[1].offset);
+  EXPECT_EQ(received[2].count, 3u);
+  EXPECT_THROW(slots.next(6), Error);
+  const Schedule schedule = std::move(writer).finish();
+  EXPECT_EQ(schedule.scratch_count, 10u);
+  // The third receive reuses the first slot: after the first receive and the reduction that read it.
+  EXPECT_EQ(schedule.steps[4].deps, (std::vector<uint32_t>{0, 1}));
+}
+
+TEST(PipelineSegments, CutToTheSegmentSizeWithinTheTagSpace) {
+  EXPECT_EQ(pipeline_segments(0, 4, 1), 1u);
+  EXPECT_EQ(pipeline_segments(10, 4, 1), 3u);
+  EXPECT_EQ(pipeline_segments(12, 4, 6), 3u);
+  EXPECT_EQ(pipeline_segments(size_t{1} << 40, 1, 16), (size_t{1} << 24) / 16);
 }
 
 }  // namespace

@@ -28,7 +28,11 @@ namespace cclab {
 
 Schedule build_allreduce_hier_rab(const Topology& topology, int rank, const CollectiveArgs& args) {
   const int ranks = topology.ranks();
-  if (ranks == 1) return single_rank_schedule(args);
+  ScheduleWriter writer(args, ranks, rank);
+  if (ranks == 1) {
+    copy_input_to_output(writer, args);
+    return std::move(writer).finish();
+  }
 
   const NodeLayout layout(topology.node_of_rank);
   const int node = layout.node_of(rank);
@@ -42,7 +46,6 @@ Schedule build_allreduce_hier_rab(const Topology& topology, int rank, const Coll
   const size_t slices = pipeline_segments(args.count, args.segment_elements(), tags_per_slice);
   const size_t largest_slice = balanced_part(args.count, slices, 0).count;
 
-  ScheduleWriter writer(args, ranks, rank);
   ReceiveSlots node_slots(writer, args.segments_in_flight, largest_slice);
   ReceiveSlots ring_slots(writer, args.segments_in_flight, balanced_part(largest_slice, leader_count, 0).count);
   const bool one_node = leader_count == 1;

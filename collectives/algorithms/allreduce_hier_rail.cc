@@ -28,8 +28,6 @@
 //
 // Per rank on a node of k ranks this sends 2(k-1)/k·count·w inside the node plus
 // 2(N-1)/N·count/k·w between nodes (exactly, up to chunk rounding).
-#include <algorithm>
-
 #include "cclab/algorithm.h"
 #include "patterns/fragments.h"
 #include "patterns/hierarchy.h"
@@ -38,7 +36,11 @@ namespace cclab {
 
 Schedule build_allreduce_hier_rail(const Topology& topology, int rank, const CollectiveArgs& args) {
   const int ranks = topology.ranks();
-  if (ranks == 1) return single_rank_schedule(args);
+  ScheduleWriter writer(args, ranks, rank);
+  if (ranks == 1) {
+    copy_input_to_output(writer, args);
+    return std::move(writer).finish();
+  }
 
   const NodeLayout layout(topology.node_of_rank);
   const int node = layout.node_of(rank), local_index = layout.local_index(rank);
@@ -51,9 +53,9 @@ Schedule build_allreduce_hier_rail(const Topology& topology, int rank, const Col
   const size_t tags_per_slice = 2 * node_ring_tags + max_rail_pieces(node_sizes) * rail_tags_per_piece;
   const size_t slice_elements = args.segment_elements() * size_t(layout.smallest_node_size());
   const size_t slices = pipeline_segments(args.count, slice_elements, tags_per_slice);
-  const size_t largest_chunk = balanced_part(balanced_part(args.count, slices, 0).count, size_t(node_group.size()), 0).count;
+  const size_t largest_chunk =
+      balanced_part(balanced_part(args.count, slices, 0).count, size_t(node_group.size()), 0).count;
 
-  ScheduleWriter writer(args, ranks, rank);
   ReceiveSlots node_slots(writer, args.segments_in_flight, largest_chunk);
   ReceiveSlots rail_slots(writer, args.segments_in_flight, balanced_part(largest_chunk, size_t(nodes), 0).count);
   // A node of one rank has nothing to reduce-scatter: its input is its chunk's contribution.

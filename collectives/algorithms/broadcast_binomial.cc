@@ -2,8 +2,8 @@
 //
 // Words used below:
 // - tree:    ranks relabelled relative to the root (BinomialTree), so every root gets the same
-//            shape; a rank receives from its parent and forwards to its children, largest subtree
-//            first. The tree is ceil(log2 ranks) levels deep.
+//            shape; a rank receives from its parent and forwards to its children, deepest subtree
+//            first. The root has ceil(log2 ranks) children and no path is longer than that.
 // - segment: the array is cut into segments of at most `segment_bytes`; a segment is one message
 //            per tree edge and is forwarded as soon as it arrived, so segment j+1 travels down the
 //            upper levels while segment j is in the lower ones.
@@ -18,8 +18,7 @@ namespace cclab {
 Schedule build_broadcast_binomial(const Topology& topology, int rank, const CollectiveArgs& args) {
   const int ranks = topology.ranks();
   ScheduleWriter writer(args, ranks, rank);
-  if (rank == args.root && !args.inplace)
-    writer.copy({BufferKind::output, 0, args.count}, {BufferKind::input, 0, args.count});
+  if (rank == args.root) copy_input_to_output(writer, args);
 
   const Group everyone = Group::everyone(ranks, rank);
   const size_t segments = pipeline_segments(args.count, args.segment_elements(), 1);

@@ -5,9 +5,10 @@
 //            before it and forwards to the one after it; the last rank (root - 1) only receives.
 // - segment: the array is cut into segments of at most `segment_bytes`; a segment is one message
 //            per link. A rank posts the receives of all segments at once (they land straight in
-//            its output, no scratch) and forwards segment j as soon as it arrived, so every link
-//            of the chain carries a different segment at the same time and the time is about
-//            (ranks - 1 + segments) segment transfers instead of (ranks - 1) whole arrays.
+//            its output: no scratch, so `segments_in_flight` does not limit them) and forwards
+//            segment j as soon as it arrived, so every link of the chain carries a different
+//            segment at the same time and the time is about (ranks - 1 + segments) segment
+//            transfers instead of (ranks - 1) whole arrays.
 // - tag:     segment j uses tag j on every link.
 //
 // Per rank this sends count·w, except the last rank, which sends nothing (DESIGN 3.7).
@@ -21,8 +22,7 @@ Schedule build_broadcast_chain(const Topology& topology, int rank, const Collect
   const int ranks = topology.ranks();
   const Chain chain{rank, ranks, args.root};
   ScheduleWriter writer(args, ranks, rank);
-  if (rank == args.root && !args.inplace)
-    writer.copy({BufferKind::output, 0, args.count}, {BufferKind::input, 0, args.count});
+  if (rank == args.root) copy_input_to_output(writer, args);
 
   // The root forwards from its input; everyone else from what arrived in its output.
   const BufferKind source = chain.previous() < 0 ? BufferKind::input : BufferKind::output;

@@ -34,7 +34,7 @@ Schedule build_broadcast_scatter_allgather(const Topology& topology, int rank, c
   // The root sends everything from its input; other ranks from what arrived in their output.
   const bool is_root = tree.parent() < 0;
   const BufferKind source = is_root ? BufferKind::input : BufferKind::output;
-  if (is_root && !args.inplace) writer.copy(output({0, count}), {BufferKind::input, 0, count});
+  if (is_root) copy_input_to_output(writer, args);
 
   const uint32_t scatter_tag = 0;
   if (!is_root) writer.recv(tree.parent(), scatter_tag, output(tree.subtree_span(count)));

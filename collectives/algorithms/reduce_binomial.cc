@@ -2,7 +2,7 @@
 //
 // Words used below:
 // - tree:    ranks relabelled relative to the root (BinomialTree), so every root gets the same
-//            shape. A rank waits for its children's partial results, smallest subtree first (they
+//            shape. A rank waits for its children's partial results, shallowest subtree first (they
 //            finish first), combines them with its own input in its output and sends that to its
 //            parent; a leaf sends its input. The op must be commutative (every cclab op is):
 //            contributions are combined in tree order, not rank order.
@@ -22,15 +22,18 @@ namespace cclab {
 
 Schedule build_reduce_binomial(const Topology& topology, int rank, const CollectiveArgs& args) {
   const int ranks = topology.ranks();
-  if (ranks == 1) return single_rank_schedule(args);
-
   ScheduleWriter writer(args, ranks, rank);
+  if (ranks == 1) {
+    copy_input_to_output(writer, args);
+    return std::move(writer).finish();
+  }
+
   const Group everyone = Group::everyone(ranks, rank);
   const size_t segments = pipeline_segments(args.count, args.segment_elements(), 1);
   ReceiveSlots slots(writer, args.segments_in_flight, balanced_part(args.count, segments, 0).count);
   for (size_t segment = 0; segment < segments; ++segment)
-    binomial_reduce(writer, everyone, args.root, balanced_part(args.count, segments, segment), /*finalize=*/true,
-                    slots, uint32_t(segment));
+    binomial_reduce(writer, everyone, args.root, balanced_part(args.count, segments, segment), /*finalize=*/true, slots,
+                    uint32_t(segment));
   return std::move(writer).finish();
 }
 

@@ -53,6 +53,21 @@ const std::vector<Algorithm>& algorithm_registry() {
       {"ring", Collective::allreduce,
        "reduce-scatter then allgather around a ring; segmented, pipelined; bandwidth-optimal",
        build_allreduce_ring},
+      {"hier_rab", Collective::allreduce,
+       "reduce to node leaders, ring allreduce among leaders, broadcast in node; stages pipelined over slices",
+       build_allreduce_hier_rab},
+      {"hier_rail", Collective::allreduce,
+       "ring reduce-scatter in node, ring allreduce per rail across nodes, ring allgather in node; any node sizes",
+       build_allreduce_hier_rail},
+      {"binomial", Collective::broadcast, "binomial tree from any root; segmented, pipelined down the tree",
+       build_broadcast_binomial},
+      {"chain", Collective::broadcast, "pipelined chain root -> root+1 -> ...; the array once per non-leaf rank",
+       build_broadcast_chain},
+      {"scatter_allgather", Collective::broadcast,
+       "van de Geijn: binomial scatter of blocks then ring allgather; for large arrays",
+       build_broadcast_scatter_allgather},
+      {"binomial", Collective::reduce, "binomial tree to any root; segmented, pipelined; commutative ops",
+       build_reduce_binomial},
   };
   return registry;
 }

@@ -25,8 +25,9 @@ struct BinomialTree {
 
   /// Parent position, or -1 at the root.
   int parent() const;
-  /// Child positions, largest subtree first: the order a broadcast feeds them, so the deepest
-  /// subtree starts earliest. A reduction waits for them in the reverse order.
+  /// Child positions, farthest first (r + m for decreasing m): the child heading the deepest
+  /// subtree comes first, the order a broadcast feeds them so the longest path starts earliest.
+  /// A reduction waits for them in the reverse order, as the shallow subtrees finish first.
   std::vector<int> children() const;
   /// Positions in this subtree, this one included: relative positions [relative(), relative() + it).
   int subtree_size() const;

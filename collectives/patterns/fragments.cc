@@ -36,7 +36,7 @@ BufferKind binomial_reduce(ScheduleWriter& writer, const Group& group, int root,
                            ReceiveSlots& slots, uint32_t tag) {
   const BinomialTree tree{group.position, group.size(), root};
   std::vector<int> children = tree.children();
-  std::reverse(children.begin(), children.end());  // smallest subtree first
+  std::reverse(children.begin(), children.end());  // shallowest subtree first
   BufferKind partial = BufferKind::input;
   for (size_t i = 0; i < children.size(); ++i) {
     const Region received = slots.next(span.count);
@@ -49,8 +49,8 @@ BufferKind binomial_reduce(ScheduleWriter& writer, const Group& group, int root,
   return partial;
 }
 
-void ring_reduce_scatter(ScheduleWriter& writer, const Group& group, Span span, BufferKind contribution,
-                         bool finalize, ReceiveSlots& slots, uint32_t first_tag) {
+void ring_reduce_scatter(ScheduleWriter& writer, const Group& group, Span span, BufferKind contribution, bool finalize,
+                         ReceiveSlots& slots, uint32_t first_tag) {
   const Ring ring{group.position, group.size()};
   const size_t chunks = size_t(group.size());
   for (int step = 0; step + 1 < group.size(); ++step) {
@@ -84,11 +84,8 @@ size_t pipeline_segments(size_t count, size_t segment_elements, size_t tags_per_
   return std::min(wanted, kMaxTags / std::max<size_t>(1, tags_per_segment));
 }
 
-Schedule single_rank_schedule(const CollectiveArgs& args) {
-  Schedule schedule;
-  if (!args.inplace && args.count > 0)
-    schedule.copy({BufferKind::output, 0, args.count}, {BufferKind::input, 0, args.count});
-  return schedule;
+void copy_input_to_output(ScheduleWriter& writer, const CollectiveArgs& args) {
+  if (!args.inplace) writer.copy({BufferKind::output, 0, args.count}, {BufferKind::input, 0, args.count});
 }
 
 }  // namespace cclab

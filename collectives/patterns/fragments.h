@@ -28,12 +28,12 @@ struct Group {
 
 /// Binomial broadcast of `span` from the member at position `root`: the root sends from its
 /// `root_source` (input or output), every other member receives into its output and forwards
-/// from there, largest subtree first. Uses one tag (one message per tree edge).
+/// from there, deepest subtree first. Uses one tag (one message per tree edge).
 void binomial_broadcast(ScheduleWriter& writer, const Group& group, int root, Span span, BufferKind root_source,
                         uint32_t tag);
 
 /// Binomial reduction of `span` to the member at position `root`. A member combines its input
-/// with its children's partial results (received into `slots`, smallest subtree first, as they
+/// with its children's partial results (received into `slots`, shallowest subtree first, as they
 /// tend to arrive) in its output and sends that to its parent; a leaf sends its input as is.
 /// Members are combined in tree order, not rank order: the operation must be commutative, as
 /// every op cclab offers is. The root's last reduction of each element has `finalize` set.
@@ -47,8 +47,8 @@ BufferKind binomial_reduce(ScheduleWriter& writer, const Group& group, int root,
 /// is read from `contribution` (input, or output when an earlier stage left it there); received
 /// chunks land in `slots`; the last reduction of each element has `finalize` set.
 /// Uses tags [first_tag, first_tag + ring_tags(group.size())).
-void ring_reduce_scatter(ScheduleWriter& writer, const Group& group, Span span, BufferKind contribution,
-                         bool finalize, ReceiveSlots& slots, uint32_t first_tag);
+void ring_reduce_scatter(ScheduleWriter& writer, const Group& group, Span span, BufferKind contribution, bool finalize,
+                         ReceiveSlots& slots, uint32_t first_tag);
 
 /// Ring allgather after ring_reduce_scatter of the same span: every member ends with every chunk
 /// in its output. Uses tags [first_tag, first_tag + ring_tags(group.size())).
@@ -62,7 +62,8 @@ inline size_t ring_tags(int group_size) { return size_t(group_size - 1); }
 /// when each segment takes `tags_per_segment` tags. At least one.
 size_t pipeline_segments(size_t count, size_t segment_elements, size_t tags_per_segment);
 
-/// A collective on a single rank: output = input (nothing in place).
-Schedule single_rank_schedule(const CollectiveArgs& args);
+/// output = input over the whole array, nothing in place (one buffer). A broadcast root starts
+/// with it, and it is all that any collective does on a single rank.
+void copy_input_to_output(ScheduleWriter& writer, const CollectiveArgs& args);
 
 }  // namespace cclab

@@ -47,7 +47,8 @@ std::vector<RailPiece> rail_pieces(Span slice, const std::vector<int>& node_size
   // Every cut any node makes, as offsets into the slice; consecutive cuts bound one piece.
   std::vector<size_t> cuts = {slice.count};
   for (int size : node_sizes)
-    for (size_t chunk = 0; chunk < size_t(size); ++chunk) cuts.push_back(balanced_part(slice.count, size_t(size), chunk).offset);
+    for (size_t chunk = 0; chunk < size_t(size); ++chunk)
+      cuts.push_back(balanced_part(slice.count, size_t(size), chunk).offset);
   std::sort(cuts.begin(), cuts.end());
   cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
 

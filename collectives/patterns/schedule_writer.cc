@@ -7,7 +7,8 @@
 namespace cclab {
 
 Region ReceiveSlots::next(size_t count) {
-  if (count > slot_elements_) throw Error("receive slot of " + std::to_string(slot_elements_) + " elements asked for " + std::to_string(count));
+  if (count > slot_elements_)
+    throw Error("receive slot of " + std::to_string(slot_elements_) + " elements asked for " + std::to_string(count));
   if (!base_) base_ = writer_.reserve_scratch(slots_ * slot_elements_);
   const size_t slot = next_slot_++ % slots_;
   return {BufferKind::scratch, *base_ + slot * slot_elements_, count};
@@ -95,7 +96,8 @@ void ScheduleWriter::append(Step step, std::initializer_list<Access> accesses) {
     if (interval != intervals->begin() && std::prev(interval)->second.end > first) --interval;
     for (; interval != intervals->end() && interval->first < end; ++interval) {
       if (interval->second.writer) step.deps.push_back(*interval->second.writer);
-      if (access.writes) step.deps.insert(step.deps.end(), interval->second.readers.begin(), interval->second.readers.end());
+      if (access.writes)
+        step.deps.insert(step.deps.end(), interval->second.readers.begin(), interval->second.readers.end());
     }
   }
   std::sort(step.deps.begin(), step.deps.end());

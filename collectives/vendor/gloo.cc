@@ -77,7 +77,7 @@ std::shared_ptr<GlooSession> gloo_session(Comm& comm) {
     const std::string store_host = bind_address == "127.0.0.1" ? bind_address : std::string(host);
     announced = store_host + ":" + std::to_string(session->server->port()) + " " + token;
   }
-  const std::string address = comm.bootstrap().allgather(announced)[0];
+  const std::string address = comm.allgather(announced)[0];
   const size_t space = address.find(' ');
   const Deadline deadline = Deadline::after(comm.timeout_s());
   session->client = std::make_unique<TcpStoreClient>(parse_store_address(address.substr(0, space), "gloo store"),

@@ -79,5 +79,11 @@ const Algorithm* find_algorithm(Collective collective, std::string_view name);
 
 // Builders, one per file under collectives/algorithms/.
 Schedule build_allreduce_ring(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_allreduce_hier_rab(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_allreduce_hier_rail(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_broadcast_binomial(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_broadcast_chain(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_broadcast_scatter_allgather(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_reduce_binomial(const Topology& topology, int rank, const CollectiveArgs& args);
 
 }  // namespace cclab

@@ -35,6 +35,12 @@ class Comm {
   const std::vector<std::string>& host_names() const { return host_names_; }
   double timeout_s() const { return options_.timeout_s; }
 
+  /// Allgather and barrier over the bootstrap (control traffic outside timed regions) that keep
+  /// the transport progressing while they wait: a peer may still need this rank's transport to
+  /// finish its last transfers (e.g. the acknowledgement of a rendezvous send).
+  std::vector<std::string> allgather(const std::string& mine);
+  void barrier() { allgather(std::string()); }
+
   /// A new number for the next collective call; the same on every rank when calls are in order.
   uint64_t next_sequence() { return sequence_++; }
 

@@ -128,8 +128,8 @@ class ConvolutionLayer final : public ParameterisedLayer {
     std::optional<Execution> backward_data;
   };
 
-  memory::desc src_desc(size_t batch) const { return plain_desc(activation_dims(batch, config().input), Tag::nchw); }
-  memory::desc dst_desc(size_t batch) const { return plain_desc(activation_dims(batch, output_shape()), Tag::nchw); }
+  memory::desc src_desc(size_t batch) const { return plain_desc(activation_dims(batch, config().input), Tag::nhwc); }
+  memory::desc dst_desc(size_t batch) const { return plain_desc(activation_dims(batch, output_shape()), Tag::nhwc); }
   memory::desc weights_desc() const {
     const LayerConfig& c = config();
     return plain_desc({memory::dim(c.outputs.count), memory::dim(c.input.channels), memory::dim(c.kernel),
@@ -220,8 +220,8 @@ class MaxPoolLayer final : public Layer {
 
   std::unique_ptr<Primitives> build(size_t batch) const {
     auto p = std::make_unique<Primitives>();
-    const memory::desc src = plain_desc(activation_dims(batch, config().input), Tag::nchw);
-    const memory::desc dst = plain_desc(activation_dims(batch, output_shape()), Tag::nchw);
+    const memory::desc src = plain_desc(activation_dims(batch, config().input), Tag::nhwc);
+    const memory::desc dst = plain_desc(activation_dims(batch, output_shape()), Tag::nhwc);
     const Dims strides{memory::dim(config().stride), memory::dim(config().stride)};
     const Dims kernel{memory::dim(config().kernel), memory::dim(config().kernel)};
     const Dims padding{memory::dim(config().padding), memory::dim(config().padding)};
