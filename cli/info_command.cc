@@ -33,10 +33,10 @@ CommandAction add_info_command(CLI::App& app) {
                                   Collective::reduce_scatter, Collective::allgather}) {
       for (const Algorithm& algorithm : algorithm_registry())
         if (algorithm.collective == collective)
-          std::printf("  %-14s %-12s hand-written: %s\n", std::string(collective_name(collective)).c_str(),
+          std::printf("  %-14s %-21s hand-written: %s\n", std::string(collective_name(collective)).c_str(),
                       algorithm.name.c_str(), algorithm.description.c_str());
       for (const std::string& vendor : vendor_implementation_names(collective))
-        std::printf("  %-14s %-12s vendor reference\n", std::string(collective_name(collective)).c_str(), vendor.c_str());
+        std::printf("  %-14s %-21s vendor reference\n", std::string(collective_name(collective)).c_str(), vendor.c_str());
     }
     return 0;
   };

@@ -20,7 +20,7 @@ class Dataset {
   virtual size_t classes() const = 0;
   /// "fashion-mnist train (60000)"
   virtual std::string description() const = 0;
-  /// Writes samples `indices`, as normalised NCHW floats, to `images` and their labels to `labels`.
+  /// Writes samples `indices`, as normalised NHWC floats, to `images` and their labels to `labels`.
   virtual void gather(std::span<const size_t> indices, float* images, int32_t* labels) const = 0;
 };
 

@@ -47,7 +47,7 @@ size_t LayerConfig::fan_in() const {
     case LayerKind::convolution:
       return inputs.total * kernel * kernel;
     case LayerKind::fully_connected:
-      return inputs.total;
+      return inputs.total * input.height * input.width;
     default:
       return 0;
   }
@@ -105,19 +105,11 @@ LayerConfig column_slice(const LayerConfig& layer, size_t part, size_t parts) {
 }
 
 LayerConfig row_slice(const LayerConfig& layer, size_t part, size_t parts) {
+  // Both kinds split by input channel; for an fc reading features x 1 x 1 a channel is a feature.
+  require_splittable(layer, part, parts, layer.inputs.count, "input channels");
   LayerConfig slice = layer;
-  const bool spatial_input = layer.input.height * layer.input.width > 1;
-  // A convolution, or a fully connected layer reading a CxHxW activation, splits by input channel
-  // (for the latter a channel slice is a contiguous run of flattened features); a fully connected
-  // layer reading features splits by feature.
-  if (layer.kind == LayerKind::convolution || spatial_input) {
-    require_splittable(layer, part, parts, layer.input.channels, "input channels");
-    slice.input.channels = layer.input.channels / parts;
-  } else {
-    require_splittable(layer, part, parts, layer.input.channels, "input features");
-    slice.input.channels = layer.input.channels / parts;
-  }
-  const size_t per_part = layer.kind == LayerKind::convolution ? slice.input.channels : slice.input.elements();
+  const size_t per_part = layer.inputs.count / parts;
+  slice.input.channels = per_part;
   slice.inputs = {layer.inputs.begin + part * per_part, per_part, layer.inputs.total};
   slice.bias = layer.bias && part == 0;
   return slice;

@@ -4,10 +4,14 @@
 //
 // Memory conventions, shared by every backend so that buffers can be handed around between layers,
 // ranks and backends without reformatting:
-//   - activations are plain NCHW float32, contiguous, batch outermost; a fully connected layer sees
-//     its input flattened (feature = c*H*W + h*W + w) and produces N x features (C x 1 x 1);
-//   - convolution weights are OIHW, fully connected weights are [out][in] (as PyTorch), biases [out];
-//     weights come first, then the bias, in one contiguous run of the model's flat parameter buffer.
+//   - activations are plain NHWC (channels-last) float32, contiguous, batch outermost. NHWC rather
+//     than NCHW because oneDNN's jit convolutions and pooling run on it directly on AVX2 (with NCHW,
+//     pooling falls back to a simple loop and convolutions to im2col + GEMM: 1.6x slower LeNet-5
+//     steps, measured). A fully connected layer sees its input flattened in memory order,
+//     feature = (h*W + w)*C + c, and produces N x features (features x 1 x 1);
+//   - convolution weights are OIHW, fully connected weights are [out][in] with `in` in that
+//     flattened order, biases [out]; weights first, then the bias, in one contiguous run of the
+//     model's flat parameter buffer. (Backends may reorder weights internally; the buffer stays plain.)
 #pragma once
 
 #include <cstddef>
@@ -54,8 +58,8 @@ struct LayerConfig {
   size_t kernel = 1, stride = 1, padding = 0;
   /// Convolution: output channels; fully connected: output features. Unused by pool and relu.
   Slice outputs;
-  /// Convolution: input channels; fully connected: input features (flattened). Whole unless the
-  /// layer is row-split (tensor-parallel), in which case `input` holds only this slice.
+  /// Input channels (an fc reading features x 1 x 1 counts features as channels). Whole unless the
+  /// layer is row-split (tensor-parallel), in which case `input` holds only this slice of channels.
   Slice inputs;
   /// Whether this instance adds the bias (a row-split layer adds it on one part only).
   bool bias = true;
@@ -65,22 +69,25 @@ struct LayerConfig {
   size_t weight_count() const;
   size_t bias_count() const;
   size_t parameter_count() const { return weight_count() + bias_count(); }
-  /// Fan-in of the whole layer (inputs.total x kernel area), which sets the initial value range.
+  /// Fan-in of the whole layer (inputs.total x kernel area, or x H x W for an fc), which sets the
+  /// initial value range.
   size_t fan_in() const;
   /// Spec-grammar name, with the slice when there is one: "conv5x5:32", "fc:1024[0:512]".
   std::string name() const;
 };
 
 /// Column split (Megatron): part `part` of `parts` owns a contiguous slice of the output channels or
-/// features of a convolution or fully connected layer; the full output is the concatenation (an
-/// allgather along channels) of every part's output. Throws UsageError if it does not divide evenly.
+/// features of a convolution or fully connected layer; the full output is the concatenation of every
+/// part's output along channels (an allgather; with NHWC activations each part's piece of a sample
+/// is strided, innermost: gather, then interleave, or use oneDNN's concat). Throws UsageError if the
+/// outputs do not divide evenly.
 LayerConfig column_slice(const LayerConfig& layer, size_t part, size_t parts);
-/// Row split: part `part` owns a contiguous slice of the input channels/features and receives only
-/// that slice of the input; the full output is the sum (an allreduce) of every part's output. Only
-/// part 0 adds the bias.
+/// Row split: part `part` owns a contiguous slice of the input channels and receives only that slice
+/// of the input (exactly what the matching column-split layer before it produces); the full output
+/// is the sum (an allreduce) of every part's output. Only part 0 adds the bias.
 LayerConfig row_slice(const LayerConfig& layer, size_t part, size_t parts);
 
-/// One forward pass over a batch. Pointers are NCHW buffers of batch x shape elements.
+/// One forward pass over a batch. Pointers are NHWC buffers of batch x shape elements.
 struct ForwardArgs {
   const float* input = nullptr;
   float* output = nullptr;

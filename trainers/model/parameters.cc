@@ -33,17 +33,26 @@ void initialize_layer(const LayerConfig& layer, uint64_t seed, std::span<float> 
   auto value = [&](uint64_t stream, uint64_t global_index) {
     return (2.0f * uniform01(random_bits(seed, stream, global_index)) - 1.0f) * bound;
   };
-  // Local weight (o, i, r) of the slice is global (outputs.begin + o, inputs.begin + i, r), where r
-  // runs over the kernel window (1 for fc) and i over input channels (conv) or features (fc).
-  const size_t window = layer.kind == LayerKind::convolution ? layer.kernel * layer.kernel : 1;
-  const size_t local_inputs = layer.outputs.count == 0 ? 0 : weights.size() / (layer.outputs.count * window);
+  // Where local weight `at` of this (possibly sliced) instance sits in the whole layer: output o is
+  // global outputs.begin + o and input channel i is global inputs.begin + i. Convolution weights are
+  // [o][i][ky][kx] (the window innermost); fc weights are [o][(h*W + w)*C + i] (the channel
+  // innermost, as NHWC flattens), so a channel slice of an fc is strided in the whole layer.
+  const size_t local_channels = layer.input.channels, total_channels = layer.inputs.total;
+  const bool convolution = layer.kind == LayerKind::convolution;
+  const size_t window = convolution ? layer.kernel * layer.kernel : layer.input.height * layer.input.width;
   size_t at = 0;
-  for (size_t o = 0; o < layer.outputs.count && at < weights.size(); ++o)
-    for (size_t i = 0; i < local_inputs; ++i)
-      for (size_t r = 0; r < window; ++r, ++at) {
-        const uint64_t global = ((layer.outputs.begin + o) * layer.inputs.total + layer.inputs.begin + i) * window + r;
-        weights[at] = value(weight_stream, global);
-      }
+  for (size_t o = 0; o < layer.outputs.count && at < weights.size(); ++o) {
+    const uint64_t row = (layer.outputs.begin + o) * total_channels * window;
+    if (convolution) {
+      for (size_t i = 0; i < local_channels; ++i)
+        for (size_t r = 0; r < window; ++r, ++at)
+          weights[at] = value(weight_stream, row + (layer.inputs.begin + i) * window + r);
+    } else {
+      for (size_t r = 0; r < window; ++r)
+        for (size_t i = 0; i < local_channels; ++i, ++at)
+          weights[at] = value(weight_stream, row + r * total_channels + layer.inputs.begin + i);
+    }
+  }
   for (size_t o = 0; o < bias.size(); ++o) bias[o] = value(bias_stream, layer.outputs.begin + o);
 }
 

@@ -195,8 +195,8 @@ std::vector<LayerConfig> parse_model_spec(const std::string& spec, ActivationSha
       case LayerKind::relu:
         break;
     }
-    if (layer.kind == LayerKind::convolution) layer.inputs = Slice::whole(shape.channels);
-    if (layer.kind == LayerKind::fully_connected) layer.inputs = Slice::whole(shape.elements());
+    if (layer.kind == LayerKind::convolution || layer.kind == LayerKind::fully_connected)
+      layer.inputs = Slice::whole(shape.channels);
     shape = layer.output();
     layers.push_back(layer);
   }

@@ -79,6 +79,13 @@ const Algorithm* find_algorithm(Collective collective, std::string_view name);
 
 // Builders, one per file under collectives/algorithms/.
 Schedule build_allreduce_ring(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_allreduce_tree(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_allreduce_recursive_doubling(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_allreduce_rabenseifner(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_reduce_scatter_ring(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_reduce_scatter_recursive_halving(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_allgather_ring(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_allgather_recursive_doubling(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_allreduce_hier_rab(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_allreduce_hier_rail(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_broadcast_binomial(const Topology& topology, int rank, const CollectiveArgs& args);

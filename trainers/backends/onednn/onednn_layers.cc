@@ -1,4 +1,4 @@
-// The four layer kinds on oneDNN primitives, over the plain layouts of layer.h (NCHW activations,
+// The four layer kinds on oneDNN primitives, over the plain layouts of layer.h (NHWC activations,
 // OIHW / [out][in] weights), so buffers pass between layers, ranks and backends unchanged.
 //
 // Each layer keeps, per batch size, its primitives and dnnl::memory objects with their argument
@@ -89,6 +89,9 @@ class ParameterisedLayer : public Layer {
   FloatBuffer scratch_;
 };
 
+// Weights live in the flat buffer as plain OIHW; the jit convolutions want a blocked weights layout
+// (format "any" lets each primitive pick it). Weights are small next to activations, so they are
+// reordered into the primitive's layout right before each use, and weight gradients reordered back.
 class ConvolutionLayer final : public ParameterisedLayer {
  public:
   explicit ConvolutionLayer(const LayerConfig& config)
@@ -97,9 +100,10 @@ class ConvolutionLayer final : public ParameterisedLayer {
   void forward(const ForwardArgs& args) override {
     Primitives& p = primitives_.at(args.batch);
     point(p.src, args.input);
-    point(p.weights, weights().data());
+    point(p.plain_weights, weights().data());
     if (config().bias) point(p.bias, bias().data());
     point(p.dst, args.output);
+    if (p.to_forward_weights) p.to_forward_weights->run();
     p.forward.run();
   }
 
@@ -108,34 +112,38 @@ class ConvolutionLayer final : public ParameterisedLayer {
     point(p.diff_dst, args.output_grad);
     if (args.input_grad) {
       if (!p.backward_data) build_backward_data(p, args.batch);
-      point(p.weights, weights().data());
+      point(p.plain_weights, weights().data());
       point(p.diff_src, args.input_grad);
+      if (p.to_backward_data_weights) p.to_backward_data_weights->run();
       p.backward_data->run();
     }
     const GradientTarget target = gradient_target(args.accumulate);
     point(p.src, args.input);
-    point(p.diff_weights, target.weights);
+    point(p.plain_diff_weights, target.weights);
     if (config().bias) point(p.diff_bias, target.bias);
     p.backward_weights.run();
+    if (p.from_diff_weights) p.from_diff_weights->run();
     finish_gradients(args.accumulate);
   }
 
  private:
   struct Primitives {
     dnnl::convolution_forward::primitive_desc forward_pd;
-    memory src, weights, bias, dst, diff_dst, diff_src, diff_weights, diff_bias;
+    memory src, plain_weights, bias, dst, diff_dst, diff_src, plain_diff_weights, diff_bias;
+    // The primitives' own weight layouts where they differ from OIHW, with the reorders between.
+    memory forward_weights, backward_data_weights, diff_weights;
     Execution forward, backward_weights;
-    std::optional<Execution> backward_data;
+    std::optional<Execution> backward_data, to_forward_weights, to_backward_data_weights, from_diff_weights;
   };
 
   memory::desc src_desc(size_t batch) const { return plain_desc(activation_dims(batch, config().input), Tag::nhwc); }
   memory::desc dst_desc(size_t batch) const { return plain_desc(activation_dims(batch, output_shape()), Tag::nhwc); }
-  memory::desc weights_desc() const {
+  Dims weights_dims() const {
     const LayerConfig& c = config();
-    return plain_desc({memory::dim(c.outputs.count), memory::dim(c.input.channels), memory::dim(c.kernel),
-                       memory::dim(c.kernel)},
-                      Tag::oihw);
+    return {memory::dim(c.outputs.count), memory::dim(c.input.channels), memory::dim(c.kernel), memory::dim(c.kernel)};
   }
+  memory::desc plain_weights_desc() const { return plain_desc(weights_dims(), Tag::oihw); }
+  memory::desc any_weights_desc() const { return plain_desc(weights_dims(), Tag::any); }
   std::optional<memory::desc> bias_desc() const {
     if (!config().bias) return std::nullopt;
     return plain_desc({memory::dim(config().outputs.count)}, Tag::x);
@@ -143,21 +151,35 @@ class ConvolutionLayer final : public ParameterisedLayer {
   Dims strides() const { return {memory::dim(config().stride), memory::dim(config().stride)}; }
   Dims padding() const { return {memory::dim(config().padding), memory::dim(config().padding)}; }
 
+  // The memory a primitive should use for weights described by `wanted`: the plain one when the
+  // layouts agree, else an owned buffer plus a reorder (plain -> wanted, or wanted -> plain).
+  static memory weights_for(const memory::desc& wanted, const memory& plain, std::optional<Execution>& reorder,
+                            bool into_plain) {
+    if (wanted == plain.get_desc()) return plain;
+    memory own(wanted, context().engine);
+    const memory& from = into_plain ? own : plain;
+    const memory& to = into_plain ? plain : own;
+    reorder = Execution{dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}};
+    return own;
+  }
+
   std::unique_ptr<Primitives> build(size_t batch) const {
     auto p = std::make_unique<Primitives>();
-    const memory::desc src = src_desc(batch), dst = dst_desc(batch), weights = weights_desc();
-    p->forward_pd = convolution_forward_pd(prop_kind::forward_training, src, weights, bias_desc(), dst, strides(),
-                                           padding());
+    const memory::desc src = src_desc(batch), dst = dst_desc(batch);
+    p->forward_pd = convolution_forward_pd(prop_kind::forward_training, src, any_weights_desc(), bias_desc(), dst,
+                                           strides(), padding());
     p->src = unbound(src);
     p->dst = unbound(dst);
-    p->weights = unbound(weights);
+    p->plain_weights = unbound(plain_weights_desc());
+    p->plain_diff_weights = unbound(plain_weights_desc());
     p->diff_dst = unbound(dst);
     p->diff_src = unbound(src);
-    p->diff_weights = unbound(weights);
+    p->forward_weights = weights_for(p->forward_pd.weights_desc(), p->plain_weights, p->to_forward_weights, false);
     p->forward = {dnnl::convolution_forward(p->forward_pd),
-                  {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_WEIGHTS, p->weights}, {DNNL_ARG_DST, p->dst}}};
-    const auto weights_pd = convolution_backward_weights_pd(src, weights, bias_desc(), dst, strides(), padding(),
-                                                            p->forward_pd);
+                  {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_WEIGHTS, p->forward_weights}, {DNNL_ARG_DST, p->dst}}};
+    const auto weights_pd = convolution_backward_weights_pd(src, any_weights_desc(), bias_desc(), dst, strides(),
+                                                            padding(), p->forward_pd);
+    p->diff_weights = weights_for(weights_pd.diff_weights_desc(), p->plain_diff_weights, p->from_diff_weights, true);
     p->backward_weights = {dnnl::convolution_backward_weights(weights_pd),
                            {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_DIFF_DST, p->diff_dst},
                             {DNNL_ARG_DIFF_WEIGHTS, p->diff_weights}}};
@@ -171,10 +193,11 @@ class ConvolutionLayer final : public ParameterisedLayer {
   }
 
   void build_backward_data(Primitives& p, size_t batch) const {
-    const auto pd = convolution_backward_data_pd(src_desc(batch), weights_desc(), dst_desc(batch), strides(),
+    const auto pd = convolution_backward_data_pd(src_desc(batch), any_weights_desc(), dst_desc(batch), strides(),
                                                  padding(), p.forward_pd);
+    p.backward_data_weights = weights_for(pd.weights_desc(), p.plain_weights, p.to_backward_data_weights, false);
     p.backward_data = Execution{dnnl::convolution_backward_data(pd),
-                                {{DNNL_ARG_DIFF_DST, p.diff_dst}, {DNNL_ARG_WEIGHTS, p.weights},
+                                {{DNNL_ARG_DIFF_DST, p.diff_dst}, {DNNL_ARG_WEIGHTS, p.backward_data_weights},
                                  {DNNL_ARG_DIFF_SRC, p.diff_src}}};
   }
 
@@ -330,7 +353,7 @@ class FullyConnectedLayer final : public ParameterisedLayer {
     std::optional<Execution> backward_data;
   };
 
-  // The input is seen flattened (N x features), which is the same memory as NCHW.
+  // The input is seen flattened (N x features), which is the same memory as NHWC.
   memory::desc src_desc(size_t batch) const {
     return plain_desc({memory::dim(batch), memory::dim(config().input.elements())}, Tag::nc);
   }

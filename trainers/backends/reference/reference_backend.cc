@@ -72,11 +72,12 @@ class ReferenceConvolution final : public Layer {
     return {in.channels, in.height, in.width, out.channels, out.height, out.width,
             config().kernel, config().stride, config().padding};
   }
+  // NHWC
   static size_t input_index(const Geometry& g, size_t n, size_t c, size_t y, size_t x) {
-    return ((n * g.in_channels + c) * g.in_height + y) * g.in_width + x;
+    return ((n * g.in_height + y) * g.in_width + x) * g.in_channels + c;
   }
   static size_t output_index(const Geometry& g, size_t n, size_t c, size_t y, size_t x) {
-    return ((n * g.out_channels + c) * g.out_height + y) * g.out_width + x;
+    return ((n * g.out_height + y) * g.out_width + x) * g.out_channels + c;
   }
   float weight(const Geometry& g, size_t o, size_t i, size_t ky, size_t kx) const {
     return weights()[((o * g.in_channels + i) * g.kernel + ky) * g.kernel + kx];
@@ -126,10 +127,10 @@ class ReferenceMaxPool final : public Layer {
               for (size_t kx = 0; kx < k; ++kx) {
                 const long iy = long(y * s + ky) - long(p), ix = long(x * s + kx) - long(p);
                 if (iy < 0 || ix < 0 || iy >= long(in.height) || ix >= long(in.width)) continue;
-                const size_t at = ((n * in.channels + c) * in.height + size_t(iy)) * in.width + size_t(ix);
+                const size_t at = ((n * in.height + size_t(iy)) * in.width + size_t(ix)) * in.channels + c;
                 if (input[at] > best) best = input[at], argmax = at;
               }
-            f(((n * out.channels + c) * out.height + y) * out.width + x, argmax);
+            f(((n * out.height + y) * out.width + x) * out.channels + c, argmax);
           }
   }
 };
