@@ -8,50 +8,14 @@
 #include "cclab/host_executor.h"
 #include "cclab/simulator.h"
 #include "check.h"
+#include "loopback_harness.h"
 #include "transports/loopback/loopback_transport.h"
 
 namespace cclab {
 namespace {
 
-struct RankOutcome {
-  size_t wrong = 0;
-  uint64_t bytes_sent = 0, bytes_received = 0;
-  std::string error;
-};
+const Algorithm& ring() { return *find_algorithm(Collective::allreduce, "ring"); }
 
-std::vector<RankOutcome> run_ring(int ranks, const CollectiveArgs& args, int calls = 2) {
-  auto fabric = std::make_shared<LoopbackFabric>(ranks);
-  const Algorithm& ring = *find_algorithm(Collective::allreduce, "ring");
-  const Topology topology = Topology::single_node(ranks);
-  std::vector<RankOutcome> outcomes{size_t(ranks)};
-  std::vector<std::thread> threads;
-  for (int rank = 0; rank < ranks; ++rank) {
-    threads.emplace_back([&, rank] {
-      RankOutcome& outcome = outcomes[size_t(rank)];
-      try {
-        LoopbackTransport transport(fabric, rank);
-        transport.set_yield_when_idle(true);
-        HostExecutor executor(transport);
-        const CompiledSchedule schedule(ring.build(topology, rank, args));
-        const size_t bytes = args.count * dtype_size(args.dtype);
-        std::vector<std::byte> input(bytes + 1), output(bytes + 1);
-        void* out = args.inplace ? input.data() : output.data();
-        // Several calls in a row: sequence numbers keep their messages apart, buffers are reused.
-        for (int call = 0; call < calls; ++call) {
-          fill_check_input(input.data(), args.count, args.dtype, args.op, rank);
-          executor.run(schedule, {input.data(), out}, args.dtype, args.op, uint64_t(call), Deadline::after(30));
-          outcome.wrong += count_wrong_allreduce(out, args.count, args.dtype, args.op, ranks);
-        }
-        outcome.bytes_sent = transport.counters().total_bytes_sent() / uint64_t(calls);
-        outcome.bytes_received = transport.counters().total_bytes_received() / uint64_t(calls);
-      } catch (const std::exception& error) {
-        outcome.error = error.what();
-      }
-    });
-  }
-  for (auto& thread : threads) thread.join();
-  return outcomes;
-}
 
 TEST(LoopbackAllreduce, RingGivesExactResultsForEveryDtypeAndOp) {
   for (DataType type : kAllDataTypes) {
@@ -64,7 +28,7 @@ TEST(LoopbackAllreduce, RingGivesExactResultsForEveryDtypeAndOp) {
           args.count = 1031;  // prime: uneven chunks and segments
           args.inplace = inplace;
           args.segment_bytes = 64;
-          for (const RankOutcome& outcome : run_ring(ranks, args)) {
+          for (const RankOutcome& outcome : run_allreduce_on_loopback(ring(), ranks, args)) {
             ASSERT_EQ(outcome.error, "");
             EXPECT_EQ(outcome.wrong, 0u) << dtype_name(type) << " " << op_name(op) << " " << ranks << " ranks"
                                          << (inplace ? " in place" : "");
@@ -84,7 +48,7 @@ TEST(LoopbackAllreduce, CountersEqualThePredictionAndTheFormula) {
         predict_traffic(*find_algorithm(Collective::allreduce, "ring"), Topology::single_node(ranks), args);
     const uint64_t formula = 2 * uint64_t(ranks - 1) * args.count * 4 / uint64_t(ranks);
     EXPECT_EQ(predicted.max_bytes_sent, formula);
-    for (const RankOutcome& outcome : run_ring(ranks, args)) {
+    for (const RankOutcome& outcome : run_allreduce_on_loopback(ring(), ranks, args)) {
       ASSERT_EQ(outcome.error, "");
       EXPECT_EQ(outcome.wrong, 0u);
       EXPECT_EQ(outcome.bytes_sent, formula);
@@ -98,7 +62,7 @@ TEST(LoopbackAllreduce, LargeArrayWithManySegmentsInFlight) {
   args.count = (size_t{4} << 20) + 3;
   args.segment_bytes = 64 * 1024;
   args.segments_in_flight = 8;
-  for (const RankOutcome& outcome : run_ring(3, args, 1)) {
+  for (const RankOutcome& outcome : run_allreduce_on_loopback(ring(), 3, args, 1)) {
     ASSERT_EQ(outcome.error, "");
     EXPECT_EQ(outcome.wrong, 0u);
   }
