@@ -21,20 +21,28 @@ CompiledSchedule::CompiledSchedule(Schedule schedule) : schedule_(std::move(sche
 PendingCollective::PendingCollective(Transport& transport, const CompiledSchedule& compiled, HostBuffers buffers,
                                      DataType type, ReduceOp op, uint64_t sequence,
                                      std::shared_ptr<std::vector<std::byte>> scratch)
-    : transport_(transport),
-      compiled_(compiled),
-      buffers_(buffers),
-      type_(type),
-      op_(op),
-      sequence_(sequence),
-      scratch_(std::move(scratch)),
-      element_(dtype_size(type)),
-      divisor_(op == ReduceOp::avg ? transport.size() : 1),
-      total_(compiled.schedule().steps.size()) {
+    : transport_(transport) {
+  restart(compiled, buffers, type, op, sequence, std::move(scratch));
+}
+
+void PendingCollective::restart(const CompiledSchedule& compiled, HostBuffers buffers, DataType type, ReduceOp op,
+                                uint64_t sequence, std::shared_ptr<std::vector<std::byte>> scratch) {
+  compiled_ = &compiled;
+  buffers_ = buffers;
+  type_ = type;
+  op_ = op;
+  sequence_ = sequence;
+  scratch_ = std::move(scratch);
+  element_ = dtype_size(type);
+  divisor_ = op == ReduceOp::avg ? transport_.size() : 1;
   const Schedule& schedule = compiled.schedule();
+  total_ = schedule.steps.size();
+  completed_ = 0;
   waiting_on_.resize(total_);
   for (size_t i = 0; i < total_; ++i) waiting_on_[i] = uint32_t(schedule.steps[i].deps.size());
   ready_.assign(compiled.roots().rbegin(), compiled.roots().rend());
+  in_flight_.clear();
+  if (total_ == 0) scratch_.reset();
   start_ready_steps();
 }
 
@@ -49,15 +57,15 @@ std::byte* PendingCollective::address(const Region& region) const {
 }
 
 void PendingCollective::finish(uint32_t step) {
-  ++completed_;
-  const auto& next = compiled_.dependents(step);
+  if (++completed_ == total_) scratch_.reset();  // back to the executor's pool for the next call
+  const auto& next = compiled_->dependents(step);
   for (auto it = next.rbegin(); it != next.rend(); ++it)
     if (--waiting_on_[*it] == 0) ready_.push_back(*it);
 }
 
 // Transfers are posted, local work runs now (and may make more steps ready).
 void PendingCollective::start_ready_steps() {
-  const Schedule& schedule = compiled_.schedule();
+  const Schedule& schedule = compiled_->schedule();
   while (!ready_.empty()) {
     const uint32_t index = ready_.back();
     ready_.pop_back();
@@ -145,7 +153,14 @@ std::unique_ptr<PendingCollective> HostExecutor::start(const CompiledSchedule& c
 
 void HostExecutor::run(const CompiledSchedule& compiled, HostBuffers buffers, DataType type, ReduceOp op,
                        uint64_t sequence, Deadline deadline) {
-  start(compiled, buffers, type, op, sequence)->wait(deadline);
+  const size_t scratch_bytes = compiled.schedule().scratch_count * dtype_size(type);
+  if (!blocking_call_) {
+    blocking_call_ = std::make_unique<PendingCollective>(transport_, compiled, buffers, type, op, sequence,
+                                                         free_scratch(scratch_bytes));
+  } else {
+    blocking_call_->restart(compiled, buffers, type, op, sequence, free_scratch(scratch_bytes));
+  }
+  blocking_call_->wait(deadline);
 }
 
 }  // namespace cclab

@@ -43,6 +43,10 @@ class PendingCollective {
   PendingCollective(const PendingCollective&) = delete;
   PendingCollective& operator=(const PendingCollective&) = delete;
 
+  /// Starts another call in this object, reusing its memory (the previous call must be done).
+  void restart(const CompiledSchedule& compiled, HostBuffers buffers, DataType type, ReduceOp op, uint64_t sequence,
+               std::shared_ptr<std::vector<std::byte>> scratch);
+
   /// Starts what is ready and polls the transport once; true once every step completed.
   bool test();
   /// Polls until complete; TimeoutError naming the peers still awaited once `deadline` passes.
@@ -55,7 +59,7 @@ class PendingCollective {
   void finish(uint32_t step);
 
   Transport& transport_;
-  const CompiledSchedule& compiled_;
+  const CompiledSchedule* compiled_;
   HostBuffers buffers_;
   DataType type_;
   ReduceOp op_;
@@ -92,6 +96,7 @@ class HostExecutor {
   std::shared_ptr<std::vector<std::byte>> free_scratch(size_t bytes);
 
   Transport& transport_;
+  std::unique_ptr<PendingCollective> blocking_call_;  // reused by run(): no allocation per call
   std::vector<std::shared_ptr<std::vector<std::byte>>> scratch_pool_;
 };
 
