@@ -27,19 +27,23 @@ LinkCost fit_pair(const std::vector<P2pPoint>& points, int from, int to) {
   return fit_link_cost(bytes, times);
 }
 
-// Microseconds per byte of `work` over 4 MiB buffers (median of several runs).
+// Microseconds per byte of `work` over buffers of `bytes` (median of several runs). With `comm`,
+// every rank runs it at the same time, as in a collective, and rank 0's time counts.
 template <typename Work>
-double per_byte_cost(Work work) {
-  constexpr size_t kBytes = size_t{4} << 20;
-  std::vector<float> a(kBytes / 4, 1.0f), b(kBytes / 4, 2.0f);
+double per_byte_cost(size_t bytes, Comm* comm, Work work) {
+  std::vector<float> a(bytes / 4, 1.0f), b(bytes / 4, 2.0f);
   std::vector<double> times;
-  for (int i = 0; i < 9; ++i) {
+  for (int i = 0; i < 7; ++i) {
+    if (comm) comm->barrier();
     const auto start = std::chrono::steady_clock::now();
     work(a.data(), b.data(), a.size());
     times.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
   }
-  return summarize(times).median / double(kBytes);
+  return summarize(times).median / double(bytes);
 }
+
+void sum_kernel(float* a, const float* b, size_t n) { reduce(a, a, b, n, DataType::f32, ReduceOp::sum); }
+void copy_kernel(float* a, const float* b, size_t n) { std::memcpy(a, b, n * 4); }
 
 double gbps(double us_per_byte) { return us_per_byte > 0 ? 1e-3 / us_per_byte : 0; }
 
@@ -66,20 +70,40 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   if (inter_peer > 0) p2p.pairs.emplace_back(0, inter_peer);
 
   std::ostringstream discard;
-  const std::vector<P2pPoint> points =
-      p2p.pairs.empty() ? std::vector<P2pPoint>{} : run_p2p_bench(comm, p2p, {}, discard);
+  const std::vector<P2pPoint> points = run_p2p_bench(comm, p2p, {}, discard);
+
+  // Streaming: both directions at once on arrays far larger than the caches, as in a ring step.
+  P2pBenchOptions streaming = p2p;
+  streaming.test = P2pTest::bibw;
+  streaming.window = 1;
+  streaming.min_bytes = streaming.max_bytes = options.streaming_bytes;
+  streaming.iters = 5;
+  streaming.warmup = 1;
+  const std::vector<P2pPoint> streamed = run_p2p_bench(comm, streaming, {}, discard);
+
+  CostProfile profile;
+  profile.transport = comm.transport().name();
+  // Kernels: alone on small buffers (cached); on every rank at once on large ones (streaming).
+  const size_t cached_bytes = size_t{256} << 10;
+  profile.cached.gamma_us_per_byte = per_byte_cost(cached_bytes, nullptr, sum_kernel);
+  profile.cached.copy_us_per_byte = per_byte_cost(cached_bytes, nullptr, copy_kernel);
+  profile.streaming.gamma_us_per_byte = per_byte_cost(options.streaming_bytes, &comm, sum_kernel);
+  profile.streaming.copy_us_per_byte = per_byte_cost(options.streaming_bytes, &comm, copy_kernel);
 
   std::string shared;
   if (comm.rank() == 0) {
-    CostProfile profile;
-    profile.transport = comm.transport().name();
-    if (intra_peer > 0) profile.intra_node = fit_pair(points, 0, intra_peer);
-    profile.inter_node = inter_peer > 0 ? fit_pair(points, 0, inter_peer) : profile.intra_node;
-    if (intra_peer < 0) profile.intra_node = profile.inter_node;
-    profile.gamma_us_per_byte = per_byte_cost([](float* a, const float* b, size_t n) {
-      reduce(a, a, b, n, DataType::f32, ReduceOp::sum);
-    });
-    profile.copy_us_per_byte = per_byte_cost([](float* a, const float* b, size_t n) { std::memcpy(a, b, n * 4); });
+    auto link = [&](int peer) {
+      LinkCost cached = fit_pair(points, 0, peer), stream = cached;
+      for (const P2pPoint& point : streamed)
+        if (point.to == peer) stream.beta_us_per_byte = point.median_us / double(point.bytes);
+      return std::pair{cached, stream};
+    };
+    const auto intra = link(intra_peer > 0 ? intra_peer : inter_peer);
+    const auto inter = link(inter_peer > 0 ? inter_peer : intra_peer);
+    profile.cached.intra_node = intra.first;
+    profile.streaming.intra_node = intra.second;
+    profile.cached.inter_node = inter.first;
+    profile.streaming.inter_node = inter.second;
     shared = profile_to_json(profile);
     if (out) *out << "# cost model: " << describe_profile(profile) << "\n";
   }
@@ -90,27 +114,35 @@ std::string profile_to_json(const CostProfile& profile) {
   auto link = [](const LinkCost& cost) {
     return nlohmann::json{{"alpha_us", cost.alpha_us}, {"beta_us_per_byte", cost.beta_us_per_byte}};
   };
-  return nlohmann::json{{"schema", "cclab.profile/1"},
+  auto regime = [&](const RegimeCost& cost) {
+    return nlohmann::json{{"intra_node", link(cost.intra_node)},
+                          {"inter_node", link(cost.inter_node)},
+                          {"gamma_us_per_byte", cost.gamma_us_per_byte},
+                          {"copy_us_per_byte", cost.copy_us_per_byte}};
+  };
+  return nlohmann::json{{"schema", "cclab.profile/2"},
                         {"transport", profile.transport},
-                        {"intra_node", link(profile.intra_node)},
-                        {"inter_node", link(profile.inter_node)},
-                        {"gamma_us_per_byte", profile.gamma_us_per_byte},
-                        {"copy_us_per_byte", profile.copy_us_per_byte}}
+                        {"large_array_bytes", profile.large_array_bytes},
+                        {"cached", regime(profile.cached)},
+                        {"streaming", regime(profile.streaming)}}
       .dump(2);
 }
 
 CostProfile profile_from_json(const std::string& text) {
   const nlohmann::json json = nlohmann::json::parse(text);
-  if (json.value("schema", "") != "cclab.profile/1") throw UsageError("not a cclab.profile/1 document");
+  if (json.value("schema", "") != "cclab.profile/2") throw UsageError("not a cclab.profile/2 document");
   auto link = [](const nlohmann::json& cost) {
     return LinkCost{cost.at("alpha_us").get<double>(), cost.at("beta_us_per_byte").get<double>()};
   };
+  auto regime = [&](const nlohmann::json& cost) {
+    return RegimeCost{link(cost.at("intra_node")), link(cost.at("inter_node")),
+                      cost.at("gamma_us_per_byte").get<double>(), cost.at("copy_us_per_byte").get<double>()};
+  };
   CostProfile profile;
   profile.transport = json.at("transport");
-  profile.intra_node = link(json.at("intra_node"));
-  profile.inter_node = link(json.at("inter_node"));
-  profile.gamma_us_per_byte = json.at("gamma_us_per_byte");
-  profile.copy_us_per_byte = json.at("copy_us_per_byte");
+  profile.large_array_bytes = json.at("large_array_bytes");
+  profile.cached = regime(json.at("cached"));
+  profile.streaming = regime(json.at("streaming"));
   return profile;
 }
 
@@ -139,12 +171,14 @@ CostProfile load_profile(const std::string& path) {
 }
 
 std::string describe_profile(const CostProfile& p) {
-  char line[256];
+  char line[512];
   std::snprintf(line, sizeof(line),
-                "intra-node alpha %.2f us, %.2f GB/s; inter-node alpha %.2f us, %.2f GB/s; reduce %.2f GB/s, copy %.2f "
-                "GB/s (%s)",
-                p.intra_node.alpha_us, gbps(p.intra_node.beta_us_per_byte), p.inter_node.alpha_us,
-                gbps(p.inter_node.beta_us_per_byte), gbps(p.gamma_us_per_byte), gbps(p.copy_us_per_byte),
+                "intra-node alpha %.2f us, %.2f GB/s cached, %.2f GB/s streaming; inter-node alpha %.2f us, %.2f / "
+                "%.2f GB/s; reduce %.2f / %.2f GB/s; arrays over %zu MiB stream (%s)",
+                p.cached.intra_node.alpha_us, gbps(p.cached.intra_node.beta_us_per_byte),
+                gbps(p.streaming.intra_node.beta_us_per_byte), p.cached.inter_node.alpha_us,
+                gbps(p.cached.inter_node.beta_us_per_byte), gbps(p.streaming.inter_node.beta_us_per_byte),
+                gbps(p.cached.gamma_us_per_byte), gbps(p.streaming.gamma_us_per_byte), p.large_array_bytes >> 20,
                 p.transport.c_str());
   return line;
 }

@@ -11,10 +11,12 @@ namespace {
 
 CostProfile example_profile() {
   CostProfile profile;
-  profile.intra_node = {0.5, 1.0 / 8e3};  // 0.5 us, 8 GB/s
-  profile.inter_node = {3.0, 1.0 / 2e3};  // 3 us, 2 GB/s
-  profile.gamma_us_per_byte = 1.0 / 20e3;
-  profile.copy_us_per_byte = 1.0 / 25e3;
+  profile.cached.intra_node = {0.5, 1.0 / 8e3};  // 0.5 us, 8 GB/s
+  profile.cached.inter_node = {3.0, 1.0 / 2e3};  // 3 us, 2 GB/s
+  profile.cached.gamma_us_per_byte = 1.0 / 20e3;
+  profile.cached.copy_us_per_byte = 1.0 / 25e3;
+  profile.streaming = profile.cached;
+  profile.large_array_bytes = size_t{1} << 40;  // one regime for these tests
   return profile;
 }
 
@@ -39,8 +41,8 @@ TEST(CostModel, FitRecoversAlphaAndBetaFromASyntheticSchedule) {
     times.push_back(predicted_ping_pong_us(size, truth));
   }
   const LinkCost fitted = fit_link_cost(bytes, times);
-  EXPECT_NEAR(fitted.alpha_us, truth.intra_node.alpha_us, 0.05 * truth.intra_node.alpha_us);
-  EXPECT_NEAR(fitted.beta_us_per_byte, truth.intra_node.beta_us_per_byte, 0.05 * truth.intra_node.beta_us_per_byte);
+  EXPECT_NEAR(fitted.alpha_us, truth.cached.intra_node.alpha_us, 0.05 * truth.cached.intra_node.alpha_us);
+  EXPECT_NEAR(fitted.beta_us_per_byte, truth.cached.intra_node.beta_us_per_byte, 0.05 * truth.cached.intra_node.beta_us_per_byte);
 }
 
 TEST(CostModel, FitToleratesNoise) {
@@ -66,8 +68,8 @@ TEST(CostModel, RingAllreduceFollowsTheTextbookFormula) {
     args.segment_bytes = size_t(1) << 30;  // one segment: no pipelining to account for
     // 2(N-1) steps, each moving one chunk; N-1 of them end in a reduction of that chunk.
     const double chunk = double(args.count) / ranks * 4;
-    const double formula = 2 * (ranks - 1) * profile.intra_node.time_us(chunk) +
-                           (ranks - 1) * profile.gamma_us_per_byte * chunk;
+    const double formula = 2 * (ranks - 1) * profile.cached.intra_node.time_us(chunk) +
+                           (ranks - 1) * profile.cached.gamma_us_per_byte * chunk;
     EXPECT_NEAR(predict_time_us(ring, Topology::single_node(ranks), args, profile), formula, 1e-6 * formula);
   }
 }

@@ -12,6 +12,7 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
                        const CostProfile& profile) {
   const size_t ranks = schedules.size();
   const double element = double(dtype_size(args.dtype));
+  const RegimeCost& costs = profile.regime(args.count * dtype_size(args.dtype));
   struct RankClock {
     double core_free = 0, send_free = 0, recv_free = 0;
   };
@@ -83,7 +84,7 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       const auto [r, i] = local_ready[best_local];
       local_ready.erase(local_ready.begin() + long(best_local));
       const Step& step = schedules[r].steps[i];
-      const double per_byte = step.kind == StepKind::reduce ? profile.gamma_us_per_byte : profile.copy_us_per_byte;
+      const double per_byte = step.kind == StepKind::reduce ? costs.gamma_us_per_byte : costs.copy_us_per_byte;
       const double end = best_start + per_byte * double(step.target.count) * element;
       clocks[r].core_free = end;
       finish(r, i, end);
@@ -95,7 +96,7 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       posted_sends.erase(posted_sends.begin());
       posted_recvs.erase(posted_recvs.begin());
       const bool same_node = topology.node_of_rank[from] == topology.node_of_rank[to];
-      const LinkCost& link = same_node ? profile.intra_node : profile.inter_node;
+      const LinkCost& link = same_node ? costs.intra_node : costs.inter_node;
       const double bytes = double(schedules[from].steps[send_step].source.count) * element;
       const double end = best_start + link.time_us(bytes);
       clocks[from].send_free = end;

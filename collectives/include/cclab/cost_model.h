@@ -17,12 +17,24 @@ struct LinkCost {
   double time_us(double bytes) const { return alpha_us + beta_us_per_byte * bytes; }
 };
 
-struct CostProfile {
-  std::string transport = "ucx";
+/// Per-byte costs of one memory regime.
+struct RegimeCost {
   LinkCost intra_node;
   LinkCost inter_node;
   double gamma_us_per_byte = 0;  // reduce kernel, per byte of result
   double copy_us_per_byte = 0;   // memcpy, per byte
+};
+
+/// Two regimes: arrays that stay in the caches, and arrays larger than `large_array_bytes` whose
+/// transfers and reductions stream from memory, with every rank of the node competing for it.
+struct CostProfile {
+  std::string transport = "ucx";
+  RegimeCost cached;
+  RegimeCost streaming;
+  size_t large_array_bytes = size_t{4} << 20;
+  const RegimeCost& regime(size_t array_bytes) const {
+    return array_bytes > large_array_bytes ? streaming : cached;
+  }
 };
 
 /// Predicted time of one call: the latest finish over ranks, in microseconds.
