@@ -136,6 +136,7 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
   } else if (ranks > 1) {
     CalibrationOptions calibration;
     calibration.timeout_s = options.timeout_s;
+    calibration.iters = 10;  // a quick estimate; bench p2p --fit measures longer
     profile = calibrate_cost_profile(comm, calibration, &model_line);
   }
 

@@ -33,7 +33,7 @@ template <typename Work>
 double per_byte_cost(size_t bytes, Comm* comm, Work work) {
   std::vector<float> a(bytes / 4, 1.0f), b(bytes / 4, 2.0f);
   std::vector<double> times;
-  for (int i = 0; i < 7; ++i) {
+  for (int i = 0; i < 5; ++i) {
     if (comm) comm->barrier();
     const auto start = std::chrono::steady_clock::now();
     work(a.data(), b.data(), a.size());
@@ -62,7 +62,7 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   p2p.min_bytes = 8;
   p2p.max_bytes = options.max_bytes;
   p2p.step_factor = 4;
-  p2p.iters = options.iters;
+  p2p.iters = options.iters;  // the cached fit's sweep: 8 B .. max_bytes by x4
   p2p.warmup = options.warmup;
   p2p.timeout_s = options.timeout_s;
   p2p.pairs.clear();
@@ -77,7 +77,7 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   streaming.test = P2pTest::bibw;
   streaming.window = 1;
   streaming.min_bytes = streaming.max_bytes = options.streaming_bytes;
-  streaming.iters = 5;
+  streaming.iters = 3;
   streaming.warmup = 1;
   const std::vector<P2pPoint> streamed = run_p2p_bench(comm, streaming, {}, discard);
 
