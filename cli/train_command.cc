@@ -39,7 +39,7 @@ void validate(TrainFlags& flags) {
     throw UsageError("give --epochs or --steps, not both");
   if (flags.steps->count() > 0 && o.steps == 0) throw UsageError("--steps must be at least 1");
   if (flags.epochs->count() > 0 && o.epochs == 0) throw UsageError("--epochs must be at least 1");
-  o.ranks = flags.ranks;
+  o.grid = {flags.ranks, 1, 1};
   o.evaluate = !flags.no_eval;
 }
 

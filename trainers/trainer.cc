@@ -4,20 +4,26 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 
 #include "backends/onednn/onednn_backend.h"
+#include "cclab/algorithm.h"
+#include "cclab/comm.h"
 #include "cclab/error.h"
+#include "cclab/host_executor.h"
 #include "cclab/launch.h"
+#include "cclab/simulator.h"
 #include "data/loader.h"
 #include "model/loss.h"
 #include "model/optimizer.h"
+#include "report.h"
 #include "results.h"
 
 namespace cclab::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+double seconds(Clock::time_point from, Clock::time_point to) { return std::chrono::duration<double>(to - from).count(); }
 
 int positive_env(const char* name) {
   const char* value = std::getenv(name);
@@ -27,12 +33,6 @@ int positive_env(const char* name) {
   return (*end == '\0' && parsed > 0 && parsed < 4096) ? int(parsed) : 0;
 }
 
-std::string format(const char* pattern, auto... values) {
-  char line[512];
-  std::snprintf(line, sizeof line, pattern, values...);
-  return line;
-}
-
 void validate(const TrainOptions& options) {
   if (options.batch == 0) throw UsageError("--batch must be at least 1");
   if (options.epochs == 0 && options.steps == 0) throw UsageError("--epochs must be at least 1");
@@ -40,98 +40,172 @@ void validate(const TrainOptions& options) {
     throw UsageError("--lr must be a positive number");
   if (!(options.momentum >= 0 && options.momentum < 1)) throw UsageError("--momentum must be in [0, 1)");
   if (options.eval_batch == 0) throw UsageError("the evaluation batch must be at least 1");
+  if (options.mode != "data") throw UsageError("not implemented yet: --mode " + options.mode);
+  if (options.bucket_bytes < 4) throw UsageError("--bucket-mb must hold at least one float");
 }
 
-nlohmann::json step_time_json(const StepTime& time) {
-  return {{"compute", time.compute_s}, {"comm", time.comm_s}, {"idle", time.idle_s}, {"total", time.total_s}};
+PhaseTimes operator+(const PhaseTimes& a, const PhaseTimes& b) {
+  return {a.data_s + b.data_s, a.forward_s + b.forward_s, a.backward_s + b.backward_s, a.update_s + b.update_s,
+          a.grad_sync_s + b.grad_sync_s};
+}
+PhaseTimes operator/(const PhaseTimes& a, double n) {
+  return {a.data_s / n, a.forward_s / n, a.backward_s / n, a.update_s / n, a.grad_sync_s / n};
 }
 
-// Single process: nothing is sent, and the model predicts nothing either.
-nlohmann::json phase_json(double time_s) {
-  return {{"time_s", time_s}, {"sent_bytes_per_rank", 0}, {"predicted_sent_bytes_per_rank", 0}};
+// Mean step time from the summed phase times and wall time of `steps` steps (DESIGN 3.6):
+//   compute = data loading + forward + backward + update (backward without the time its gradient
+//             hook spends in the transport);
+//   comm    = grad_sync_s: time this rank's thread spends inside transport work that does not overlap
+//             compute: starting bucket allreduces and polling them from the hook during backward
+//             (one thread does both, so that time is taken from backward);
+//   idle    = the rest of the wall time: mainly waiting after backward ended for the buckets still
+//             in flight (peers that are behind, the last buckets' transfers and reductions).
+StepTime step_time(const PhaseTimes& sums, double wall_s, size_t steps) {
+  StepTime time;
+  const double n = double(steps);
+  time.total_s = wall_s / n;
+  time.compute_s = (sums.data_s + sums.forward_s + sums.backward_s + sums.update_s) / n;
+  time.comm_s = sums.grad_sync_s / n;
+  time.idle_s = std::max(0.0, time.total_s - time.compute_s - time.comm_s);
+  return time;
 }
 
-nlohmann::json optional_number(const std::optional<Evaluation>& test, double Evaluation::*member) {
-  return test ? nlohmann::json(test.value().*member) : nlohmann::json(nullptr);
-}
-
-nlohmann::json common_fields(const TrainOptions& options, const TrainSummary& summary) {
-  return {{"model", summary.plan.name},
-          {"spec", summary.plan.spec},
-          {"mode", options.mode},
-          {"ranks", options.ranks},
-          {"grid", {{"dp", options.ranks}, {"tp", 1}, {"pp", 1}}},
-          {"global_batch", options.batch}};
-}
-
-nlohmann::json epoch_record(const TrainOptions& options, const TrainSummary& summary, const EpochSummary& epoch,
-                            const std::vector<std::string>& argv) {
-  nlohmann::json record = base_record("epoch", argv);
-  record.update(common_fields(options, summary));
-  record["epoch"] = epoch.epoch;
-  record["steps"] = epoch.steps;
-  record["samples"] = epoch.samples;
-  record["train_loss"] = epoch.train_loss;
-  record["train_accuracy"] = epoch.train_accuracy;
-  record["test_loss"] = optional_number(epoch.test, &Evaluation::loss);
-  record["test_accuracy"] = optional_number(epoch.test, &Evaluation::accuracy);
-  record["time_s"] = epoch.time_s;
-  record["images_per_s"] = epoch.images_per_s;
-  record["step_time_s"] = step_time_json(epoch.step_time);
-  return record;
-}
-
-nlohmann::json train_record(const TrainOptions& options, const TrainSummary& summary,
-                            const std::vector<std::string>& argv) {
-  nlohmann::json record = base_record("train", argv);
-  record.update(common_fields(options, summary));
-  record["steps"] = summary.steps;
-  record["epochs"] = summary.epochs;
-  record["final_loss"] = summary.final_loss;
-  record["last_step_loss"] = summary.last_step_loss;
-  record["test_accuracy"] = optional_number(summary.test, &Evaluation::accuracy);
-  record["test_loss"] = optional_number(summary.test, &Evaluation::loss);
-  record["images_per_s"] = summary.images_per_s;
-  record["speedup"] = 1.0;  // over one rank: this is the one-rank run
-  record["step_time_s"] = step_time_json(summary.step_time);
-  record["sent_bytes_per_rank"] = 0;
-  record["predicted_sent_bytes_per_rank"] = 0;
-  record["phases"] = {{"data", phase_json(summary.phases.data_s)},
-                      {"forward", phase_json(summary.phases.forward_s)},
-                      {"backward", phase_json(summary.phases.backward_s)},
-                      {"grad_sync", phase_json(summary.phases.grad_sync_s)},
-                      {"update", phase_json(summary.phases.update_s)}};
-  record["parameters"] = summary.parameters;
-  record["data"] = options.data;
-  record["train_data"] = summary.train_description;
-  record["test_data"] = summary.test_description;
-  record["learning_rate"] = options.learning_rate;
-  record["momentum"] = options.momentum;
-  record["seed"] = options.seed;
-  record["threads"] = summary.threads;
-  record["train_time_s"] = summary.train_time_s;
-  record["eval_time_s"] = summary.eval_time_s;
-  record["backend"] = {{"name", "onednn"},
-                       {"version", onednn_version()},
-                       {"cpu_runtime", onednn_cpu_runtime()},
-                       {"isa", onednn_cpu_isa()}};
-  return record;
-}
-
-void print_profile(std::ostream& out, const Model& model, const LayerProfile& profile, size_t steps) {
-  double total = 0;
-  for (size_t i = 0; i < model.size(); ++i) total += profile.forward_s[i] + profile.backward_s[i];
-  out << "# time per layer (training steps only), ms per step\n";
-  out << format("# %5s  %-22s %12s %10s %10s %10s %7s\n", "layer", "name", "output", "params", "forward", "backward",
-                "share");
-  for (size_t i = 0; i < model.size(); ++i) {
-    const Layer& layer = model.layer(i);
-    const double forward = profile.forward_s[i] / double(steps) * 1e3, backward = profile.backward_s[i] / double(steps) * 1e3;
-    out << format("  %5zu  %-22s %12s %10zu %10.3f %10.3f %6.1f%%\n", i, layer.config().name().c_str(),
-                  layer.output_shape().to_string().c_str(), layer.parameter_count(), forward, backward,
-                  100.0 * (profile.forward_s[i] + profile.backward_s[i]) / total);
+// DDP's gradient buckets. Layers' parameter runs are grouped, in backward order (= increasing offset
+// of the flat buffer, parameters.h), into buckets of at least `bucket_bytes` (a layer is never
+// split, as in PyTorch DDP; the last bucket takes what is left). Every rank computes the same
+// boundaries from the same model, and starts the buckets in the same order, so the sequence
+// numbers from Comm::next_sequence() match. During backward the hook advances a watermark; each
+// bucket whose end it passed starts its in-place ring allreduce (sum: the loss is normalised by the
+// global batch, so the sum over ranks is the single-process gradient), and every call in flight is
+// polled once per hook. finish() waits for the rest.
+class GradientBuckets {
+ public:
+  GradientBuckets(Comm& comm, ParameterStore& store, size_t bucket_bytes) : comm_(comm), executor_(comm.transport()) {
+    const Algorithm* ring = find_algorithm(Collective::allreduce, "ring");
+    if (!ring) throw Error("this build has no ring allreduce");
+    size_t start = 0, end = 0;
+    const auto close = [&] {
+      if (end == start) return;
+      Bucket bucket;
+      bucket.offset = start;
+      bucket.count = end - start;
+      CollectiveArgs args;
+      args.collective = Collective::allreduce;
+      args.count = bucket.count;
+      args.dtype = DataType::f32;
+      args.op = ReduceOp::sum;
+      args.inplace = true;
+      bucket.schedule = std::make_unique<CompiledSchedule>(ring->build(comm.topology(), comm.rank(), args));
+      bucket.predicted_sent = predict_traffic(*ring, comm.topology(), args).max_bytes_sent;
+      buckets_.push_back(std::move(bucket));
+      start = end;
+    };
+    for (const ParameterRange& range : store.backward_order()) {
+      if (range.offset != end) throw Error("parameter ranges are not contiguous in backward order");
+      end = range.offset + range.count;
+      if ((end - start) * sizeof(float) >= bucket_bytes) close();
+    }
+    close();
+    gradients_ = store.gradients().data();
   }
+
+  size_t size() const { return buckets_.size(); }
+  double predicted_sent_bytes() const {
+    double bytes = 0;
+    for (const Bucket& bucket : buckets_) bytes += double(bucket.predicted_sent);
+    return bytes;
+  }
+
+  void begin_step() {
+    watermark_ = 0;
+    next_ = 0;
+    comm_s_ = 0;
+  }
+
+  // The hook: gradients [0, range.offset + range.count) are final.
+  void ready(const ParameterRange& range) {
+    const auto start = Clock::now();
+    watermark_ = std::max(watermark_, range.offset + range.count);
+    while (next_ < buckets_.size() && buckets_[next_].offset + buckets_[next_].count <= watermark_) {
+      Bucket& bucket = buckets_[next_++];
+      float* data = gradients_ + bucket.offset;
+      bucket.call = executor_.start(*bucket.schedule, {data, data}, DataType::f32, ReduceOp::sum, comm_.next_sequence());
+    }
+    for (size_t i = 0; i < next_; ++i)
+      if (buckets_[i].call && !buckets_[i].call->done()) buckets_[i].call->test();
+    comm_s_ += seconds(start, Clock::now());
+  }
+
+  // After backward: starts what is left (none, when the hook saw every layer) and waits for all.
+  void finish() {
+    const double hook_s = comm_s_;  // time from here on is idle, not the hook's
+    ready({0, buckets_.empty() ? 0 : buckets_.back().offset + buckets_.back().count, 0});
+    comm_s_ = hook_s;
+    const Deadline deadline = Deadline::after(comm_.timeout_s());
+    for (Bucket& bucket : buckets_) {
+      bucket.call->wait(deadline);
+      bucket.call.reset();
+    }
+  }
+
+  double comm_s() const { return comm_s_; }
+
+ private:
+  struct Bucket {
+    size_t offset = 0, count = 0;
+    size_t predicted_sent = 0;
+    std::unique_ptr<CompiledSchedule> schedule;
+    std::unique_ptr<PendingCollective> call;
+  };
+  Comm& comm_;
+  HostExecutor executor_;
+  std::vector<Bucket> buckets_;
+  float* gradients_ = nullptr;
+  size_t watermark_ = 0, next_ = 0;
+  double comm_s_ = 0;
+};
+
+// Every rank's values (comm.allgather: bootstrap traffic, outside timed regions).
+std::vector<std::vector<double>> gather_over_ranks(Comm& comm, const std::vector<double>& mine) {
+  std::ostringstream text;
+  text.precision(17);
+  for (double value : mine) text << value << ' ';
+  std::vector<std::vector<double>> result;
+  for (const std::string& theirs : comm.allgather(text.str())) {
+    std::istringstream in(theirs);
+    result.emplace_back(mine.size(), 0.0);
+    for (double& value : result.back()) in >> value;
+  }
+  return result;
 }
+
+// Sums over ranks, element by element, in rank order.
+std::vector<double> sum_over_ranks(Comm& comm, const std::vector<double>& mine) {
+  std::string text;
+  char number[40];
+  for (double value : mine) {
+    std::snprintf(number, sizeof number, "%a ", value);
+    text += number;
+  }
+  std::vector<double> result(mine.size(), 0.0);
+  for (const std::string& theirs : comm.allgather(text)) {
+    const char* cursor = theirs.c_str();
+    for (double& value : result) {
+      char* end = nullptr;
+      value += std::strtod(cursor, &end);
+      cursor = end;
+    }
+  }
+  return result;
+}
+
+class NullBuffer : public std::streambuf {
+ protected:
+  int overflow(int c) override { return c; }
+};
+
+TrainSummary train_impl(const TrainOptions& options, const std::vector<std::string>& argv, std::ostream& out_stream,
+                        Comm* comm);
 
 }  // namespace
 
@@ -162,148 +236,192 @@ Evaluation evaluate(Model& model, const Dataset& dataset, size_t batch) {
 
 TrainSummary train_single_process(const TrainOptions& options, const std::vector<std::string>& argv,
                                   std::ostream& out) {
+  if (options.grid.ranks() != 1) throw UsageError("train_single_process runs one rank");
+  return train_impl(options, argv, out, nullptr);
+}
+
+TrainSummary train_data_parallel(Comm& comm, const TrainOptions& options, const std::vector<std::string>& argv,
+                                 std::ostream& out) {
+  if (options.grid.dp != comm.size() || options.grid.tp != 1 || options.grid.pp != 1)
+    throw UsageError("data mode needs a grid of dp = " + std::to_string(comm.size()) + " ranks");
+  return train_impl(options, argv, out, &comm);
+}
+
+namespace {
+
+TrainSummary train_impl(const TrainOptions& options, const std::vector<std::string>& argv, std::ostream& out_stream,
+                        Comm* comm) {
   validate(options);
+  const int rank = comm ? comm->rank() : 0;
+  const int ranks = comm ? comm->size() : 1;
+  if (options.batch < size_t(ranks))
+    throw UsageError("--batch " + std::to_string(options.batch) + " is smaller than the " + std::to_string(ranks) +
+                     " ranks: every rank needs at least one sample per step");
+  NullBuffer null_buffer;
+  std::ostream null_stream(&null_buffer);
+  std::ostream& out = rank == 0 ? out_stream : null_stream;
   const DataSource source = parse_data_source(options.data, options.data_directory);
-  TrainSummary summary;
-  summary.plan = plan_model(options.model, source.shape);
-  const size_t classes = summary.plan.output().elements();
+  TrainSummary run;
+  run.plan = plan_model(options.model, source.shape);
+  const size_t classes = run.plan.output().elements();
   if (source.kind == DataSource::Kind::fashion_mnist && classes != 10)
     throw UsageError("the model ends in " + std::to_string(classes) + " outputs but fashion-mnist has 10 classes");
-  ResultWriter writer(options.json_path);  // fail on an unwritable file before spending time
-  std::tie(summary.threads, summary.threads_source) = resolve_compute_threads(options.threads);
-  set_compute_threads(summary.threads);
+  ResultWriter writer(rank == 0 ? options.json_path : std::string());  // fail early on an unwritable file
+  std::tie(run.threads, run.threads_source) = resolve_compute_threads(options.threads);
+  set_compute_threads(run.threads);
 
   const DataSplits data = open_data(source, classes, options.seed);
-  summary.train_description = data.train->description();
-  summary.test_description = data.test->description();
+  run.train_description = data.train->description();
+  run.test_description = data.test->description();
   OnednnBackend backend;
-  Model model(summary.plan.layers, backend, options.seed);
-  summary.parameters = model.parameters().size();
+  Model model(run.plan.layers, backend, options.seed);
+  run.parameters = model.parameters().size();
   LayerProfile profile;
   if (options.profile_layers) model.set_profile(&profile);
   SgdMomentum optimizer(model.parameters().size(), float(options.learning_rate), float(options.momentum));
-  BatchLoader loader(*data.train, options.batch, options.seed, true);
+  BatchLoader loader(*data.train, options.batch, options.seed, true, Shard{size_t(rank), size_t(ranks)});
+  std::unique_ptr<GradientBuckets> buckets;
+  if (comm && ranks > 1) {
+    buckets = std::make_unique<GradientBuckets>(*comm, model.parameters(), options.bucket_bytes);
+    run.buckets = buckets->size();
+  }
+  BackwardOptions backward_options;
+  if (buckets) backward_options.on_gradients_ready = [&buckets](const ParameterRange& range) { buckets->ready(range); };
+  const auto bytes_sent = [&] { return comm ? double(comm->transport().counters().total_bytes_sent()) : 0.0; };
+  const auto bytes_received = [&] { return comm ? double(comm->transport().counters().total_bytes_received()) : 0.0; };
+  double forward_sent = 0, sync_sent = 0, sync_received = 0;
   Activations activations(model, loader.max_local_batch());
   std::vector<int32_t> labels(loader.max_local_batch());
 
   const size_t steps_per_epoch = loader.steps_per_epoch();
   const size_t total_steps = options.steps > 0 ? options.steps : options.epochs * steps_per_epoch;
   const size_t epochs = (total_steps + steps_per_epoch - 1) / steps_per_epoch;
+  print_run_header(out, options, run, source.kind == DataSource::Kind::fashion_mnist);
 
-  out << "# cclab train: " << summary.plan.name << " (" << summary.parameters << " parameters) on oneDNN "
-      << onednn_version() << " (" << onednn_cpu_runtime() << ", " << onednn_cpu_isa() << "), mode " << options.mode
-      << ", " << options.ranks << " rank, " << summary.threads << " thread" << (summary.threads == 1 ? "" : "s")
-      << " (" << summary.threads_source << ")\n";
-  out << "# layers: " << summary.plan.spec << "\n";
-  out << "# data: " << summary.train_description << ", " << summary.test_description;
-  if (source.kind == DataSource::Kind::fashion_mnist)
-    out << format(", normalised (x/255 - %.4f) / %.4f", kFashionMnistMean, kFashionMnistStd);
-  out << format("; batch %zu, lr %g, momentum %g, seed %llu\n", options.batch, options.learning_rate,
-                options.momentum, static_cast<unsigned long long>(options.seed));
-  out << format("# %5s %7s %11s %10s %10s %9s %9s %11s %9s\n", "epoch", "steps", "train_loss", "train_acc",
-                "test_loss", "test_acc", "time_s", "images/s", "step_ms");
-  out.flush();
-
-  PhaseTimes phase_sums;
-  double step_sum_s = 0;
-  size_t steps_done = 0;
+  PhaseTimes run_sums;
+  double run_wall_s = 0;
+  size_t run_samples = 0;
   for (size_t epoch = 0; epoch < epochs; ++epoch) {
-    EpochSummary epoch_summary;
-    epoch_summary.epoch = epoch + 1;
-    PhaseTimes epoch_phases;
-    double epoch_loss = 0, epoch_step_s = 0;
-    size_t epoch_correct = 0;
-    const size_t steps_this_epoch = std::min(steps_per_epoch, total_steps - steps_done);
-    for (size_t step = 0; step < steps_this_epoch; ++step) {
-      const auto step_start = Clock::now();
-      BatchInfo info = loader.load(epoch, step, activations.input(), labels.data());
-      const auto forward_start = Clock::now();
-      model.forward(activations, info.local_size, true);
-      const LossResult loss = softmax_cross_entropy(activations.output(), labels.data(), info.local_size, classes,
-                                                    activations.output_gradient(), double(info.global_size));
-      const auto backward_start = Clock::now();
-      model.backward(activations, info.local_size, {});
-      const auto update_start = Clock::now();
+    EpochSummary summary;
+    summary.epoch = epoch + 1;
+    summary.steps = std::min(steps_per_epoch, total_steps - run.steps);
+    PhaseTimes sums;
+    double wall_s = 0;
+    // This rank's loss sums and correct counts per step; summed over ranks after the epoch (bootstrap
+    // traffic outside the timed steps), which gives the global batch's mean loss of every step.
+    std::vector<double> local(2 * summary.steps, 0.0), global_sizes(summary.steps, 0.0);
+    for (size_t step = 0; step < summary.steps; ++step) {
+      const auto start = Clock::now();
+      const BatchInfo info = loader.load(epoch, step, activations.input(), labels.data());
+      const auto loaded = Clock::now();
+      const double sent_before_forward = bytes_sent();
+      LossResult loss;
+      if (info.local_size > 0) {
+        model.forward(activations, info.local_size, true);
+        loss = softmax_cross_entropy(activations.output(), labels.data(), info.local_size, classes,
+                                     activations.output_gradient(), double(info.global_size));
+      }
+      const auto forwarded = Clock::now();
+      const double sent_before_sync = bytes_sent(), received_before_sync = bytes_received();
+      forward_sent += sent_before_sync - sent_before_forward;
+      if (buckets) buckets->begin_step();
+      if (info.local_size > 0) {
+        model.backward(activations, info.local_size, backward_options);
+      } else {  // an empty shard (the last, partial batch of an epoch): contributes zero gradients
+        model.parameters().zero_gradients();
+        if (buckets)
+          for (const ParameterRange& range : model.parameters().backward_order()) buckets->ready(range);
+      }
+      const auto backwarded = Clock::now();
+      if (buckets) buckets->finish();
+      const auto synced = Clock::now();
+      sync_sent += bytes_sent() - sent_before_sync;
+      sync_received += bytes_received() - received_before_sync;
       optimizer.step(model.parameters());
-      const auto step_end = Clock::now();
-      const auto seconds = [](auto from, auto to) { return std::chrono::duration<double>(to - from).count(); };
-      epoch_phases.data_s += seconds(step_start, forward_start);
-      epoch_phases.forward_s += seconds(forward_start, backward_start);
-      epoch_phases.backward_s += seconds(backward_start, update_start);
-      epoch_phases.update_s += seconds(update_start, step_end);
-      epoch_step_s += seconds(step_start, step_end);
-      const double mean_loss = loss.loss_sum / double(info.global_size);
-      if (!std::isfinite(mean_loss))
-        throw Error("the loss diverged to " + std::to_string(mean_loss) + " at epoch " + std::to_string(epoch + 1) +
-                    " step " + std::to_string(step + 1) + " (try a smaller --lr)");
-      epoch_loss += mean_loss;
-      epoch_correct += loss.correct;
-      epoch_summary.samples += info.global_size;
-      summary.last_step_loss = mean_loss;
+      const auto end = Clock::now();
+      const double hook_s = buckets ? buckets->comm_s() : 0.0;
+      // The wait in finish() is in no phase: step_time() counts it as idle.
+      sums = sums + PhaseTimes{seconds(start, loaded), seconds(loaded, forwarded),
+                               seconds(forwarded, backwarded) - hook_s, seconds(synced, end), hook_s};
+      wall_s += seconds(start, end);
+      if (!std::isfinite(loss.loss_sum))
+        throw Error("the loss diverged to " + std::to_string(loss.loss_sum) + " at epoch " +
+                    std::to_string(epoch + 1) + " step " + std::to_string(step + 1) + " (try a smaller --lr)");
+      local[2 * step] = loss.loss_sum;
+      local[2 * step + 1] = double(loss.correct);
+      global_sizes[step] = double(info.global_size);
     }
-    steps_done += steps_this_epoch;
-    epoch_summary.steps = steps_this_epoch;
-    epoch_summary.train_loss = epoch_loss / double(steps_this_epoch);
-    epoch_summary.train_accuracy = double(epoch_correct) / double(epoch_summary.samples);
-    epoch_summary.time_s = epoch_step_s;
-    epoch_summary.images_per_s = double(epoch_summary.samples) / epoch_step_s;
-    const double n = double(steps_this_epoch);
-    epoch_summary.phases = {epoch_phases.data_s / n, epoch_phases.forward_s / n, epoch_phases.backward_s / n,
-                            epoch_phases.update_s / n, 0};
-    epoch_summary.step_time.total_s = epoch_step_s / n;
-    epoch_summary.step_time.compute_s = epoch_phases.compute_s() / n;
-    epoch_summary.step_time.idle_s =
-        std::max(0.0, epoch_summary.step_time.total_s - epoch_summary.step_time.compute_s);
-    if (options.evaluate) {
-      const auto eval_start = Clock::now();
-      epoch_summary.test = evaluate(model, *data.test, options.eval_batch);
-      summary.eval_time_s += since(eval_start);
+    const std::vector<double> global = comm ? sum_over_ranks(*comm, local) : local;
+    double loss_sum = 0, correct = 0;
+    for (size_t step = 0; step < summary.steps; ++step) {
+      const double mean_loss = global[2 * step] / global_sizes[step];
+      run.step_losses.push_back(mean_loss);
+      loss_sum += mean_loss;
+      correct += global[2 * step + 1];
+      summary.samples += size_t(global_sizes[step]);
+      run.last_step_loss = mean_loss;
     }
-    out << format("  %5zu %7zu %11.4f %10.4f %10s %9s %9.2f %11.0f %9.3f\n", epoch_summary.epoch, epoch_summary.steps,
-                  epoch_summary.train_loss, epoch_summary.train_accuracy,
-                  epoch_summary.test ? format("%.4f", epoch_summary.test->loss).c_str() : "-",
-                  epoch_summary.test ? format("%.4f", epoch_summary.test->accuracy).c_str() : "-",
-                  epoch_summary.time_s, epoch_summary.images_per_s, epoch_summary.step_time.total_s * 1e3);
-    out.flush();
-    phase_sums.data_s += epoch_phases.data_s;
-    phase_sums.forward_s += epoch_phases.forward_s;
-    phase_sums.backward_s += epoch_phases.backward_s;
-    phase_sums.update_s += epoch_phases.update_s;
-    step_sum_s += epoch_step_s;
-    summary.epoch_summaries.push_back(epoch_summary);
-    writer.write(epoch_record(options, summary, epoch_summary, argv));
+    run.steps += summary.steps;
+    summary.train_loss = loss_sum / double(summary.steps);
+    summary.train_accuracy = correct / double(summary.samples);
+    summary.time_s = wall_s;
+    summary.images_per_s = double(summary.samples) / wall_s;
+    summary.phases = sums / double(summary.steps);
+    summary.step_time = step_time(sums, wall_s, summary.steps);
+    if (options.evaluate && rank == 0) {  // every rank holds the same parameters
+      const auto start = Clock::now();
+      summary.test = evaluate(model, *data.test, options.eval_batch);
+      run.eval_time_s += seconds(start, Clock::now());
+    }
+    print_epoch_line(out, summary);
+    run_sums = run_sums + sums;
+    run_wall_s += wall_s;
+    run_samples += summary.samples;
+    run.epoch_summaries.push_back(summary);
+    writer.write(epoch_record(options, run, summary, argv));
   }
 
-  const double n = double(steps_done);
-  size_t samples = 0;
-  for (const EpochSummary& epoch : summary.epoch_summaries) samples += epoch.samples;
-  summary.steps = steps_done;
-  summary.epochs = n / double(steps_per_epoch);
-  summary.final_loss = summary.epoch_summaries.back().train_loss;
-  summary.test = summary.epoch_summaries.back().test;
-  summary.train_time_s = step_sum_s;
-  summary.images_per_s = double(samples) / step_sum_s;
-  summary.phases = {phase_sums.data_s / n, phase_sums.forward_s / n, phase_sums.backward_s / n,
-                    phase_sums.update_s / n, 0};
-  summary.step_time.total_s = step_sum_s / n;
-  summary.step_time.compute_s = phase_sums.compute_s() / n;
-  summary.step_time.idle_s = std::max(0.0, summary.step_time.total_s - summary.step_time.compute_s);
-  writer.write(train_record(options, summary, argv));
-
-  if (options.profile_layers) print_profile(out, model, profile, steps_done);
-  out << "# per step: data " << format("%.3f", summary.phases.data_s * 1e3) << " ms, forward "
-      << format("%.3f", summary.phases.forward_s * 1e3) << " ms, backward "
-      << format("%.3f", summary.phases.backward_s * 1e3) << " ms, update "
-      << format("%.3f", summary.phases.update_s * 1e3) << " ms; evaluation took "
-      << format("%.2f", summary.eval_time_s) << " s (not in images/s)\n";
-  out << format("%-10s %5s %6s %7s %7s %11s %9s %10s %9s %11s %8s %8s\n", "model", "mode", "ranks", "epochs", "steps",
-                "final_loss", "test_acc", "images/s", "step_ms", "compute_ms", "comm_ms", "idle_ms");
-  out << format("%-10s %5s %6d %7.2f %7zu %11.4f %9s %10.0f %9.3f %11.3f %8.3f %8.3f\n", summary.plan.name.c_str(),
-                options.mode.c_str(), options.ranks, summary.epochs, summary.steps, summary.final_loss,
-                summary.test ? format("%.4f", summary.test->accuracy).c_str() : "-", summary.images_per_s,
-                summary.step_time.total_s * 1e3, summary.step_time.compute_s * 1e3, summary.step_time.comm_s * 1e3,
-                summary.step_time.idle_s * 1e3);
-  return summary;
+  run.epochs = double(run.steps) / double(steps_per_epoch);
+  run.final_loss = run.epoch_summaries.back().train_loss;
+  run.test = run.epoch_summaries.back().test;
+  run.train_time_s = run_wall_s;
+  run.images_per_s = double(run_samples) / run_wall_s;
+  run.phases = run_sums / double(run.steps);
+  run.step_time = step_time(run_sums, run_wall_s, run.steps);
+  for (float value : model.parameters().values()) {
+    run.parameter_sum += value;
+    run.parameter_abs_sum += std::fabs(value);
+  }
+  const double steps = double(run.steps);
+  run.traffic.forward.sent_bytes_per_rank = forward_sent / steps;
+  run.traffic.backward.sent_bytes_per_rank = 0;  // bucket traffic during backward is grad_sync's
+  run.traffic.grad_sync.sent_bytes_per_rank = sync_sent / steps;
+  run.received_bytes_per_rank = sync_received / steps;
+  run.traffic.grad_sync.predicted_sent_bytes_per_rank = buckets ? buckets->predicted_sent_bytes() : 0.0;
+  if (comm && ranks > 1) {
+    // The slowest rank sets the pace and the busiest one the traffic: report maxima over ranks.
+    // Step time: the split of the slowest rank (largest mean step time). Bytes: maxima over ranks.
+    const auto all = gather_over_ranks(
+        *comm, {run.step_time.total_s, run.step_time.compute_s, run.step_time.comm_s, run.step_time.idle_s,
+                run.traffic.forward.sent_bytes_per_rank, run.traffic.grad_sync.sent_bytes_per_rank,
+                run.received_bytes_per_rank, run.train_time_s});
+    size_t slowest = 0;
+    for (size_t r = 0; r < all.size(); ++r) {
+      if (all[r][0] > all[slowest][0]) slowest = r;
+      run.traffic.forward.sent_bytes_per_rank = std::max(run.traffic.forward.sent_bytes_per_rank, all[r][4]);
+      run.traffic.grad_sync.sent_bytes_per_rank = std::max(run.traffic.grad_sync.sent_bytes_per_rank, all[r][5]);
+      run.received_bytes_per_rank = std::max(run.received_bytes_per_rank, all[r][6]);
+      run.train_time_s = std::max(run.train_time_s, all[r][7]);
+    }
+    run.step_time = {all[slowest][1], all[slowest][2], all[slowest][3], all[slowest][0]};
+    run.images_per_s = double(run_samples) / run.train_time_s;
+  }
+  writer.write(train_record(options, run, argv));
+  if (options.profile_layers) print_layer_profile(out, model, profile, run.steps);
+  print_summary(out, options, run);
+  return run;
 }
+
+}  // namespace
 
 }  // namespace cclab::train

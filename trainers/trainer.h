@@ -1,7 +1,8 @@
 // Single-process training: the loop every parallel mode decomposes (DESIGN 3.6). One global batch
 // per step: load, forward, softmax cross-entropy (normalised by the global batch), backward,
 // SGD-with-momentum update; evaluation on the test split after every epoch; one "epoch" record per
-// epoch and one "train" record per run (DESIGN 3.5).
+// epoch and one "train" record per run (DESIGN 3.5, written by report.h, which the parallel modes
+// reuse with their communication filled in).
 //
 // Time per step is split as every mode reports it: compute (data loading, forward, backward,
 // update), communication (none here) and idle (the rest of the step's wall time: waiting).
@@ -12,13 +13,21 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "data/dataset.h"
 #include "model/model.h"
 #include "model/spec.h"
 
+namespace cclab {
+class Comm;
+}
+
 namespace cclab::train {
+
+/// Ranks along each parallel dimension; ranks = dp x tp x pp.
+struct Grid {
+  int dp = 1, tp = 1, pp = 1;
+  int ranks() const { return dp * tp * pp; }
+};
 
 struct TrainOptions {
   std::string model = "lenet5";  // built-in name or layer list (spec.h)
@@ -35,18 +44,29 @@ struct TrainOptions {
   size_t eval_batch = 500;
   bool profile_layers = false;  // print time per layer
   std::string json_path;
-  std::string mode = "data";  // what the records say; only single-process data here
-  int ranks = 1;
+  std::string mode = "data";  // data | tensor | pipeline | hybrid (data only, so far)
+  Grid grid;
+  size_t bucket_bytes = size_t{1} << 20;  // data mode: gradient bucket size (--bucket-mb)
 };
 
 /// Mean time per step, seconds, by phase.
 struct PhaseTimes {
   double data_s = 0, forward_s = 0, backward_s = 0, update_s = 0, grad_sync_s = 0;
-  double compute_s() const { return data_s + forward_s + backward_s + update_s; }
 };
 
+/// Mean wall time per step, split (DESIGN 3.6): compute + comm + idle = total.
 struct StepTime {
   double compute_s = 0, comm_s = 0, idle_s = 0, total_s = 0;
+};
+
+/// Bytes one rank sends per step in a phase (maximum over ranks), measured and predicted.
+struct Traffic {
+  double sent_bytes_per_rank = 0;
+  std::optional<double> predicted_sent_bytes_per_rank = 0;  // nullopt: no model applies
+};
+
+struct PhaseTraffic {
+  Traffic forward, backward, grad_sync;
 };
 
 struct Evaluation {
@@ -78,9 +98,15 @@ struct TrainSummary {
   std::optional<Evaluation> test;
   double train_time_s = 0, eval_time_s = 0;
   double images_per_s = 0;
+  std::optional<double> speedup = 1.0;  // over one rank; the one-rank run is 1 by definition
   StepTime step_time;
   PhaseTimes phases;
+  PhaseTraffic traffic;
   std::vector<EpochSummary> epoch_summaries;
+  std::vector<double> step_losses;  // global mean loss of every step (for equivalence checks)
+  double parameter_sum = 0, parameter_abs_sum = 0;  // of the final parameters
+  size_t buckets = 0;  // data mode: gradient buckets per step
+  double received_bytes_per_rank = 0;  // per step, grad_sync, maximum over ranks
 };
 
 /// Threads to use and where the number came from ("--threads", "CCLAB_THREADS", "OMP_NUM_THREADS",
@@ -94,5 +120,13 @@ Evaluation evaluate(Model& model, const Dataset& dataset, size_t batch);
 /// records to options.json_path. Throws UsageError for bad options, models, data.
 TrainSummary train_single_process(const TrainOptions& options, const std::vector<std::string>& argv,
                                   std::ostream& out);
+
+/// Data-parallel training (DDP): this process is rank comm.rank() of comm.size(); it trains on its
+/// shard of every global batch and allreduces the gradients in buckets during backward (see
+/// trainer.cc for the bucketing and the step-time split). Rank 0 prints to `out` and writes the
+/// records; the other ranks print nothing. Losses and final parameters equal single-process training
+/// with the same options up to float rounding.
+TrainSummary train_data_parallel(Comm& comm, const TrainOptions& options, const std::vector<std::string>& argv,
+                                 std::ostream& out);
 
 }  // namespace cclab::train

@@ -64,8 +64,10 @@ class IdxReader {
  private:
   [[noreturn]] void fail_zlib() const {
     int code = Z_OK;
-    const char* message = gzerror(file_.get(), &code);
-    fail(std::string("is corrupt (zlib: ") + (message && *message ? message : "unknown error") + ")");
+    std::string message = gzerror(file_.get(), &code);
+    // zlib prefixes the path, which our message already names.
+    if (message.rfind(path_ + ": ", 0) == 0) message.erase(0, path_.size() + 2);
+    fail("is corrupt (zlib: " + (message.empty() ? std::string("unknown error") : message) + ")");
   }
 
   std::string path_;

@@ -22,9 +22,9 @@ BatchLoader::BatchLoader(const Dataset& dataset, size_t global_batch, uint64_t s
 size_t BatchLoader::steps_per_epoch() const { return (dataset_.size() + global_batch_ - 1) / global_batch_; }
 
 size_t BatchLoader::max_local_batch() const {
+  // Shards of a global batch of g have floor or ceil(g / ranks) samples.
   const size_t biggest_global = std::min(global_batch_, dataset_.size());
-  const auto [begin, end] = shard_range(biggest_global, {0, shard_.ranks});
-  return end - begin;  // shard 0 is never smaller than the others
+  return (biggest_global + shard_.ranks - 1) / shard_.ranks;
 }
 
 std::pair<size_t, size_t> BatchLoader::shard_range(size_t global_size, Shard shard) {

@@ -216,8 +216,9 @@ ModelPlan plan_model(const std::string& model_or_spec, ActivationShape input) {
     plan.name = "custom";
     plan.spec = trim(model_or_spec);
     // A single word that is no layer is more likely a mistyped model name than a one-layer spec.
-    const bool looks_like_name = plan.spec.find_first_of(",:") == std::string::npos && plan.spec != "relu" &&
-                                 plan.spec.rfind("conv", 0) != 0 && plan.spec.rfind("pool", 0) != 0;
+    const bool looks_like_name = !plan.spec.empty() && plan.spec.find_first_of(",:") == std::string::npos &&
+                                 plan.spec != "relu" && plan.spec != "fc" && plan.spec.rfind("conv", 0) != 0 &&
+                                 plan.spec.rfind("pool", 0) != 0 && plan.spec.rfind("maxpool", 0) != 0;
     if (looks_like_name) {
       std::string names;
       for (const std::string& name : builtin_model_names()) names += name + ", ";
