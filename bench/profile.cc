@@ -95,7 +95,8 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
     auto link = [&](int peer) {
       LinkCost cached = fit_pair(points, 0, peer), stream = cached;
       for (const P2pPoint& point : streamed)
-        if (point.to == peer) stream.beta_us_per_byte = point.median_us / double(point.bytes);
+        if (point.to == peer)
+          stream.beta_us_per_byte = stream.large_beta_us_per_byte = point.median_us / double(point.bytes);
       return std::pair{cached, stream};
     };
     const auto intra = link(intra_peer > 0 ? intra_peer : inter_peer);
@@ -112,7 +113,13 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
 
 std::string profile_to_json(const CostProfile& profile) {
   auto link = [](const LinkCost& cost) {
-    return nlohmann::json{{"alpha_us", cost.alpha_us}, {"beta_us_per_byte", cost.beta_us_per_byte}};
+    nlohmann::json json{{"alpha_us", cost.alpha_us}, {"beta_us_per_byte", cost.beta_us_per_byte}};
+    if (cost.protocol_bytes != SIZE_MAX) {
+      json["protocol_bytes"] = cost.protocol_bytes;
+      json["large_alpha_us"] = cost.large_alpha_us;
+      json["large_beta_us_per_byte"] = cost.large_beta_us_per_byte;
+    }
+    return json;
   };
   auto regime = [&](const RegimeCost& cost) {
     return nlohmann::json{{"intra_node", link(cost.intra_node)},
@@ -132,7 +139,13 @@ CostProfile profile_from_json(const std::string& text) {
   const nlohmann::json json = nlohmann::json::parse(text);
   if (json.value("schema", "") != "cclab.profile/2") throw UsageError("not a cclab.profile/2 document");
   auto link = [](const nlohmann::json& cost) {
-    return LinkCost{cost.at("alpha_us").get<double>(), cost.at("beta_us_per_byte").get<double>()};
+    LinkCost link{cost.at("alpha_us").get<double>(), cost.at("beta_us_per_byte").get<double>()};
+    if (cost.contains("protocol_bytes")) {
+      link.protocol_bytes = cost.at("protocol_bytes");
+      link.large_alpha_us = cost.at("large_alpha_us");
+      link.large_beta_us_per_byte = cost.at("large_beta_us_per_byte");
+    }
+    return link;
   };
   auto regime = [&](const nlohmann::json& cost) {
     return RegimeCost{link(cost.at("intra_node")), link(cost.at("inter_node")),
@@ -172,10 +185,15 @@ CostProfile load_profile(const std::string& path) {
 
 std::string describe_profile(const CostProfile& p) {
   char line[512];
+  const LinkCost& intra = p.cached.intra_node;
+  char protocol[128] = "";
+  if (intra.protocol_bytes != SIZE_MAX)
+    std::snprintf(protocol, sizeof(protocol), " (over %zu B: alpha %.2f us, %.2f GB/s)", intra.protocol_bytes,
+                  intra.large_alpha_us, gbps(intra.large_beta_us_per_byte));
   std::snprintf(line, sizeof(line),
-                "intra-node alpha %.2f us, %.2f GB/s cached, %.2f GB/s streaming; inter-node alpha %.2f us, %.2f / "
+                "intra-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; inter-node alpha %.2f us, %.2f / "
                 "%.2f GB/s; reduce %.2f / %.2f GB/s; arrays over %zu MiB stream (%s)",
-                p.cached.intra_node.alpha_us, gbps(p.cached.intra_node.beta_us_per_byte),
+                intra.alpha_us, gbps(intra.beta_us_per_byte), protocol,
                 gbps(p.streaming.intra_node.beta_us_per_byte), p.cached.inter_node.alpha_us,
                 gbps(p.cached.inter_node.beta_us_per_byte), gbps(p.streaming.inter_node.beta_us_per_byte),
                 gbps(p.cached.gamma_us_per_byte), gbps(p.streaming.gamma_us_per_byte), p.large_array_bytes >> 20,

@@ -1,12 +1,21 @@
-// `cclab train`: the reference CNN trainers (DESIGN 3.6). This build trains in the calling process
-// (one rank, data mode); the parallel modes plug in here next, on the same Model / loader / records
-// (see trainers/model/model.h).
+// `cclab train`: the reference CNN trainers (DESIGN 3.6). Data mode runs in this process for one
+// rank, and as a job of N ranks (cli/job.h: -n N locally, or the ranks of mpirun/srun/env jobs)
+// otherwise; `--scaling 1,2,4` runs the same training at each rank count in turn and prints a speedup
+// table. Tensor, pipeline and hybrid modes are not implemented yet (see trainers/model/model.h).
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
+#include "cclab/comm.h"
 #include "cclab/error.h"
 #include "cclab/launch.h"
 #include "commands.h"
+#include "job.h"
+#include "results.h"
 #include "trainer.h"
 
 namespace cclab {
@@ -14,11 +23,29 @@ namespace {
 
 struct TrainFlags {
   train::TrainOptions options;
-  int ranks = 1;
+  JobFlags job;
   bool no_eval = false;
+  double bucket_mb = 1.0;
+  std::string scaling;
+  std::vector<int> scaling_ranks;
   CLI::Option* epochs = nullptr;
   CLI::Option* steps = nullptr;
 };
+
+std::vector<int> parse_rank_list(const std::string& text) {
+  std::vector<int> ranks;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    const long value = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || value < 1 || value > 1024)
+      throw UsageError("--scaling takes rank counts such as 1,2,4, not '" + text + "'");
+    ranks.push_back(int(value));
+  }
+  if (ranks.empty()) throw UsageError("--scaling takes rank counts such as 1,2,4");
+  return ranks;
+}
 
 void validate(TrainFlags& flags) {
   train::TrainOptions& o = flags.options;
@@ -26,21 +53,103 @@ void validate(TrainFlags& flags) {
   if (std::find(kModes.begin(), kModes.end(), o.mode) == kModes.end())
     throw UsageError("unknown --mode '" + o.mode + "' (data, tensor, pipeline, hybrid)");
   if (o.mode != "data")
-    throw UsageError("not implemented yet: --mode " + o.mode +
-                     " (this build trains in one process: --mode data with -n 1)");
-  if (flags.ranks < 1) throw UsageError("-n must be at least 1");
-  if (flags.ranks != 1)
-    throw UsageError("not implemented yet: -n " + std::to_string(flags.ranks) +
-                     " (multi-rank training; this build trains in one process: -n 1)");
-  if (detect_launch() != LaunchKind::none && launcher_world_size() != 1)
-    throw UsageError("not implemented yet: training as one of " + std::to_string(launcher_world_size()) +
-                     " launcher ranks (this build trains in one process)");
+    throw UsageError("not implemented yet: --mode " + o.mode + " (this build trains in data mode: --mode data)");
+  validate_job_flags(flags.job);
   if (flags.epochs->count() > 0 && flags.steps->count() > 0)
     throw UsageError("give --epochs or --steps, not both");
   if (flags.steps->count() > 0 && o.steps == 0) throw UsageError("--steps must be at least 1");
   if (flags.epochs->count() > 0 && o.epochs == 0) throw UsageError("--epochs must be at least 1");
-  o.grid = {flags.ranks, 1, 1};
+  if (!(flags.bucket_mb > 0) || flags.bucket_mb > 4096) throw UsageError("--bucket-mb must be in (0, 4096]");
+  o.bucket_bytes = std::max<size_t>(4, size_t(flags.bucket_mb * 1048576.0));
+  if (!flags.scaling.empty()) {
+    if (detect_launch() != LaunchKind::none)
+      throw UsageError("--scaling starts its own jobs: run it by hand, not under a launcher");
+    if (flags.job.ranks != -1) throw UsageError("give --scaling or -n, not both");
+    flags.scaling_ranks = parse_rank_list(flags.scaling);
+  }
+  const int ranks = detect_launch() != LaunchKind::none ? launcher_world_size() : std::max(1, flags.job.ranks);
+  o.grid = {ranks, 1, 1};
   o.evaluate = !flags.no_eval;
+}
+
+// The arguments without the options that --scaling sets for each run.
+std::vector<std::string> strip_arguments(const std::vector<std::string>& argv) {
+  static const std::vector<std::string> kWithValue{"--scaling", "--json", "-n", "--ranks"};
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    bool drop = false;
+    for (const std::string& name : kWithValue) {
+      if (argv[i] == name) {
+        drop = true;
+        ++i;  // and its value
+        break;
+      }
+      if (argv[i].rfind(name + "=", 0) == 0 || (name == "-n" && argv[i].size() > 2 && argv[i].rfind("-n", 0) == 0 &&
+                                                 std::isdigit(static_cast<unsigned char>(argv[i][2])))) {
+        drop = true;
+        break;
+      }
+    }
+    if (!drop) kept.push_back(argv[i]);
+  }
+  return kept;
+}
+
+// --scaling: one local job per rank count (this program relaunched with -n k), then the table.
+int run_scaling(const TrainFlags& flags, const std::vector<std::string>& argv) {
+  const std::string scratch =
+      (std::filesystem::temp_directory_path() / ("cclab_scaling_" + std::to_string(getpid()) + ".jsonl")).string();
+  ResultWriter user_json(flags.options.json_path);
+  std::vector<nlohmann::json> records;
+  for (int ranks : flags.scaling_ranks) {
+    std::filesystem::remove(scratch);
+    std::vector<std::string> run_argv = strip_arguments(argv);
+    for (const std::string& extra : {std::string("-n"), std::to_string(ranks), std::string("--json"), scratch})
+      run_argv.push_back(extra);
+    std::cout << "# --scaling: " << ranks << (ranks == 1 ? " rank" : " ranks") << "\n" << std::flush;
+    LocalLaunchOptions launch;
+    launch.ranks = ranks;
+    launch.timeout_s = flags.job.timeout_s;
+    launch.bind = flags.job.bind == "core";
+    const int status = launch_local(run_argv, launch);
+    if (status != 0) {
+      std::filesystem::remove(scratch);
+      return status;
+    }
+    nlohmann::json train_record;
+    for (const nlohmann::json& record : read_results(scratch))
+      if (record.value("kind", "") == "train") train_record = record;
+    std::filesystem::remove(scratch);
+    if (train_record.is_null()) throw Error("the " + std::to_string(ranks) + "-rank run wrote no train record");
+    records.push_back(train_record);
+  }
+  // Speedup over the 1-rank run when there is one, else over the first run.
+  double base = records.front()["images_per_s"].get<double>();
+  for (const nlohmann::json& record : records)
+    if (record["ranks"] == 1) base = record["images_per_s"].get<double>();
+  char line[512];
+  std::snprintf(line, sizeof line, "%6s %10s %8s %9s %11s %8s %8s %14s %14s %8s\n", "ranks", "images/s", "speedup",
+                "step_ms", "compute_ms", "comm_ms", "idle_ms", "sent_B/rank", "predicted_B", "buckets");
+  std::cout << "# scaling: " << records.front()["model"].get<std::string>() << ", global batch "
+            << records.front()["global_batch"] << ", " << records.front()["threads"] << " thread(s) per rank\n"
+            << line;
+  for (nlohmann::json& record : records) {
+    const double speedup = record["images_per_s"].get<double>() / base;
+    record["speedup"] = speedup;
+    const auto& time = record["step_time_s"];
+    const auto& sync = record["phases"]["grad_sync"];
+    const double predicted =
+        sync["predicted_sent_bytes_per_rank"].is_number() ? sync["predicted_sent_bytes_per_rank"].get<double>() : 0;
+    std::snprintf(line, sizeof line, "%6d %10.0f %8.2f %9.3f %11.3f %8.3f %8.3f %14.0f %14.0f %8d\n",
+                  record["ranks"].get<int>(), record["images_per_s"].get<double>(), speedup,
+                  time["total"].get<double>() * 1e3, time["compute"].get<double>() * 1e3,
+                  time["comm"].get<double>() * 1e3, time["idle"].get<double>() * 1e3,
+                  sync["sent_bytes_per_rank"].get<double>(), predicted, record.value("buckets", 0));
+    std::cout << line;
+    user_json.write(record);
+  }
+  std::cout << std::flush;
+  return 0;
 }
 
 }  // namespace
@@ -53,7 +162,8 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
       ->capture_default_str();
   flags->epochs = command->add_option("--epochs", o.epochs, "Passes over the training set")->capture_default_str();
   flags->steps = command->add_option("--steps", o.steps, "Train this many steps instead of whole epochs");
-  command->add_option("--batch", o.batch, "Global batch size")->capture_default_str();
+  command->add_option("--batch", o.batch, "Global batch size (split over the data-parallel ranks)")
+      ->capture_default_str();
   command->add_option("--lr", o.learning_rate, "Learning rate of SGD")->capture_default_str();
   command->add_option("--momentum", o.momentum, "Momentum of SGD")->capture_default_str();
   command->add_option("--seed", o.seed, "Seeds initial weights, shuffling and synthetic data")->capture_default_str();
@@ -61,16 +171,28 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
   command->add_option("--data-dir", o.data_directory, "Where the Fashion-MNIST IDX files are")->capture_default_str();
   command->add_option("--json", o.json_path, "Append the epoch and train records to this file");
   command->add_option("--threads", o.threads,
-                      "Compute threads (default: CCLAB_THREADS, else OMP_NUM_THREADS, else the CPUs available)")
+                      "Compute threads per rank (default: CCLAB_THREADS, else OMP_NUM_THREADS, else the CPUs "
+                      "available to the rank)")
       ->check(CLI::Range(1, 4096));
   command->add_option("--mode", o.mode, "data | tensor | pipeline | hybrid (this build: data)")->capture_default_str();
-  command->add_option("-n,--ranks", flags->ranks, "Ranks (this build: 1)")->capture_default_str();
+  add_job_flags(*command, flags->job);
+  command->add_option("--bucket-mb", flags->bucket_mb, "Data mode: gradient bucket size in MiB (layers are not split)")
+      ->capture_default_str();
+  command->add_option("--scaling", flags->scaling,
+                      "Run at each of these rank counts (e.g. 1,2,4) and print a speedup table");
   command->add_flag("--no-eval", flags->no_eval, "Skip the test-set evaluation after each epoch");
   command->add_flag("--profile-layers", o.profile_layers, "Print the time each layer takes per step");
   return [flags, argv]() -> int {
     validate(*flags);
-    train::train_single_process(flags->options, argv, std::cout);
-    return 0;
+    if (!flags->scaling_ranks.empty()) return run_scaling(*flags, argv);
+    if (flags->options.grid.ranks() == 1) {
+      // One rank: train in this process (also as the only rank of a launcher's job).
+      train::train_single_process(flags->options, argv, std::cout);
+      return 0;
+    }
+    return run_job(flags->job, argv, false, [flags, argv](Comm& comm) {
+      train::train_data_parallel(comm, flags->options, argv, std::cout);
+    });
   };
 }
 

@@ -40,7 +40,7 @@ TEST(TrainCli, WhatIsNotImplementedYetSaysSo) {
   expect_usage_error("train --mode tensor", "not implemented yet: --mode tensor");
   expect_usage_error("train --mode pipeline", "not implemented yet: --mode pipeline");
   expect_usage_error("train --mode hybrid -n 4", "not implemented yet: --mode hybrid");
-  expect_usage_error("train -n 2", "not implemented yet: -n 2");
+  expect_usage_error("train --mode tensor -n 2", "not implemented yet: --mode tensor");
   expect_usage_error("train --mode diagonal", "unknown --mode 'diagonal'");
 }
 

@@ -118,23 +118,58 @@ double predict_time_us(const Algorithm& algorithm, const Topology& topology, con
   return predict_time_us(topology, args, schedules, profile);
 }
 
-LinkCost fit_link_cost(const std::vector<double>& bytes, const std::vector<double>& times_us) {
-  // Minimise sum(((alpha + beta*s - t) / t)^2): normal equations of a 2x2 weighted system.
+namespace {
+
+struct LineFit {
+  double alpha = 0, beta = 0, error = 0;  // error: sum of squared relative residuals
+  bool valid = false;
+};
+
+// Minimise sum(((alpha + beta*s - t) / t)^2) over points [first, last): a 2x2 weighted system.
+LineFit fit_line(const std::vector<double>& bytes, const std::vector<double>& times, size_t first, size_t last) {
   double s00 = 0, s01 = 0, s11 = 0, r0 = 0, r1 = 0;
-  for (size_t i = 0; i < bytes.size() && i < times_us.size(); ++i) {
-    if (times_us[i] <= 0) continue;
-    const double w = 1 / (times_us[i] * times_us[i]);
+  for (size_t i = first; i < last; ++i) {
+    const double w = 1 / (times[i] * times[i]);
     s00 += w;
     s01 += w * bytes[i];
     s11 += w * bytes[i] * bytes[i];
-    r0 += w * times_us[i];
-    r1 += w * bytes[i] * times_us[i];
+    r0 += w * times[i];
+    r1 += w * bytes[i] * times[i];
   }
   const double det = s00 * s11 - s01 * s01;
-  if (det <= 0) throw Error("cost model: need measurements at two or more sizes to fit alpha and beta");
-  LinkCost cost;
-  cost.alpha_us = std::max(0.0, (r0 * s11 - r1 * s01) / det);
-  cost.beta_us_per_byte = std::max(0.0, (s00 * r1 - s01 * r0) / det);
+  LineFit fit;
+  if (last - first < 2 || det <= 0) return fit;
+  fit.alpha = std::max(0.0, (r0 * s11 - r1 * s01) / det);
+  fit.beta = std::max(0.0, (s00 * r1 - s01 * r0) / det);
+  for (size_t i = first; i < last; ++i) {
+    const double residual = (fit.alpha + fit.beta * bytes[i] - times[i]) / times[i];
+    fit.error += residual * residual;
+  }
+  fit.valid = true;
+  return fit;
+}
+
+}  // namespace
+
+LinkCost fit_link_cost(const std::vector<double>& bytes_in, const std::vector<double>& times_in) {
+  std::vector<std::pair<double, double>> points;
+  for (size_t i = 0; i < bytes_in.size() && i < times_in.size(); ++i)
+    if (times_in[i] > 0) points.emplace_back(bytes_in[i], times_in[i]);
+  std::sort(points.begin(), points.end());
+  std::vector<double> bytes, times;
+  for (const auto& [size, time] : points) bytes.push_back(size), times.push_back(time);
+
+  const LineFit one = fit_line(bytes, times, 0, bytes.size());
+  if (!one.valid) throw Error("cost model: need measurements at two or more sizes to fit alpha and beta");
+  LinkCost cost{one.alpha, one.beta};
+  // A break must earn its two extra parameters: it has to cut the error at least in half.
+  double best_error = one.error * 0.5;
+  for (size_t split = 2; split + 2 <= bytes.size(); ++split) {
+    const LineFit small = fit_line(bytes, times, 0, split), large = fit_line(bytes, times, split, bytes.size());
+    if (!small.valid || !large.valid || small.error + large.error >= best_error) continue;
+    best_error = small.error + large.error;
+    cost = {small.alpha, small.beta, size_t(bytes[split - 1]), large.alpha, large.beta};
+  }
   return cost;
 }
 

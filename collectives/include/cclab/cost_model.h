@@ -4,6 +4,7 @@
 // `pred_us` column use it.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -11,10 +12,19 @@
 
 namespace cclab {
 
+/// A link's cost per message. Transports switch protocol with the message size (UCX: eager
+/// below its rendezvous threshold, rendezvous above), so the line may break once at
+/// `protocol_bytes`: messages above it cost large_alpha + large_beta*b.
 struct LinkCost {
   double alpha_us = 0;           // per message
   double beta_us_per_byte = 0;   // inverse bandwidth
-  double time_us(double bytes) const { return alpha_us + beta_us_per_byte * bytes; }
+  size_t protocol_bytes = SIZE_MAX;
+  double large_alpha_us = 0;
+  double large_beta_us_per_byte = 0;
+  double time_us(double bytes) const {
+    return bytes <= double(protocol_bytes) ? alpha_us + beta_us_per_byte * bytes
+                                           : large_alpha_us + large_beta_us_per_byte * bytes;
+  }
 };
 
 /// Per-byte costs of one memory regime.
@@ -50,7 +60,8 @@ double predict_time_us(const Algorithm& algorithm, const Topology& topology, con
                        const CostProfile& profile);
 
 /// Weighted least squares of time = alpha + beta*bytes over measured points, minimising the
-/// relative error (so 8-byte latencies weigh as much as megabyte transfers).
+/// relative error (so 8-byte latencies weigh as much as megabyte transfers). Where one line fits
+/// clearly worse than two (a protocol switch), the line breaks at the best split of the sizes.
 LinkCost fit_link_cost(const std::vector<double>& bytes, const std::vector<double>& times_us);
 
 }  // namespace cclab

@@ -1,0 +1,160 @@
+// `cclab train --mode data -n N` through the binary (local launcher): data-parallel training is an
+// exact decomposition of single-process training (same per-step losses and final parameters), the
+// measured gradient traffic equals the schedule prediction and the ring formula, and --scaling runs.
+// The slow-labelled test trains LeNet-5 for one epoch of Fashion-MNIST on 2 ranks.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include "results.h"
+
+namespace cclab {
+namespace {
+
+struct RunResult {
+  int status = -1;
+  std::string output;
+};
+
+RunResult run(const std::string& arguments) {
+  RunResult result;
+  FILE* pipe = popen((std::string(CCLAB_BINARY) + " " + arguments + " 2>&1").c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> chunk;
+  while (size_t got = fread(chunk.data(), 1, chunk.size(), pipe)) result.output.append(chunk.data(), got);
+  const int status = pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+std::string temp_json(const std::string& tag) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("cclab_train_dp_" + tag + "_" + std::to_string(getpid()) + ".jsonl"))
+                               .string();
+  std::filesystem::remove(path);
+  return path;
+}
+
+// The train record of one run (and the process output on failure).
+nlohmann::json train_record(const std::string& arguments, const std::string& tag) {
+  const std::string json = temp_json(tag);
+  const RunResult result = run(arguments + " --json " + json);
+  EXPECT_EQ(result.status, 0) << arguments << "\n" << result.output;
+  nlohmann::json record;
+  if (std::filesystem::exists(json))
+    for (const nlohmann::json& r : read_results(json))
+      if (r["kind"] == "train") record = r;
+  std::filesystem::remove(json);
+  EXPECT_FALSE(record.is_null()) << arguments << "\n" << result.output;
+  return record;
+}
+
+// A small CNN with five parameter layers; 0.01 MiB buckets give several buckets per step. Batch 50
+// does not divide by 4 ranks (shards of 12 and 13).
+const std::string kRun =
+    "train --model conv3x3:8,relu,pool2,conv3x3:8,relu,pool2,fc:32,relu,fc:16,relu,fc:10 "
+    "--data synthetic:3x16x16:2000 --steps 20 --batch 50 --threads 1 --no-eval --bucket-mb 0.01 --seed 3";
+
+class DataParallel : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    for (int ranks : {1, 2, 4}) records_[ranks] = train_record(kRun + " -n " + std::to_string(ranks), std::to_string(ranks));
+  }
+  static std::map<int, nlohmann::json> records_;
+};
+std::map<int, nlohmann::json> DataParallel::records_;
+
+TEST_F(DataParallel, LossesAndParametersEqualSingleProcess) {
+  const nlohmann::json& one = records_[1];
+  ASSERT_FALSE(one.is_null());
+  const auto reference = one["step_losses"].get<std::vector<double>>();
+  ASSERT_EQ(reference.size(), 20u);
+  for (int ranks : {2, 4}) {
+    const nlohmann::json& many = records_[ranks];
+    ASSERT_FALSE(many.is_null());
+    EXPECT_EQ(many["mode"], "data");
+    EXPECT_EQ(many["ranks"], ranks);
+    EXPECT_EQ(many["grid"]["dp"], ranks);
+    EXPECT_EQ(many["global_batch"], 50);
+    const auto losses = many["step_losses"].get<std::vector<double>>();
+    ASSERT_EQ(losses.size(), reference.size());
+    for (size_t step = 0; step < losses.size(); ++step)
+      EXPECT_NEAR(losses[step], reference[step], 1e-4 * std::fabs(reference[step]))
+          << ranks << " ranks, step " << step + 1;
+    EXPECT_NEAR(many["final_loss"].get<double>(), one["final_loss"].get<double>(),
+                1e-4 * std::fabs(one["final_loss"].get<double>()));
+    // Final parameters: their sum and the sum of their magnitudes.
+    const double abs_sum = one["parameter_abs_sum"].get<double>();
+    EXPECT_NEAR(many["parameter_abs_sum"].get<double>(), abs_sum, 1e-5 * abs_sum) << ranks << " ranks";
+    EXPECT_NEAR(many["parameter_sum"].get<double>(), one["parameter_sum"].get<double>(), 1e-5 * abs_sum)
+        << ranks << " ranks";
+  }
+}
+
+TEST_F(DataParallel, GradSyncBytesEqualPredictionAndRingFormula) {
+  for (int ranks : {2, 4}) {
+    const nlohmann::json& record = records_[ranks];
+    ASSERT_FALSE(record.is_null());
+    const double parameters = record["parameters"].get<double>();
+    const auto& phases = record["phases"];
+    const double sent = phases["grad_sync"]["sent_bytes_per_rank"].get<double>();
+    const double predicted = phases["grad_sync"]["predicted_sent_bytes_per_rank"].get<double>();
+    EXPECT_GT(record["buckets"].get<int>(), 1);
+    EXPECT_EQ(sent, predicted) << ranks << " ranks";
+    EXPECT_EQ(record["received_bytes_per_rank"].get<double>(), sent);
+    // Ring: 2 (N-1)/N of the buffer per rank; each bucket rounds its blocks to whole elements.
+    const double formula = 2.0 * (ranks - 1) / ranks * parameters * 4;
+    EXPECT_NEAR(sent, formula, record["buckets"].get<double>() * 2 * (ranks - 1) * 4) << ranks << " ranks";
+    EXPECT_EQ(phases["forward"]["sent_bytes_per_rank"].get<double>(), 0);
+    EXPECT_EQ(phases["backward"]["sent_bytes_per_rank"].get<double>(), 0);
+    EXPECT_EQ(record["sent_bytes_per_rank"].get<double>(), sent);
+    const auto& time = record["step_time_s"];
+    EXPECT_NEAR(time["compute"].get<double>() + time["comm"].get<double>() + time["idle"].get<double>(),
+                time["total"].get<double>(), 1e-9 + 1e-6 * time["total"].get<double>());
+  }
+  EXPECT_EQ(records_[1]["phases"]["grad_sync"]["sent_bytes_per_rank"].get<double>(), 0);
+}
+
+TEST(DataParallelCli, ScalingPrintsASpeedupTable) {
+  const RunResult result = run("train --model conv3x3:4,relu,pool2,fc:10 --data synthetic:1x8x8:400 --steps 5 "
+                               "--batch 32 --threads 1 --no-eval --scaling 1,2");
+  ASSERT_EQ(result.status, 0) << result.output;
+  EXPECT_NE(result.output.find("speedup"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("predicted_B"), std::string::npos) << result.output;
+}
+
+TEST(DataParallelCli, BadInputIsAUsageError) {
+  for (const auto& [arguments, fragment] : std::vector<std::pair<std::string, std::string>>{
+           {"train --mode tensor -n 2", "not implemented yet: --mode tensor"},
+           {"train --mode pipeline -n 2", "not implemented yet: --mode pipeline"},
+           {"train --scaling 1,2 -n 2", "give --scaling or -n, not both"},
+           {"train --scaling 1,x", "--scaling takes rank counts"},
+           {"train --bucket-mb 0", "--bucket-mb must be in"},
+           {"train --data synthetic:1x8x8:100 --batch 2 -n 4 --no-eval --steps 1", "smaller than the 4 ranks"},
+       }) {
+    const RunResult result = run(arguments);
+    EXPECT_EQ(result.status, 2) << arguments << "\n" << result.output;
+    EXPECT_NE(result.output.find(fragment), std::string::npos) << arguments << "\n" << result.output;
+  }
+}
+
+// Slow (label "slow"): LeNet-5, one epoch of Fashion-MNIST on 2 data-parallel ranks.
+TEST(DataParallelAccuracy, Lenet5OnTwoRanksReachesEightyThreePercent) {
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const nlohmann::json record = train_record("train --model lenet5 --epochs 1 --batch 64 --seed 1 -n 2", "acc");
+  ASSERT_FALSE(record.is_null());
+  EXPECT_GE(record["test_accuracy"].get<double>(), 0.83);
+  std::cout << "lenet5, 1 epoch, 2 ranks: test accuracy " << record["test_accuracy"] << ", "
+            << record["images_per_s"] << " images/s\n";
+}
+
+}  // namespace
+}  // namespace cclab
