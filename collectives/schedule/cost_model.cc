@@ -164,7 +164,7 @@ LinkCost fit_link_cost(const std::vector<double>& bytes_in, const std::vector<do
   LinkCost cost{one.alpha, one.beta};
   // A break must earn its two extra parameters: it has to cut the error at least in half.
   double best_error = one.error * 0.5;
-  for (size_t split = 2; split + 2 <= bytes.size(); ++split) {
+  for (size_t split = 3; split + 3 <= bytes.size(); ++split) {  // three points a side at least
     const LineFit small = fit_line(bytes, times, 0, split), large = fit_line(bytes, times, split, bytes.size());
     if (!small.valid || !large.valid || small.error + large.error >= best_error) continue;
     best_error = small.error + large.error;
