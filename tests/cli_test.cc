@@ -10,28 +10,13 @@
 #include <fstream>
 
 #include "results.h"
+#include "run_command.h"
 
 namespace cclab {
 namespace {
 
-struct RunResult {
-  int status = -1;      // exit status, or 128 + signal
-  std::string output;   // stdout and stderr together
-  double seconds = 0;
-};
+RunResult run(const std::string& command) { return run_command(command); }
 
-RunResult run(const std::string& command) {
-  RunResult result;
-  const auto start = std::chrono::steady_clock::now();
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return result;
-  std::array<char, 4096> chunk;
-  while (size_t got = fread(chunk.data(), 1, chunk.size(), pipe)) result.output.append(chunk.data(), got);
-  const int status = pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return result;
-}
 
 const std::string kCclab = CCLAB_BINARY;
 

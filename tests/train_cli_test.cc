@@ -9,25 +9,15 @@
 #include <filesystem>
 
 #include "results.h"
+#include "run_command.h"
 
 namespace cclab {
 namespace {
 
-struct RunResult {
-  int status = -1;
-  std::string output;
-};
-
 RunResult run(const std::string& arguments) {
-  RunResult result;
-  FILE* pipe = popen((std::string(CCLAB_BINARY) + " " + arguments + " 2>&1").c_str(), "r");
-  if (!pipe) return result;
-  std::array<char, 4096> chunk;
-  while (size_t got = fread(chunk.data(), 1, chunk.size(), pipe)) result.output.append(chunk.data(), got);
-  const int status = pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
+  return run_command(std::string(CCLAB_BINARY) + " " + arguments);
 }
+
 
 void expect_usage_error(const std::string& arguments, const std::string& fragment) {
   const RunResult result = run(arguments);
