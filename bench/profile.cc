@@ -80,6 +80,11 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   streaming.iters = 3;
   streaming.warmup = 1;
   const std::vector<P2pPoint> streamed = run_p2p_bench(comm, streaming, {}, discard);
+  // Collectives move data both ways at once: large messages within the caches are timed that way.
+  P2pBenchOptions concurrent = streaming;
+  concurrent.min_bytes = concurrent.max_bytes = options.concurrent_bytes;
+  concurrent.iters = 10;
+  const std::vector<P2pPoint> exchanged = run_p2p_bench(comm, concurrent, {}, discard);
 
   CostProfile profile;
   profile.transport = comm.transport().name();
@@ -94,6 +99,11 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   if (comm.rank() == 0) {
     auto link = [&](int peer) {
       LinkCost cached = fit_pair(points, 0, peer), stream = cached;
+      for (const P2pPoint& point : exchanged)
+        if (point.to == peer) {
+          const double beta = point.median_us / double(point.bytes);
+          (cached.protocol_bytes == SIZE_MAX ? cached.beta_us_per_byte : cached.large_beta_us_per_byte) = beta;
+        }
       for (const P2pPoint& point : streamed)
         if (point.to == peer)
           stream.beta_us_per_byte = stream.large_beta_us_per_byte = point.median_us / double(point.bytes);

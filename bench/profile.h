@@ -12,6 +12,7 @@ namespace cclab {
 struct CalibrationOptions {
   size_t max_bytes = size_t{4} << 20;         // largest ping-pong of the cached fit
   size_t streaming_bytes = size_t{16} << 20;  // arrays this large measure the streaming regime
+  size_t concurrent_bytes = size_t{1} << 20;  // large cached messages are timed in both directions
   int iters = 30;
   int warmup = 5;
   double timeout_s = 60;
@@ -19,8 +20,9 @@ struct CalibrationOptions {
 
 /// Collective: ping-pong latency sweeps between rank 0 and its first same-node peer (intra) and
 /// its first other-node peer (inter; the intra fit stands in when there is one node), fitted to
-/// alpha + beta*bytes (cached regime); a simultaneous exchange of `streaming_bytes` each way gives
-/// the streaming beta; gamma and copy from timing the kernels alone on small buffers and on every
+/// alpha + beta*bytes (cached regime), whose large-message beta comes from a simultaneous exchange
+/// of `concurrent_bytes` each way (collectives send and receive at once); a simultaneous exchange
+/// of `streaming_bytes` gives the streaming beta; gamma and copy from timing the kernels alone on small buffers and on every
 /// rank at once on large ones. Every rank returns rank 0's profile; rank 0 prints it to `out`.
 CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options, std::ostream* out);
 
