@@ -14,7 +14,10 @@ void add_job_flags(CLI::App& command, JobFlags& flags) {
   command.add_option("--bind", flags.bind, "core: pin local ranks to cores when they fit; none")->capture_default_str();
   command.add_option("--ranks-per-node", flags.ranks_per_node, "Group ranks into virtual nodes of this size")
       ->check(CLI::NonNegativeNumber);
-  command.add_option("--transport", flags.transport, "Transport of hand-written code (ucx)")->capture_default_str();
+  command.add_option("--transport", flags.transport, "Transport of hand-written code: ucx or mpi")
+      ->capture_default_str();
+  command.add_option("--inter-transport", flags.inter_transport,
+                     "Transport between nodes (ucx or mpi); default: the same as --transport");
 }
 
 void validate_job_flags(const JobFlags& flags) {
@@ -22,12 +25,14 @@ void validate_job_flags(const JobFlags& flags) {
   if (flags.bind != "core" && flags.bind != "none") throw UsageError("--bind takes core or none");
   if (flags.timeout_s <= 0) throw UsageError("--timeout must be positive");
   const auto transports = available_transports();
-  if (std::find(transports.begin(), transports.end(), flags.transport) == transports.end())
-    throw UsageError("unknown transport '" + flags.transport + "' (this build has: ucx)");
+  for (const std::string& name : {flags.transport, flags.inter_transport})
+    if (!name.empty() && std::find(transports.begin(), transports.end(), name) == transports.end())
+      throw UsageError("unknown transport '" + name + "' (this build has: ucx, mpi)");
 }
 
 int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool needs_mpirun,
             const std::function<void(Comm&)>& body) {
+  needs_mpirun |= flags.transport == "mpi" || flags.inter_transport == "mpi";
   const LaunchKind kind = detect_launch();
   if (kind == LaunchKind::none) {
     LocalLaunchOptions launch;
@@ -41,7 +46,7 @@ int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool ne
     throw UsageError("-n " + std::to_string(flags.ranks) + " differs from the launcher's world size " +
                      std::to_string(launcher_world_size()) + " (drop -n under mpirun/srun)");
   if (needs_mpirun && kind != LaunchKind::mpi)
-    throw UsageError("an MPI implementation needs ranks started by mpirun (cclab -n N uses mpirun for it)");
+    throw UsageError("MPI (an implementation or transport) needs ranks started by mpirun (cclab -n N uses mpirun)");
 
   std::string fingerprint;
   for (size_t i = 1; i < argv.size(); ++i) fingerprint += argv[i] + '\0';
@@ -50,6 +55,7 @@ int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool ne
   try {
     CommOptions options;
     options.transport = flags.transport;
+    options.inter_transport = flags.inter_transport;
     options.timeout_s = flags.timeout_s;
     options.ranks_per_node = flags.ranks_per_node;
     options.yield_when_idle = this_rank_placement().oversubscribed;

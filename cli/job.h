@@ -19,9 +19,10 @@ struct JobFlags {
   std::string bind = "core";
   int ranks_per_node = 0;
   std::string transport = "ucx";
+  std::string inter_transport;  // between nodes; empty: the same as `transport`
 };
 
-/// Adds -n, --timeout, --bind, --ranks-per-node and --transport to `command`.
+/// Adds -n, --timeout, --bind, --ranks-per-node, --transport and --inter-transport to `command`.
 void add_job_flags(CLI::App& command, JobFlags& flags);
 
 /// Checks the flags before any rank starts (UsageError on bad input).

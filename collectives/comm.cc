@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "cclab/error.h"
+#include "transports/mpi/mpi_transport.h"
+#include "transports/node_split/node_split_transport.h"
 #include "transports/ucx/ucx_transport.h"
 
 namespace cclab {
@@ -18,23 +20,33 @@ std::string this_host_name() {
   return name;
 }
 
+Topology topology_from_hosts(const std::vector<std::string>& host_names, int ranks_per_node) {
+  Topology topology;
+  topology.node_of_rank.resize(host_names.size());
+  if (ranks_per_node > 0) {
+    for (size_t r = 0; r < host_names.size(); ++r) topology.node_of_rank[r] = int(r) / ranks_per_node;
+    return topology;
+  }
+  std::map<std::string, int> node_of_host;  // nodes numbered in order of their first rank
+  for (size_t r = 0; r < host_names.size(); ++r)
+    topology.node_of_rank[r] = node_of_host.emplace(host_names[r], int(node_of_host.size())).first->second;
+  return topology;
+}
+
+std::unique_ptr<Transport> make_transport(const std::string& name, Bootstrap& bootstrap, double timeout_s) {
+  if (name == "ucx") return std::make_unique<UcxTransport>(bootstrap, timeout_s);
+  if (name == "mpi") return std::make_unique<MpiTransport>();
+  throw UsageError("unknown transport '" + name + "' (this build has: ucx, mpi)");
+}
+
 }  // namespace
 
-Comm::Comm(std::unique_ptr<Bootstrap> bootstrap, std::unique_ptr<Transport> transport, const CommOptions& options)
-    : options_(options), bootstrap_(std::move(bootstrap)), transport_(std::move(transport)) {
-  transport_->set_yield_when_idle(options.yield_when_idle);
-  host_names_ = bootstrap_->allgather(this_host_name());
-  topology_.node_of_rank.resize(host_names_.size());
-  if (options.ranks_per_node > 0) {
-    for (size_t r = 0; r < host_names_.size(); ++r) topology_.node_of_rank[r] = int(r) / options.ranks_per_node;
-  } else {
-    std::map<std::string, int> node_of_host;  // nodes numbered in order of their first rank
-    for (size_t r = 0; r < host_names_.size(); ++r) {
-      auto [it, added] = node_of_host.emplace(host_names_[r], int(node_of_host.size()));
-      topology_.node_of_rank[r] = it->second;
-    }
-  }
-}
+Comm::Comm(CommOptions options, std::unique_ptr<Bootstrap> bootstrap, Topology topology,
+           std::vector<std::string> host_names)
+    : options_(std::move(options)),
+      bootstrap_(std::move(bootstrap)),
+      topology_(std::move(topology)),
+      host_names_(std::move(host_names)) {}
 
 Comm::~Comm() = default;
 
@@ -59,12 +71,19 @@ std::vector<std::string> Comm::allgather(const std::string& mine) {
 }
 
 std::unique_ptr<Comm> Comm::create(std::unique_ptr<Bootstrap> bootstrap, const CommOptions& options) {
-  if (options.transport != "ucx")
-    throw UsageError("unknown transport '" + options.transport + "' (this build has: ucx)");
-  auto transport = std::make_unique<UcxTransport>(*bootstrap, options.timeout_s);
-  return std::make_unique<Comm>(std::move(bootstrap), std::move(transport), options);
+  std::vector<std::string> host_names = bootstrap->allgather(this_host_name());
+  Topology topology = topology_from_hosts(host_names, options.ranks_per_node);
+  std::unique_ptr<Comm> comm(new Comm(options, std::move(bootstrap), topology, std::move(host_names)));
+  comm->transport_ = make_transport(options.transport, *comm->bootstrap_, options.timeout_s);
+  if (!options.inter_transport.empty() && options.inter_transport != options.transport) {
+    auto inter = make_transport(options.inter_transport, *comm->bootstrap_, options.timeout_s);
+    comm->transport_ = std::make_unique<NodeSplitTransport>(std::move(comm->transport_), std::move(inter),
+                                                            topology.node_of_rank);
+  }
+  comm->transport_->set_yield_when_idle(options.yield_when_idle);
+  return comm;
 }
 
-std::vector<std::string> available_transports() { return {"ucx"}; }
+std::vector<std::string> available_transports() { return {"ucx", "mpi"}; }
 
 }  // namespace cclab

@@ -153,6 +153,28 @@ TEST_F(CliTest, EveryHandWrittenAlgorithmChecksOnRealRanks) {
   }
 }
 
+// Hand-written algorithms over the MPI transport, and over UCX inside nodes with MPI between them.
+TEST_F(CliTest, MpiTransportAndInterNodeTransport) {
+  RunResult result = run(kCclab + " bench allreduce -n 3 --transport mpi --impl ring,rabenseifner,tree" +
+                         " -b 4 -e 100K -f 50 --iters 2 --check --json " + json());
+  ASSERT_EQ(result.status, 0) << result.output;
+  result = run(kCclab + " bench allreduce -n 4 --ranks-per-node 2 --inter-transport mpi --impl hier_rab,hier_rail" +
+               " -b 4 -e 100K -f 50 --iters 2 --check --json " + json());
+  ASSERT_EQ(result.status, 0) << result.output;
+  result = run(kCclab + " bench p2p -n 2 --transport mpi -b 8 -e 64K -f 64 --iters 5 --json " + json());
+  ASSERT_EQ(result.status, 0) << result.output;
+  const auto records = read_results(json());
+  ASSERT_EQ(records.size(), 9u + 6u + 3u);
+  for (size_t i = 0; i < 15; ++i) {
+    EXPECT_EQ(records[i]["wrong"], 0) << records[i].dump();
+    EXPECT_EQ(records[i]["sent_bytes_per_rank"], records[i]["predicted_sent_bytes_per_rank"]) << records[i].dump();
+  }
+  EXPECT_EQ(records[0]["transport"], "mpi");
+  EXPECT_EQ(records[9]["transport"], "ucx+mpi");
+  EXPECT_EQ(records[15]["transport"], "mpi");
+  EXPECT_EQ(run(kCclab + " bench allreduce --transport tcp").status, 2);
+}
+
 TEST_F(CliTest, EveryCollectiveOfMpiChecksInAndOutOfPlace) {
   for (const char* collective : {"broadcast", "reduce", "reduce_scatter", "allgather", "allreduce"})
     for (const char* inplace : {"", " --inplace"}) {

@@ -13,7 +13,8 @@
 namespace cclab {
 
 struct CommOptions {
-  std::string transport = "ucx";  // "ucx" (host memory); "loopback" only exists for threads in tests
+  std::string transport = "ucx";  // "ucx" or "mpi" (host memory); loopback only exists for threads in tests
+  std::string inter_transport;    // between nodes, when not the same as `transport`
   double timeout_s = 60;
   int ranks_per_node = 0;  // 0: group ranks by host name
   bool yield_when_idle = false;
@@ -21,9 +22,8 @@ struct CommOptions {
 
 class Comm {
  public:
-  /// Joins every rank of `bootstrap` into a communicator; collective over all ranks.
-  Comm(std::unique_ptr<Bootstrap> bootstrap, std::unique_ptr<Transport> transport, const CommOptions& options);
-  /// Creates the named transport over `bootstrap` and joins.
+  /// Groups the ranks of `bootstrap` into nodes, creates the named transport(s) and joins;
+  /// collective over all ranks.
   static std::unique_ptr<Comm> create(std::unique_ptr<Bootstrap> bootstrap, const CommOptions& options);
   ~Comm();
 
@@ -45,6 +45,8 @@ class Comm {
   uint64_t next_sequence() { return sequence_++; }
 
  private:
+  Comm(CommOptions options, std::unique_ptr<Bootstrap> bootstrap, Topology topology,
+       std::vector<std::string> host_names);
   CommOptions options_;
   std::unique_ptr<Bootstrap> bootstrap_;
   std::unique_ptr<Transport> transport_;
@@ -53,7 +55,7 @@ class Comm {
   uint64_t sequence_ = 0;
 };
 
-/// Names of the transports this build can create for host memory.
+/// Names of the transports this build can create for host memory ("ucx", "mpi").
 std::vector<std::string> available_transports();
 
 }  // namespace cclab
