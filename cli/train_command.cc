@@ -55,6 +55,8 @@ void validate(TrainFlags& flags) {
   if (o.mode != "data")
     throw UsageError("not implemented yet: --mode " + o.mode + " (this build trains in data mode: --mode data)");
   validate_job_flags(flags.job);
+  if (o.resume && o.checkpoint_dir.empty()) throw UsageError("--resume needs --checkpoint-dir");
+  if (o.checkpoint_every > 0 && o.checkpoint_dir.empty()) throw UsageError("--checkpoint-every needs --checkpoint-dir");
   if (flags.epochs->count() > 0 && flags.steps->count() > 0)
     throw UsageError("give --epochs or --steps, not both");
   if (flags.steps->count() > 0 && o.steps == 0) throw UsageError("--steps must be at least 1");
@@ -66,6 +68,7 @@ void validate(TrainFlags& flags) {
       throw UsageError("--scaling starts its own jobs: run it by hand, not under a launcher");
     if (flags.job.ranks != -1) throw UsageError("give --scaling or -n, not both");
     flags.scaling_ranks = parse_rank_list(flags.scaling);
+    if (!o.checkpoint_dir.empty()) throw UsageError("--scaling runs several trainings: give no --checkpoint-dir");
   }
   const int ranks = detect_launch() != LaunchKind::none ? launcher_world_size() : std::max(1, flags.job.ranks);
   o.grid = {ranks, 1, 1};
@@ -181,6 +184,13 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
   command->add_option("--scaling", flags->scaling,
                       "Run at each of these rank counts (e.g. 1,2,4) and print a speedup table");
   command->add_flag("--no-eval", flags->no_eval, "Skip the test-set evaluation after each epoch");
+  command->add_option("--checkpoint-dir", o.checkpoint_dir,
+                      "Write DIR/checkpoint.bin (parameters, momentum, step) at the end of each epoch and run");
+  command->add_option("--checkpoint-every", o.checkpoint_every,
+                      "Also write a checkpoint every K steps (0: only at epoch and run ends)")
+      ->capture_default_str();
+  command->add_flag("--resume", o.resume,
+                    "Continue from DIR/checkpoint.bin (--steps/--epochs stay the total of the whole run)");
   command->add_flag("--profile-layers", o.profile_layers, "Print the time each layer takes per step");
   return [flags, argv]() -> int {
     validate(*flags);

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "backends/onednn/onednn_backend.h"
+#include "checkpoint.h"
 #include "cclab/algorithm.h"
 #include "cclab/comm.h"
 #include "cclab/error.h"
@@ -42,6 +43,9 @@ void validate(const TrainOptions& options) {
   if (options.eval_batch == 0) throw UsageError("the evaluation batch must be at least 1");
   if (options.mode != "data") throw UsageError("not implemented yet: --mode " + options.mode);
   if (options.bucket_bytes < 4) throw UsageError("--bucket-mb must hold at least one float");
+  if (options.resume && options.checkpoint_dir.empty()) throw UsageError("--resume needs --checkpoint-dir");
+  if (options.checkpoint_every > 0 && options.checkpoint_dir.empty())
+    throw UsageError("--checkpoint-every needs --checkpoint-dir");
 }
 
 PhaseTimes operator+(const PhaseTimes& a, const PhaseTimes& b) {
@@ -296,15 +300,47 @@ TrainSummary train_impl(const TrainOptions& options, const std::vector<std::stri
   const size_t steps_per_epoch = loader.steps_per_epoch();
   const size_t total_steps = options.steps > 0 ? options.steps : options.epochs * steps_per_epoch;
   const size_t epochs = (total_steps + steps_per_epoch - 1) / steps_per_epoch;
+
+  // Checkpoints: the state is parameters, momentum and the global step count (data order and
+  // initial weights are pure functions of the seed and epoch).
+  CheckpointHeader checkpoint_header;
+  checkpoint_header.model = options.model;
+  checkpoint_header.data = options.data;
+  checkpoint_header.mode = options.mode;
+  checkpoint_header.parameters = model.parameters().size();
+  checkpoint_header.ranks = uint64_t(ranks);
+  checkpoint_header.global_batch = options.batch;
+  checkpoint_header.seed = options.seed;
+  checkpoint_header.learning_rate = options.learning_rate;
+  checkpoint_header.momentum = options.momentum;
+  size_t done_steps = 0;  // global steps done, including those before a resume
+  if (options.resume) {
+    CheckpointState state = read_checkpoint(options.checkpoint_dir, checkpoint_header);
+    if (state.steps >= total_steps)
+      throw UsageError("cannot resume from checkpoint " + checkpoint_path(options.checkpoint_dir) + ": it is at step " +
+                       std::to_string(state.steps) + ", this run ends at step " + std::to_string(total_steps));
+    std::copy(state.parameters.begin(), state.parameters.end(), model.parameters().values().begin());
+    std::copy(state.velocity.begin(), state.velocity.end(), optimizer.velocity().begin());
+    done_steps = state.steps;
+  }
+  const size_t first_epoch = done_steps / steps_per_epoch;
+  const auto save_checkpoint = [&] {
+    if (rank == 0 && !options.checkpoint_dir.empty())
+      write_checkpoint(options.checkpoint_dir, checkpoint_header, model.parameters().values(), optimizer.velocity(),
+                       done_steps);
+  };
   print_run_header(out, options, run, source.kind == DataSource::Kind::fashion_mnist);
+  if (options.resume)
+    out << "# resumed from " << checkpoint_path(options.checkpoint_dir) << " at step " << done_steps << "\n";
 
   PhaseTimes run_sums;
   double run_wall_s = 0;
   size_t run_samples = 0;
-  for (size_t epoch = 0; epoch < epochs; ++epoch) {
+  for (size_t epoch = first_epoch; epoch < epochs; ++epoch) {
     EpochSummary summary;
     summary.epoch = epoch + 1;
-    summary.steps = std::min(steps_per_epoch, total_steps - run.steps);
+    const size_t first_step = done_steps - epoch * steps_per_epoch;  // > 0 only in a resumed epoch
+    summary.steps = std::min(steps_per_epoch - first_step, total_steps - done_steps);
     PhaseTimes sums;
     double wall_s = 0;
     // This rank's loss sums and correct counts per step; summed over ranks after the epoch (bootstrap
@@ -312,7 +348,7 @@ TrainSummary train_impl(const TrainOptions& options, const std::vector<std::stri
     std::vector<double> local(2 * summary.steps, 0.0), global_sizes(summary.steps, 0.0);
     for (size_t step = 0; step < summary.steps; ++step) {
       const auto start = Clock::now();
-      const BatchInfo info = loader.load(epoch, step, activations.input(), labels.data());
+      const BatchInfo info = loader.load(epoch, first_step + step, activations.input(), labels.data());
       const auto loaded = Clock::now();
       const double sent_before_forward = bytes_sent();
       LossResult loss;
@@ -346,10 +382,15 @@ TrainSummary train_impl(const TrainOptions& options, const std::vector<std::stri
       wall_s += seconds(start, end);
       if (!std::isfinite(loss.loss_sum))
         throw Error("the loss diverged to " + std::to_string(loss.loss_sum) + " at epoch " +
-                    std::to_string(epoch + 1) + " step " + std::to_string(step + 1) + " (try a smaller --lr)");
+                    std::to_string(epoch + 1) + " step " + std::to_string(first_step + step + 1) +
+                    " (try a smaller --lr)");
       local[2 * step] = loss.loss_sum;
       local[2 * step + 1] = double(loss.correct);
       global_sizes[step] = double(info.global_size);
+      ++done_steps;
+      // Mid-epoch checkpoints (the end of the epoch writes one below in any case).
+      if (options.checkpoint_every > 0 && done_steps % options.checkpoint_every == 0 && step + 1 < summary.steps)
+        save_checkpoint();
     }
     const std::vector<double> global = comm ? sum_over_ranks(*comm, local) : local;
     double loss_sum = 0, correct = 0;
@@ -379,6 +420,7 @@ TrainSummary train_impl(const TrainOptions& options, const std::vector<std::stri
     run_samples += summary.samples;
     run.epoch_summaries.push_back(summary);
     writer.write(epoch_record(options, run, summary, argv));
+    save_checkpoint();
   }
 
   run.epochs = double(run.steps) / double(steps_per_epoch);

@@ -47,6 +47,12 @@ struct TrainOptions {
   std::string mode = "data";  // data | tensor | pipeline | hybrid (data only, so far)
   Grid grid;
   size_t bucket_bytes = size_t{1} << 20;  // data mode: gradient bucket size (--bucket-mb)
+  // Checkpoints (checkpoint.h): with a directory, written every `checkpoint_every` steps (0: only)
+  // at the end of every epoch and of the run; rank 0 writes. `resume` loads DIR/checkpoint.bin and
+  // continues from its step count: --steps / --epochs remain the run's total, not what is left.
+  std::string checkpoint_dir;
+  size_t checkpoint_every = 0;
+  bool resume = false;
 };
 
 /// Mean time per step, seconds, by phase.

@@ -22,6 +22,9 @@ class SgdMomentum {
 
   float learning_rate() const { return learning_rate_; }
   void set_learning_rate(float learning_rate) { learning_rate_ = learning_rate; }
+  /// The momentum buffer (one element per parameter): saved and restored by checkpoints.
+  std::span<float> velocity() { return velocity_; }
+  std::span<const float> velocity() const { return velocity_; }
 
  private:
   float learning_rate_, momentum_;

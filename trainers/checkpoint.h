@@ -1,0 +1,46 @@
+// Training checkpoints (DESIGN 3.6): everything a resumed run needs to continue with exactly the
+// losses of an uninterrupted one. Training has no stateful RNG: initial weights, synthetic data and
+// the shuffle order of every epoch are pure functions of (seed, epoch) (model/random.h,
+// data/loader.h), so the state is the parameters, SGD's momentum buffer and the count of steps done.
+//
+// File DIR/checkpoint.bin, little-endian, written atomically (DIR/checkpoint.tmp, fsync, rename):
+//   "CCLABCKP" magic, u32 version (1),
+//   header: strings (u32 length + bytes) model spec, data source, mode; u64 parameters, ranks,
+//           global batch, seed; f64 learning rate, momentum;
+//   u64 payload bytes, payload: u64 steps done, u64 parameter count, f32 parameters[],
+//           f32 velocity[] (same count);
+//   u64 FNV-1a 64 of the payload.
+// Loading checks the magic, version, that the header matches the current run, the length and the
+// checksum, and throws UsageError naming the file otherwise.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace cclab::train {
+
+struct CheckpointHeader {
+  std::string model, data, mode;
+  uint64_t parameters = 0, ranks = 1, global_batch = 0, seed = 0;
+  double learning_rate = 0, momentum = 0;
+};
+
+struct CheckpointState {
+  uint64_t steps = 0;  // global steps done
+  std::vector<float> parameters, velocity;
+};
+
+/// DIR/checkpoint.bin.
+std::string checkpoint_path(const std::string& directory);
+
+/// Writes `state` atomically to checkpoint_path(directory), creating the directory. Throws Error.
+void write_checkpoint(const std::string& directory, const CheckpointHeader& header, std::span<const float> parameters,
+                      std::span<const float> velocity, uint64_t steps);
+
+/// Reads checkpoint_path(directory); throws UsageError (one line naming the file) when it is
+/// missing, truncated, corrupt or was written by an incompatible run.
+CheckpointState read_checkpoint(const std::string& directory, const CheckpointHeader& expected);
+
+}  // namespace cclab::train
