@@ -45,16 +45,10 @@ Schedule build_allreduce_rabenseifner(const Topology& topology, int rank, const 
   const MessageSegments segments(args.count, args.segment_elements(), unfold_phase + 1);
   ReceiveSlots slots(writer, args.segments_in_flight, segments.largest_segment());
 
-  if (fold.sits_out(rank)) {
-    send_segments(writer, segments, rank + 1, {fold_phase}, input);
-    recv_segments(writer, segments, rank + 1, {unfold_phase}, output);
-    return std::move(writer).finish();
-  }
-  Region partial = input;
-  if (fold.absorbs(rank)) {
-    recv_reduce_segments(writer, segments, slots, rank - 1, {fold_phase}, output, input, false);
-    partial = output;
-  }
+  const std::optional<Region> contribution =
+      fold_in(writer, segments, slots, fold, rank, fold_phase, unfold_phase, input, output);
+  if (!contribution) return std::move(writer).finish();  // this rank sat out the fold
+  Region partial = *contribution;
 
   // The elements of the blocks of a group of consecutive members.
   const auto elements_of = [&](MemberRange group) {
@@ -81,7 +75,7 @@ Schedule build_allreduce_rabenseifner(const Topology& topology, int rank, const 
     recv_segments(writer, segments, fold.rank_of(partner), id,
                   subregion(output, elements_of(aligned_group(partner, distance))));
   }
-  if (fold.absorbs(rank)) send_segments(writer, segments, rank - 1, {unfold_phase}, output);
+  fold_out(writer, segments, fold, rank, unfold_phase, output);
   return std::move(writer).finish();
 }
 

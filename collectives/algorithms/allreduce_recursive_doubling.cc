@@ -38,16 +38,10 @@ Schedule build_allreduce_recursive_doubling(const Topology& topology, int rank, 
   const MessageSegments segments(args.count, args.segment_elements(), distances.size() + 2);
   ReceiveSlots slots(writer, args.segments_in_flight, segments.largest_segment());
 
-  if (fold.sits_out(rank)) {
-    send_segments(writer, segments, rank + 1, {fold_phase}, input);
-    recv_segments(writer, segments, rank + 1, {unfold_phase}, output);
-    return std::move(writer).finish();
-  }
-  Region partial = input;
-  if (fold.absorbs(rank)) {
-    recv_reduce_segments(writer, segments, slots, rank - 1, {fold_phase}, output, input, false);
-    partial = output;
-  }
+  const std::optional<Region> contribution =
+      fold_in(writer, segments, slots, fold, rank, fold_phase, unfold_phase, input, output);
+  if (!contribution) return std::move(writer).finish();  // this rank sat out the fold
+  Region partial = *contribution;
   const int member = fold.member_of(rank);
   for (size_t step = 0; step < distances.size(); ++step) {
     const int partner = fold.rank_of(member ^ distances[step]);
@@ -55,7 +49,7 @@ Schedule build_allreduce_recursive_doubling(const Topology& topology, int rank, 
     recv_reduce_segments(writer, segments, slots, partner, {step + 1}, output, partial, step + 1 == distances.size());
     partial = output;
   }
-  if (fold.absorbs(rank)) send_segments(writer, segments, rank - 1, {unfold_phase}, output);
+  fold_out(writer, segments, fold, rank, unfold_phase, output);
   return std::move(writer).finish();
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cclab/error.h"
+#include "patterns/recursive.h"
 
 namespace cclab {
 namespace {
@@ -55,6 +56,28 @@ void recv_reduce_segments(ScheduleWriter& writer, const MessageSegments& segment
     writer.recv(peer, segments.tag(id, index), received);
     writer.reduce(subregion(target, part), subregion(mine, part), received, finalize);
   }
+}
+
+}  // namespace cclab
+
+namespace cclab {
+
+std::optional<Region> fold_in(ScheduleWriter& writer, const MessageSegments& segments, ReceiveSlots& slots,
+                              const PowerOfTwoFold& fold, int rank, size_t fold_phase, size_t unfold_phase,
+                              Region input, Region output) {
+  if (fold.sits_out(rank)) {
+    send_segments(writer, segments, rank + 1, {fold_phase}, input);
+    recv_segments(writer, segments, rank + 1, {unfold_phase}, output);
+    return std::nullopt;
+  }
+  if (!fold.absorbs(rank)) return input;
+  recv_reduce_segments(writer, segments, slots, rank - 1, {fold_phase}, output, input, false);
+  return output;
+}
+
+void fold_out(ScheduleWriter& writer, const MessageSegments& segments, const PowerOfTwoFold& fold, int rank,
+              size_t unfold_phase, Region output) {
+  if (fold.absorbs(rank)) send_segments(writer, segments, rank - 1, {unfold_phase}, output);
 }
 
 }  // namespace cclab

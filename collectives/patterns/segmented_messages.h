@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "cclab/schedule.h"
 #include "patterns/fragments.h"
@@ -56,5 +57,22 @@ void recv_segments(ScheduleWriter& writer, const MessageSegments& segments, int 
 /// reduced from there; `finalize` marks these reductions as the ones completing their elements.
 void recv_reduce_segments(ScheduleWriter& writer, const MessageSegments& segments, ReceiveSlots& slots, int peer,
                           MessageId id, Region target, Region mine, bool finalize);
+
+}  // namespace cclab
+
+namespace cclab {
+
+struct PowerOfTwoFold;
+
+/// The edges of MPICH's fold for a whole-array allreduce over `fold`'s power-of-two core. A rank
+/// that sits out hands its input to its partner in `fold_phase`, gets the result back in
+/// `unfold_phase` and is done: nullopt. A core member gets the region holding its contribution:
+/// its input, or its output where the absorbed partner's input was added to it.
+std::optional<Region> fold_in(ScheduleWriter& writer, const MessageSegments& segments, ReceiveSlots& slots,
+                              const PowerOfTwoFold& fold, int rank, size_t fold_phase, size_t unfold_phase,
+                              Region input, Region output);
+/// After the core finished `output`: a rank that absorbed a partner sends it the result.
+void fold_out(ScheduleWriter& writer, const MessageSegments& segments, const PowerOfTwoFold& fold, int rank,
+              size_t unfold_phase, Region output);
 
 }  // namespace cclab
