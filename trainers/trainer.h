@@ -44,9 +44,13 @@ struct TrainOptions {
   size_t eval_batch = 500;
   bool profile_layers = false;  // print time per layer
   std::string json_path;
-  std::string mode = "data";  // data | tensor | pipeline | hybrid (data only, so far)
+  std::string mode = "data";  // data | tensor | pipeline | hybrid
   Grid grid;
   size_t bucket_bytes = size_t{1} << 20;  // data mode: gradient bucket size (--bucket-mb)
+  // Pipeline: micro-batches per global batch (--microbatches; 0: 4 per stage, at most the batch)
+  // and the schedule (--schedule gpipe | 1f1b). Stages: grid.pp (--stages).
+  size_t microbatches = 0;
+  std::string schedule = "1f1b";
   // Checkpoints (checkpoint.h): with a directory, written every `checkpoint_every` steps (0: only)
   // at the end of every epoch and of the run; rank 0 writes. `resume` loads DIR/checkpoint.bin and
   // continues from its step count: --steps / --epochs remain the run's total, not what is left.

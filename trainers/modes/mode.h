@@ -1,0 +1,117 @@
+// A parallel mode's part of training (DESIGN 3.6). The loop in trainer.cc owns what every mode
+// shares: data loading, epochs, the global loss of every step, evaluation batches, checkpoints,
+// records and the printed tables. A mode owns the model piece(s) this rank holds, the optimizer,
+// the communication between ranks and the accounting of its time and traffic by phase.
+//
+// Modes (one file each): data_parallel.cc (also the single-process run: data mode on one rank),
+// tensor_parallel.cc, pipeline_parallel.cc, hybrid_parallel.cc. make_mode() picks by
+// TrainOptions::mode and grid.
+//
+// Every mode is an exact decomposition of single-process training: with the same options the loss
+// of every step and the final parameters equal the one-rank run's up to float rounding.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "data/loader.h"
+#include "model/model.h"
+#include "model/spec.h"
+#include "trainer.h"
+
+namespace cclab {
+class Comm;
+}
+
+namespace cclab::train {
+
+/// The samples this rank loaded for one step (its Shard of the global batch).
+struct StepBatch {
+  float* input = nullptr;  // local_size samples, NHWC, the model's input shape
+  const int32_t* labels = nullptr;
+  size_t local_size = 0;   // may be 0 (a shard of the last, partial batch)
+  size_t global_size = 0;  // samples of the whole global batch: the loss is normalised by it
+};
+
+/// What one step (or one evaluation batch) did on this rank.
+struct StepResult {
+  /// Summed softmax cross-entropy and correct predictions over the samples whose loss THIS rank
+  /// computes. Summed over all ranks they must give the global batch's sums exactly once (a rank
+  /// that computes no loss, or a replica of one that does, returns 0).
+  double loss_sum = 0;
+  size_t correct = 0;
+  /// Seconds, by phase. forward/backward/update: computation only. comm: time this rank's thread
+  /// spends inside communication calls (posting, progressing, transferring, reducing received
+  /// data). Time blocked waiting for a peer that is behind belongs to neither: the loop counts it,
+  /// with everything else not accounted here, as idle.
+  double forward_s = 0, backward_s = 0, update_s = 0, comm_s = 0;
+};
+
+/// Bytes this rank sent by phase (DESIGN 3.5 phases), summed over the steps so far.
+struct PhaseBytes {
+  double forward = 0, backward = 0, grad_sync = 0;
+};
+
+class ParallelMode {
+ public:
+  virtual ~ParallelMode() = default;
+
+  /// The part of every global batch this rank loads (tensor and pipeline modes load all of it).
+  virtual Shard shard() const = 0;
+  /// One or more "# ..." lines for the run header: how the model is split over the ranks.
+  virtual std::string describe() const = 0;
+
+  /// One training step: forward, loss (normalised by batch.global_size), backward, gradient sync,
+  /// SGD update. Collective: every rank calls it for every step.
+  virtual StepResult train_step(const StepBatch& batch) = 0;
+  /// Inference on one batch (training = false); loss_sum and correct as in train_step. Collective.
+  virtual StepResult evaluate(const StepBatch& batch) = 0;
+
+  /// Measured bytes sent so far (sends posted during train_step only, not evaluate), and what
+  /// DESIGN 3.7's formulas (or the simulator, which knows the chunk rounding) predict for the same
+  /// steps (the batch of each step, the last partial one included).
+  virtual PhaseBytes sent_bytes() const = 0;
+  virtual PhaseBytes predicted_sent_bytes() const = 0;
+  /// Bytes received so far during train_step, all phases.
+  virtual double received_bytes() const = 0;
+
+  /// Checkpoints: this rank's parameters and SGD velocity, and whether every rank holds the same
+  /// (data parallel: rank 0 writes one file, every rank reads it) or its own part (one file each).
+  virtual std::span<float> parameters() = 0;
+  virtual std::span<float> velocity() = 0;
+  virtual bool replicated() const = 0;
+
+  /// Sum and sum of absolute values of the WHOLE model's parameters, this rank's share: summed over
+  /// ranks they count every parameter of the unsplit model exactly once (a replica adds 0).
+  virtual std::pair<double, double> parameter_sums() const = 0;
+
+  /// The model piece this rank runs (for --profile-layers).
+  virtual Model& local_model() = 0;
+  /// Data parallel: gradient buckets per step (0 elsewhere).
+  virtual size_t buckets() const { return 0; }
+};
+
+/// The mode of options.mode / options.grid for this rank (mode.cc); comm is null for a one-rank run
+/// (data mode). A step gives a Shard{r, R} at most (options.batch + R - 1) / R samples.
+std::unique_ptr<ParallelMode> make_mode(Comm* comm, const TrainOptions& options, const ModelPlan& plan,
+                                        Backend& backend);
+
+// One per file. Each checks that options.grid fits comm.size() and the model, throwing UsageError.
+/// data_parallel.cc: grid dp = ranks (also one rank without a Comm).
+std::unique_ptr<ParallelMode> make_data_parallel(Comm* comm, const TrainOptions& options, const ModelPlan& plan,
+                                                 Backend& backend);
+/// tensor_parallel.cc: grid tp = ranks.
+std::unique_ptr<ParallelMode> make_tensor_parallel(Comm& comm, const TrainOptions& options, const ModelPlan& plan,
+                                                   Backend& backend);
+/// pipeline_parallel.cc: grid pp = stages, dp = replicas of the pipeline (dp x pp = ranks).
+std::unique_ptr<ParallelMode> make_pipeline_parallel(Comm& comm, const TrainOptions& options, const ModelPlan& plan,
+                                                     Backend& backend);
+/// hybrid_parallel.cc: data-parallel convolution layers, tensor-parallel fully connected layers
+/// over the same ranks (Krizhevsky's "one weird trick"). (--mode hybrid with pp > 1 is the data x
+/// pipeline grid of make_pipeline_parallel.)
+std::unique_ptr<ParallelMode> make_hybrid_parallel(Comm& comm, const TrainOptions& options, const ModelPlan& plan,
+                                                   Backend& backend);
+
+}  // namespace cclab::train

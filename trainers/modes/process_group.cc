@@ -1,0 +1,98 @@
+#include "modes/process_group.h"
+
+#include "cclab/comm.h"
+#include "cclab/error.h"
+#include "cclab/simulator.h"
+
+namespace cclab::train {
+namespace {
+
+constexpr uint32_t kPointToPoint = 0xFFFF;
+
+Topology group_topology(const Comm& comm, const std::vector<int>& members) {
+  Topology topology;
+  for (int member : members) topology.node_of_rank.push_back(comm.topology().node_of_rank.at(size_t(member)));
+  return topology;
+}
+
+}  // namespace
+
+ProcessGroup::ProcessGroup(Comm& comm, std::vector<int> members, unsigned id)
+    : transport_(comm.transport(), std::move(members)),
+      topology_(group_topology(comm, transport_.members())),
+      executor_(transport_),
+      timeout_s_(comm.timeout_s()),
+      id_(id) {
+  if (id == 0 || id > 255) throw Error("process group ids are 1..255");
+}
+
+Deadline ProcessGroup::deadline() const { return Deadline::after(timeout_s_); }
+
+uint64_t ProcessGroup::next_sequence() {
+  const uint32_t call = calls_;
+  calls_ = (calls_ + 1) % kPointToPoint;
+  return (uint64_t{id_} << 16) | call;
+}
+
+ProcessGroup::Compiled& ProcessGroup::compiled(Collective collective, size_t count) {
+  std::unique_ptr<Compiled>& entry = compiled_[{collective, count}];
+  if (!entry) {
+    const Algorithm* ring = find_algorithm(collective, "ring");
+    if (!ring) throw Error("this build has no ring " + std::string(collective_name(collective)));
+    CollectiveArgs args;
+    args.collective = collective;
+    // allgather and reduce_scatter count the whole array (algorithm.h); callers give a block.
+    args.count = collective == Collective::allreduce ? count : count * size_t(size());
+    args.dtype = DataType::f32;
+    args.op = ReduceOp::sum;
+    args.inplace = collective == Collective::allreduce;
+    entry = std::make_unique<Compiled>(Compiled{CompiledSchedule(ring->build(topology_, rank(), args)),
+                                                predict_traffic(*ring, topology_, args).max_bytes_sent});
+  }
+  return *entry;
+}
+
+size_t ProcessGroup::predicted_sent_bytes(Collective collective, size_t count) {
+  return size() == 1 ? 0 : compiled(collective, count).predicted_sent_bytes;
+}
+
+void ProcessGroup::allreduce(float* data, size_t count) {
+  if (size() == 1 || count == 0) return;
+  executor_.run(compiled(Collective::allreduce, count).schedule, {data, data}, DataType::f32, ReduceOp::sum,
+                next_sequence(), deadline());
+}
+
+void ProcessGroup::allgather(const float* block, float* whole, size_t block_count) {
+  if (size() == 1) {
+    std::copy(block, block + block_count, whole);
+    return;
+  }
+  executor_.run(compiled(Collective::allgather, block_count).schedule, {block, whole}, DataType::f32, ReduceOp::sum,
+                next_sequence(), deadline());
+}
+
+void ProcessGroup::reduce_scatter(const float* whole, float* block, size_t block_count) {
+  if (size() == 1) {
+    std::copy(whole, whole + block_count, block);
+    return;
+  }
+  executor_.run(compiled(Collective::reduce_scatter, block_count).schedule, {whole, block}, DataType::f32,
+                ReduceOp::sum, next_sequence(), deadline());
+}
+
+std::unique_ptr<PendingCollective> ProcessGroup::start_allreduce(float* data, size_t count) {
+  return executor_.start(compiled(Collective::allreduce, count).schedule, {data, data}, DataType::f32, ReduceOp::sum,
+                         next_sequence());
+}
+
+RequestPtr ProcessGroup::isend(int peer, const float* data, size_t count, uint32_t message) {
+  return transport_.send(peer, data, count * sizeof(float),
+                         message_tag((uint64_t{id_} << 16) | kPointToPoint, message & 0xFFFFFF));
+}
+
+RequestPtr ProcessGroup::irecv(int peer, float* data, size_t count, uint32_t message) {
+  return transport_.recv(peer, data, count * sizeof(float),
+                         message_tag((uint64_t{id_} << 16) | kPointToPoint, message & 0xFFFFFF));
+}
+
+}  // namespace cclab::train

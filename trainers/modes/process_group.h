@@ -1,0 +1,83 @@
+// A process group: some of the job's ranks, with the collectives and point-to-point messages the
+// parallel modes need between them (DESIGN 3.6). The data-parallel gradient allreduce, a tensor-
+// parallel layer pair's allreduce and a pipeline boundary's sends each run in a group; the group
+// counts its own traffic, so a mode that gives each phase its own group reads the bytes of every
+// phase from the groups' counters (DESIGN 3.7 checks them).
+//
+// Collectives are our ring algorithms (f32, sum) on a GroupTransport: schedules are compiled once
+// per (collective, count) and reused. Every member must make the same calls in the same order.
+//
+// Tags. The wire sequence of every message is (group id << 16 | n): n counts this group's
+// collective calls (0 .. 0xFFFE, then wraps), and n = 0xFFFF marks a point-to-point message whose
+// 24-bit `message` id the caller chooses (the same on both sides, distinct among the messages in
+// flight between a pair). Groups that share a pair of ranks need distinct ids (1..255).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "cclab/algorithm.h"
+#include "cclab/group_transport.h"
+#include "cclab/host_executor.h"
+
+namespace cclab {
+class Comm;
+}
+
+namespace cclab::train {
+
+class ProcessGroup {
+ public:
+  /// `members`: global ranks in group-rank order, including this one. `id`: 1..255.
+  ProcessGroup(Comm& comm, std::vector<int> members, unsigned id);
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+
+  int rank() const { return transport_.rank(); }
+  int size() const { return transport_.size(); }
+  const std::vector<int>& members() const { return transport_.members(); }
+  /// The job's --timeout from now: every wait of this group ends by then or throws.
+  Deadline deadline() const;
+
+  /// In-place sum of `count` floats over the group.
+  void allreduce(float* data, size_t count);
+  /// `whole` (size() x block_count) gets every member's `block`, in group-rank order.
+  void allgather(const float* block, float* whole, size_t block_count);
+  /// `block` gets this member's block of the sum of every member's `whole` (size() x block_count).
+  void reduce_scatter(const float* whole, float* block, size_t block_count);
+  /// Starts an in-place sum and returns at once; poll it with test(), finish with wait(deadline()).
+  std::unique_ptr<PendingCollective> start_allreduce(float* data, size_t count);
+
+  /// Bytes this member sends in one allreduce of `count` floats, allgather or reduce_scatter of
+  /// `block_count` floats per member (the simulator's count of the same schedule).
+  size_t predicted_sent_bytes(Collective collective, size_t count);
+
+  /// Point-to-point with group rank `peer`.
+  RequestPtr isend(int peer, const float* data, size_t count, uint32_t message);
+  RequestPtr irecv(int peer, float* data, size_t count, uint32_t message);
+  void wait(Request& request) { transport_.wait(request, deadline()); }
+
+  /// This group's traffic so far (this member's side).
+  uint64_t bytes_sent() const { return transport_.counters().total_bytes_sent(); }
+  uint64_t bytes_received() const { return transport_.counters().total_bytes_received(); }
+
+ private:
+  struct Compiled {
+    CompiledSchedule schedule;
+    size_t predicted_sent_bytes;
+  };
+  Compiled& compiled(Collective collective, size_t count);
+  uint64_t next_sequence();
+
+  GroupTransport transport_;
+  Topology topology_;
+  HostExecutor executor_;
+  double timeout_s_;
+  unsigned id_;
+  uint32_t calls_ = 0;
+  std::map<std::pair<Collective, size_t>, std::unique_ptr<Compiled>> compiled_;
+};
+
+}  // namespace cclab::train
