@@ -1,7 +1,8 @@
 // `cclab train`: the reference CNN trainers (DESIGN 3.6). Data mode runs in this process for one
 // rank, and as a job of N ranks (cli/job.h: -n N locally, or the ranks of mpirun/srun/env jobs)
 // otherwise; `--scaling 1,2,4` runs the same training at each rank count in turn and prints a speedup
-// table. Tensor, pipeline and hybrid modes are not implemented yet (see trainers/model/model.h).
+// table. Every mode (data, tensor, pipeline, hybrid) runs through the same loop (trainers/modes/mode.h);
+// the grid of ranks comes from the mode, --stages and --grid.
 #include <unistd.h>
 
 #include <cstdio>
@@ -26,6 +27,8 @@ struct TrainFlags {
   JobFlags job;
   bool no_eval = false;
   double bucket_mb = 1.0;
+  std::string grid;
+  size_t stages = 0;
   std::string scaling;
   std::vector<int> scaling_ranks;
   CLI::Option* epochs = nullptr;
@@ -47,18 +50,81 @@ std::vector<int> parse_rank_list(const std::string& text) {
   return ranks;
 }
 
+// "dp=2,pp=2" (any of dp, tp, pp; the others 1).
+train::Grid parse_grid(const std::string& text) {
+  train::Grid grid;
+  std::stringstream in(text);
+  std::string item;
+  const auto bad = [&] {
+    return UsageError("--grid takes dimensions such as dp=2,pp=2 (dp, tp, pp), not '" + text + "'");
+  };
+  while (std::getline(in, item, ',')) {
+    const size_t equals = item.find('=');
+    if (equals == std::string::npos) throw bad();
+    const std::string name = item.substr(0, equals), value = item.substr(equals + 1);
+    char* end = nullptr;
+    const long parsed = std::strtol(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || parsed < 1 || parsed > 1024) throw bad();
+    if (name == "dp")
+      grid.dp = int(parsed);
+    else if (name == "tp")
+      grid.tp = int(parsed);
+    else if (name == "pp")
+      grid.pp = int(parsed);
+    else
+      throw bad();
+  }
+  return grid;
+}
+
+// The grid of a run of `ranks` ranks. One rank is single-process training whatever the mode (the
+// baseline of --scaling). Otherwise --grid as given, or the mode's: data dp = ranks, tensor tp =
+// ranks, pipeline pp = --stages (default ranks) with dp = ranks / stages, hybrid dp = ranks (data-
+// parallel convolutions, the fully connected layers split over the same ranks).
+train::Grid resolve_grid(const TrainFlags& flags, int ranks) {
+  const train::TrainOptions& o = flags.options;
+  if (ranks == 1) return {};
+  train::Grid grid;
+  if (!flags.grid.empty()) {
+    grid = parse_grid(flags.grid);
+    if (flags.stages > 0 && size_t(grid.pp) != flags.stages) throw UsageError("--stages and --grid pp= disagree");
+  } else if (o.mode == "tensor") {
+    grid.tp = ranks;
+  } else if (o.mode == "pipeline") {
+    const size_t stages = flags.stages > 0 ? flags.stages : size_t(ranks);
+    if (size_t(ranks) % stages != 0)
+      throw UsageError("--stages " + std::to_string(stages) + " does not divide the " + std::to_string(ranks) +
+                       " ranks");
+    grid = {ranks / int(stages), 1, int(stages)};
+  } else {
+    grid.dp = ranks;
+  }
+  if (grid.ranks() != ranks)
+    throw UsageError("--grid " + flags.grid + " has " + std::to_string(grid.ranks()) + " ranks, the job " +
+                     std::to_string(ranks));
+  const bool fits = (o.mode == "data" && grid.tp == 1 && grid.pp == 1) || (o.mode == "tensor" && grid.tp == ranks) ||
+                    (o.mode == "pipeline" && grid.tp == 1) ||
+                    (o.mode == "hybrid" && grid.tp == 1 && (grid.pp > 1 || grid.dp == ranks));
+  if (!fits)
+    throw UsageError("--mode " + o.mode + " does not run on the grid dp=" + std::to_string(grid.dp) +
+                     ",tp=" + std::to_string(grid.tp) + ",pp=" + std::to_string(grid.pp) +
+                     " (data: dp; tensor: tp; pipeline: dp x pp; hybrid: dp, or dp x pp)");
+  if (flags.stages > 0 && o.mode != "pipeline" && !(o.mode == "hybrid" && grid.pp > 1))
+    throw UsageError("--stages is for --mode pipeline (or hybrid with a pp grid)");
+  return grid;
+}
+
 void validate(TrainFlags& flags) {
   train::TrainOptions& o = flags.options;
   static const std::vector<std::string> kModes{"data", "tensor", "pipeline", "hybrid"};
   if (std::find(kModes.begin(), kModes.end(), o.mode) == kModes.end())
     throw UsageError("unknown --mode '" + o.mode + "' (data, tensor, pipeline, hybrid)");
-  if (o.mode != "data")
-    throw UsageError("not implemented yet: --mode " + o.mode + " (this build trains in data mode: --mode data)");
+  if (o.schedule != "gpipe" && o.schedule != "1f1b")
+    throw UsageError("unknown --schedule '" + o.schedule + "' (gpipe, 1f1b)");
   validate_job_flags(flags.job);
   if (o.resume && o.checkpoint_dir.empty()) throw UsageError("--resume needs --checkpoint-dir");
   if (o.checkpoint_every > 0 && o.checkpoint_dir.empty()) throw UsageError("--checkpoint-every needs --checkpoint-dir");
-  if (flags.epochs->count() > 0 && flags.steps->count() > 0)
-    throw UsageError("give --epochs or --steps, not both");
+  if (flags.epochs->count() > 0 && flags.steps->count() > 0) throw UsageError("give --epochs or --steps, not both");
   if (flags.steps->count() > 0 && o.steps == 0) throw UsageError("--steps must be at least 1");
   if (flags.epochs->count() > 0 && o.epochs == 0) throw UsageError("--epochs must be at least 1");
   if (!(flags.bucket_mb > 0) || flags.bucket_mb > 4096) throw UsageError("--bucket-mb must be in (0, 4096]");
@@ -71,7 +137,8 @@ void validate(TrainFlags& flags) {
     if (!o.checkpoint_dir.empty()) throw UsageError("--scaling runs several trainings: give no --checkpoint-dir");
   }
   const int ranks = detect_launch() != LaunchKind::none ? launcher_world_size() : std::max(1, flags.job.ranks);
-  o.grid = {ranks, 1, 1};
+  if (flags.scaling_ranks.empty()) o.grid = resolve_grid(flags, ranks);
+  for (int scaled : flags.scaling_ranks) resolve_grid(flags, scaled);  // each run's grid, checked up front
   o.evaluate = !flags.no_eval;
 }
 
@@ -88,7 +155,7 @@ std::vector<std::string> strip_arguments(const std::vector<std::string>& argv) {
         break;
       }
       if (argv[i].rfind(name + "=", 0) == 0 || (name == "-n" && argv[i].size() > 2 && argv[i].rfind("-n", 0) == 0 &&
-                                                 std::isdigit(static_cast<unsigned char>(argv[i][2])))) {
+                                                std::isdigit(static_cast<unsigned char>(argv[i][2])))) {
         drop = true;
         break;
       }
@@ -173,11 +240,20 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
   command->add_option("--data", o.data, "fashion-mnist or synthetic:CxHxW[:N]")->capture_default_str();
   command->add_option("--data-dir", o.data_directory, "Where the Fashion-MNIST IDX files are")->capture_default_str();
   command->add_option("--json", o.json_path, "Append the epoch and train records to this file");
-  command->add_option("--threads", o.threads,
-                      "Compute threads per rank (default: CCLAB_THREADS, else OMP_NUM_THREADS, else the CPUs "
-                      "available to the rank)")
+  command
+      ->add_option("--threads", o.threads,
+                   "Compute threads per rank (default: CCLAB_THREADS, else OMP_NUM_THREADS, else the CPUs "
+                   "available to the rank)")
       ->check(CLI::Range(1, 4096));
-  command->add_option("--mode", o.mode, "data | tensor | pipeline | hybrid (this build: data)")->capture_default_str();
+  command->add_option("--mode", o.mode, "data | tensor | pipeline | hybrid")->capture_default_str();
+  command->add_option("--grid", flags->grid,
+                      "Ranks per dimension, e.g. dp=2,pp=2 (hybrid: data x pipeline); default from --mode");
+  command->add_option("--stages", flags->stages, "Pipeline stages (default: the rank count); dp = ranks / stages");
+  command
+      ->add_option("--microbatches", o.microbatches,
+                   "Pipeline micro-batches per global batch (0: 4 per stage, at most the batch)")
+      ->capture_default_str();
+  command->add_option("--schedule", o.schedule, "Pipeline schedule: gpipe | 1f1b")->capture_default_str();
   add_job_flags(*command, flags->job);
   command->add_option("--bucket-mb", flags->bucket_mb, "Data mode: gradient bucket size in MiB (layers are not split)")
       ->capture_default_str();
@@ -186,8 +262,9 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
   command->add_flag("--no-eval", flags->no_eval, "Skip the test-set evaluation after each epoch");
   command->add_option("--checkpoint-dir", o.checkpoint_dir,
                       "Write DIR/checkpoint.bin (parameters, momentum, step) at the end of each epoch and run");
-  command->add_option("--checkpoint-every", o.checkpoint_every,
-                      "Also write a checkpoint every K steps (0: only at epoch and run ends)")
+  command
+      ->add_option("--checkpoint-every", o.checkpoint_every,
+                   "Also write a checkpoint every K steps (0: only at epoch and run ends)")
       ->capture_default_str();
   command->add_flag("--resume", o.resume,
                     "Continue from DIR/checkpoint.bin (--steps/--epochs stay the total of the whole run)");
@@ -200,9 +277,8 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
       train::train_single_process(flags->options, argv, std::cout);
       return 0;
     }
-    return run_job(flags->job, argv, false, [flags, argv](Comm& comm) {
-      train::train_data_parallel(comm, flags->options, argv, std::cout);
-    });
+    return run_job(flags->job, argv, false,
+                   [flags, argv](Comm& comm) { train::train_parallel(comm, flags->options, argv, std::cout); });
   };
 }
 

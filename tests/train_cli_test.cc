@@ -26,12 +26,15 @@ void expect_usage_error(const std::string& arguments, const std::string& fragmen
       << arguments << "\n" << result.output << "(expected '" << fragment << "')";
 }
 
-TEST(TrainCli, WhatIsNotImplementedYetSaysSo) {
-  expect_usage_error("train --mode tensor", "not implemented yet: --mode tensor");
-  expect_usage_error("train --mode pipeline", "not implemented yet: --mode pipeline");
-  expect_usage_error("train --mode hybrid -n 4", "not implemented yet: --mode hybrid");
-  expect_usage_error("train --mode tensor -n 2", "not implemented yet: --mode tensor");
+TEST(TrainCli, BadModesAndGridsAreUsageErrors) {
   expect_usage_error("train --mode diagonal", "unknown --mode 'diagonal'");
+  expect_usage_error("train --mode pipeline --schedule zigzag", "unknown --schedule 'zigzag'");
+  expect_usage_error("train --mode hybrid -n 4 --grid dp=2,pp=3", "--grid dp=2,pp=3 has 6 ranks, the job 4");
+  expect_usage_error("train --mode hybrid -n 4 --grid dp=2,qq=2", "--grid takes dimensions such as dp=2,pp=2");
+  expect_usage_error("train --mode data -n 4 --grid dp=2,pp=2", "--mode data does not run on the grid dp=2,tp=1,pp=2");
+  expect_usage_error("train --mode pipeline -n 4 --stages 3", "--stages 3 does not divide the 4 ranks");
+  expect_usage_error("train --mode data -n 2 --stages 2", "--stages is for --mode pipeline");
+  expect_usage_error("train --mode tensor --scaling 1,2,3 --grid tp=2", "--grid tp=2 has 2 ranks, the job 3");
 }
 
 TEST(TrainCli, BadInputIsAUsageError) {

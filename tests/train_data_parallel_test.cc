@@ -127,7 +127,7 @@ TEST(DataParallelCli, BadInputIsAUsageError) {
            {"train --scaling 1,2 -n 2", "give --scaling or -n, not both"},
            {"train --scaling 1,x", "--scaling takes rank counts"},
            {"train --bucket-mb 0", "--bucket-mb must be in"},
-           {"train --data synthetic:1x8x8:100 --batch 2 -n 4 --no-eval --steps 1", "smaller than the 4 ranks"},
+           {"train --data synthetic:1x8x8:100 --batch 2 -n 4 --no-eval --steps 1", "smaller than the 4 data-parallel ranks"},
        }) {
     const RunResult result = run(arguments);
     EXPECT_EQ(result.status, 2) << arguments << "\n" << result.output;

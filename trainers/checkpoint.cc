@@ -116,7 +116,8 @@ std::string mismatch(const CheckpointHeader& found, const CheckpointHeader& expe
     return differs("parameter count", std::to_string(found.parameters), std::to_string(expected.parameters));
   if (found.data != expected.data) return differs("--data", "'" + found.data + "'", "'" + expected.data + "'");
   if (found.mode != expected.mode) return differs("--mode", found.mode, expected.mode);
-  if (found.ranks != expected.ranks) return differs("ranks", std::to_string(found.ranks), std::to_string(expected.ranks));
+  if (found.ranks != expected.ranks)
+    return differs("ranks", std::to_string(found.ranks), std::to_string(expected.ranks));
   if (found.global_batch != expected.global_batch)
     return differs("--batch", std::to_string(found.global_batch), std::to_string(expected.global_batch));
   if (found.seed != expected.seed) return differs("--seed", std::to_string(found.seed), std::to_string(expected.seed));
@@ -129,12 +130,17 @@ std::string mismatch(const CheckpointHeader& found, const CheckpointHeader& expe
 
 }  // namespace
 
-std::string checkpoint_path(const std::string& directory) {
-  return (std::filesystem::path(directory) / "checkpoint.bin").string();
+namespace {
+std::string checkpoint_file(const std::string& directory, int part, const char* extension) {
+  const std::string stem = part < 0 ? "checkpoint" : "checkpoint.rank" + std::to_string(part);
+  return (std::filesystem::path(directory) / (stem + extension)).string();
 }
+}  // namespace
 
-void write_checkpoint(const std::string& directory, const CheckpointHeader& header, std::span<const float> parameters,
-                      std::span<const float> velocity, uint64_t steps) {
+std::string checkpoint_path(const std::string& directory, int part) { return checkpoint_file(directory, part, ".bin"); }
+
+void write_checkpoint(const std::string& directory, int part, const CheckpointHeader& header,
+                      std::span<const float> parameters, std::span<const float> velocity, uint64_t steps) {
   if (parameters.size() != velocity.size()) throw Error("checkpoint: parameters and momentum differ in size");
   Writer payload;
   payload.put(steps);
@@ -151,8 +157,8 @@ void write_checkpoint(const std::string& directory, const CheckpointHeader& head
 
   std::error_code error;
   std::filesystem::create_directories(directory, error);
-  const std::string temporary = (std::filesystem::path(directory) / "checkpoint.tmp").string();
-  const std::string final_path = checkpoint_path(directory);
+  const std::string temporary = checkpoint_file(directory, part, ".tmp");
+  const std::string final_path = checkpoint_path(directory, part);
   const auto fail = [&](const std::string& what) {
     throw Error("cannot write checkpoint " + temporary + ": " + what + ": " + std::strerror(errno));
   };
@@ -183,8 +189,8 @@ void write_checkpoint(const std::string& directory, const CheckpointHeader& head
   }
 }
 
-CheckpointState read_checkpoint(const std::string& directory, const CheckpointHeader& expected) {
-  const std::string path = checkpoint_path(directory);
+CheckpointState read_checkpoint(const std::string& directory, int part, const CheckpointHeader& expected) {
+  const std::string path = checkpoint_path(directory, part);
   const auto refuse = [&](const std::string& why) -> UsageError {
     return UsageError("cannot resume from checkpoint " + path + ": " + why);
   };

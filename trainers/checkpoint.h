@@ -3,7 +3,8 @@
 // the shuffle order of every epoch are pure functions of (seed, epoch) (model/random.h,
 // data/loader.h), so the state is the parameters, SGD's momentum buffer and the count of steps done.
 //
-// File DIR/checkpoint.bin, little-endian, written atomically (DIR/checkpoint.tmp, fsync, rename):
+// File DIR/checkpoint.bin (or one per rank, see checkpoint_path), little-endian, written atomically
+// (DIR/checkpoint.tmp, fsync, rename):
 //   "CCLABCKP" magic, u32 version (1),
 //   header: strings (u32 length + bytes) model spec, data source, mode; u64 parameters, ranks,
 //           global batch, seed; f64 learning rate, momentum;
@@ -32,15 +33,16 @@ struct CheckpointState {
   std::vector<float> parameters, velocity;
 };
 
-/// DIR/checkpoint.bin.
-std::string checkpoint_path(const std::string& directory);
+/// DIR/checkpoint.bin for state every rank shares (part -1: data parallel), DIR/checkpoint.rankR.bin
+/// for rank R's own part of the model (tensor- and pipeline-parallel ranks hold different parts).
+std::string checkpoint_path(const std::string& directory, int part = -1);
 
-/// Writes `state` atomically to checkpoint_path(directory), creating the directory. Throws Error.
-void write_checkpoint(const std::string& directory, const CheckpointHeader& header, std::span<const float> parameters,
-                      std::span<const float> velocity, uint64_t steps);
+/// Writes `state` atomically to checkpoint_path(directory, part), creating the directory. Throws Error.
+void write_checkpoint(const std::string& directory, int part, const CheckpointHeader& header,
+                      std::span<const float> parameters, std::span<const float> velocity, uint64_t steps);
 
-/// Reads checkpoint_path(directory); throws UsageError (one line naming the file) when it is
+/// Reads checkpoint_path(directory, part); throws UsageError (one line naming the file) when it is
 /// missing, truncated, corrupt or was written by an incompatible run.
-CheckpointState read_checkpoint(const std::string& directory, const CheckpointHeader& expected);
+CheckpointState read_checkpoint(const std::string& directory, int part, const CheckpointHeader& expected);
 
 }  // namespace cclab::train

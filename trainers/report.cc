@@ -1,5 +1,6 @@
 #include "report.h"
 
+#include <cmath>
 #include <cstdio>
 
 #include "backends/onednn/onednn_backend.h"
@@ -63,7 +64,8 @@ nlohmann::json epoch_record(const TrainOptions& options, const TrainSummary& run
   return record;
 }
 
-nlohmann::json train_record(const TrainOptions& options, const TrainSummary& run, const std::vector<std::string>& argv) {
+nlohmann::json train_record(const TrainOptions& options, const TrainSummary& run,
+                            const std::vector<std::string>& argv) {
   nlohmann::json record = base_record("train", argv);
   record.update(common_fields(options, run));
   record["steps"] = run.steps;
@@ -80,8 +82,8 @@ nlohmann::json train_record(const TrainOptions& options, const TrainSummary& run
   const Traffic& b = run.traffic.backward;
   const Traffic& g = run.traffic.grad_sync;
   record["sent_bytes_per_rank"] = f.sent_bytes_per_rank + b.sent_bytes_per_rank + g.sent_bytes_per_rank;
-  const bool predicted = f.predicted_sent_bytes_per_rank && b.predicted_sent_bytes_per_rank &&
-                         g.predicted_sent_bytes_per_rank;
+  const bool predicted =
+      f.predicted_sent_bytes_per_rank && b.predicted_sent_bytes_per_rank && g.predicted_sent_bytes_per_rank;
   record["predicted_sent_bytes_per_rank"] =
       predicted ? nlohmann::json(*f.predicted_sent_bytes_per_rank + *b.predicted_sent_bytes_per_rank +
                                  *g.predicted_sent_bytes_per_rank)
@@ -89,7 +91,9 @@ nlohmann::json train_record(const TrainOptions& options, const TrainSummary& run
   record["phases"] = {{"data", phase_json(run.phases.data_s, {})},
                       {"forward", phase_json(run.phases.forward_s, f)},
                       {"backward", phase_json(run.phases.backward_s, b)},
-                      {"grad_sync", phase_json(run.phases.grad_sync_s, g)},
+                      // Communication time is one figure (step_time_s.comm); only in data mode is all of it
+                      // gradient sync.
+                      {"grad_sync", phase_json(options.mode == "data" ? run.phases.comm_s : NAN, g)},
                       {"update", phase_json(run.phases.update_s, {})}};
   record["received_bytes_per_rank"] = run.received_bytes_per_rank;
   record["buckets"] = run.buckets;
@@ -121,12 +125,13 @@ void print_run_header(std::ostream& out, const TrainOptions& options, const Trai
       << (ranks == 1 ? " rank, " : " ranks, ") << run.threads << (run.threads == 1 ? " thread" : " threads")
       << (ranks == 1 ? "" : " per rank") << " (" << run.threads_source << ")\n";
   out << "# layers: " << run.plan.spec << "\n";
+  out << run.split;
   out << "# data: " << run.train_description << ", " << run.test_description;
   if (normalised) out << format(", normalised (x/255 - %.4f) / %.4f", kFashionMnistMean, kFashionMnistStd);
-  out << format("; batch %zu, lr %g, momentum %g, seed %llu\n", options.batch, options.learning_rate,
-                options.momentum, static_cast<unsigned long long>(options.seed));
-  out << format("# %5s %7s %11s %10s %10s %9s %9s %11s %9s\n", "epoch", "steps", "train_loss", "train_acc",
-                "test_loss", "test_acc", "time_s", "images/s", "step_ms");
+  out << format("; batch %zu, lr %g, momentum %g, seed %llu\n", options.batch, options.learning_rate, options.momentum,
+                static_cast<unsigned long long>(options.seed));
+  out << format("# %5s %7s %11s %10s %10s %9s %9s %11s %9s\n", "epoch", "steps", "train_loss", "train_acc", "test_loss",
+                "test_acc", "time_s", "images/s", "step_ms");
   out.flush();
 }
 
@@ -139,16 +144,21 @@ void print_epoch_line(std::ostream& out, const EpochSummary& epoch) {
 }
 
 void print_summary(std::ostream& out, const TrainOptions& options, const TrainSummary& run) {
-  out << format("# per step: data %.3f ms, forward %.3f ms, backward %.3f ms, grad_sync %.3f ms, update %.3f ms; "
-                "evaluation took %.2f s (not in images/s)\n",
-                run.phases.data_s * 1e3, run.phases.forward_s * 1e3, run.phases.backward_s * 1e3,
-                run.phases.grad_sync_s * 1e3, run.phases.update_s * 1e3, run.eval_time_s);
+  out << format(
+      "# per step: data %.3f ms, forward %.3f ms, backward %.3f ms, update %.3f ms (compute); "
+      "communication %.3f ms; evaluation took %.2f s (not in images/s)\n",
+      run.phases.data_s * 1e3, run.phases.forward_s * 1e3, run.phases.backward_s * 1e3, run.phases.update_s * 1e3,
+      run.phases.comm_s * 1e3, run.eval_time_s);
   if (options.grid.ranks() > 1) {
-    const Traffic& g = run.traffic.grad_sync;
-    out << format("# grad_sync per step and rank (max over ranks): %zu buckets of >= %.3g MiB, sent %.0f bytes "
-                  "(predicted %.0f), received %.0f bytes; forward/backward send 0\n",
-                  run.buckets, double(options.bucket_bytes) / 1048576.0, g.sent_bytes_per_rank,
-                  g.predicted_sent_bytes_per_rank.value_or(0.0), run.received_bytes_per_rank);
+    const auto pair = [](const Traffic& t) {
+      return format("%.0f (predicted %.0f)", t.sent_bytes_per_rank, t.predicted_sent_bytes_per_rank.value_or(NAN));
+    };
+    out << "# bytes sent per step and rank (max over ranks): forward " << pair(run.traffic.forward) << ", backward "
+        << pair(run.traffic.backward) << ", grad_sync " << pair(run.traffic.grad_sync)
+        << format("; received %.0f", run.received_bytes_per_rank);
+    if (run.buckets > 0)
+      out << format("; %zu gradient buckets of >= %.3g MiB", run.buckets, double(options.bucket_bytes) / 1048576.0);
+    out << "\n";
   }
   out << format("%-10s %5s %6s %7s %7s %11s %9s %10s %9s %11s %8s %8s\n", "model", "mode", "ranks", "epochs", "steps",
                 "final_loss", "test_acc", "images/s", "step_ms", "compute_ms", "comm_ms", "idle_ms");

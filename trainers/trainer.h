@@ -34,14 +34,13 @@ struct TrainOptions {
   std::string data = "fashion-mnist";
   std::string data_directory = kFashionMnistDirectory;
   size_t epochs = 1;
-  size_t steps = 0;  // 0: whole epochs; otherwise stop after this many steps (crossing epochs)
+  size_t steps = 0;   // 0: whole epochs; otherwise stop after this many steps (crossing epochs)
   size_t batch = 64;  // global batch
   double learning_rate = 0.05;
   double momentum = 0.9;
   uint64_t seed = 1;
-  int threads = 0;  // 0: CCLAB_THREADS, else OMP_NUM_THREADS, else the CPUs this process may use
-  bool evaluate = true;
-  size_t eval_batch = 500;
+  int threads = 0;              // 0: CCLAB_THREADS, else OMP_NUM_THREADS, else the CPUs this process may use
+  bool evaluate = true;         // test-set loss and accuracy after every epoch, in global batches of `batch`
   bool profile_layers = false;  // print time per layer
   std::string json_path;
   std::string mode = "data";  // data | tensor | pipeline | hybrid
@@ -59,9 +58,10 @@ struct TrainOptions {
   bool resume = false;
 };
 
-/// Mean time per step, seconds, by phase.
+/// Mean time per step, seconds: loading data, computing forward, backward and the update, and
+/// inside communication calls (ParallelMode's StepResult).
 struct PhaseTimes {
-  double data_s = 0, forward_s = 0, backward_s = 0, update_s = 0, grad_sync_s = 0;
+  double data_s = 0, forward_s = 0, backward_s = 0, update_s = 0, comm_s = 0;
 };
 
 /// Mean wall time per step, split (DESIGN 3.6): compute + comm + idle = total.
@@ -102,7 +102,7 @@ struct TrainSummary {
   std::string threads_source;
   std::string train_description, test_description;
   size_t steps = 0;
-  double epochs = 0;  // steps / steps per epoch
+  double epochs = 0;      // steps / steps per epoch
   double final_loss = 0;  // mean training loss over the last epoch
   double last_step_loss = 0;
   std::optional<Evaluation> test;
@@ -113,30 +113,26 @@ struct TrainSummary {
   PhaseTimes phases;
   PhaseTraffic traffic;
   std::vector<EpochSummary> epoch_summaries;
-  std::vector<double> step_losses;  // global mean loss of every step (for equivalence checks)
+  std::vector<double> step_losses;                  // global mean loss of every step (for equivalence checks)
   double parameter_sum = 0, parameter_abs_sum = 0;  // of the final parameters
-  size_t buckets = 0;  // data mode: gradient buckets per step
-  double received_bytes_per_rank = 0;  // per step, grad_sync, maximum over ranks
+  size_t buckets = 0;                               // data mode: gradient buckets per step
+  double received_bytes_per_rank = 0;               // per step, all phases, maximum over ranks
+  std::string split;  // how the mode split the model over the ranks (ParallelMode::describe)
 };
 
 /// Threads to use and where the number came from ("--threads", "CCLAB_THREADS", "OMP_NUM_THREADS",
 /// "cpus available").
 std::pair<int, std::string> resolve_compute_threads(int requested);
 
-/// Mean loss and accuracy of `model` on all of `dataset`, in batches of `batch` (inference mode).
-Evaluation evaluate(Model& model, const Dataset& dataset, size_t batch);
+/// Trains in this process (data mode on one rank), printing a line per epoch and a summary table to
+/// `out` and writing records to options.json_path. Throws UsageError for bad options, models, data.
+TrainSummary train_single_process(const TrainOptions& options, const std::vector<std::string>& argv, std::ostream& out);
 
-/// Trains in this process, printing a line per epoch and a summary table to `out` and writing
-/// records to options.json_path. Throws UsageError for bad options, models, data.
-TrainSummary train_single_process(const TrainOptions& options, const std::vector<std::string>& argv,
-                                  std::ostream& out);
-
-/// Data-parallel training (DDP): this process is rank comm.rank() of comm.size(); it trains on its
-/// shard of every global batch and allreduces the gradients in buckets during backward (see
-/// trainer.cc for the bucketing and the step-time split). Rank 0 prints to `out` and writes the
-/// records; the other ranks print nothing. Losses and final parameters equal single-process training
-/// with the same options up to float rounding.
-TrainSummary train_data_parallel(Comm& comm, const TrainOptions& options, const std::vector<std::string>& argv,
-                                 std::ostream& out);
+/// Trains as rank comm.rank() of comm.size() in options.mode (modes/mode.h: data, tensor, pipeline,
+/// hybrid) over options.grid. Rank 0 prints to `out` and writes the records; the other ranks print
+/// nothing. Losses and final parameters equal single-process training with the same options up to
+/// float rounding.
+TrainSummary train_parallel(Comm& comm, const TrainOptions& options, const std::vector<std::string>& argv,
+                            std::ostream& out);
 
 }  // namespace cclab::train

@@ -66,7 +66,8 @@ class ParallelMode {
   /// One training step: forward, loss (normalised by batch.global_size), backward, gradient sync,
   /// SGD update. Collective: every rank calls it for every step.
   virtual StepResult train_step(const StepBatch& batch) = 0;
-  /// Inference on one batch (training = false); loss_sum and correct as in train_step. Collective.
+  /// Inference on one batch of the test set (training = false), cut by the same Shard and never
+  /// larger than a training batch; loss_sum and correct as in train_step. Collective.
   virtual StepResult evaluate(const StepBatch& batch) = 0;
 
   /// Measured bytes sent so far (sends posted during train_step only, not evaluate), and what
