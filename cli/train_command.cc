@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "cclab/comm.h"
@@ -31,6 +32,7 @@ struct TrainFlags {
   size_t stages = 0;
   std::string scaling;
   std::vector<int> scaling_ranks;
+  std::vector<std::string> scaling_modes;  // --scaling with --mode data,tensor,...: every mode in one table
   CLI::Option* epochs = nullptr;
   CLI::Option* steps = nullptr;
 };
@@ -117,8 +119,16 @@ train::Grid resolve_grid(const TrainFlags& flags, int ranks) {
 void validate(TrainFlags& flags) {
   train::TrainOptions& o = flags.options;
   static const std::vector<std::string> kModes{"data", "tensor", "pipeline", "hybrid"};
-  if (std::find(kModes.begin(), kModes.end(), o.mode) == kModes.end())
-    throw UsageError("unknown --mode '" + o.mode + "' (data, tensor, pipeline, hybrid)");
+  std::vector<std::string> modes;
+  {
+    std::stringstream in(o.mode);
+    for (std::string mode; std::getline(in, mode, ',');) modes.push_back(mode);
+  }
+  if (modes.size() > 1 && flags.scaling.empty()) throw UsageError("several --mode values need --scaling");
+  for (const std::string& mode : modes)
+    if (std::find(kModes.begin(), kModes.end(), mode) == kModes.end())
+      throw UsageError("unknown --mode '" + mode + "' (data, tensor, pipeline, hybrid)");
+  if (modes.empty()) throw UsageError("unknown --mode '' (data, tensor, pipeline, hybrid)");
   if (o.schedule != "gpipe" && o.schedule != "1f1b")
     throw UsageError("unknown --schedule '" + o.schedule + "' (gpipe, 1f1b)");
   validate_job_flags(flags.job);
@@ -134,17 +144,22 @@ void validate(TrainFlags& flags) {
       throw UsageError("--scaling starts its own jobs: run it by hand, not under a launcher");
     if (flags.job.ranks != -1) throw UsageError("give --scaling or -n, not both");
     flags.scaling_ranks = parse_rank_list(flags.scaling);
+    flags.scaling_modes = modes;
     if (!o.checkpoint_dir.empty()) throw UsageError("--scaling runs several trainings: give no --checkpoint-dir");
   }
   const int ranks = detect_launch() != LaunchKind::none ? launcher_world_size() : std::max(1, flags.job.ranks);
   if (flags.scaling_ranks.empty()) o.grid = resolve_grid(flags, ranks);
-  for (int scaled : flags.scaling_ranks) resolve_grid(flags, scaled);  // each run's grid, checked up front
+  for (const std::string& mode : flags.scaling_modes) {  // each run's grid, checked up front
+    TrainFlags run = flags;
+    run.options.mode = mode;
+    for (int scaled : flags.scaling_ranks) resolve_grid(run, scaled);
+  }
   o.evaluate = !flags.no_eval;
 }
 
 // The arguments without the options that --scaling sets for each run.
 std::vector<std::string> strip_arguments(const std::vector<std::string>& argv) {
-  static const std::vector<std::string> kWithValue{"--scaling", "--json", "-n", "--ranks"};
+  static const std::vector<std::string> kWithValue{"--scaling", "--json", "-n", "--ranks", "--mode"};
   std::vector<std::string> kept;
   for (size_t i = 0; i < argv.size(); ++i) {
     bool drop = false;
@@ -165,56 +180,74 @@ std::vector<std::string> strip_arguments(const std::vector<std::string>& argv) {
   return kept;
 }
 
-// --scaling: one local job per rank count (this program relaunched with -n k), then the table.
-int run_scaling(const TrainFlags& flags, const std::vector<std::string>& argv) {
+// One `cclab train` job of `ranks` local ranks in `mode`: its exit status, and its train record in
+// `train_record`.
+int run_scaled(const TrainFlags& flags, const std::vector<std::string>& argv, const std::string& mode, int ranks,
+               nlohmann::json& train_record) {
   const std::string scratch =
       (std::filesystem::temp_directory_path() / ("cclab_scaling_" + std::to_string(getpid()) + ".jsonl")).string();
-  ResultWriter user_json(flags.options.json_path);
-  std::vector<nlohmann::json> records;
-  for (int ranks : flags.scaling_ranks) {
-    std::filesystem::remove(scratch);
-    std::vector<std::string> run_argv = strip_arguments(argv);
-    for (const std::string& extra : {std::string("-n"), std::to_string(ranks), std::string("--json"), scratch})
-      run_argv.push_back(extra);
-    std::cout << "# --scaling: " << ranks << (ranks == 1 ? " rank" : " ranks") << "\n" << std::flush;
-    LocalLaunchOptions launch;
-    launch.ranks = ranks;
-    launch.timeout_s = flags.job.timeout_s;
-    launch.bind = flags.job.bind == "core";
-    const int status = launch_local(run_argv, launch);
-    if (status != 0) {
-      std::filesystem::remove(scratch);
-      return status;
-    }
-    nlohmann::json train_record;
+  std::filesystem::remove(scratch);
+  std::vector<std::string> run_argv = strip_arguments(argv);
+  for (const std::string& extra :
+       {std::string("--mode"), mode, std::string("-n"), std::to_string(ranks), std::string("--json"), scratch})
+    run_argv.push_back(extra);
+  std::cout << "# --scaling: " << mode << " mode, " << ranks << (ranks == 1 ? " rank" : " ranks") << "\n" << std::flush;
+  LocalLaunchOptions launch;
+  launch.ranks = ranks;
+  launch.timeout_s = flags.job.timeout_s;
+  launch.bind = flags.job.bind == "core";
+  const int status = launch_local(run_argv, launch);
+  if (status == 0)
     for (const nlohmann::json& record : read_results(scratch))
       if (record.value("kind", "") == "train") train_record = record;
-    std::filesystem::remove(scratch);
-    if (train_record.is_null()) throw Error("the " + std::to_string(ranks) + "-rank run wrote no train record");
-    records.push_back(train_record);
-  }
-  // Speedup over the 1-rank run when there is one, else over the first run.
-  double base = records.front()["images_per_s"].get<double>();
-  for (const nlohmann::json& record : records)
-    if (record["ranks"] == 1) base = record["images_per_s"].get<double>();
+  std::filesystem::remove(scratch);
+  if (status == 0 && train_record.is_null())
+    throw Error("the " + std::to_string(ranks) + "-rank run wrote no train record");
+  return status;
+}
+
+// --scaling: one local job per mode and rank count (this program relaunched with -n k), then the
+// table. One rank is single-process training whatever the mode: it runs once, as every mode's baseline.
+int run_scaling(const TrainFlags& flags, const std::vector<std::string>& argv) {
+  ResultWriter user_json(flags.options.json_path);
+  std::vector<nlohmann::json> records;
+  std::optional<double> base;
+  for (const std::string& mode : flags.scaling_modes)
+    for (int ranks : flags.scaling_ranks) {
+      if (ranks == 1 && base) continue;
+      nlohmann::json record;
+      if (const int status = run_scaled(flags, argv, mode, ranks, record); status != 0) return status;
+      records.push_back(std::move(record));
+      if (ranks == 1) base = records.back()["images_per_s"].get<double>();
+    }
+  if (!base) base = records.front()["images_per_s"].get<double>();  // no 1-rank run: over the first
+  const auto& first = records.front();
+  std::cout << "# scaling: " << first["model"].get<std::string>() << ", global batch " << first["global_batch"] << ", "
+            << first["threads"] << " thread(s) per rank; speedup in images/s over "
+            << (first["ranks"] == 1 ? "1 rank" : "the first run")
+            << "\n# time per step in ms (compute / comm / idle); bytes sent per step and rank (max over ranks) by "
+               "phase, measured, and the total predicted by DESIGN 3.7\n";
   char line[512];
-  std::snprintf(line, sizeof line, "%6s %10s %8s %9s %11s %8s %8s %14s %14s %8s\n", "ranks", "images/s", "speedup",
-                "step_ms", "compute_ms", "comm_ms", "idle_ms", "sent_B/rank", "predicted_B", "buckets");
-  std::cout << "# scaling: " << records.front()["model"].get<std::string>() << ", global batch "
-            << records.front()["global_batch"] << ", " << records.front()["threads"] << " thread(s) per rank\n"
-            << line;
+  std::snprintf(line, sizeof line, "%-8s %5s %9s %9s %7s %8s %8s %7s %7s %11s %11s %11s %11s\n", "mode", "ranks",
+                "grid", "images/s", "speedup", "step_ms", "compute", "comm", "idle", "forward_B", "backward_B",
+                "grad_sync_B", "predicted_B");
+  std::cout << line;
   for (nlohmann::json& record : records) {
-    const double speedup = record["images_per_s"].get<double>() / base;
+    const double speedup = record["images_per_s"].get<double>() / *base;
     record["speedup"] = speedup;
     const auto& time = record["step_time_s"];
-    const auto& sync = record["phases"]["grad_sync"];
-    const double predicted =
-        sync["predicted_sent_bytes_per_rank"].is_number() ? sync["predicted_sent_bytes_per_rank"].get<double>() : 0;
-    std::snprintf(line, sizeof line, "%6d %10.0f %8.2f %9.3f %11.3f %8.3f %8.3f %14.0f %14.0f %8d\n",
-                  record["ranks"].get<int>(), record["images_per_s"].get<double>(), speedup,
+    const auto& phases = record["phases"];
+    const auto sent = [&](const char* phase) { return phases[phase]["sent_bytes_per_rank"].get<double>(); };
+    const auto& predicted = record["predicted_sent_bytes_per_rank"];
+    const std::string grid =
+        record["grid"]["dp"].dump() + "x" + record["grid"]["tp"].dump() + "x" + record["grid"]["pp"].dump();
+    const std::string mode = record["ranks"] == 1 ? "single" : record["mode"].get<std::string>();
+    std::snprintf(line, sizeof line, "%-8s %5d %9s %9.0f %7.2f %8.2f %8.2f %7.2f %7.2f %11.0f %11.0f %11.0f %11s\n",
+                  mode.c_str(), record["ranks"].get<int>(), grid.c_str(), record["images_per_s"].get<double>(), speedup,
                   time["total"].get<double>() * 1e3, time["compute"].get<double>() * 1e3,
-                  time["comm"].get<double>() * 1e3, time["idle"].get<double>() * 1e3,
-                  sync["sent_bytes_per_rank"].get<double>(), predicted, record.value("buckets", 0));
+                  time["comm"].get<double>() * 1e3, time["idle"].get<double>() * 1e3, sent("forward"), sent("backward"),
+                  sent("grad_sync"),
+                  predicted.is_number() ? std::to_string(std::llround(predicted.get<double>())).c_str() : "-");
     std::cout << line;
     user_json.write(record);
   }

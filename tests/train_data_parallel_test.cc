@@ -122,8 +122,7 @@ TEST(DataParallelCli, ScalingPrintsASpeedupTable) {
 
 TEST(DataParallelCli, BadInputIsAUsageError) {
   for (const auto& [arguments, fragment] : std::vector<std::pair<std::string, std::string>>{
-           {"train --mode tensor -n 2", "not implemented yet: --mode tensor"},
-           {"train --mode pipeline -n 2", "not implemented yet: --mode pipeline"},
+           {"train --mode data,tensor -n 2", "several --mode values need --scaling"},
            {"train --scaling 1,2 -n 2", "give --scaling or -n, not both"},
            {"train --scaling 1,x", "--scaling takes rank counts"},
            {"train --bucket-mb 0", "--bucket-mb must be in"},
