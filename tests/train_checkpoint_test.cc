@@ -1,7 +1,7 @@
 // `cclab train --checkpoint-dir/--checkpoint-every/--resume` through the binary: a run of 20 steps
 // interrupted after 13 (mid-epoch, with a mid-epoch checkpoint every 4 steps, crossing an epoch
-// boundary) and resumed has exactly the per-step losses of the uninterrupted run, on 1 rank and on
-// 2 data-parallel ranks; corrupt, truncated and mismatched checkpoints are refused with exit 2 and
+// boundary) and resumed has exactly the per-step losses of the uninterrupted run, on 1 rank, on
+// 2 data-parallel ranks and on 2 tensor- and pipeline-parallel ranks (a checkpoint file per rank); corrupt, truncated and mismatched checkpoints are refused with exit 2 and
 // one line naming the file.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -54,16 +54,24 @@ void write_file(const fs::path& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
-void expect_resume_equals_uninterrupted(const std::string& ranks) {
-  const fs::path dir = scratch("dir" + ranks);
-  const std::string base = kRun + " -n " + ranks;
+// `mode`: "data" writes the one file every rank shares; the split modes one file per rank.
+void expect_resume_equals_uninterrupted(const std::string& ranks, const std::string& mode = "data") {
+  const fs::path dir = scratch("dir" + ranks + mode);
+  const std::string base = kRun + " -n " + ranks + " --mode " + mode;
   const auto full = step_losses(base + " --steps 20", dir.string() + ".full.jsonl");
   ASSERT_EQ(full.size(), 20u);
   auto first = step_losses(base + " --steps 13 --checkpoint-dir " + dir.string() + " --checkpoint-every 4",
                            dir.string() + ".a.jsonl");
   ASSERT_EQ(first.size(), 13u);
-  EXPECT_TRUE(fs::exists(dir / "checkpoint.bin"));
-  EXPECT_FALSE(fs::exists(dir / "checkpoint.tmp"));
+  if (mode == "data" || ranks == "1") {
+    EXPECT_TRUE(fs::exists(dir / "checkpoint.bin"));
+    EXPECT_FALSE(fs::exists(dir / "checkpoint.tmp"));
+  } else {
+    for (int rank = 0; rank < std::stoi(ranks); ++rank) {
+      EXPECT_TRUE(fs::exists(dir / ("checkpoint.rank" + std::to_string(rank) + ".bin"))) << rank;
+      EXPECT_FALSE(fs::exists(dir / ("checkpoint.rank" + std::to_string(rank) + ".tmp"))) << rank;
+    }
+  }
   const auto second =
       step_losses(base + " --steps 20 --checkpoint-dir " + dir.string() + " --resume", dir.string() + ".b.jsonl");
   ASSERT_EQ(second.size(), 7u);
@@ -76,6 +84,13 @@ void expect_resume_equals_uninterrupted(const std::string& ranks) {
 TEST(TrainCheckpoint, ResumedRunEqualsUninterruptedOneRank) { expect_resume_equals_uninterrupted("1"); }
 
 TEST(TrainCheckpoint, ResumedRunEqualsUninterruptedTwoRanks) { expect_resume_equals_uninterrupted("2"); }
+
+// Tensor- and pipeline-parallel ranks hold different parts of the model: one checkpoint each.
+TEST(TrainCheckpoint, ResumedRunEqualsUninterruptedTensorParallel) { expect_resume_equals_uninterrupted("2", "tensor"); }
+
+TEST(TrainCheckpoint, ResumedRunEqualsUninterruptedPipelineParallel) {
+  expect_resume_equals_uninterrupted("2", "pipeline");
+}
 
 TEST(TrainCheckpoint, RefusesCorruptTruncatedAndMismatchedCheckpoints) {
   const fs::path dir = scratch("bad");

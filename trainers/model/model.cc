@@ -74,14 +74,18 @@ void Model::backward(Activations& activations, size_t batch, const BackwardOptio
   }
 }
 
-Activations::Activations(const Model& model, size_t max_batch) : max_batch_(max_batch) {
-  activations_.emplace_back(max_batch * model.input_shape().elements());
-  gradients_.emplace_back(max_batch * model.input_shape().elements());
+Activations::Activations(const Model& model, size_t max_batch) : Activations(model, max_batch, 0, model.size()) {}
+
+Activations::Activations(const Model& model, size_t max_batch, size_t first, size_t last) : max_batch_(max_batch) {
+  last = std::min(last, model.size());
+  const auto held = [&](size_t boundary) { return boundary >= first && boundary <= last ? max_batch : 0; };
+  activations_.emplace_back(held(0) * model.input_shape().elements());
+  gradients_.emplace_back(held(0) * model.input_shape().elements());
   for (size_t i = 0; i < model.size(); ++i) {
-    const size_t elements = max_batch * model.layer(i).output_shape().elements();
+    const size_t elements = held(i + 1) * model.layer(i).output_shape().elements();
     activations_.emplace_back(elements);
     gradients_.emplace_back(elements);
-    workspaces_.emplace_back(model.layer(i).workspace_bytes(max_batch));
+    workspaces_.emplace_back(i >= first && i < last ? model.layer(i).workspace_bytes(max_batch) : 0);
   }
 }
 

@@ -109,6 +109,10 @@ class Model {
 class Activations {
  public:
   Activations(const Model& model, size_t max_batch);
+  /// Buffers of layers [first, last) only (boundaries first..last; the others stay empty): for a mode
+  /// that runs ranges of one model on different batch sizes (hybrid: convolutions on a shard of the
+  /// batch, fc layers on all of it) without holding every boundary at the largest size.
+  Activations(const Model& model, size_t max_batch, size_t first, size_t last);
 
   size_t max_batch() const { return max_batch_; }
   float* activation(size_t boundary) { return activations_.at(boundary).data(); }

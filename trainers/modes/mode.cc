@@ -1,31 +1,16 @@
 #include "modes/mode.h"
 
 #include "cclab/comm.h"
-#include "cclab/error.h"
 
 namespace cclab::train {
 
-// While the tensor, pipeline and hybrid modes are being written their factories may be absent
-// from a build: weak references are null then, and the mode is refused with one clear line.
-[[gnu::weak]] std::unique_ptr<ParallelMode> make_tensor_parallel(Comm&, const TrainOptions&, const ModelPlan&,
-                                                                 Backend&);
-[[gnu::weak]] std::unique_ptr<ParallelMode> make_pipeline_parallel(Comm&, const TrainOptions&, const ModelPlan&,
-                                                                   Backend&);
-[[gnu::weak]] std::unique_ptr<ParallelMode> make_hybrid_parallel(Comm&, const TrainOptions&, const ModelPlan&,
-                                                                 Backend&);
-
 std::unique_ptr<ParallelMode> make_mode(Comm* comm, const TrainOptions& options, const ModelPlan& plan,
                                         Backend& backend) {
-  using Factory = std::unique_ptr<ParallelMode> (*)(Comm&, const TrainOptions&, const ModelPlan&, Backend&);
-  Factory factory = nullptr;
+  // One rank is single-process training whatever the mode (the baseline of every mode).
   if (options.mode == "data" || !comm || comm->size() == 1) return make_data_parallel(comm, options, plan, backend);
-  if (options.mode == "tensor") factory = &make_tensor_parallel;
-  if (options.mode == "pipeline" || (options.mode == "hybrid" && options.grid.pp > 1))
-    factory = &make_pipeline_parallel;
-  else if (options.mode == "hybrid")
-    factory = &make_hybrid_parallel;
-  if (!factory) throw UsageError("not implemented yet: --mode " + options.mode);
-  return factory(*comm, options, plan, backend);
+  if (options.mode == "tensor") return make_tensor_parallel(*comm, options, plan, backend);
+  if (options.mode == "pipeline" || options.grid.pp > 1) return make_pipeline_parallel(*comm, options, plan, backend);
+  return make_hybrid_parallel(*comm, options, plan, backend);  // data-parallel conv + tensor-parallel fc
 }
 
 }  // namespace cclab::train
