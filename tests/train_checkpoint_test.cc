@@ -11,7 +11,7 @@
 #include <iterator>
 
 #include "results.h"
-#include "run_command.h"
+#include "train_run.h"
 
 namespace cclab {
 namespace {
@@ -32,7 +32,6 @@ fs::path scratch(const std::string& tag) {
   return path;
 }
 
-RunResult run(const std::string& arguments) { return run_command(std::string(CCLAB_BINARY) + " " + arguments); }
 
 std::vector<double> step_losses(const std::string& arguments, const fs::path& json) {
   fs::remove(json);

@@ -13,37 +13,14 @@
 #include <iostream>
 #include <map>
 
-#include "results.h"
-#include "run_command.h"
+#include "train_run.h"
 
 namespace cclab {
 namespace {
 
-RunResult run(const std::string& arguments) {
-  return run_command(std::string(CCLAB_BINARY) + " " + arguments);
-}
-
-
-std::string temp_json(const std::string& tag) {
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("cclab_train_dp_" + tag + "_" + std::to_string(getpid()) + ".jsonl"))
-                               .string();
-  std::filesystem::remove(path);
-  return path;
-}
-
 // The train record of one run (and the process output on failure).
 nlohmann::json train_record(const std::string& arguments, const std::string& tag) {
-  const std::string json = temp_json(tag);
-  const RunResult result = run(arguments + " --json " + json);
-  EXPECT_EQ(result.status, 0) << arguments << "\n" << result.output;
-  nlohmann::json record;
-  if (std::filesystem::exists(json))
-    for (const nlohmann::json& r : read_results(json))
-      if (r["kind"] == "train") record = r;
-  std::filesystem::remove(json);
-  EXPECT_FALSE(record.is_null()) << arguments << "\n" << result.output;
-  return record;
+  return run_training(arguments, "dp_" + tag).record;
 }
 
 // A small CNN with five parameter layers; 0.01 MiB buckets give several buckets per step. Batch 50

@@ -18,37 +18,13 @@
 
 #include "cclab/error.h"
 #include "modes/pipeline_parallel.h"
-#include "results.h"
-#include "run_command.h"
+#include "train_run.h"
 
 namespace cclab {
 namespace {
 
 using train::PipelineAction;
 
-RunResult run(const std::string& arguments) { return run_command(std::string(CCLAB_BINARY) + " " + arguments); }
-
-struct TrainRun {
-  nlohmann::json record;  // the train record
-  std::string output;
-};
-
-TrainRun train(const std::string& arguments, const std::string& tag) {
-  const std::string json =
-      (std::filesystem::temp_directory_path() / ("cclab_train_pp_" + tag + "_" + std::to_string(getpid()) + ".jsonl"))
-          .string();
-  std::filesystem::remove(json);
-  TrainRun result;
-  const RunResult process = run(arguments + " --json " + json);
-  result.output = process.output;
-  EXPECT_EQ(process.status, 0) << arguments << "\n" << process.output;
-  if (std::filesystem::exists(json))
-    for (const nlohmann::json& r : read_results(json))
-      if (r["kind"] == "train") result.record = r;
-  std::filesystem::remove(json);
-  EXPECT_FALSE(result.record.is_null()) << arguments << "\n" << process.output;
-  return result;
-}
 
 // Eleven layers, five with parameters. Batch 50 in 4 micro-batches (12 or 13 samples); with two
 // replicas each gets 25 (micro-batches of 6 or 7).
@@ -88,7 +64,7 @@ const std::map<std::string, Expected> kPipelineRuns = {{"gpipe_2", {2, 1, "gpipe
 class PipelineParallel : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    for (const auto& [name, arguments] : kRuns) runs_[name] = train(kRun + " " + arguments, name);
+    for (const auto& [name, arguments] : kRuns) runs_[name] = run_training(kRun + " " + arguments, name);
   }
   static std::map<std::string, TrainRun> runs_;
 };

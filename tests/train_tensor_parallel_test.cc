@@ -16,35 +16,11 @@
 #include <filesystem>
 #include <map>
 
-#include "results.h"
-#include "run_command.h"
+#include "train_run.h"
 
 namespace cclab {
 namespace {
 
-RunResult run(const std::string& arguments) { return run_command(std::string(CCLAB_BINARY) + " " + arguments); }
-
-struct TrainRun {
-  nlohmann::json record;  // the train record
-  std::string output;
-};
-
-TrainRun train(const std::string& arguments, const std::string& tag) {
-  const std::string json =
-      (std::filesystem::temp_directory_path() / ("cclab_train_tp_" + tag + "_" + std::to_string(getpid()) + ".jsonl"))
-          .string();
-  std::filesystem::remove(json);
-  TrainRun result;
-  const RunResult process = run(arguments + " --json " + json);
-  result.output = process.output;
-  EXPECT_EQ(process.status, 0) << arguments << "\n" << process.output;
-  if (std::filesystem::exists(json))
-    for (const nlohmann::json& r : read_results(json))
-      if (r["kind"] == "train") result.record = r;
-  std::filesystem::remove(json);
-  EXPECT_FALSE(result.record.is_null()) << arguments << "\n" << process.output;
-  return result;
-}
 
 const std::string kRun =
     "train --model conv3x3:8,relu,pool2,conv3x3:8,relu,pool2,fc:32,relu,fc:16,relu,fc:10 "
@@ -66,7 +42,7 @@ const nlohmann::json& reference(bool evaluate) {
   static std::map<bool, nlohmann::json> records;
   if (!records.count(evaluate))
     records[evaluate] =
-        train(kRun + " --mode data -n 1" + (evaluate ? "" : " --no-eval"), evaluate ? "ref_eval" : "ref").record;
+        run_training(kRun + " --mode data -n 1" + (evaluate ? "" : " --no-eval"), evaluate ? "ref_eval" : "ref").record;
   return records[evaluate];
 }
 
@@ -111,7 +87,7 @@ void expect_same_evaluation(const std::string& mode, const nlohmann::json& witho
   const nlohmann::json& one = reference(true);
   ASSERT_FALSE(one.is_null());
   ASSERT_FALSE(one["test_loss"].is_null());
-  const nlohmann::json evaluated = train(kRun + " --mode " + mode, "eval").record;
+  const nlohmann::json evaluated = run_training(kRun + " --mode " + mode, "eval").record;
   ASSERT_FALSE(evaluated.is_null()) << mode;
   EXPECT_NEAR(evaluated["test_loss"].get<double>(), one["test_loss"].get<double>(),
               1e-5 * one["test_loss"].get<double>())
@@ -126,7 +102,7 @@ class TensorParallel : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     for (int ranks : {2, 4})
-      runs_[ranks] = train(kRun + " --no-eval --mode tensor -n " + std::to_string(ranks), std::to_string(ranks));
+      runs_[ranks] = run_training(kRun + " --no-eval --mode tensor -n " + std::to_string(ranks), std::to_string(ranks));
   }
   static std::map<int, TrainRun> runs_;
 };
@@ -182,7 +158,7 @@ class HybridParallel : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     for (int ranks : {2, 4})
-      runs_[ranks] = train(kRun + " --no-eval --mode hybrid -n " + std::to_string(ranks), std::to_string(ranks));
+      runs_[ranks] = run_training(kRun + " --no-eval --mode hybrid -n " + std::to_string(ranks), std::to_string(ranks));
   }
   static std::map<int, TrainRun> runs_;
 };
@@ -230,8 +206,8 @@ TEST_F(HybridParallel, ConvnetSendsFarLessThanDataMode) {
   const std::string run =
       "train --model convnet --data synthetic:1x28x28:256 --steps 2 --batch 16 --threads 1 "
       "--no-eval -n 2 --mode ";
-  const nlohmann::json data = train(run + "data", "convnet_data").record;
-  const nlohmann::json hybrid = train(run + "hybrid", "convnet_hybrid").record;
+  const nlohmann::json data = run_training(run + "data", "convnet_data").record;
+  const nlohmann::json hybrid = run_training(run + "hybrid", "convnet_hybrid").record;
   ASSERT_FALSE(data.is_null());
   ASSERT_FALSE(hybrid.is_null());
   expect_measured_equals_predicted(hybrid, "convnet hybrid");

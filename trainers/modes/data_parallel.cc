@@ -8,6 +8,7 @@
 #include "cclab/error.h"
 #include "model/loss.h"
 #include "model/optimizer.h"
+#include "modes/gradient_buckets.h"
 #include "modes/mode.h"
 #include "modes/process_group.h"
 
@@ -15,93 +16,6 @@ namespace cclab::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
-
-std::vector<int> all_ranks(int ranks) {
-  std::vector<int> members(size_t(ranks), 0);
-  for (int r = 0; r < ranks; ++r) members[size_t(r)] = r;
-  return members;
-}
-
-// DDP's gradient buckets. Layers' parameter runs are grouped, in backward order (= increasing offset
-// of the flat buffer, parameters.h), into buckets of at least `bucket_bytes` (a layer is never
-// split, as in PyTorch DDP; the last bucket takes what is left). Every rank computes the same
-// boundaries from the same model and starts the buckets in the same order, so the group's call
-// numbers match. During backward the hook advances a watermark; each bucket whose end it passed
-// starts its in-place ring allreduce (sum), and every call in flight is polled once per hook.
-// finish() waits for the rest.
-class GradientBuckets {
- public:
-  GradientBuckets(ProcessGroup& group, ParameterStore& store, size_t bucket_bytes)
-      : group_(group), gradients_(store.gradients().data()) {
-    size_t start = 0, end = 0;
-    const auto close = [&] {
-      if (end == start) return;
-      buckets_.push_back({start, end - start, group.predicted_sent_bytes(Collective::allreduce, end - start), nullptr});
-      start = end;
-    };
-    for (const ParameterRange& range : store.backward_order()) {
-      if (range.offset != end) throw Error("parameter ranges are not contiguous in backward order");
-      end = range.offset + range.count;
-      if ((end - start) * sizeof(float) >= bucket_bytes) close();
-    }
-    close();
-  }
-
-  size_t size() const { return buckets_.size(); }
-  double predicted_sent_bytes() const {
-    double bytes = 0;
-    for (const Bucket& bucket : buckets_) bytes += double(bucket.predicted_sent);
-    return bytes;
-  }
-
-  void begin_step() {
-    watermark_ = 0;
-    next_ = 0;
-    comm_s_ = 0;
-  }
-
-  // The hook: gradients [0, range.offset + range.count) are final.
-  void ready(const ParameterRange& range) {
-    const auto start = Clock::now();
-    watermark_ = std::max(watermark_, range.offset + range.count);
-    while (next_ < buckets_.size() && buckets_[next_].offset + buckets_[next_].count <= watermark_) {
-      Bucket& bucket = buckets_[next_++];
-      bucket.call = group_.start_allreduce(gradients_ + bucket.offset, bucket.count);
-    }
-    for (size_t i = 0; i < next_; ++i)
-      if (buckets_[i].call && !buckets_[i].call->done()) buckets_[i].call->test();
-    comm_s_ += seconds(start, Clock::now());
-  }
-
-  // After backward: starts what is left (none, when the hook saw every layer) and waits for all.
-  void finish() {
-    const double hook_s = comm_s_;  // time from here on is waiting (idle), not the hook's
-    ready({0, buckets_.empty() ? 0 : buckets_.back().offset + buckets_.back().count, 0});
-    comm_s_ = hook_s;
-    const Deadline deadline = group_.deadline();
-    for (Bucket& bucket : buckets_) {
-      bucket.call->wait(deadline);
-      bucket.call.reset();
-    }
-  }
-
-  double comm_s() const { return comm_s_; }
-
- private:
-  struct Bucket {
-    size_t offset = 0, count = 0;
-    size_t predicted_sent = 0;
-    std::unique_ptr<PendingCollective> call;
-  };
-  ProcessGroup& group_;
-  float* gradients_;
-  std::vector<Bucket> buckets_;
-  size_t watermark_ = 0, next_ = 0;
-  double comm_s_ = 0;
-};
 
 class DataParallel : public ParallelMode {
  public:
@@ -113,8 +27,9 @@ class DataParallel : public ParallelMode {
         activations_(model_, (options.batch + size_t(ranks_) - 1) / size_t(ranks_)),
         classes_(plan.output().elements()) {
     if (comm && ranks_ > 1) {
-      group_ = std::make_unique<ProcessGroup>(*comm, all_ranks(ranks_), 1);
-      buckets_ = std::make_unique<GradientBuckets>(*group_, model_.parameters(), options.bucket_bytes);
+      group_ = std::make_unique<ProcessGroup>(*comm, every_rank(*comm), 1);
+      buckets_ = std::make_unique<GradientBuckets>(*group_, model_.parameters().gradients(),
+                                                   model_.parameters().backward_order(), options.bucket_bytes);
       backward_options_.on_gradients_ready = [this](const ParameterRange& range) { buckets_->ready(range); };
     }
   }
@@ -147,18 +62,18 @@ class DataParallel : public ParallelMode {
       if (buckets_)
         for (const ParameterRange& range : model_.parameters().backward_order()) buckets_->ready(range);
     }
+    const double hook_s = buckets_ ? buckets_->comm_s() : 0.0;  // the part of backward's time spent in the hook
     const auto backwarded = Clock::now();
     if (buckets_) {
-      buckets_->finish();  // the wait here is in no phase: the loop counts it as idle
+      buckets_->finish();
       predicted_.grad_sync += buckets_->predicted_sent_bytes();
     }
     const auto synced = Clock::now();
     optimizer_.step(model_.parameters());
-    const double hook_s = buckets_ ? buckets_->comm_s() : 0.0;
-    result.forward_s = seconds(start, forwarded);
-    result.backward_s = seconds(forwarded, backwarded) - hook_s;
-    result.comm_s = hook_s;
-    result.update_s = seconds(synced, Clock::now());
+    result.forward_s = seconds_between(start, forwarded);
+    result.backward_s = seconds_between(forwarded, backwarded) - hook_s;
+    result.comm_s = buckets_ ? buckets_->comm_s() : 0.0;
+    result.update_s = seconds_between(synced, Clock::now());
     return result;
   }
 

@@ -11,14 +11,12 @@
 #include "cclab/error.h"
 #include "model/loss.h"
 #include "model/optimizer.h"
+#include "modes/gradient_buckets.h"
 
 namespace cclab::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
 
 size_t first_fully_connected(const ModelPlan& plan) {
   for (size_t i = 0; i < plan.layers.size(); ++i)
@@ -26,48 +24,13 @@ size_t first_fully_connected(const ModelPlan& plan) {
   return plan.layers.size();
 }
 
-// The convolution prefix's gradient sync: each layer's run of the flat gradient buffer is allreduced
-// (sum over ranks: the loss is normalised by the global batch) as soon as backward has written it,
-// while backward goes on with earlier layers; every call in flight is polled from the hook, and
-// finish() waits for the rest. One call per layer rather than DDP's buckets: the prefix holds few
-// parameters (convnet: 52 K of 3.27 M), so there is little to gain from merging calls.
-class PrefixGradientSync {
- public:
-  PrefixGradientSync(Comm& comm, ParameterStore& store)
-      : group_(comm, every_rank(comm), kGradSyncGroup), gradients_(store.gradients().data()) {}
-
-  void begin_step() {
-    calls_.clear();
-    comm_s_ = 0;
-    predicted_ = 0;
-  }
-
-  void ready(const ParameterRange& range) {
-    const auto start = Clock::now();
-    calls_.push_back(group_.start_allreduce(gradients_ + range.offset, range.count));
-    predicted_ += double(group_.predicted_sent_bytes(Collective::allreduce, range.count));
-    for (const auto& call : calls_)
-      if (!call->done()) call->test();
-    comm_s_ += seconds(start, Clock::now());
-  }
-
-  // The wait here is in no phase: the loop counts it as idle.
-  void finish() {
-    const Deadline deadline = group_.deadline();
-    for (const auto& call : calls_) call->wait(deadline);
-  }
-
-  double comm_s() const { return comm_s_; }
-  double predicted_sent_bytes() const { return predicted_; }  // of this step
-  double sent_bytes() const { return double(group_.bytes_sent()); }
-  double received_bytes() const { return double(group_.bytes_received()); }
-
- private:
-  ProcessGroup group_;
-  float* gradients_;
-  std::vector<std::unique_ptr<PendingCollective>> calls_;
-  double comm_s_ = 0, predicted_ = 0;
-};
+// The parameter runs of the layers before `boundary` (the data-parallel prefix), in backward order.
+std::vector<ParameterRange> prefix_ranges(const ParameterStore& store, size_t boundary) {
+  std::vector<ParameterRange> ranges;
+  for (const ParameterRange& range : store.backward_order())
+    if (range.layer < boundary) ranges.push_back(range);
+  return ranges;
+}
 
 class HybridParallel : public ParallelMode {
  public:
@@ -81,7 +44,9 @@ class HybridParallel : public ParallelMode {
         batch_activations_(model_, options.batch, boundary_, model_.size()),
         forward_group_(comm, every_rank(comm), kForwardGroup, &PhaseBytes::forward),
         backward_group_(comm, every_rank(comm), kBackwardGroup, &PhaseBytes::backward),
-        gradient_sync_(comm, model_.parameters()),
+        sync_group_(comm, every_rank(comm), kGradSyncGroup),
+        gradient_sync_(sync_group_, model_.parameters().gradients(), prefix_ranges(model_.parameters(), boundary_),
+                       options.bucket_bytes),
         run_(model_, split_, forward_group_, backward_group_, options.batch),
         features_(split_.layers[boundary_].input.elements()),
         classes_(plan.output().elements()),
@@ -131,6 +96,7 @@ class HybridParallel : public ParallelMode {
         }
       }
     }
+    const double hook_s = gradient_sync_.comm_s();  // the part of backward's time spent in the hook
     const auto backwarded = Clock::now();
     gradient_sync_.finish();
     const auto synced = Clock::now();
@@ -140,10 +106,10 @@ class HybridParallel : public ParallelMode {
       result.loss_sum = loss.loss_sum;
       result.correct = loss.correct;
     }
-    result.forward_s = seconds(start, forwarded) - forward_comm_s;
-    result.backward_s = seconds(forwarded, backwarded) - (tally.comm_s - forward_comm_s) - gradient_sync_.comm_s();
+    result.forward_s = seconds_between(start, forwarded) - forward_comm_s;
+    result.backward_s = seconds_between(forwarded, backwarded) - (tally.comm_s - forward_comm_s) - hook_s;
     result.comm_s = tally.comm_s + gradient_sync_.comm_s();
-    result.update_s = seconds(synced, Clock::now());
+    result.update_s = seconds_between(synced, Clock::now());
     predicted_.forward += tally.predicted.forward;
     predicted_.backward += tally.predicted.backward;
     predicted_.grad_sync += gradient_sync_.predicted_sent_bytes();
@@ -164,16 +130,16 @@ class HybridParallel : public ParallelMode {
       result.correct = loss.correct;
     }
     result.comm_s = tally.comm_s;
-    result.forward_s = seconds(start, Clock::now()) - tally.comm_s;
+    result.forward_s = seconds_between(start, Clock::now()) - tally.comm_s;
     return result;
   }
 
   PhaseBytes sent_bytes() const override {
-    return {forward_group_.sent_bytes(), backward_group_.sent_bytes(), gradient_sync_.sent_bytes()};
+    return {forward_group_.sent_bytes(), backward_group_.sent_bytes(), double(sync_group_.bytes_sent())};
   }
   PhaseBytes predicted_sent_bytes() const override { return predicted_; }
   double received_bytes() const override {
-    return forward_group_.received_bytes() + backward_group_.received_bytes() + gradient_sync_.received_bytes();
+    return forward_group_.received_bytes() + backward_group_.received_bytes() + double(sync_group_.bytes_received());
   }
 
   std::span<float> parameters() override { return model_.parameters().values(); }
@@ -251,7 +217,8 @@ class HybridParallel : public ParallelMode {
   // The prefix runs on shards, the suffix on the whole batch: each range is sized for its batch.
   Activations shard_activations_, batch_activations_;
   PhaseGroup forward_group_, backward_group_;
-  PrefixGradientSync gradient_sync_;
+  ProcessGroup sync_group_;
+  GradientBuckets gradient_sync_;  // the prefix's gradients, summed over the ranks (DDP buckets)
   TensorParallelRun run_;
   BackwardOptions prefix_backward_;
   size_t features_, classes_;

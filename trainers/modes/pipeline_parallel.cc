@@ -40,6 +40,7 @@
 #include "cclab/error.h"
 #include "model/loss.h"
 #include "model/optimizer.h"
+#include "modes/gradient_buckets.h"
 #include "modes/mode.h"
 #include "modes/process_group.h"
 
@@ -321,10 +322,10 @@ class PipelineParallel final : public ParallelMode {
         replica_group_(comm, stage_replica_ranks(layout_), kReplicaGroupId),
         input_elements_(model_.input_shape().elements()),
         output_elements_(model_.output_shape().elements()) {
-    // Compiles the replicas' allreduce schedules now, outside the timed steps.
+    // The buckets compile their allreduce schedules now, outside the timed steps.
     if (layout_.replicas > 1)
-      for (const ParameterRange& range : model_.parameters().backward_order())
-        replica_sync_bytes_ += double(replica_group_.predicted_sent_bytes(Collective::allreduce, range.count));
+      replica_sync_ = std::make_unique<GradientBuckets>(replica_group_, model_.parameters().gradients(),
+                                                        model_.parameters().backward_order(), options.bucket_bytes);
   }
 
   Shard shard() const override { return {layout_.replica, layout_.replicas}; }
@@ -337,17 +338,18 @@ class PipelineParallel final : public ParallelMode {
     const std::vector<PipelineAction> actions =
         pipeline_schedule(schedule_, layout_.stage, layout_.stages, micro_batches.size());
     train_slots_.fit(model_, largest_micro_batch(micro_batches));
+    if (replica_sync_) replica_sync_->begin_step();
     StepResult result = run_actions(batch, micro_batches, actions, true, train_slots_, max_in_flight(actions));
     if (micro_batches.empty()) {  // an empty shard: this stage ran no backward and contributes zeros
       timed(result.backward_s, [&] { model_.parameters().zero_gradients(); });
-      for (const ParameterRange& range : model_.parameters().backward_order()) start_replica_sync(range, result);
+      if (replica_sync_)
+        for (const ParameterRange& range : model_.parameters().backward_order()) replica_sync_->ready(range);
     }
-    // The rest of the replicas' allreduce: all of it counts as communication (it reduces as it waits).
-    timed(result.comm_s, [&] {
-      for (auto& call : replica_sync_) call->wait(replica_group_.deadline());
-    });
-    replica_sync_.clear();
-    predicted_.grad_sync += replica_sync_bytes_;
+    if (replica_sync_) {  // the rest of the replicas' allreduce
+      replica_sync_->finish();
+      result.comm_s += replica_sync_->comm_s();
+      predicted_.grad_sync += replica_sync_->predicted_sent_bytes();
+    }
     timed(result.update_s, [&] { optimizer_.step(model_.parameters()); });
 
     for (const MicroBatch& micro : micro_batches) {
@@ -423,26 +425,10 @@ class PipelineParallel final : public ParallelMode {
       options.input_gradient = layer > 0 || !first_stage();
       timed(result.backward_s, [&] { model_.backward(activations, batch, options, layer, layer + 1); });
       const ParameterRange& range = model_.parameters().range(layer);
-      if (last_of_step && range.count > 0) start_replica_sync(range, result);
-      timed(result.comm_s, [&] {
-        comm_.transport().progress();
-        for (auto& call : replica_sync_)
-          if (!call->done()) call->test();
-      });
+      // The hook times itself: its time joins comm_s after the step (GradientBuckets::comm_s).
+      if (last_of_step && range.count > 0 && replica_sync_) replica_sync_->ready(range);
+      timed(result.comm_s, [&] { comm_.transport().progress(); });
     }
-  }
-
-  // dp > 1: a stage's gradients are summed over its replicas (the loss is normalised by the global
-  // batch, so the sum is the single-process gradient). Each layer's range is one allreduce, started
-  // as soon as the step's last backward has passed the layer, so the sums run while backward goes
-  // on with the earlier layers (DDP's buckets, a layer each); every replica starts them in the same
-  // (backward) order.
-  void start_replica_sync(const ParameterRange& range, StepResult& result) {
-    if (layout_.replicas == 1) return;
-    timed(result.comm_s, [&] {
-      replica_sync_.push_back(
-          replica_group_.start_allreduce(model_.parameters().gradients().data() + range.offset, range.count));
-    });
   }
 
   // Runs this stage's `actions` (forward and backward passes of micro-batches, in order) for one
@@ -545,8 +531,9 @@ class PipelineParallel final : public ParallelMode {
   size_t input_elements_, output_elements_;
   SlotPool train_slots_, eval_slots_;
   uint32_t exchange_ = 0;
-  std::vector<std::unique_ptr<PendingCollective>> replica_sync_;  // the replicas' allreduces in flight
-  double replica_sync_bytes_ = 0;  // what one step's replica allreduces send (the simulator's count)
+  // dp > 1: the stage's gradients summed over its replicas (DDP buckets, started during the step's
+  // last backward; the loss is normalised by the global batch, so the sum is the single-process one).
+  std::unique_ptr<GradientBuckets> replica_sync_;
   PhaseBytes sent_, predicted_;
   double received_ = 0;
 };

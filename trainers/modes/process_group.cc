@@ -17,6 +17,12 @@ Topology group_topology(const Comm& comm, const std::vector<int>& members) {
 
 }  // namespace
 
+std::vector<int> every_rank(const Comm& comm) {
+  std::vector<int> members(size_t(comm.size()), 0);
+  for (int r = 0; r < comm.size(); ++r) members[size_t(r)] = r;
+  return members;
+}
+
 ProcessGroup::ProcessGroup(Comm& comm, std::vector<int> members, unsigned id)
     : transport_(comm.transport(), std::move(members)),
       topology_(group_topology(comm, transport_.members())),

@@ -28,6 +28,9 @@ class Comm;
 
 namespace cclab::train {
 
+/// Ranks 0 .. comm.size() - 1: the members of a group of the whole job.
+std::vector<int> every_rank(const Comm& comm);
+
 class ProcessGroup {
  public:
   /// `members`: global ranks in group-rank order, including this one. `id`: 1..255.

@@ -13,27 +13,19 @@
 #include "cclab/error.h"
 #include "model/loss.h"
 #include "model/optimizer.h"
+#include "modes/gradient_buckets.h"
 #include "modes/tensor_split.h"
 
 namespace cclab::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
 
 bool has_parameters(const LayerConfig& layer) {
   return layer.kind == LayerKind::convolution || layer.kind == LayerKind::fully_connected;
 }
 
 }  // namespace
-
-std::vector<int> every_rank(const Comm& comm) {
-  std::vector<int> members(size_t(comm.size()), 0);
-  for (int r = 0; r < comm.size(); ++r) members[size_t(r)] = r;
-  return members;
-}
 
 TensorSplit split_tensor_parallel(std::vector<LayerConfig> layers, size_t first, size_t part, size_t parts) {
   TensorSplit split;
@@ -111,7 +103,7 @@ void PhaseGroup::run(Collective collective, size_t count, CommTally& tally, Call
   const double sent_before = double(group_.bytes_sent()), received_before = double(group_.bytes_received());
   const auto start = Clock::now();
   call();
-  tally.comm_s += seconds(start, Clock::now());
+  tally.comm_s += seconds_between(start, Clock::now());
   if (tally.training) {
     tally.predicted.*phase_ += double(group_.predicted_sent_bytes(collective, count));
   } else {
@@ -249,10 +241,10 @@ class TensorParallel : public ParallelMode {
       result.loss_sum = loss.loss_sum;
       result.correct = loss.correct;
     }
-    result.forward_s = seconds(start, forwarded) - forward_comm_s;
-    result.backward_s = seconds(forwarded, backwarded) - (tally.comm_s - forward_comm_s);
+    result.forward_s = seconds_between(start, forwarded) - forward_comm_s;
+    result.backward_s = seconds_between(forwarded, backwarded) - (tally.comm_s - forward_comm_s);
     result.comm_s = tally.comm_s;
-    result.update_s = seconds(backwarded, Clock::now());
+    result.update_s = seconds_between(backwarded, Clock::now());
     predicted_.forward += tally.predicted.forward;
     predicted_.backward += tally.predicted.backward;
     return result;
@@ -271,7 +263,7 @@ class TensorParallel : public ParallelMode {
       result.correct = loss.correct;
     }
     result.comm_s = tally.comm_s;
-    result.forward_s = seconds(start, Clock::now()) - tally.comm_s;
+    result.forward_s = seconds_between(start, Clock::now()) - tally.comm_s;
     return result;
   }
 

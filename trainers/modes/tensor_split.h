@@ -34,9 +34,6 @@ namespace cclab::train {
 /// phase's bytes.
 inline constexpr unsigned kForwardGroup = 11, kBackwardGroup = 12, kGradSyncGroup = 13;
 
-/// Ranks 0 .. comm.size() - 1: a group of the whole job.
-std::vector<int> every_rank(const Comm& comm);
-
 /// What one layer instance is in a tensor-parallel split.
 enum class TensorRole {
   replicated,       // whole on every rank, no communication

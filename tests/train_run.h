@@ -1,0 +1,40 @@
+// Runs `cclab train` through the binary (CCLAB_BINARY) for tests, and reads back its train record.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "results.h"
+#include "run_command.h"
+
+namespace cclab {
+
+inline RunResult run(const std::string& arguments) { return run_command(std::string(CCLAB_BINARY) + " " + arguments); }
+
+struct TrainRun {
+  nlohmann::json record;  // the train record (null if the run wrote none)
+  std::string output;
+};
+
+/// `cclab <arguments> --json FILE`, expecting success; `tag` keeps concurrent tests' files apart.
+inline TrainRun run_training(const std::string& arguments, const std::string& tag) {
+  const std::string json =
+      (std::filesystem::temp_directory_path() / ("cclab_train_" + tag + "_" + std::to_string(getpid()) + ".jsonl"))
+          .string();
+  std::filesystem::remove(json);
+  TrainRun result;
+  const RunResult process = run(arguments + " --json " + json);
+  result.output = process.output;
+  EXPECT_EQ(process.status, 0) << arguments << "\n" << process.output;
+  if (std::filesystem::exists(json))
+    for (const nlohmann::json& r : read_results(json))
+      if (r["kind"] == "train") result.record = r;
+  std::filesystem::remove(json);
+  EXPECT_FALSE(result.record.is_null()) << arguments << "\n" << process.output;
+  return result;
+}
+
+}  // namespace cclab

@@ -1,0 +1,58 @@
+#include "modes/gradient_buckets.h"
+
+#include "cclab/error.h"
+
+namespace cclab::train {
+
+using Clock = std::chrono::steady_clock;
+
+GradientBuckets::GradientBuckets(ProcessGroup& group, std::span<float> gradients,
+                                 const std::vector<ParameterRange>& ranges, size_t bucket_bytes)
+    : group_(group), gradients_(gradients.data()) {
+  if (ranges.empty()) return;
+  size_t start = ranges.front().offset, end = start;
+  const auto close = [&] {
+    if (end == start) return;
+    buckets_.push_back({start, end - start, nullptr});
+    predicted_sent_bytes_ += double(group.predicted_sent_bytes(Collective::allreduce, end - start));
+    start = end;
+  };
+  for (const ParameterRange& range : ranges) {
+    if (range.offset != end) throw Error("gradient buckets need contiguous parameter ranges in backward order");
+    end = range.offset + range.count;
+    if ((end - start) * sizeof(float) >= bucket_bytes) close();
+  }
+  close();
+  if (end > gradients.size()) throw Error("gradient buckets reach past the gradient buffer");
+}
+
+void GradientBuckets::begin_step() {
+  watermark_ = 0;
+  next_ = 0;
+  comm_s_ = 0;
+}
+
+void GradientBuckets::ready(const ParameterRange& range) {
+  const auto start = Clock::now();
+  watermark_ = std::max(watermark_, range.offset + range.count);
+  while (next_ < buckets_.size() && buckets_[next_].offset + buckets_[next_].count <= watermark_) {
+    Bucket& bucket = buckets_[next_++];
+    bucket.call = group_.start_allreduce(gradients_ + bucket.offset, bucket.count);
+  }
+  for (size_t i = 0; i < next_; ++i)
+    if (!buckets_[i].call->done()) buckets_[i].call->test();
+  comm_s_ += seconds_between(start, Clock::now());
+}
+
+void GradientBuckets::finish() {
+  if (!buckets_.empty()) ready({0, buckets_.back().offset + buckets_.back().count, 0});
+  const auto start = Clock::now();
+  const Deadline deadline = group_.deadline();
+  for (Bucket& bucket : buckets_) {
+    bucket.call->wait(deadline);
+    bucket.call.reset();
+  }
+  comm_s_ += seconds_between(start, Clock::now());
+}
+
+}  // namespace cclab::train
