@@ -77,17 +77,12 @@ nlohmann::json train_record(const TrainOptions& options, const TrainSummary& run
   record["images_per_s"] = run.images_per_s;
   record["speedup"] = run.speedup ? nlohmann::json(*run.speedup) : nlohmann::json(nullptr);
   record["step_time_s"] = step_time_json(run.step_time);
-  // Per step, the phases together.
+  // Per step, the phases together, on the busiest rank.
   const Traffic& f = run.traffic.forward;
   const Traffic& b = run.traffic.backward;
   const Traffic& g = run.traffic.grad_sync;
-  record["sent_bytes_per_rank"] = f.sent_bytes_per_rank + b.sent_bytes_per_rank + g.sent_bytes_per_rank;
-  const bool predicted =
-      f.predicted_sent_bytes_per_rank && b.predicted_sent_bytes_per_rank && g.predicted_sent_bytes_per_rank;
-  record["predicted_sent_bytes_per_rank"] =
-      predicted ? nlohmann::json(*f.predicted_sent_bytes_per_rank + *b.predicted_sent_bytes_per_rank +
-                                 *g.predicted_sent_bytes_per_rank)
-                : nlohmann::json(nullptr);
+  record["sent_bytes_per_rank"] = run.sent_bytes_per_rank;
+  record["predicted_sent_bytes_per_rank"] = run.predicted_sent_bytes_per_rank;
   record["phases"] = {{"data", phase_json(run.phases.data_s, {})},
                       {"forward", phase_json(run.phases.forward_s, f)},
                       {"backward", phase_json(run.phases.backward_s, b)},

@@ -206,7 +206,9 @@ TrainSummary train_impl(const TrainOptions& options, const std::vector<std::stri
   }
   const size_t first_epoch = done_steps / steps_per_epoch;
   const auto save_checkpoint = [&] {
-    if (options.checkpoint_dir.empty() || (checkpoint_part < 0 && rank != 0)) return;
+    if (options.checkpoint_dir.empty()) return;
+    mode->prepare_checkpoint();
+    if (checkpoint_part < 0 && rank != 0) return;
     write_checkpoint(options.checkpoint_dir, checkpoint_part, checkpoint_header, mode->parameters(), mode->velocity(),
                      done_steps);
   };
@@ -295,12 +297,22 @@ TrainSummary train_impl(const TrainOptions& options, const std::vector<std::stri
   // the step-time split of the slowest rank (largest mean step time) and the maxima of the bytes.
   const double steps = double(run.steps);
   const PhaseBytes sent = mode->sent_bytes(), predicted = mode->predicted_sent_bytes();
-  const std::vector<double> mine{
-      run.step_time.total_s,       run.step_time.compute_s,        run.step_time.comm_s,
-      run.step_time.idle_s,        sent.forward / steps,           sent.backward / steps,
-      sent.grad_sync / steps,      predicted.forward / steps,      predicted.backward / steps,
-      predicted.grad_sync / steps, mode->received_bytes() / steps, run.train_time_s};
-  const std::vector<std::vector<double>> all = comm ? gather_over_ranks(*comm, mine) : std::vector<std::vector<double>>{mine};
+  const std::vector<double> mine{run.step_time.total_s,
+                                 run.step_time.compute_s,
+                                 run.step_time.comm_s,
+                                 run.step_time.idle_s,
+                                 sent.forward / steps,
+                                 sent.backward / steps,
+                                 sent.grad_sync / steps,
+                                 predicted.forward / steps,
+                                 predicted.backward / steps,
+                                 predicted.grad_sync / steps,
+                                 mode->received_bytes() / steps,
+                                 run.train_time_s,
+                                 (sent.forward + sent.backward + sent.grad_sync) / steps,
+                                 (predicted.forward + predicted.backward + predicted.grad_sync) / steps};
+  const std::vector<std::vector<double>> all =
+      comm ? gather_over_ranks(*comm, mine) : std::vector<std::vector<double>>{mine};
   std::vector<double> most(mine.size(), 0.0);
   size_t slowest = 0;
   for (size_t r = 0; r < all.size(); ++r) {
@@ -313,6 +325,9 @@ TrainSummary train_impl(const TrainOptions& options, const std::vector<std::stri
   run.traffic.grad_sync = {most[6], most[9]};
   run.received_bytes_per_rank = most[10];
   run.train_time_s = most[11];
+  // The busiest rank's whole step (phases peak on different ranks in a pipeline: not their sum).
+  run.sent_bytes_per_rank = most[12];
+  run.predicted_sent_bytes_per_rank = most[13];
   run.images_per_s = double(run_samples) / run.train_time_s;
   writer.write(train_record(options, run, argv));
   if (options.profile_layers) print_layer_profile(out, mode->local_model(), profile, run.steps);

@@ -111,7 +111,8 @@ struct TrainSummary {
   std::optional<double> speedup = 1.0;  // over one rank; the one-rank run is 1 by definition
   StepTime step_time;
   PhaseTimes phases;
-  PhaseTraffic traffic;
+  PhaseTraffic traffic;  // per phase, each the maximum over ranks
+  double sent_bytes_per_rank = 0, predicted_sent_bytes_per_rank = 0;  // per step, all phases, max over ranks
   std::vector<EpochSummary> epoch_summaries;
   std::vector<double> step_losses;                  // global mean loss of every step (for equivalence checks)
   double parameter_sum = 0, parameter_abs_sum = 0;  // of the final parameters

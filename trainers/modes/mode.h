@@ -83,6 +83,10 @@ class ParallelMode {
   virtual std::span<float> parameters() = 0;
   virtual std::span<float> velocity() = 0;
   virtual bool replicated() const = 0;
+  /// Called on every rank before a checkpoint is written: a mode whose ranks hold parts of a
+  /// replicated state (e.g. optimizer state sharded over data-parallel ranks) assembles it here.
+  /// Collective. Nothing to do for modes whose parameters() and velocity() are always complete.
+  virtual void prepare_checkpoint() {}
 
   /// Sum and sum of absolute values of the WHOLE model's parameters, this rank's share: summed over
   /// ranks they count every parameter of the unsplit model exactly once (a replica adds 0).
