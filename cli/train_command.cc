@@ -287,6 +287,10 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
                    "Pipeline micro-batches per global batch (0: 4 per stage, at most the batch)")
       ->capture_default_str();
   command->add_option("--schedule", o.schedule, "Pipeline schedule: gpipe | 1f1b")->capture_default_str();
+  command
+      ->add_option("--balance", o.balance,
+                   "Pipeline layers per stage, e.g. 4,5 (default: balanced by measured layer times)")
+      ->delimiter(',');
   add_job_flags(*command, flags->job);
   command->add_option("--bucket-mb", flags->bucket_mb, "Data mode: gradient bucket size in MiB (layers are not split)")
       ->capture_default_str();

@@ -91,6 +91,24 @@ TEST(TrainCheckpoint, ResumedRunEqualsUninterruptedPipelineParallel) {
   expect_resume_equals_uninterrupted("2", "pipeline");
 }
 
+// A pipeline's stages are balanced by times measured at start-up, which a resumed run might not
+// reproduce: it takes the split recorded in the checkpoint instead.
+TEST(TrainCheckpoint, ResumedPipelineKeepsTheCheckpointsStageSplit) {
+  const fs::path dir = scratch("balance");
+  const std::string base = kRun + " -n 2 --mode pipeline";
+  const auto full = step_losses(base + " --steps 20 --balance 5,1", dir.string() + ".full.jsonl");
+  auto first = step_losses(base + " --steps 13 --balance 5,1 --checkpoint-dir " + dir.string(), dir.string() + ".a.jsonl");
+  const RunResult resumed = run(base + " --steps 20 --checkpoint-dir " + dir.string() + " --resume");
+  EXPECT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("stage 1: layers 5 (fc:10"), std::string::npos) << resumed.output;
+  const RunResult other = run(base + " --steps 20 --balance 3,3 --checkpoint-dir " + dir.string() + " --resume");
+  EXPECT_EQ(other.status, 2) << other.output;
+  EXPECT_NE(other.output.find("model split balance=5,1 (this run: balance=3,3)"), std::string::npos) << other.output;
+  ASSERT_EQ(full.size(), 20u);
+  ASSERT_EQ(first.size(), 13u);
+  fs::remove_all(dir);
+}
+
 TEST(TrainCheckpoint, RefusesCorruptTruncatedAndMismatchedCheckpoints) {
   const fs::path dir = scratch("bad");
   const fs::path file = dir / "checkpoint.bin";

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "cclab/error.h"
@@ -15,7 +16,7 @@ namespace cclab::train {
 namespace {
 
 constexpr char kMagic[8] = {'C', 'C', 'L', 'A', 'B', 'C', 'K', 'P'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: the model split (layout) in the header
 
 uint64_t fnv1a(const char* data, size_t size) {
   uint64_t hash = 1469598103934665603ull;
@@ -91,6 +92,7 @@ void write_header(Writer& out, const CheckpointHeader& h) {
   out.put_string(h.model);
   out.put_string(h.data);
   out.put_string(h.mode);
+  out.put_string(h.layout);
   out.put(h.parameters);
   out.put(h.ranks);
   out.put(h.global_batch);
@@ -112,6 +114,7 @@ std::string mismatch(const CheckpointHeader& found, const CheckpointHeader& expe
     return field + " " + a + " (this run: " + b + ")";
   };
   if (found.model != expected.model) return differs("--model", "'" + found.model + "'", "'" + expected.model + "'");
+  if (found.layout != expected.layout) return differs("model split", found.layout, expected.layout);
   if (found.parameters != expected.parameters)
     return differs("parameter count", std::to_string(found.parameters), std::to_string(expected.parameters));
   if (found.data != expected.data) return differs("--data", "'" + found.data + "'", "'" + expected.data + "'");
@@ -189,33 +192,62 @@ void write_checkpoint(const std::string& directory, int part, const CheckpointHe
   }
 }
 
+namespace {
+
+std::string read_bytes(const std::string& path, bool& found) {
+  std::ifstream in(path, std::ios::binary);
+  found = bool(in);
+  return found ? std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) : std::string();
+}
+
+// Magic, version and header of a checkpoint's bytes; `reader` is left at the payload length.
+CheckpointHeader parse_header(const std::string& bytes, Reader& reader,
+                              const std::function<UsageError(std::string)>& refuse) {
+  if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
+    throw refuse("not a cclab checkpoint (bad magic)");
+  reader.skip(sizeof kMagic);
+  const uint32_t version = reader.get<uint32_t>();
+  if (version != kVersion)
+    throw refuse("version " + std::to_string(version) + ", this build reads version " + std::to_string(kVersion));
+  CheckpointHeader found;
+  found.model = reader.get_string();
+  found.data = reader.get_string();
+  found.mode = reader.get_string();
+  found.layout = reader.get_string();
+  found.parameters = reader.get<uint64_t>();
+  found.ranks = reader.get<uint64_t>();
+  found.global_batch = reader.get<uint64_t>();
+  found.seed = reader.get<uint64_t>();
+  found.learning_rate = reader.get<double>();
+  found.momentum = reader.get<double>();
+  return found;
+}
+
+}  // namespace
+
+std::string read_checkpoint_layout(const std::string& directory, int part) {
+  bool found = false;
+  const std::string bytes = read_bytes(checkpoint_path(directory, part), found);
+  if (!found) return "";
+  try {
+    Reader reader(bytes.data(), bytes.size());
+    return parse_header(bytes, reader, [](const std::string& why) { return UsageError(why); }).layout;
+  } catch (...) {  // read_checkpoint says what is wrong with the file
+    return "";
+  }
+}
+
 CheckpointState read_checkpoint(const std::string& directory, int part, const CheckpointHeader& expected) {
   const std::string path = checkpoint_path(directory, part);
   const auto refuse = [&](const std::string& why) -> UsageError {
     return UsageError("cannot resume from checkpoint " + path + ": " + why);
   };
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw refuse("no such file (run once with --checkpoint-dir first)");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw refuse("read error");
+  bool exists = false;
+  const std::string bytes = read_bytes(path, exists);
+  if (!exists) throw refuse("no such file (run once with --checkpoint-dir first)");
   try {
     Reader reader(bytes.data(), bytes.size());
-    if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
-      throw refuse("not a cclab checkpoint (bad magic)");
-    reader.skip(sizeof kMagic);
-    const uint32_t version = reader.get<uint32_t>();
-    if (version != kVersion)
-      throw refuse("version " + std::to_string(version) + ", this build reads version " + std::to_string(kVersion));
-    CheckpointHeader found;
-    found.model = reader.get_string();
-    found.data = reader.get_string();
-    found.mode = reader.get_string();
-    found.parameters = reader.get<uint64_t>();
-    found.ranks = reader.get<uint64_t>();
-    found.global_batch = reader.get<uint64_t>();
-    found.seed = reader.get<uint64_t>();
-    found.learning_rate = reader.get<double>();
-    found.momentum = reader.get<double>();
+    const CheckpointHeader found = parse_header(bytes, reader, refuse);
     const uint64_t payload_size = reader.get<uint64_t>();
     if (payload_size > reader.left() || reader.left() - payload_size != sizeof(uint64_t))
       throw refuse("truncated or wrong length (" + std::to_string(bytes.size()) + " bytes)");

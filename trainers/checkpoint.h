@@ -5,8 +5,8 @@
 //
 // File DIR/checkpoint.bin (or one per rank, see checkpoint_path), little-endian, written atomically
 // (DIR/checkpoint.tmp, fsync, rename):
-//   "CCLABCKP" magic, u32 version (1),
-//   header: strings (u32 length + bytes) model spec, data source, mode; u64 parameters, ranks,
+//   "CCLABCKP" magic, u32 version (2),
+//   header: strings (u32 length + bytes) model spec, data source, mode, layout; u64 parameters, ranks,
 //           global batch, seed; f64 learning rate, momentum;
 //   u64 payload bytes, payload: u64 steps done, u64 parameter count, f32 parameters[],
 //           f32 velocity[] (same count);
@@ -24,6 +24,7 @@ namespace cclab::train {
 
 struct CheckpointHeader {
   std::string model, data, mode;
+  std::string layout;  // how the mode split the model, when not a function of the options (pipeline stages)
   uint64_t parameters = 0, ranks = 1, global_batch = 0, seed = 0;
   double learning_rate = 0, momentum = 0;
 };
@@ -44,5 +45,9 @@ void write_checkpoint(const std::string& directory, int part, const CheckpointHe
 /// Reads checkpoint_path(directory, part); throws UsageError (one line naming the file) when it is
 /// missing, truncated, corrupt or was written by an incompatible run.
 CheckpointState read_checkpoint(const std::string& directory, int part, const CheckpointHeader& expected);
+
+/// The layout recorded in checkpoint_path(directory, part), or "" when the file is missing or
+/// unreadable (read_checkpoint then says why). A resumed run splits the model the same way.
+std::string read_checkpoint_layout(const std::string& directory, int part);
 
 }  // namespace cclab::train

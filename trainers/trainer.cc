@@ -132,9 +132,24 @@ Evaluation evaluate_mode(ParallelMode& mode, Comm* comm, const Dataset& dataset,
   return {total[0] / double(dataset.size()), total[1] / double(dataset.size())};
 }
 
-TrainSummary train_impl(const TrainOptions& options, const std::vector<std::string>& argv, std::ostream& out_stream,
+// A resumed pipeline run splits the model as the run that wrote the checkpoint did ("balance=4,5"
+// in its layout): its stages were balanced by time measured then, which a new measurement may not
+// reproduce.
+TrainOptions with_checkpoint_layout(TrainOptions options, int rank) {
+  if (!options.resume || !options.balance.empty()) return options;
+  std::string layout = read_checkpoint_layout(options.checkpoint_dir, rank);
+  if (layout.empty()) layout = read_checkpoint_layout(options.checkpoint_dir, -1);
+  const std::string key = "balance=";
+  if (layout.rfind(key, 0) != 0) return options;
+  std::stringstream in(layout.substr(key.size()));
+  for (std::string item; std::getline(in, item, ',');) options.balance.push_back(std::stoul(item));
+  return options;
+}
+
+TrainSummary train_impl(const TrainOptions& requested, const std::vector<std::string>& argv, std::ostream& out_stream,
                         Comm* comm) {
-  validate(options);
+  validate(requested);
+  const TrainOptions options = with_checkpoint_layout(requested, comm ? comm->rank() : 0);
   const int rank = comm ? comm->rank() : 0;
   const int ranks = comm ? comm->size() : 1;
   NullBuffer null_buffer;
@@ -178,6 +193,7 @@ TrainSummary train_impl(const TrainOptions& options, const std::vector<std::stri
   checkpoint_header.model = options.model;
   checkpoint_header.data = options.data;
   checkpoint_header.mode = options.mode;
+  checkpoint_header.layout = mode->layout();
   checkpoint_header.parameters = mode->parameters().size();
   checkpoint_header.ranks = uint64_t(ranks);
   checkpoint_header.global_batch = options.batch;

@@ -50,6 +50,9 @@ struct TrainOptions {
   // and the schedule (--schedule gpipe | 1f1b). Stages: grid.pp (--stages).
   size_t microbatches = 0;
   std::string schedule = "1f1b";
+  // Pipeline: layers per stage (--balance 4,5, as torchgpipe's balance); empty: balanced by the
+  // measured time of each layer.
+  std::vector<size_t> balance;
   // Checkpoints (checkpoint.h): with a directory, written every `checkpoint_every` steps (0: only)
   // at the end of every epoch and of the run; rank 0 writes. `resume` loads DIR/checkpoint.bin and
   // continues from its step count: --steps / --epochs remain the run's total, not what is left.

@@ -83,6 +83,10 @@ class ParallelMode {
   virtual std::span<float> parameters() = 0;
   virtual std::span<float> velocity() = 0;
   virtual bool replicated() const = 0;
+  /// How the model is split when that is not a function of the options alone (the pipeline's
+  /// measured stage balance: "balance=4,5"); recorded in checkpoints so a resumed run splits the
+  /// model the same way (TrainOptions::balance). Empty for the other modes.
+  virtual std::string layout() const { return ""; }
   /// Called on every rank before a checkpoint is written: a mode whose ranks hold parts of a
   /// replicated state (e.g. optimizer state sharded over data-parallel ranks) assembles it here.
   /// Collective. Nothing to do for modes whose parameters() and velocity() are always complete.

@@ -220,6 +220,21 @@ std::vector<double> layer_seconds_of_rank0(Comm& comm, const ModelPlan& plan, Ba
   return seconds;
 }
 
+// Stage boundaries from --balance (layers per stage), checked against the grid and the model.
+std::vector<size_t> given_balance(const std::vector<size_t>& balance, size_t stages, size_t layers) {
+  size_t total = 0;
+  for (size_t count : balance) {
+    if (count == 0) throw UsageError("--balance gives a stage no layer");
+    total += count;
+  }
+  if (balance.size() != stages || total != layers)
+    throw UsageError("--balance needs " + std::to_string(stages) + " layer counts that add up to the model's " +
+                     std::to_string(layers) + " layers");
+  std::vector<size_t> boundaries{0};
+  for (size_t count : balance) boundaries.push_back(boundaries.back() + count);
+  return boundaries;
+}
+
 // Where this rank sits in the grid and what its stage runs.
 struct StageLayout {
   size_t stages = 1, replicas = 1, stage = 0, replica = 0;
@@ -330,6 +345,14 @@ class PipelineParallel final : public ParallelMode {
 
   Shard shard() const override { return {layout_.replica, layout_.replicas}; }
   std::string describe() const override { return layout_.description; }
+  std::string layout() const override {
+    std::string text = "balance=";
+    for (size_t s = 0; s < layout_.stages; ++s) {
+      if (s > 0) text += ',';
+      text += std::to_string(layout_.boundaries[s + 1] - layout_.boundaries[s]);
+    }
+    return text;
+  }
 
   StepResult train_step(const StepBatch& batch) override {
     const uint64_t forward_sent = forward_group_.bytes_sent(), backward_sent = backward_group_.bytes_sent(),
@@ -568,7 +591,8 @@ std::unique_ptr<ParallelMode> make_pipeline_parallel(Comm& comm, const TrainOpti
   layout.micro_batches = std::min(options.microbatches > 0 ? options.microbatches : 4 * layout.stages, replica_batch);
   const size_t micro_batch = (replica_batch + layout.micro_batches - 1) / layout.micro_batches;
   const std::vector<double> layer_seconds = layer_seconds_of_rank0(comm, plan, backend, options.seed, micro_batch);
-  layout.boundaries = balance_stages(layer_seconds, layout.stages);
+  layout.boundaries = options.balance.empty() ? balance_stages(layer_seconds, layout.stages)
+                                              : given_balance(options.balance, layout.stages, plan.layers.size());
   layout.description = describe_plan(plan, layout, options.schedule, layer_seconds, micro_batch);
   return std::make_unique<PipelineParallel>(comm, options, plan, backend, std::move(layout));
 }
