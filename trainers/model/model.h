@@ -13,7 +13,7 @@
 //     pipeline stage holds one Activations per micro-batch in flight.
 //   - forward / backward run a range [first, last) of layers; Layer::forward/backward run one.
 //
-// How each mode fits
+// How each mode fits (the modes themselves: trainers/modes/, one file each)
 //   - data-parallel: each rank builds the whole model and trains on its shard of every global batch
 //     (BatchLoader with Shard{rank, ranks}); the loss is normalised by the GLOBAL batch size, so
 //     summing gradients over ranks gives single-process gradients exactly. backward() calls

@@ -65,7 +65,7 @@ class HybridParallel : public ParallelMode {
     std::string prefix;
     for (size_t i = 0; i < boundary_; ++i) prefix += (i ? " | " : "") + split_.layers[i].name();
     return "# hybrid over " + std::to_string(ranks_) + " ranks: data-parallel on shards of the batch (gradients " +
-           "allreduced per layer during backward): " + (prefix.empty() ? "no layers" : prefix) + "\n" +
+           "allreduced in buckets during backward): " + (prefix.empty() ? "no layers" : prefix) + "\n" +
            "# then, on the whole batch (boundary allgathered, its gradient reduce-scattered), tensor-parallel (rank " +
            std::to_string(split_.part) + "'s slices): " + describe_tensor_split(split_) + "\n";
   }

@@ -11,7 +11,8 @@
 //   backward:  the fc suffix's backward collectives, then, when the first fc is column-split, a
 //              reduce-scatter of its input gradient (N blocks of b x F: Megatron's f and the return
 //              to the shards at once);
-//   grad_sync: allreduce of each convolution layer's gradients, started during backward.
+//   grad_sync: allreduce of the convolution layers' gradients in DDP buckets (gradient_buckets.h),
+//              started during backward.
 #pragma once
 
 #include "modes/mode.h"

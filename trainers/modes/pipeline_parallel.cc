@@ -6,7 +6,7 @@
 //
 // Stages. Before training, rank 0 times every layer's forward + backward on one micro-batch of the
 // whole model, shares the times (bootstrap allgather) and every rank picks the same contiguous split
-// that minimises the slowest stage. Stage s builds only its layers; configs keep their global layer
+// that minimises the slowest stage (or takes --balance, as a resumed run does from its checkpoint). Stage s builds only its layers; configs keep their global layer
 // index, so its initial weights are exactly the whole model's.
 //
 // A step. The replica's shard of the global batch is cut into m contiguous micro-batches. Stage s
@@ -14,8 +14,8 @@
 // gradient w.r.t. it back in the backward phase (2m messages per boundary per step, B x a x 4 bytes
 // each way, DESIGN 3.7). The last stage computes the loss, normalised by the GLOBAL batch size, and
 // every stage accumulates its parameter gradients over the micro-batches, so after the flush (and,
-// with dp > 1, an allreduce over the stage's replicas, started layer by layer during the step's last
-// backward) one SGD step gives the single-process step.
+// with dp > 1, an allreduce over the stage's replicas in DDP buckets (gradient_buckets.h), started
+// during the step's last backward) one SGD step gives the single-process step.
 //
 // Traffic. The forward activations, the backward gradients and the replicas' allreduce each go
 // through their own ProcessGroup (ids 21, 22, 23), so their counters give the bytes of each phase
