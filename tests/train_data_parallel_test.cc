@@ -23,8 +23,11 @@ nlohmann::json train_record(const std::string& arguments, const std::string& tag
   return run_training(arguments, "dp_" + tag).record;
 }
 
-// A small CNN with five parameter layers; 0.01 MiB buckets give several buckets per step. Batch 50
-// does not divide by 4 ranks (shards of 12 and 13).
+// A small CNN with five parameter layers; 0.01 MiB buckets give two buckets per step, of 4826 and
+// 808 parameters. Batch 50 does not divide by 3 or 4 ranks (shards of 16/17 and 12/13). The SGD step
+// is sharded over the ranks in blocks of floor(count / N) elements per bucket (sharded_gradient_
+// buckets.h): on 3 ranks both buckets have a tail (4826 % 3 = 2, 808 % 3 = 1) summed by an
+// allreduce, on 4 ranks the first one (4826 % 4 = 2).
 const std::string kRun =
     "train --model conv3x3:8,relu,pool2,conv3x3:8,relu,pool2,fc:32,relu,fc:16,relu,fc:10 "
     "--data synthetic:3x16x16:2000 --steps 20 --batch 50 --threads 1 --no-eval --bucket-mb 0.01 --seed 3";
@@ -32,7 +35,8 @@ const std::string kRun =
 class DataParallel : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    for (int ranks : {1, 2, 4}) records_[ranks] = train_record(kRun + " -n " + std::to_string(ranks), std::to_string(ranks));
+    for (int ranks : {1, 2, 3, 4})
+      records_[ranks] = train_record(kRun + " -n " + std::to_string(ranks), std::to_string(ranks));
   }
   static std::map<int, nlohmann::json> records_;
 };
@@ -43,7 +47,7 @@ TEST_F(DataParallel, LossesAndParametersEqualSingleProcess) {
   ASSERT_FALSE(one.is_null());
   const auto reference = one["step_losses"].get<std::vector<double>>();
   ASSERT_EQ(reference.size(), 20u);
-  for (int ranks : {2, 4}) {
+  for (int ranks : {2, 3, 4}) {
     const nlohmann::json& many = records_[ranks];
     ASSERT_FALSE(many.is_null());
     EXPECT_EQ(many["mode"], "data");
@@ -66,7 +70,7 @@ TEST_F(DataParallel, LossesAndParametersEqualSingleProcess) {
 }
 
 TEST_F(DataParallel, GradSyncBytesEqualPredictionAndRingFormula) {
-  for (int ranks : {2, 4}) {
+  for (int ranks : {2, 3, 4}) {
     const nlohmann::json& record = records_[ranks];
     ASSERT_FALSE(record.is_null());
     const double parameters = record["parameters"].get<double>();
@@ -76,7 +80,9 @@ TEST_F(DataParallel, GradSyncBytesEqualPredictionAndRingFormula) {
     EXPECT_GT(record["buckets"].get<int>(), 1);
     EXPECT_EQ(sent, predicted) << ranks << " ranks";
     EXPECT_EQ(record["received_bytes_per_rank"].get<double>(), sent);
-    // Ring: 2 (N-1)/N of the buffer per rank; each bucket rounds its blocks to whole elements.
+    // Reduce-scatter + allgather of each bucket's N * floor(count / N) elements, plus a ring allreduce
+    // of its tail (< N elements): together the ring allreduce's 2 (N-1)/N of the buffer per rank,
+    // up to the rounding of the blocks and the tail's to whole elements.
     const double formula = 2.0 * (ranks - 1) / ranks * parameters * 4;
     EXPECT_NEAR(sent, formula, record["buckets"].get<double>() * 2 * (ranks - 1) * 4) << ranks << " ranks";
     EXPECT_EQ(phases["forward"]["sent_bytes_per_rank"].get<double>(), 0);
@@ -90,8 +96,9 @@ TEST_F(DataParallel, GradSyncBytesEqualPredictionAndRingFormula) {
 }
 
 TEST(DataParallelCli, ScalingPrintsASpeedupTable) {
-  const RunResult result = run("train --model conv3x3:4,relu,pool2,fc:10 --data synthetic:1x8x8:400 --steps 5 "
-                               "--batch 32 --threads 1 --no-eval --scaling 1,2");
+  const RunResult result =
+      run("train --model conv3x3:4,relu,pool2,fc:10 --data synthetic:1x8x8:400 --steps 5 "
+          "--batch 32 --threads 1 --no-eval --scaling 1,2");
   ASSERT_EQ(result.status, 0) << result.output;
   EXPECT_NE(result.output.find("speedup"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("predicted_B"), std::string::npos) << result.output;
@@ -103,7 +110,8 @@ TEST(DataParallelCli, BadInputIsAUsageError) {
            {"train --scaling 1,2 -n 2", "give --scaling or -n, not both"},
            {"train --scaling 1,x", "--scaling takes rank counts"},
            {"train --bucket-mb 0", "--bucket-mb must be in"},
-           {"train --data synthetic:1x8x8:100 --batch 2 -n 4 --no-eval --steps 1", "smaller than the 4 data-parallel ranks"},
+           {"train --data synthetic:1x8x8:100 --batch 2 -n 4 --no-eval --steps 1",
+            "smaller than the 4 data-parallel ranks"},
        }) {
     const RunResult result = run(arguments);
     EXPECT_EQ(result.status, 2) << arguments << "\n" << result.output;
@@ -118,8 +126,8 @@ TEST(DataParallelAccuracy, Lenet5OnTwoRanksReachesEightyThreePercent) {
   const nlohmann::json record = train_record("train --model lenet5 --epochs 1 --batch 64 --seed 1 -n 2", "acc");
   ASSERT_FALSE(record.is_null());
   EXPECT_GE(record["test_accuracy"].get<double>(), 0.83);
-  std::cout << "lenet5, 1 epoch, 2 ranks: test accuracy " << record["test_accuracy"] << ", "
-            << record["images_per_s"] << " images/s\n";
+  std::cout << "lenet5, 1 epoch, 2 ranks: test accuracy " << record["test_accuracy"] << ", " << record["images_per_s"]
+            << " images/s\n";
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 // Data parallel (DDP), and the single-process run as its one-rank case (DESIGN 3.6): every rank
 // holds the whole model and trains on its Shard of every global batch; the loss is normalised by
 // the GLOBAL batch, so the sum of the ranks' gradients is the single-process gradient exactly.
+// On several ranks the SGD step is sharded over them and fused into the gradient sum
+// (sharded_gradient_buckets.h): each rank updates its block of every bucket and the updated
+// parameters are allgathered. One rank runs the plain SgdMomentum::step.
 #include <chrono>
 #include <cmath>
 
@@ -11,6 +14,7 @@
 #include "modes/gradient_buckets.h"
 #include "modes/mode.h"
 #include "modes/process_group.h"
+#include "modes/sharded_gradient_buckets.h"
 
 namespace cclab::train {
 namespace {
@@ -27,9 +31,12 @@ class DataParallel : public ParallelMode {
         activations_(model_, (options.batch + size_t(ranks_) - 1) / size_t(ranks_)),
         classes_(plan.output().elements()) {
     if (comm && ranks_ > 1) {
+      // Two groups over the same ranks: see "Call order" in sharded_gradient_buckets.h.
       group_ = std::make_unique<ProcessGroup>(*comm, every_rank(*comm), 1);
-      buckets_ = std::make_unique<GradientBuckets>(*group_, model_.parameters().gradients(),
-                                                   model_.parameters().backward_order(), options.bucket_bytes);
+      gather_group_ = std::make_unique<ProcessGroup>(*comm, every_rank(*comm), 2);
+      buckets_ = std::make_unique<ShardedGradientBuckets>(*group_, *gather_group_, model_.parameters(), optimizer_,
+                                                          model_.parameters().backward_order(), options.bucket_bytes,
+                                                          comm->transport().yield_when_idle());
       backward_options_.on_gradients_ready = [this](const ParameterRange& range) { buckets_->ready(range); };
     }
   }
@@ -39,7 +46,9 @@ class DataParallel : public ParallelMode {
   std::string describe() const override {
     if (!buckets_) return "";
     return "# data-parallel over " + std::to_string(ranks_) + " ranks: whole model on each, " +
-           std::to_string(buckets_->size()) + " gradient buckets allreduced (ring) during backward\n";
+           std::to_string(buckets_->size()) +
+           " gradient buckets reduce-scattered (ring) during backward, SGD step sharded over the ranks, "
+           "parameters allgathered\n";
   }
 
   StepResult train_step(const StepBatch& batch) override {
@@ -62,18 +71,19 @@ class DataParallel : public ParallelMode {
       if (buckets_)
         for (const ParameterRange& range : model_.parameters().backward_order()) buckets_->ready(range);
     }
-    const double hook_s = buckets_ ? buckets_->comm_s() : 0.0;  // the part of backward's time spent in the hook
+    // The part of backward's time spent in the hook (communication and the updates it started).
+    const double hook_s = buckets_ ? buckets_->comm_s() + buckets_->update_s() : 0.0;
     const auto backwarded = Clock::now();
     if (buckets_) {
       buckets_->finish();
       predicted_.grad_sync += buckets_->predicted_sent_bytes();
     }
     const auto synced = Clock::now();
-    optimizer_.step(model_.parameters());
+    if (!buckets_) optimizer_.step(model_.parameters());
     result.forward_s = seconds_between(start, forwarded);
     result.backward_s = seconds_between(forwarded, backwarded) - hook_s;
     result.comm_s = buckets_ ? buckets_->comm_s() : 0.0;
-    result.update_s = seconds_between(synced, Clock::now());
+    result.update_s = buckets_ ? buckets_->update_s() : seconds_between(synced, Clock::now());
     return result;
   }
 
@@ -89,13 +99,22 @@ class DataParallel : public ParallelMode {
     return result;
   }
 
-  PhaseBytes sent_bytes() const override { return {0, 0, group_ ? double(group_->bytes_sent()) : 0.0}; }
+  PhaseBytes sent_bytes() const override { return {0, 0, groups_sent() - checkpoint_sent_}; }
   PhaseBytes predicted_sent_bytes() const override { return predicted_; }
-  double received_bytes() const override { return group_ ? double(group_->bytes_received()) : 0.0; }
+  double received_bytes() const override { return groups_received() - checkpoint_received_; }
 
   std::span<float> parameters() override { return model_.parameters().values(); }
   std::span<float> velocity() override { return optimizer_.velocity(); }
   bool replicated() const override { return true; }
+  // Each rank's velocity is valid for its blocks only: complete it before rank 0 writes it. This
+  // traffic is no step's (sent_bytes() counts train_step only), so it is subtracted there.
+  void prepare_checkpoint() override {
+    if (!buckets_) return;
+    const double sent = groups_sent(), received = groups_received();
+    buckets_->gather_velocity();
+    checkpoint_sent_ += groups_sent() - sent;
+    checkpoint_received_ += groups_received() - received;
+  }
 
   std::pair<double, double> parameter_sums() const override {
     if (rank_ != 0) return {0, 0};  // every rank holds the same values: count them once
@@ -111,13 +130,20 @@ class DataParallel : public ParallelMode {
   size_t buckets() const override { return buckets_ ? buckets_->size() : 0; }
 
  private:
+  double groups_sent() const { return group_ ? double(group_->bytes_sent() + gather_group_->bytes_sent()) : 0.0; }
+  double groups_received() const {
+    return group_ ? double(group_->bytes_received() + gather_group_->bytes_received()) : 0.0;
+  }
+
   int rank_, ranks_;
   Model model_;
   SgdMomentum optimizer_;
   Activations activations_;
   size_t classes_;
   std::unique_ptr<ProcessGroup> group_;
-  std::unique_ptr<GradientBuckets> buckets_;
+  std::unique_ptr<ProcessGroup> gather_group_;
+  std::unique_ptr<ShardedGradientBuckets> buckets_;
+  double checkpoint_sent_ = 0, checkpoint_received_ = 0;  // gather_velocity's traffic, not a step's
   BackwardOptions backward_options_;
   PhaseBytes predicted_;
 };

@@ -6,15 +6,14 @@ namespace cclab::train {
 
 using Clock = std::chrono::steady_clock;
 
-GradientBuckets::GradientBuckets(ProcessGroup& group, std::span<float> gradients,
-                                 const std::vector<ParameterRange>& ranges, size_t bucket_bytes)
-    : group_(group), gradients_(gradients.data()) {
-  if (ranges.empty()) return;
+std::vector<BucketSpan> plan_buckets(const std::vector<ParameterRange>& ranges, size_t bucket_bytes,
+                                     size_t buffer_elements) {
+  std::vector<BucketSpan> buckets;
+  if (ranges.empty()) return buckets;
   size_t start = ranges.front().offset, end = start;
   const auto close = [&] {
     if (end == start) return;
-    buckets_.push_back({start, end - start, nullptr});
-    predicted_sent_bytes_ += double(group.predicted_sent_bytes(Collective::allreduce, end - start));
+    buckets.push_back({start, end - start});
     start = end;
   };
   for (const ParameterRange& range : ranges) {
@@ -23,7 +22,18 @@ GradientBuckets::GradientBuckets(ProcessGroup& group, std::span<float> gradients
     if ((end - start) * sizeof(float) >= bucket_bytes) close();
   }
   close();
-  if (end > gradients.size()) throw Error("gradient buckets reach past the gradient buffer");
+  if (end > buffer_elements) throw Error("gradient buckets reach past the gradient buffer");
+  return buckets;
+}
+
+GradientBuckets::GradientBuckets(ProcessGroup& group, std::span<float> gradients,
+                                 const std::vector<ParameterRange>& ranges, size_t bucket_bytes)
+    : group_(group), gradients_(gradients.data()) {
+  for (const BucketSpan& span : plan_buckets(ranges, bucket_bytes, gradients.size())) {
+    Bucket& bucket = buckets_.emplace_back();
+    static_cast<BucketSpan&>(bucket) = span;
+    predicted_sent_bytes_ += double(group.predicted_sent_bytes(Collective::allreduce, span.count));
+  }
 }
 
 void GradientBuckets::begin_step() {

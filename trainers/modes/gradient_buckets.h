@@ -23,6 +23,17 @@
 
 namespace cclab::train {
 
+/// Elements [offset, offset + count) of the flat gradient buffer, summed over the replicas as one unit.
+struct BucketSpan {
+  size_t offset = 0, count = 0;
+};
+/// The buckets of `ranges` (contiguous, in backward order): consecutive runs of whole layers of at
+/// least `bucket_bytes` each, the last one taking what is left. Throws if the ranges are not
+/// contiguous or reach past `buffer_elements`. Shared by GradientBuckets and ShardedGradientBuckets
+/// so both modes of summing cut the model at the same places.
+std::vector<BucketSpan> plan_buckets(const std::vector<ParameterRange>& ranges, size_t bucket_bytes,
+                                     size_t buffer_elements);
+
 class GradientBuckets {
  public:
   /// `ranges`: the runs of `gradients` to sum over `group`, in backward order and contiguous (the
@@ -45,8 +56,7 @@ class GradientBuckets {
   double comm_s() const { return comm_s_; }
 
  private:
-  struct Bucket {
-    size_t offset = 0, count = 0;
+  struct Bucket : BucketSpan {
     std::unique_ptr<PendingCollective> call;
   };
   ProcessGroup& group_;

@@ -40,8 +40,8 @@ uint64_t ProcessGroup::next_sequence() {
   return (uint64_t{id_} << 16) | call;
 }
 
-ProcessGroup::Compiled& ProcessGroup::compiled(Collective collective, size_t count) {
-  std::unique_ptr<Compiled>& entry = compiled_[{collective, count}];
+ProcessGroup::Compiled& ProcessGroup::compiled(Collective collective, size_t count, bool inplace) {
+  std::unique_ptr<Compiled>& entry = compiled_[{collective, count, inplace}];
   if (!entry) {
     const Algorithm* ring = find_algorithm(collective, "ring");
     if (!ring) throw Error("this build has no ring " + std::string(collective_name(collective)));
@@ -51,7 +51,7 @@ ProcessGroup::Compiled& ProcessGroup::compiled(Collective collective, size_t cou
     args.count = collective == Collective::allreduce ? count : count * size_t(size());
     args.dtype = DataType::f32;
     args.op = ReduceOp::sum;
-    args.inplace = collective == Collective::allreduce;
+    args.inplace = inplace || collective == Collective::allreduce;
     entry = std::make_unique<Compiled>(Compiled{CompiledSchedule(ring->build(topology_, rank(), args)),
                                                 predict_traffic(*ring, topology_, args).max_bytes_sent});
   }
@@ -89,6 +89,18 @@ void ProcessGroup::reduce_scatter(const float* whole, float* block, size_t block
 std::unique_ptr<PendingCollective> ProcessGroup::start_allreduce(float* data, size_t count) {
   return executor_.start(compiled(Collective::allreduce, count).schedule, {data, data}, DataType::f32, ReduceOp::sum,
                          next_sequence());
+}
+
+std::unique_ptr<PendingCollective> ProcessGroup::start_reduce_scatter(float* whole, size_t block_count) {
+  float* block = whole + size_t(rank()) * block_count;
+  return executor_.start(compiled(Collective::reduce_scatter, block_count, true).schedule, {whole, block},
+                         DataType::f32, ReduceOp::sum, next_sequence());
+}
+
+std::unique_ptr<PendingCollective> ProcessGroup::start_allgather(float* whole, size_t block_count) {
+  const float* block = whole + size_t(rank()) * block_count;
+  return executor_.start(compiled(Collective::allgather, block_count, true).schedule, {block, whole}, DataType::f32,
+                         ReduceOp::sum, next_sequence());
 }
 
 RequestPtr ProcessGroup::isend(int peer, const float* data, size_t count, uint32_t message) {

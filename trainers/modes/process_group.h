@@ -15,6 +15,7 @@
 
 #include <map>
 #include <memory>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -52,6 +53,12 @@ class ProcessGroup {
   void reduce_scatter(const float* whole, float* block, size_t block_count);
   /// Starts an in-place sum and returns at once; poll it with test(), finish with wait(deadline()).
   std::unique_ptr<PendingCollective> start_allreduce(float* data, size_t count);
+  /// Starts an in-place reduce-scatter of `whole` (size() x block_count floats): this member's block
+  /// of `whole` gets the sum of that block over the group; its other blocks are left as they were.
+  std::unique_ptr<PendingCollective> start_reduce_scatter(float* whole, size_t block_count);
+  /// Starts an in-place allgather: every member's block of `whole` (size() x block_count floats)
+  /// is copied into the same block of every other member's `whole`.
+  std::unique_ptr<PendingCollective> start_allgather(float* whole, size_t block_count);
 
   /// Bytes this member sends in one allreduce of `count` floats, allgather or reduce_scatter of
   /// `block_count` floats per member (the simulator's count of the same schedule).
@@ -71,7 +78,9 @@ class ProcessGroup {
     CompiledSchedule schedule;
     size_t predicted_sent_bytes;
   };
-  Compiled& compiled(Collective collective, size_t count);
+  // In place, reduce_scatter's output is a block of its input and allgather's input a block of its
+  // output: the schedule must know, to order a step that writes memory another one reads.
+  Compiled& compiled(Collective collective, size_t count, bool inplace = false);
   uint64_t next_sequence();
 
   GroupTransport transport_;
@@ -80,7 +89,7 @@ class ProcessGroup {
   double timeout_s_;
   unsigned id_;
   uint32_t calls_ = 0;
-  std::map<std::pair<Collective, size_t>, std::unique_ptr<Compiled>> compiled_;
+  std::map<std::tuple<Collective, size_t, bool>, std::unique_ptr<Compiled>> compiled_;
 };
 
 }  // namespace cclab::train

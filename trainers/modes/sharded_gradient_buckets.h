@@ -1,0 +1,95 @@
+// Data mode's gradient buckets with the SGD step sharded over the ranks (ZeRO stage 1, as PyTorch's
+// ZeroRedundancyOptimizer with DDP): a ring allreduce is a reduce-scatter followed by an allgather,
+// and the optimizer step is split between the two. Per bucket, every rank
+//   1. reduce-scatters the bucket's gradients in place: it ends with the summed gradients of its
+//      own block only;
+//   2. updates the parameters and momentum of that block (SgdMomentum::step_range);
+//   3. allgathers the updated PARAMETERS in place, so every rank ends the step with the same values.
+// The traffic is the ring allreduce's, 2(N-1)/N of the bucket per rank (DESIGN 3.7), while each
+// rank does 1/N of the update work.
+//
+// Words used below (N = group size):
+// - bucket: as in GradientBuckets (plan_buckets): whole layers, in backward order, started from the
+//   backward hook as soon as their gradients are final.
+// - block:  our reduce-scatter and allgather take equal blocks, so they run on the first
+//           main = N * floor(count / N) elements of the bucket; block r is elements
+//           [offset + r * main/N, offset + (r+1) * main/N), updated by group rank r only.
+// - tail:   the last count - main (< N) elements: summed by a tiny allreduce, and updated by every
+//           rank (identically, so the values stay equal without an allgather).
+// Momentum: a rank's velocity is valid for its blocks and the tails only; gather_velocity()
+// completes it (checkpoints). Velocity loaded from a checkpoint is complete, so every rank simply
+// continues with its blocks of it.
+//
+// Call order. Every member must start a group's calls in the same order. Reduce-scatters and tail
+// allreduces are started in bucket order from the hook (the same watermarks on every rank); an
+// allgather is started when polling finds its bucket reduced, which happens at different moments on
+// different ranks, so the allgathers run in a group of their own (`gather_group`), in bucket order.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "model/optimizer.h"
+#include "model/parameters.h"
+#include "modes/gradient_buckets.h"
+#include "modes/process_group.h"
+
+namespace cclab::train {
+
+class ShardedGradientBuckets {
+ public:
+  /// `reduce_group` and `gather_group`: the same members, two group ids (see "Call order").
+  /// `store`'s gradients are summed and its values updated by `optimizer` over the runs `ranges`
+  /// (contiguous, backward order). `yield_when_idle`: the transport's idle policy (oversubscribed).
+  ShardedGradientBuckets(ProcessGroup& reduce_group, ProcessGroup& gather_group, ParameterStore& store,
+                         SgdMomentum& optimizer, const std::vector<ParameterRange>& ranges, size_t bucket_bytes,
+                         bool yield_when_idle);
+
+  size_t size() const { return buckets_.size(); }
+  /// Bytes this rank sends in one step's reduce-scatters, allgathers and tail allreduces.
+  double predicted_sent_bytes() const { return predicted_sent_bytes_; }
+
+  void begin_step();
+  /// The backward hook: gradients [0, range.offset + range.count) are final.
+  void ready(const ParameterRange& range);
+  /// After backward: drives every bucket of the step through its update and allgather.
+  void finish();
+  /// This step's time in ready() and finish(): in communication calls (comm_s) and in the sharded
+  /// update (update_s).
+  double comm_s() const { return comm_s_; }
+  double update_s() const { return update_s_; }
+
+  /// Collective (outside a step): every rank's velocity blocks go to every rank, so the optimizer's
+  /// whole velocity is valid everywhere (a checkpoint saves it).
+  void gather_velocity();
+
+ private:
+  struct Bucket : BucketSpan {
+    size_t block = 0;  // elements per rank of the main part (main = N * block)
+    size_t tail = 0;   // elements after the main part, count - N * block < N
+    std::unique_ptr<PendingCollective> reduce, tail_sum, gather;
+  };
+  // Polls every call in flight once, updates the reduced buckets in order and starts their
+  // allgathers; true if a call completed.
+  bool progress();
+  void update(Bucket& bucket);
+  // The oldest call not done (null when the step is complete).
+  PendingCollective* first_pending();
+  // The first element of this rank's block of `bucket` (block elements long).
+  size_t block_offset(const Bucket& bucket) const;
+
+  ProcessGroup& reduce_group_;
+  ProcessGroup& gather_group_;
+  ParameterStore& store_;
+  SgdMomentum& optimizer_;
+  bool yield_when_idle_;
+  std::vector<Bucket> buckets_;
+  double predicted_sent_bytes_ = 0;
+  size_t watermark_ = 0;
+  size_t started_ = 0;  // buckets whose reduce-scatter (and tail allreduce) started
+  size_t updated_ = 0;  // buckets updated, their allgather started
+  double comm_s_ = 0, update_s_ = 0;
+};
+
+}  // namespace cclab::train
