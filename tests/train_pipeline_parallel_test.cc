@@ -153,10 +153,13 @@ TEST_F(PipelineParallel, BytesPerPhaseEqualPredictionAndFormulas) {
     for (const char* phase : {"forward", "backward", "grad_sync"}) {
       const double sent = phases[phase]["sent_bytes_per_rank"].get<double>();
       EXPECT_EQ(sent, phases[phase]["predicted_sent_bytes_per_rank"].get<double>()) << name << " " << phase;
-      if (std::string(phase) == "grad_sync")  // one ring per layer, whose blocks are whole elements
+      if (std::string(phase) == "grad_sync") {  // a ring per bucket, whose blocks are whole elements
         EXPECT_NEAR(sent, allreduce_bytes, most_parameter_layers * 2 * (replicas - 1) * 4) << name;
-      else
+      } else {
         EXPECT_EQ(sent, boundary_bytes) << name << " " << phase;
+        // DESIGN 3.7: a boundary carries m messages each way per step (m = --microbatches 4).
+        EXPECT_EQ(phases[phase]["sent_messages_per_rank"].get<double>(), 4) << name << " " << phase;
+      }
     }
     const auto& time = run.record["step_time_s"];
     EXPECT_NEAR(time["compute"].get<double>() + time["comm"].get<double>() + time["idle"].get<double>(),

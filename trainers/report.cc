@@ -23,9 +23,8 @@ nlohmann::json step_time_json(const StepTime& time) {
 nlohmann::json phase_json(double time_s, const Traffic& traffic) {
   return {{"time_s", time_s},
           {"sent_bytes_per_rank", traffic.sent_bytes_per_rank},
-          {"predicted_sent_bytes_per_rank", traffic.predicted_sent_bytes_per_rank
-                                                ? nlohmann::json(*traffic.predicted_sent_bytes_per_rank)
-                                                : nlohmann::json(nullptr)}};
+          {"predicted_sent_bytes_per_rank", traffic.predicted_sent_bytes_per_rank},
+          {"sent_messages_per_rank", traffic.sent_messages_per_rank}};
 }
 
 nlohmann::json optional_number(const std::optional<Evaluation>& test, double Evaluation::*member) {
@@ -91,6 +90,7 @@ nlohmann::json train_record(const TrainOptions& options, const TrainSummary& run
                       {"grad_sync", phase_json(options.mode == "data" ? run.phases.comm_s : NAN, g)},
                       {"update", phase_json(run.phases.update_s, {})}};
   record["received_bytes_per_rank"] = run.received_bytes_per_rank;
+  record["received_messages_per_rank"] = run.received_messages_per_rank;
   record["buckets"] = run.buckets;
   record["bucket_bytes"] = options.bucket_bytes;
   record["step_losses"] = run.step_losses;
@@ -146,11 +146,12 @@ void print_summary(std::ostream& out, const TrainOptions& options, const TrainSu
       run.phases.comm_s * 1e3, run.eval_time_s);
   if (options.grid.ranks() > 1) {
     const auto pair = [](const Traffic& t) {
-      return format("%.0f (predicted %.0f)", t.sent_bytes_per_rank, t.predicted_sent_bytes_per_rank.value_or(NAN));
+      return format("%.0f B in %.0f messages (predicted %.0f B)", t.sent_bytes_per_rank, t.sent_messages_per_rank,
+                    t.predicted_sent_bytes_per_rank);
     };
-    out << "# bytes sent per step and rank (max over ranks): forward " << pair(run.traffic.forward) << ", backward "
+    out << "# sent per step and rank (max over ranks): forward " << pair(run.traffic.forward) << ", backward "
         << pair(run.traffic.backward) << ", grad_sync " << pair(run.traffic.grad_sync)
-        << format("; received %.0f", run.received_bytes_per_rank);
+        << format("; received %.0f B in %.0f messages", run.received_bytes_per_rank, run.received_messages_per_rank);
     if (run.buckets > 0)
       out << format("; %zu gradient buckets of >= %.3g MiB", run.buckets, double(options.bucket_bytes) / 1048576.0);
     out << "\n";

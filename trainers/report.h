@@ -2,11 +2,10 @@
 // terminal lines rendered from the same summaries. Shared by every mode.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "model/model.h"
 #include "trainer.h"

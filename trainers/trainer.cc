@@ -312,38 +312,67 @@ TrainSummary train_impl(const TrainOptions& requested, const std::vector<std::st
   // Traffic per step: the slowest rank sets the pace and the busiest one the traffic, so report
   // the step-time split of the slowest rank (largest mean step time) and the maxima of the bytes.
   const double steps = double(run.steps);
-  const PhaseBytes sent = mode->sent_bytes(), predicted = mode->predicted_sent_bytes();
-  const std::vector<double> mine{run.step_time.total_s,
-                                 run.step_time.compute_s,
-                                 run.step_time.comm_s,
-                                 run.step_time.idle_s,
-                                 sent.forward / steps,
-                                 sent.backward / steps,
-                                 sent.grad_sync / steps,
-                                 predicted.forward / steps,
-                                 predicted.backward / steps,
-                                 predicted.grad_sync / steps,
-                                 mode->received_bytes() / steps,
-                                 run.train_time_s,
-                                 (sent.forward + sent.backward + sent.grad_sync) / steps,
-                                 (predicted.forward + predicted.backward + predicted.grad_sync) / steps};
+  const ModeTraffic traffic = mode->traffic();
+  const PhaseCounts &sent = traffic.bytes_sent, &messages = traffic.messages_sent;
+  const PhaseCounts predicted = mode->predicted_sent_bytes();
+  // Every rank's figures, gathered once (bootstrap traffic, after the timed steps).
+  enum Field {
+    kTotal,
+    kCompute,
+    kComm,
+    kIdle,
+    kTrainTime,
+    kSentForward,
+    kSentBackward,
+    kSentSync,
+    kSentTotal,
+    kPredictedForward,
+    kPredictedBackward,
+    kPredictedSync,
+    kPredictedTotal,
+    kMessagesForward,
+    kMessagesBackward,
+    kMessagesSync,
+    kReceived,
+    kMessagesReceived,
+    kFields
+  };
+  std::vector<double> mine(kFields);
+  mine[kTotal] = run.step_time.total_s;
+  mine[kCompute] = run.step_time.compute_s;
+  mine[kComm] = run.step_time.comm_s;
+  mine[kIdle] = run.step_time.idle_s;
+  mine[kTrainTime] = run.train_time_s;
+  const auto per_step = [&](const PhaseCounts& counts, Field forward, Field backward, Field sync) {
+    mine[forward] = counts.forward / steps;
+    mine[backward] = counts.backward / steps;
+    mine[sync] = counts.grad_sync / steps;
+  };
+  per_step(sent, kSentForward, kSentBackward, kSentSync);
+  per_step(predicted, kPredictedForward, kPredictedBackward, kPredictedSync);
+  per_step(messages, kMessagesForward, kMessagesBackward, kMessagesSync);
+  mine[kSentTotal] = sent.total() / steps;
+  mine[kPredictedTotal] = predicted.total() / steps;
+  mine[kReceived] = traffic.bytes_received / steps;
+  mine[kMessagesReceived] = traffic.messages_received / steps;
   const std::vector<std::vector<double>> all =
       comm ? gather_over_ranks(*comm, mine) : std::vector<std::vector<double>>{mine};
   std::vector<double> most(mine.size(), 0.0);
   size_t slowest = 0;
   for (size_t r = 0; r < all.size(); ++r) {
-    if (all[r][0] > all[slowest][0]) slowest = r;
+    if (all[r][kTotal] > all[slowest][kTotal]) slowest = r;
     for (size_t i = 0; i < mine.size(); ++i) most[i] = std::max(most[i], all[r][i]);
   }
-  run.step_time = {all[slowest][1], all[slowest][2], all[slowest][3], all[slowest][0]};
-  run.traffic.forward = {most[4], most[7]};
-  run.traffic.backward = {most[5], most[8]};
-  run.traffic.grad_sync = {most[6], most[9]};
-  run.received_bytes_per_rank = most[10];
-  run.train_time_s = most[11];
+  run.step_time = {all[slowest][kCompute], all[slowest][kComm], all[slowest][kIdle], all[slowest][kTotal]};
+  run.traffic.forward = {most[kSentForward], most[kPredictedForward], most[kMessagesForward]};
+  run.traffic.backward = {most[kSentBackward], most[kPredictedBackward], most[kMessagesBackward]};
+  run.traffic.grad_sync = {most[kSentSync], most[kPredictedSync], most[kMessagesSync]};
+  run.received_bytes_per_rank = most[kReceived];
+  run.received_messages_per_rank = most[kMessagesReceived];
+  run.train_time_s = most[kTrainTime];
   // The busiest rank's whole step (phases peak on different ranks in a pipeline: not their sum).
-  run.sent_bytes_per_rank = most[12];
-  run.predicted_sent_bytes_per_rank = most[13];
+  run.sent_bytes_per_rank = most[kSentTotal];
+  run.predicted_sent_bytes_per_rank = most[kPredictedTotal];
   run.images_per_s = double(run_samples) / run.train_time_s;
   writer.write(train_record(options, run, argv));
   if (options.profile_layers) print_layer_profile(out, mode->local_model(), profile, run.steps);

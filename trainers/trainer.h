@@ -72,10 +72,12 @@ struct StepTime {
   double compute_s = 0, comm_s = 0, idle_s = 0, total_s = 0;
 };
 
-/// Bytes one rank sends per step in a phase (maximum over ranks), measured and predicted.
+/// What one rank sends per step in a phase (maximum over ranks): bytes, measured and predicted,
+/// and messages.
 struct Traffic {
   double sent_bytes_per_rank = 0;
-  std::optional<double> predicted_sent_bytes_per_rank = 0;  // nullopt: no model applies
+  double predicted_sent_bytes_per_rank = 0;
+  double sent_messages_per_rank = 0;
 };
 
 struct PhaseTraffic {
@@ -114,13 +116,13 @@ struct TrainSummary {
   std::optional<double> speedup = 1.0;  // over one rank; the one-rank run is 1 by definition
   StepTime step_time;
   PhaseTimes phases;
-  PhaseTraffic traffic;  // per phase, each the maximum over ranks
+  PhaseTraffic traffic;                                               // per phase, each the maximum over ranks
   double sent_bytes_per_rank = 0, predicted_sent_bytes_per_rank = 0;  // per step, all phases, max over ranks
   std::vector<EpochSummary> epoch_summaries;
   std::vector<double> step_losses;                  // global mean loss of every step (for equivalence checks)
   double parameter_sum = 0, parameter_abs_sum = 0;  // of the final parameters
   size_t buckets = 0;                               // data mode: gradient buckets per step
-  double received_bytes_per_rank = 0;               // per step, all phases, maximum over ranks
+  double received_bytes_per_rank = 0, received_messages_per_rank = 0;  // per step, all phases, max over ranks
   std::string split;  // how the mode split the model over the ranks (ParallelMode::describe)
 };
 

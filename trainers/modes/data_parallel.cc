@@ -99,21 +99,20 @@ class DataParallel : public ParallelMode {
     return result;
   }
 
-  PhaseBytes sent_bytes() const override { return {0, 0, groups_sent() - checkpoint_sent_}; }
-  PhaseBytes predicted_sent_bytes() const override { return predicted_; }
-  double received_bytes() const override { return groups_received() - checkpoint_received_; }
+  ModeTraffic traffic() const override {
+    return group_ ? traffic_of({}, {}, {group_.get(), gather_group_.get()}) : ModeTraffic{};
+  }
+  PhaseCounts predicted_sent_bytes() const override { return predicted_; }
 
   std::span<float> parameters() override { return model_.parameters().values(); }
   std::span<float> velocity() override { return optimizer_.velocity(); }
   bool replicated() const override { return true; }
-  // Each rank's velocity is valid for its blocks only: complete it before rank 0 writes it. This
-  // traffic is no step's (sent_bytes() counts train_step only), so it is subtracted there.
+  // Each rank's velocity is valid for its blocks only: complete it before rank 0 writes it (no
+  // step's traffic).
   void prepare_checkpoint() override {
     if (!buckets_) return;
-    const double sent = groups_sent(), received = groups_received();
+    ProcessGroup::Uncounted reduce(*group_), gather(*gather_group_);
     buckets_->gather_velocity();
-    checkpoint_sent_ += groups_sent() - sent;
-    checkpoint_received_ += groups_received() - received;
   }
 
   std::pair<double, double> parameter_sums() const override {
@@ -130,11 +129,6 @@ class DataParallel : public ParallelMode {
   size_t buckets() const override { return buckets_ ? buckets_->size() : 0; }
 
  private:
-  double groups_sent() const { return group_ ? double(group_->bytes_sent() + gather_group_->bytes_sent()) : 0.0; }
-  double groups_received() const {
-    return group_ ? double(group_->bytes_received() + gather_group_->bytes_received()) : 0.0;
-  }
-
   int rank_, ranks_;
   Model model_;
   SgdMomentum optimizer_;
@@ -143,9 +137,8 @@ class DataParallel : public ParallelMode {
   std::unique_ptr<ProcessGroup> group_;
   std::unique_ptr<ProcessGroup> gather_group_;
   std::unique_ptr<ShardedGradientBuckets> buckets_;
-  double checkpoint_sent_ = 0, checkpoint_received_ = 0;  // gather_velocity's traffic, not a step's
   BackwardOptions backward_options_;
-  PhaseBytes predicted_;
+  PhaseCounts predicted_;
 };
 
 }  // namespace

@@ -42,8 +42,8 @@ class HybridParallel : public ParallelMode {
         optimizer_(model_.parameters().size(), float(options.learning_rate), float(options.momentum)),
         shard_activations_(model_, largest_shard(options.batch), 0, boundary_),
         batch_activations_(model_, options.batch, boundary_, model_.size()),
-        forward_group_(comm, every_rank(comm), kForwardGroup, &PhaseBytes::forward),
-        backward_group_(comm, every_rank(comm), kBackwardGroup, &PhaseBytes::backward),
+        forward_group_(comm, every_rank(comm), kForwardGroup, &PhaseCounts::forward),
+        backward_group_(comm, every_rank(comm), kBackwardGroup, &PhaseCounts::backward),
         sync_group_(comm, every_rank(comm), kGradSyncGroup),
         gradient_sync_(sync_group_, model_.parameters().gradients(), prefix_ranges(model_.parameters(), boundary_),
                        options.bucket_bytes),
@@ -134,13 +134,10 @@ class HybridParallel : public ParallelMode {
     return result;
   }
 
-  PhaseBytes sent_bytes() const override {
-    return {forward_group_.sent_bytes(), backward_group_.sent_bytes(), double(sync_group_.bytes_sent())};
+  ModeTraffic traffic() const override {
+    return traffic_of({&forward_group_.group()}, {&backward_group_.group()}, {&sync_group_});
   }
-  PhaseBytes predicted_sent_bytes() const override { return predicted_; }
-  double received_bytes() const override {
-    return forward_group_.received_bytes() + backward_group_.received_bytes() + double(sync_group_.bytes_received());
-  }
+  PhaseCounts predicted_sent_bytes() const override { return predicted_; }
 
   std::span<float> parameters() override { return model_.parameters().values(); }
   std::span<float> velocity() override { return optimizer_.velocity(); }
@@ -225,7 +222,7 @@ class HybridParallel : public ParallelMode {
   std::vector<int32_t> labels_;             // of the whole batch
   FloatBuffer label_block_, label_blocks_;  // this shard's labels; every shard's, padded
   FloatBuffer padded_;                      // the boundary in padded blocks (uneven shards only)
-  PhaseBytes predicted_;
+  PhaseCounts predicted_;
 };
 
 }  // namespace

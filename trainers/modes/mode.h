@@ -11,6 +11,7 @@
 // of every step and the final parameters equal the one-rank run's up to float rounding.
 #pragma once
 
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
@@ -49,10 +50,24 @@ struct StepResult {
   double forward_s = 0, backward_s = 0, update_s = 0, comm_s = 0;
 };
 
-/// Bytes this rank sent by phase (DESIGN 3.5 phases), summed over the steps so far.
-struct PhaseBytes {
+/// A count (bytes or messages) by phase (DESIGN 3.5 phases), summed over the steps so far.
+struct PhaseCounts {
   double forward = 0, backward = 0, grad_sync = 0;
+  double total() const { return forward + backward + grad_sync; }
 };
+
+/// What this rank sent by phase and received in all, during train_step only (evaluation passes and
+/// checkpoint gathers are left out: ProcessGroup::Uncounted).
+struct ModeTraffic {
+  PhaseCounts bytes_sent, messages_sent;
+  double bytes_received = 0, messages_received = 0;
+};
+
+class ProcessGroup;
+/// The traffic of the groups that carry each phase (modes give each phase its own groups).
+ModeTraffic traffic_of(std::initializer_list<const ProcessGroup*> forward,
+                       std::initializer_list<const ProcessGroup*> backward,
+                       std::initializer_list<const ProcessGroup*> grad_sync);
 
 class ParallelMode {
  public:
@@ -70,13 +85,11 @@ class ParallelMode {
   /// larger than a training batch; loss_sum and correct as in train_step. Collective.
   virtual StepResult evaluate(const StepBatch& batch) = 0;
 
-  /// Measured bytes sent so far (sends posted during train_step only, not evaluate), and what
+  /// Measured traffic so far (sends and receives posted during train_step only), and the bytes
   /// DESIGN 3.7's formulas (or the simulator, which knows the chunk rounding) predict for the same
   /// steps (the batch of each step, the last partial one included).
-  virtual PhaseBytes sent_bytes() const = 0;
-  virtual PhaseBytes predicted_sent_bytes() const = 0;
-  /// Bytes received so far during train_step, all phases.
-  virtual double received_bytes() const = 0;
+  virtual ModeTraffic traffic() const = 0;
+  virtual PhaseCounts predicted_sent_bytes() const = 0;
 
   /// Checkpoints: this rank's parameters and SGD velocity, and whether every rank holds the same
   /// (data parallel: rank 0 writes one file, every rank reads it) or its own part (one file each).

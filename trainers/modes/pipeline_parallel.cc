@@ -6,8 +6,8 @@
 //
 // Stages. Before training, rank 0 times every layer's forward + backward on one micro-batch of the
 // whole model, shares the times (bootstrap allgather) and every rank picks the same contiguous split
-// that minimises the slowest stage (or takes --balance, as a resumed run does from its checkpoint). Stage s builds only its layers; configs keep their global layer
-// index, so its initial weights are exactly the whole model's.
+// that minimises the slowest stage (or takes --balance, as a resumed run does from its checkpoint). Stage s builds only
+// its layers; configs keep their global layer index, so its initial weights are exactly the whole model's.
 //
 // A step. The replica's shard of the global batch is cut into m contiguous micro-batches. Stage s
 // sends micro-batch i's output activation to stage s + 1 in the forward phase and receives the
@@ -355,8 +355,6 @@ class PipelineParallel final : public ParallelMode {
   }
 
   StepResult train_step(const StepBatch& batch) override {
-    const uint64_t forward_sent = forward_group_.bytes_sent(), backward_sent = backward_group_.bytes_sent(),
-                   sync_sent = replica_group_.bytes_sent(), received = bytes_received_now();
     const std::vector<MicroBatch> micro_batches = split_micro_batches(batch.local_size, layout_.micro_batches);
     const std::vector<PipelineAction> actions =
         pipeline_schedule(schedule_, layout_.stage, layout_.stages, micro_batches.size());
@@ -379,10 +377,6 @@ class PipelineParallel final : public ParallelMode {
       if (!last_stage()) predicted_.forward += double(micro.size * output_elements_ * sizeof(float));
       if (!first_stage()) predicted_.backward += double(micro.size * input_elements_ * sizeof(float));
     }
-    sent_.forward += double(forward_group_.bytes_sent() - forward_sent);
-    sent_.backward += double(backward_group_.bytes_sent() - backward_sent);
-    sent_.grad_sync += double(replica_group_.bytes_sent() - sync_sent);
-    received_ += double(bytes_received_now() - received);
     return result;
   }
 
@@ -391,13 +385,13 @@ class PipelineParallel final : public ParallelMode {
     std::vector<PipelineAction> forwards;
     for (size_t i = 0; i < micro_batches.size(); ++i) forwards.push_back({PipelineAction::Kind::forward, i});
     eval_slots_.fit(model_, largest_micro_batch(micro_batches));
+    ProcessGroup::Uncounted forward(forward_group_), backward(backward_group_);  // not a training step
     // Two slots: one micro-batch computes while the next one's input arrives.
     return run_actions(batch, micro_batches, forwards, false, eval_slots_, 2);
   }
 
-  PhaseBytes sent_bytes() const override { return sent_; }
-  PhaseBytes predicted_sent_bytes() const override { return predicted_; }
-  double received_bytes() const override { return received_; }
+  ModeTraffic traffic() const override { return traffic_of({&forward_group_}, {&backward_group_}, {&replica_group_}); }
+  PhaseCounts predicted_sent_bytes() const override { return predicted_; }
 
   std::span<float> parameters() override { return model_.parameters().values(); }
   std::span<float> velocity() override { return optimizer_.velocity(); }
@@ -418,9 +412,6 @@ class PipelineParallel final : public ParallelMode {
  private:
   bool first_stage() const { return layout_.stage == 0; }
   bool last_stage() const { return layout_.stage + 1 == layout_.stages; }
-  uint64_t bytes_received_now() const {
-    return forward_group_.bytes_received() + backward_group_.bytes_received() + replica_group_.bytes_received();
-  }
 
   // Blocking waits (not timed: idle) with the group's deadline; the request is done with after.
   static void wait_for(ProcessGroup& group, RequestPtr& request) {
@@ -557,8 +548,7 @@ class PipelineParallel final : public ParallelMode {
   // dp > 1: the stage's gradients summed over its replicas (DDP buckets, started during the step's
   // last backward; the loss is normalised by the global batch, so the sum is the single-process one).
   std::unique_ptr<GradientBuckets> replica_sync_;
-  PhaseBytes sent_, predicted_;
-  double received_ = 0;
+  PhaseCounts predicted_;
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "cclab/comm.h"
 #include "cclab/error.h"
 #include "cclab/simulator.h"
+#include "modes/mode.h"
 
 namespace cclab::train {
 namespace {
@@ -30,6 +31,28 @@ ProcessGroup::ProcessGroup(Comm& comm, std::vector<int> members, unsigned id)
       timeout_s_(comm.timeout_s()),
       id_(id) {
   if (id == 0 || id > 255) throw Error("process group ids are 1..255");
+}
+
+ProcessGroup::Traffic ProcessGroup::total() const {
+  const TrafficCounters& counters = transport_.counters();
+  Traffic traffic{double(counters.total_bytes_sent()), double(counters.total_bytes_received()), 0, 0};
+  for (uint64_t messages : counters.messages_sent) traffic.messages_sent += double(messages);
+  for (uint64_t messages : counters.messages_received) traffic.messages_received += double(messages);
+  return traffic;
+}
+
+ProcessGroup::Traffic ProcessGroup::traffic() const {
+  const Traffic all = total();
+  return {all.bytes_sent - uncounted_.bytes_sent, all.bytes_received - uncounted_.bytes_received,
+          all.messages_sent - uncounted_.messages_sent, all.messages_received - uncounted_.messages_received};
+}
+
+ProcessGroup::Uncounted::~Uncounted() {
+  const Traffic after = group_.total();
+  group_.uncounted_.bytes_sent += after.bytes_sent - before_.bytes_sent;
+  group_.uncounted_.bytes_received += after.bytes_received - before_.bytes_received;
+  group_.uncounted_.messages_sent += after.messages_sent - before_.messages_sent;
+  group_.uncounted_.messages_received += after.messages_received - before_.messages_received;
 }
 
 Deadline ProcessGroup::deadline() const { return Deadline::after(timeout_s_); }
@@ -111,6 +134,25 @@ RequestPtr ProcessGroup::isend(int peer, const float* data, size_t count, uint32
 RequestPtr ProcessGroup::irecv(int peer, float* data, size_t count, uint32_t message) {
   return transport_.recv(peer, data, count * sizeof(float),
                          message_tag((uint64_t{id_} << 16) | kPointToPoint, message & 0xFFFFFF));
+}
+
+ModeTraffic traffic_of(std::initializer_list<const ProcessGroup*> forward,
+                       std::initializer_list<const ProcessGroup*> backward,
+                       std::initializer_list<const ProcessGroup*> grad_sync) {
+  ModeTraffic sum;
+  const auto add = [&sum](std::initializer_list<const ProcessGroup*> groups, double PhaseCounts::*phase) {
+    for (const ProcessGroup* group : groups) {
+      const ProcessGroup::Traffic traffic = group->traffic();
+      sum.bytes_sent.*phase += traffic.bytes_sent;
+      sum.messages_sent.*phase += traffic.messages_sent;
+      sum.bytes_received += traffic.bytes_received;
+      sum.messages_received += traffic.messages_received;
+    }
+  };
+  add(forward, &PhaseCounts::forward);
+  add(backward, &PhaseCounts::backward);
+  add(grad_sync, &PhaseCounts::grad_sync);
+  return sum;
 }
 
 }  // namespace cclab::train

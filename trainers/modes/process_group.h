@@ -69,9 +69,27 @@ class ProcessGroup {
   RequestPtr irecv(int peer, float* data, size_t count, uint32_t message);
   void wait(Request& request) { transport_.wait(request, deadline()); }
 
-  /// This group's traffic so far (this member's side).
-  uint64_t bytes_sent() const { return transport_.counters().total_bytes_sent(); }
-  uint64_t bytes_received() const { return transport_.counters().total_bytes_received(); }
+  /// This member's side of the group's traffic so far, without what ran while not counting.
+  struct Traffic {
+    double bytes_sent = 0, bytes_received = 0, messages_sent = 0, messages_received = 0;
+  };
+  Traffic traffic() const;
+  double bytes_sent() const { return traffic().bytes_sent; }
+  double bytes_received() const { return traffic().bytes_received; }
+
+  /// While an Uncounted lives, the group's traffic is left out of traffic(): a mode's evaluation
+  /// passes and checkpoint gathers are not training steps (DESIGN 3.5 counts per step).
+  class Uncounted {
+   public:
+    explicit Uncounted(ProcessGroup& group) : group_(group), before_(group.total()) {}
+    ~Uncounted();
+    Uncounted(const Uncounted&) = delete;
+    Uncounted& operator=(const Uncounted&) = delete;
+
+   private:
+    ProcessGroup& group_;
+    Traffic before_;
+  };
 
  private:
   struct Compiled {
@@ -82,6 +100,7 @@ class ProcessGroup {
   // output: the schedule must know, to order a step that writes memory another one reads.
   Compiled& compiled(Collective collective, size_t count, bool inplace = false);
   uint64_t next_sequence();
+  Traffic total() const;  // counted or not
 
   GroupTransport transport_;
   Topology topology_;
@@ -89,6 +108,7 @@ class ProcessGroup {
   double timeout_s_;
   unsigned id_;
   uint32_t calls_ = 0;
+  Traffic uncounted_;
   std::map<std::tuple<Collective, size_t, bool>, std::unique_ptr<Compiled>> compiled_;
 };
 

@@ -95,21 +95,20 @@ std::pair<double, double> tensor_parameter_sums(const Model& model, const Tensor
   return {sum, abs_sum};
 }
 
-PhaseGroup::PhaseGroup(Comm& comm, std::vector<int> members, unsigned id, double PhaseBytes::*phase)
+PhaseGroup::PhaseGroup(Comm& comm, std::vector<int> members, unsigned id, double PhaseCounts::*phase)
     : group_(comm, std::move(members), id), phase_(phase) {}
 
 template <typename Call>
 void PhaseGroup::run(Collective collective, size_t count, CommTally& tally, Call&& call) {
-  const double sent_before = double(group_.bytes_sent()), received_before = double(group_.bytes_received());
   const auto start = Clock::now();
-  call();
-  tally.comm_s += seconds_between(start, Clock::now());
   if (tally.training) {
+    call();
     tally.predicted.*phase_ += double(group_.predicted_sent_bytes(collective, count));
   } else {
-    evaluation_sent_ += double(group_.bytes_sent()) - sent_before;
-    evaluation_received_ += double(group_.bytes_received()) - received_before;
+    ProcessGroup::Uncounted evaluation(group_);
+    call();
   }
+  tally.comm_s += seconds_between(start, Clock::now());
 }
 
 void PhaseGroup::allreduce(float* data, size_t count, CommTally& tally) {
@@ -211,8 +210,8 @@ class TensorParallel : public ParallelMode {
         model_(split_.layers, backend, options.seed),
         optimizer_(model_.parameters().size(), float(options.learning_rate), float(options.momentum)),
         activations_(model_, options.batch),
-        forward_group_(comm, every_rank(comm), kForwardGroup, &PhaseBytes::forward),
-        backward_group_(comm, every_rank(comm), kBackwardGroup, &PhaseBytes::backward),
+        forward_group_(comm, every_rank(comm), kForwardGroup, &PhaseCounts::forward),
+        backward_group_(comm, every_rank(comm), kBackwardGroup, &PhaseCounts::backward),
         run_(model_, split_, forward_group_, backward_group_, options.batch),
         classes_(plan.output().elements()) {}
 
@@ -267,9 +266,8 @@ class TensorParallel : public ParallelMode {
     return result;
   }
 
-  PhaseBytes sent_bytes() const override { return {forward_group_.sent_bytes(), backward_group_.sent_bytes(), 0}; }
-  PhaseBytes predicted_sent_bytes() const override { return predicted_; }
-  double received_bytes() const override { return forward_group_.received_bytes() + backward_group_.received_bytes(); }
+  ModeTraffic traffic() const override { return traffic_of({&forward_group_.group()}, {&backward_group_.group()}, {}); }
+  PhaseCounts predicted_sent_bytes() const override { return predicted_; }
 
   std::span<float> parameters() override { return model_.parameters().values(); }
   std::span<float> velocity() override { return optimizer_.velocity(); }
@@ -285,7 +283,7 @@ class TensorParallel : public ParallelMode {
   PhaseGroup forward_group_, backward_group_;
   TensorParallelRun run_;
   size_t classes_;
-  PhaseBytes predicted_;
+  PhaseCounts predicted_;
 };
 
 }  // namespace

@@ -66,7 +66,7 @@ struct CommTally {
   /// Evaluation passes false: its traffic is not part of ParallelMode::sent_bytes().
   bool training = true;
   double comm_s = 0;
-  PhaseBytes predicted;
+  PhaseCounts predicted;
 };
 
 /// A process group that carries the collectives of one phase (forward, backward or grad_sync, DESIGN
@@ -74,9 +74,10 @@ struct CommTally {
 /// training, adds the simulator's count of its bytes to the tally's phase.
 class PhaseGroup {
  public:
-  PhaseGroup(Comm& comm, std::vector<int> members, unsigned id, double PhaseBytes::*phase);
+  PhaseGroup(Comm& comm, std::vector<int> members, unsigned id, double PhaseCounts::*phase);
 
   ProcessGroup& group() { return group_; }
+  const ProcessGroup& group() const { return group_; }
   int rank() const { return group_.rank(); }
   int size() const { return group_.size(); }
 
@@ -84,17 +85,12 @@ class PhaseGroup {
   void allgather(const float* block, float* whole, size_t block_count, CommTally& tally);
   void reduce_scatter(const float* whole, float* block, size_t block_count, CommTally& tally);
 
-  /// Bytes this member sent and received in training calls (evaluation's left out).
-  double sent_bytes() const { return double(group_.bytes_sent()) - evaluation_sent_; }
-  double received_bytes() const { return double(group_.bytes_received()) - evaluation_received_; }
-
  private:
   template <typename Call>
   void run(Collective collective, size_t count, CommTally& tally, Call&& call);
 
   ProcessGroup group_;
-  double PhaseBytes::*phase_;
-  double evaluation_sent_ = 0, evaluation_received_ = 0;
+  double PhaseCounts::*phase_;
 };
 
 /// Runs layers [split.first, end) of a Model built from split.layers, tensor-parallel over the
