@@ -146,12 +146,12 @@ void print_summary(std::ostream& out, const TrainOptions& options, const TrainSu
       run.phases.comm_s * 1e3, run.eval_time_s);
   if (options.grid.ranks() > 1) {
     const auto pair = [](const Traffic& t) {
-      return format("%.0f B in %.0f messages (predicted %.0f B)", t.sent_bytes_per_rank, t.sent_messages_per_rank,
+      return format("%.0f B / %.0f msg (predicted %.0f B)", t.sent_bytes_per_rank, t.sent_messages_per_rank,
                     t.predicted_sent_bytes_per_rank);
     };
     out << "# sent per step and rank (max over ranks): forward " << pair(run.traffic.forward) << ", backward "
         << pair(run.traffic.backward) << ", grad_sync " << pair(run.traffic.grad_sync)
-        << format("; received %.0f B in %.0f messages", run.received_bytes_per_rank, run.received_messages_per_rank);
+        << format("; received %.0f B / %.0f msg", run.received_bytes_per_rank, run.received_messages_per_rank);
     if (run.buckets > 0)
       out << format("; %zu gradient buckets of >= %.3g MiB", run.buckets, double(options.bucket_bytes) / 1048576.0);
     out << "\n";
