@@ -16,6 +16,7 @@
 #include "cclab/error.h"
 #include "cclab/implementation.h"
 #include "cclab/launch.h"
+#include "cclab/test_fault.h"
 #include "check.h"
 #include "profile.h"
 #include "results.h"
@@ -53,10 +54,13 @@ size_t array_count(Collective collective, size_t count, int ranks) {
 double busbw_factor(Collective collective, int ranks) {
   const double n = ranks;
   switch (collective) {
-    case Collective::allreduce: return 2 * (n - 1) / n;
+    case Collective::allreduce:
+      return 2 * (n - 1) / n;
     case Collective::reduce_scatter:
-    case Collective::allgather: return (n - 1) / n;
-    default: return 1;
+    case Collective::allgather:
+      return (n - 1) / n;
+    default:
+      return 1;
   }
 }
 
@@ -94,19 +98,6 @@ struct RankSummary {
     return summary;
   }
 };
-
-
-// Test hook: CCLAB_FAULT_RANK=R CCLAB_FAULT_AFTER_RECORDS=K CCLAB_FAULT=kill|stall makes rank R
-// die (SIGKILL) or stop answering after the K-th result, to prove that failures end the job.
-void maybe_inject_fault(int rank, size_t records_done) {
-  const char* fault_rank = std::getenv("CCLAB_FAULT_RANK");
-  const char* after = std::getenv("CCLAB_FAULT_AFTER_RECORDS");
-  if (!fault_rank || !after || std::atoi(fault_rank) != rank || size_t(std::atol(after)) != records_done) return;
-  const std::string fault = std::getenv("CCLAB_FAULT") ? std::getenv("CCLAB_FAULT") : "kill";
-  if (fault == "stall")
-    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
-  raise(SIGKILL);
-}
 
 }  // namespace
 
@@ -164,7 +155,8 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
                                                : largest_counts.input + largest_counts.output;
   const size_t per_rank = data_elements * element + scratch;
   const int node = comm.topology().node_of_rank[size_t(rank)];
-  const size_t ranks_here = size_t(std::count(comm.topology().node_of_rank.begin(), comm.topology().node_of_rank.end(), node));
+  const size_t ranks_here =
+      size_t(std::count(comm.topology().node_of_rank.begin(), comm.topology().node_of_rank.end(), node));
   const size_t available = available_memory_bytes();
   const bool fits = per_rank * ranks_here < available / 10 * 9;
   for (const std::string& verdict : comm.allgather(fits ? "ok" : "no"))
@@ -219,8 +211,8 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         if (!options.inplace) std::memset(output, 0, counts.output * element);
         fill_check_input(input, counts.input, options.dtype, options.op, rank);
         impl->run(input, output, Deadline::after(options.timeout_s));
-        summary.wrong = count_wrong(options.collective, output, args.count, options.dtype, options.op, ranks, rank,
-                                    options.root);
+        summary.wrong =
+            count_wrong(options.collective, output, args.count, options.dtype, options.op, ranks, rank, options.root);
       }
 
       const std::vector<std::string> gathered = comm.allgather(summary.pack());
@@ -256,8 +248,7 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         record["segment_bytes"] = options.segment_bytes;
         record["launcher"] = launcher;
         record["binding"] = placement.binding;
-        record["time_us"] = {
-            {"min", summary_of_slowest.min}, {"median", median}, {"max", summary_of_slowest.max}};
+        record["time_us"] = {{"min", summary_of_slowest.min}, {"median", median}, {"max", summary_of_slowest.max}};
         if (options.percentiles) record["time_us"]["p99"] = summary_of_slowest.p99;
         record["algbw_gbps"] = algbw;
         record["busbw_gbps"] = algbw * busbw_factor(options.collective, ranks);
@@ -279,7 +270,7 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         header_printed = true;
         out << collective_table_row(record, options.percentiles) << std::flush;
       }
-      maybe_inject_fault(rank, ++records_done);
+      maybe_inject_fault(rank, ++records_done, "CCLAB_FAULT_AFTER_RECORDS");
     }
   }
 }

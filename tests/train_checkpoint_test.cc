@@ -1,8 +1,8 @@
 // `cclab train --checkpoint-dir/--checkpoint-every/--resume` through the binary: a run of 20 steps
 // interrupted after 13 (mid-epoch, with a mid-epoch checkpoint every 4 steps, crossing an epoch
 // boundary) and resumed has exactly the per-step losses of the uninterrupted run, on 1 rank, on
-// 2 data-parallel ranks and on 2 tensor- and pipeline-parallel ranks (a checkpoint file per rank); corrupt, truncated and mismatched checkpoints are refused with exit 2 and
-// one line naming the file.
+// 2 data-parallel ranks and on 2 tensor- and pipeline-parallel ranks (a checkpoint file per rank); corrupt, truncated
+// and mismatched checkpoints are refused with exit 2 and one line naming the file.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -31,7 +31,6 @@ fs::path scratch(const std::string& tag) {
   fs::remove_all(path);
   return path;
 }
-
 
 std::vector<double> step_losses(const std::string& arguments, const fs::path& json) {
   fs::remove(json);
@@ -85,10 +84,47 @@ TEST(TrainCheckpoint, ResumedRunEqualsUninterruptedOneRank) { expect_resume_equa
 TEST(TrainCheckpoint, ResumedRunEqualsUninterruptedTwoRanks) { expect_resume_equals_uninterrupted("2"); }
 
 // Tensor- and pipeline-parallel ranks hold different parts of the model: one checkpoint each.
-TEST(TrainCheckpoint, ResumedRunEqualsUninterruptedTensorParallel) { expect_resume_equals_uninterrupted("2", "tensor"); }
+TEST(TrainCheckpoint, ResumedRunEqualsUninterruptedTensorParallel) {
+  expect_resume_equals_uninterrupted("2", "tensor");
+}
 
 TEST(TrainCheckpoint, ResumedRunEqualsUninterruptedPipelineParallel) {
   expect_resume_equals_uninterrupted("2", "pipeline");
+}
+
+// A rank killed in the middle of a run (after step 13; checkpoints every 4 steps) ends the job with a
+// message naming it; the resumed run starts at the last checkpoint (step 12) and ends with exactly
+// the uninterrupted run's losses.
+void expect_resume_after_kill_equals_uninterrupted(const std::string& mode) {
+  const fs::path dir = scratch("kill" + mode);
+  const std::string base = kRun + " -n 2 --mode " + mode;
+  const auto full = step_losses(base + " --steps 20", dir.string() + ".full.jsonl");
+  ASSERT_EQ(full.size(), 20u);
+  const RunResult killed =
+      run_command("CCLAB_FAULT_RANK=1 CCLAB_FAULT_AFTER_STEPS=13 CCLAB_FAULT=kill " + std::string(CCLAB_BINARY) + " " +
+                  base + " --steps 20 --checkpoint-dir " + dir.string() + " --checkpoint-every 4");
+  EXPECT_NE(killed.status, 0) << killed.output;
+  EXPECT_NE(killed.output.find("rank 1"), std::string::npos) << killed.output;
+  EXPECT_NE(killed.output.find("killed by signal 9"), std::string::npos) << killed.output;
+  const RunResult resumed =
+      run(base + " --steps 20 --checkpoint-dir " + dir.string() + " --resume --json " + dir.string() + ".b.jsonl");
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("at step 12"), std::string::npos) << resumed.output;
+  std::vector<double> second;
+  for (const nlohmann::json& record : read_results(dir.string() + ".b.jsonl"))
+    if (record["kind"] == "train") second = record["step_losses"].get<std::vector<double>>();
+  ASSERT_EQ(second.size(), 8u);
+  for (size_t step = 0; step < second.size(); ++step) EXPECT_EQ(second[step], full[12 + step]) << "step " << 13 + step;
+  fs::remove(dir.string() + ".b.jsonl");
+  fs::remove_all(dir);
+}
+
+TEST(TrainCheckpoint, ResumeAfterAKilledRankEqualsUninterruptedDataParallel) {
+  expect_resume_after_kill_equals_uninterrupted("data");
+}
+
+TEST(TrainCheckpoint, ResumeAfterAKilledRankEqualsUninterruptedPipelineParallel) {
+  expect_resume_after_kill_equals_uninterrupted("pipeline");
 }
 
 // A pipeline's stages are balanced by times measured at start-up, which a resumed run might not
@@ -97,7 +133,8 @@ TEST(TrainCheckpoint, ResumedPipelineKeepsTheCheckpointsStageSplit) {
   const fs::path dir = scratch("balance");
   const std::string base = kRun + " -n 2 --mode pipeline";
   const auto full = step_losses(base + " --steps 20 --balance 5,1", dir.string() + ".full.jsonl");
-  auto first = step_losses(base + " --steps 13 --balance 5,1 --checkpoint-dir " + dir.string(), dir.string() + ".a.jsonl");
+  auto first =
+      step_losses(base + " --steps 13 --balance 5,1 --checkpoint-dir " + dir.string(), dir.string() + ".a.jsonl");
   const RunResult resumed = run(base + " --steps 20 --checkpoint-dir " + dir.string() + " --resume");
   EXPECT_EQ(resumed.status, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("stage 1: layers 5 (fc:10"), std::string::npos) << resumed.output;

@@ -10,6 +10,7 @@
 #include "cclab/comm.h"
 #include "cclab/error.h"
 #include "cclab/launch.h"
+#include "cclab/test_fault.h"
 #include "checkpoint.h"
 #include "data/loader.h"
 #include "model/loss.h"
@@ -266,6 +267,7 @@ TrainSummary train_impl(const TrainOptions& requested, const std::vector<std::st
       // Mid-epoch checkpoints (the end of the epoch writes one below in any case).
       if (options.checkpoint_every > 0 && done_steps % options.checkpoint_every == 0 && step + 1 < summary.steps)
         save_checkpoint();
+      maybe_inject_fault(rank, done_steps, "CCLAB_FAULT_AFTER_STEPS");
     }
     const std::vector<double> global = sum_shares(comm, local);
     double loss_sum = 0, correct = 0;
