@@ -47,6 +47,24 @@ void copy_kernel(float* a, const float* b, size_t n) { std::memcpy(a, b, n * 4);
 
 double gbps(double us_per_byte) { return us_per_byte > 0 ? 1e-3 / us_per_byte : 0; }
 
+// The node's shared last-level cache: the highest-level data or unified cache of CPU 0 as Linux
+// lists it (sysconf reports the host's cache inside some VMs); 16 MiB when nothing says.
+size_t last_level_cache_bytes() {
+  size_t best_level = 0, bytes = 0;
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
+    std::ifstream level_file(dir + "level"), type_file(dir + "type"), size_file(dir + "size");
+    size_t level = 0, size = 0;
+    std::string type, unit;
+    if (!(level_file >> level) || !(type_file >> type) || !(size_file >> size)) continue;
+    size_file >> unit;  // "16384K"
+    if (type == "Instruction" || level < best_level) continue;
+    best_level = level;
+    bytes = size * (unit == "M" ? 1 << 20 : unit == "K" ? 1 << 10 : 1);
+  }
+  return bytes > 0 ? bytes : size_t{16} << 20;
+}
+
 }  // namespace
 
 CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options, std::ostream* out) {
@@ -88,6 +106,7 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
 
   CostProfile profile;
   profile.transport = comm.transport().name();
+  profile.cache_bytes = last_level_cache_bytes();
   // Kernels: alone on small buffers (cached); on every rank at once on large ones (streaming).
   const size_t cached_bytes = size_t{256} << 10;
   profile.cached.gamma_us_per_byte = per_byte_cost(cached_bytes, nullptr, sum_kernel);
@@ -137,9 +156,9 @@ std::string profile_to_json(const CostProfile& profile) {
                           {"gamma_us_per_byte", cost.gamma_us_per_byte},
                           {"copy_us_per_byte", cost.copy_us_per_byte}};
   };
-  return nlohmann::json{{"schema", "cclab.profile/2"},
+  return nlohmann::json{{"schema", "cclab.profile/3"},
                         {"transport", profile.transport},
-                        {"large_array_bytes", profile.large_array_bytes},
+                        {"cache_bytes", profile.cache_bytes},
                         {"cached", regime(profile.cached)},
                         {"streaming", regime(profile.streaming)}}
       .dump(2);
@@ -147,7 +166,8 @@ std::string profile_to_json(const CostProfile& profile) {
 
 CostProfile profile_from_json(const std::string& text) {
   const nlohmann::json json = nlohmann::json::parse(text);
-  if (json.value("schema", "") != "cclab.profile/2") throw UsageError("not a cclab.profile/2 document");
+  if (json.value("schema", "") != "cclab.profile/3")
+    throw UsageError("not a cclab.profile/3 document (profiles of older builds: run cclab bench p2p --fit again)");
   auto link = [](const nlohmann::json& cost) {
     LinkCost link{cost.at("alpha_us").get<double>(), cost.at("beta_us_per_byte").get<double>()};
     if (cost.contains("protocol_bytes")) {
@@ -163,7 +183,7 @@ CostProfile profile_from_json(const std::string& text) {
   };
   CostProfile profile;
   profile.transport = json.at("transport");
-  profile.large_array_bytes = json.at("large_array_bytes");
+  profile.cache_bytes = json.at("cache_bytes");
   profile.cached = regime(json.at("cached"));
   profile.streaming = regime(json.at("streaming"));
   return profile;
@@ -202,11 +222,11 @@ std::string describe_profile(const CostProfile& p) {
                   intra.large_alpha_us, gbps(intra.large_beta_us_per_byte));
   std::snprintf(line, sizeof(line),
                 "intra-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; inter-node alpha %.2f us, %.2f / "
-                "%.2f GB/s; reduce %.2f / %.2f GB/s; arrays over %zu MiB stream (%s)",
+                "%.2f GB/s; reduce %.2f / %.2f GB/s; calls touching over %zu MiB of a node stream (%s)",
                 intra.alpha_us, gbps(intra.beta_us_per_byte), protocol,
                 gbps(p.streaming.intra_node.beta_us_per_byte), p.cached.inter_node.alpha_us,
                 gbps(p.cached.inter_node.beta_us_per_byte), gbps(p.streaming.inter_node.beta_us_per_byte),
-                gbps(p.cached.gamma_us_per_byte), gbps(p.streaming.gamma_us_per_byte), p.large_array_bytes >> 20,
+                gbps(p.cached.gamma_us_per_byte), gbps(p.streaming.gamma_us_per_byte), p.cache_bytes >> 20,
                 p.transport.c_str());
   return line;
 }

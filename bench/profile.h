@@ -11,7 +11,7 @@ namespace cclab {
 
 struct CalibrationOptions {
   size_t max_bytes = size_t{4} << 20;         // largest ping-pong of the cached fit
-  size_t streaming_bytes = size_t{16} << 20;  // arrays this large measure the streaming regime
+  size_t streaming_bytes = size_t{64} << 20;  // arrays this large measure the streaming regime
   size_t concurrent_bytes = size_t{1} << 20;  // large cached messages are timed in both directions
   int iters = 30;
   int warmup = 5;

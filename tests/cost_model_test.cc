@@ -16,7 +16,7 @@ CostProfile example_profile() {
   profile.cached.gamma_us_per_byte = 1.0 / 20e3;
   profile.cached.copy_us_per_byte = 1.0 / 25e3;
   profile.streaming = profile.cached;
-  profile.large_array_bytes = size_t{1} << 40;  // one regime for these tests
+  profile.cache_bytes = size_t{1} << 40;  // one regime for these tests
   return profile;
 }
 

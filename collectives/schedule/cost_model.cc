@@ -8,11 +8,24 @@
 
 namespace cclab {
 
+size_t node_footprint_bytes(const Topology& topology, const CollectiveArgs& args,
+                            const std::vector<Schedule>& schedules) {
+  const size_t element = dtype_size(args.dtype);
+  const BufferCounts counts = buffer_counts(args.collective, args.count, topology.ranks());
+  const size_t buffers = args.inplace ? std::max(counts.input, counts.output) : counts.input + counts.output;
+  std::map<int, size_t> per_node;
+  for (size_t r = 0; r < schedules.size(); ++r)
+    per_node[topology.node_of_rank.at(r)] += (buffers + schedules[r].scratch_count) * element;
+  size_t busiest = 0;
+  for (const auto& [node, bytes] : per_node) busiest = std::max(busiest, bytes);
+  return busiest;
+}
+
 double predict_time_us(const Topology& topology, const CollectiveArgs& args, const std::vector<Schedule>& schedules,
                        const CostProfile& profile) {
   const size_t ranks = schedules.size();
   const double element = double(dtype_size(args.dtype));
-  const RegimeCost& costs = profile.regime(args.count * dtype_size(args.dtype));
+  const RegimeCost& costs = profile.regime(node_footprint_bytes(topology, args, schedules));
   struct RankClock {
     double core_free = 0, send_free = 0, recv_free = 0;
   };

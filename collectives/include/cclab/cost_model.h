@@ -35,17 +35,24 @@ struct RegimeCost {
   double copy_us_per_byte = 0;   // memcpy, per byte
 };
 
-/// Two regimes: arrays that stay in the caches, and arrays larger than `large_array_bytes` whose
-/// transfers and reductions stream from memory, with every rank of the node competing for it.
+/// Two regimes: calls whose memory stays in the caches, and calls whose transfers and reductions
+/// stream from memory, with every rank of the node competing for it. What decides is the call's
+/// footprint on its busiest node: the inputs, outputs and scratch of all the node's ranks, against
+/// `cache_bytes`, the node's shared last-level cache (read from the machine at calibration).
 struct CostProfile {
   std::string transport = "ucx";
   RegimeCost cached;
   RegimeCost streaming;
-  size_t large_array_bytes = size_t{4} << 20;
-  const RegimeCost& regime(size_t array_bytes) const {
-    return array_bytes > large_array_bytes ? streaming : cached;
+  size_t cache_bytes = size_t{16} << 20;
+  const RegimeCost& regime(size_t node_footprint_bytes) const {
+    return node_footprint_bytes > cache_bytes ? streaming : cached;
   }
 };
+
+/// Bytes the ranks of the busiest node touch in one call: input, output (once when in place) and
+/// scratch of each, from the schedules.
+size_t node_footprint_bytes(const Topology& topology, const CollectiveArgs& args,
+                            const std::vector<Schedule>& schedules);
 
 /// Predicted time of one call: the latest finish over ranks, in microseconds.
 ///
