@@ -278,7 +278,8 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
                    "Compute threads per rank (default: CCLAB_THREADS, else OMP_NUM_THREADS, else the CPUs "
                    "available to the rank)")
       ->check(CLI::Range(1, 4096));
-  command->add_option("--mode", o.mode, "data | tensor | pipeline | hybrid")->capture_default_str();
+  command->add_option("--mode", o.mode, "data | tensor | pipeline | hybrid (with --scaling: several, e.g. data,hybrid)")
+      ->capture_default_str();
   command->add_option("--grid", flags->grid,
                       "Ranks per dimension, e.g. dp=2,pp=2 (hybrid: data x pipeline); default from --mode");
   command->add_option("--stages", flags->stages, "Pipeline stages (default: the rank count); dp = ranks / stages");
@@ -292,13 +293,19 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
                    "Pipeline layers per stage, e.g. 4,5 (default: balanced by measured layer times)")
       ->delimiter(',');
   add_job_flags(*command, flags->job);
-  command->add_option("--bucket-mb", flags->bucket_mb, "Data mode: gradient bucket size in MiB (layers are not split)")
+  command
+      ->add_option("--bucket-mb", flags->bucket_mb,
+                   "Gradient bucket size in MiB of data-parallel gradient sums (data, hybrid, dp x pp grid); layers "
+                   "are not split")
       ->capture_default_str();
-  command->add_option("--scaling", flags->scaling,
-                      "Run at each of these rank counts (e.g. 1,2,4) and print a speedup table");
+  command->add_option(
+      "--scaling", flags->scaling,
+      "Run at each of these rank counts (e.g. 1,2,4), in each --mode given, and print one speedup table");
   command->add_flag("--no-eval", flags->no_eval, "Skip the test-set evaluation after each epoch");
-  command->add_option("--checkpoint-dir", o.checkpoint_dir,
-                      "Write DIR/checkpoint.bin (parameters, momentum, step) at the end of each epoch and run");
+  command->add_option(
+      "--checkpoint-dir", o.checkpoint_dir,
+      "Write DIR/checkpoint.bin (parameters, momentum, step; one checkpoint.rankR.bin per rank in the tensor, "
+      "pipeline and hybrid modes) at the end of each epoch and run");
   command
       ->add_option("--checkpoint-every", o.checkpoint_every,
                    "Also write a checkpoint every K steps (0: only at epoch and run ends)")

@@ -95,6 +95,35 @@ TEST_F(DataParallel, GradSyncBytesEqualPredictionAndRingFormula) {
   EXPECT_EQ(records_[1]["phases"]["grad_sync"]["sent_bytes_per_rank"].get<double>(), 0);
 }
 
+// The reduce-scatter sends a block in messages of at most 2^18 floats (ShardedGradientBuckets::
+// kSegmentElements), each summed into the update as it arrives. fc:8192 after the convolutions'
+// 8x4x4 features is a bucket of 128 * 8192 + 8192 = 1056768 parameters: blocks of 528384 (2 full
+// segments and a partial one) on 2 ranks and 352256 (a full one and a partial one) on 3.
+TEST(DataParallelSegments, BlocksOfSeveralMessagesEqualSingleProcess) {
+  const std::string run =
+      "train --model conv3x3:8,relu,pool2,conv3x3:8,relu,pool2,fc:8192,relu,fc:10 "
+      "--data synthetic:3x16x16:2000 --steps 4 --batch 48 --threads 1 --no-eval --bucket-mb 1 --seed 5";
+  const nlohmann::json one = train_record(run + " -n 1", "segments_1");
+  ASSERT_FALSE(one.is_null());
+  const auto reference = one["step_losses"].get<std::vector<double>>();
+  const double abs_sum = one["parameter_abs_sum"].get<double>();
+  for (int ranks : {2, 3}) {
+    const nlohmann::json many = train_record(run + " -n " + std::to_string(ranks), "segments_" + std::to_string(ranks));
+    ASSERT_FALSE(many.is_null());
+    const auto losses = many["step_losses"].get<std::vector<double>>();
+    ASSERT_EQ(losses.size(), reference.size());
+    for (size_t step = 0; step < losses.size(); ++step)
+      EXPECT_NEAR(losses[step], reference[step], 1e-4 * std::fabs(reference[step]))
+          << ranks << " ranks, step " << step + 1;
+    EXPECT_NEAR(many["parameter_abs_sum"].get<double>(), abs_sum, 1e-5 * abs_sum) << ranks << " ranks";
+    EXPECT_NEAR(many["parameter_sum"].get<double>(), one["parameter_sum"].get<double>(), 1e-5 * abs_sum)
+        << ranks << " ranks";
+    const auto& grad_sync = many["phases"]["grad_sync"];
+    EXPECT_EQ(grad_sync["sent_bytes_per_rank"].get<double>(), grad_sync["predicted_sent_bytes_per_rank"].get<double>())
+        << ranks << " ranks";
+  }
+}
+
 TEST(DataParallelCli, ScalingPrintsASpeedupTable) {
   const RunResult result =
       run("train --model conv3x3:4,relu,pool2,fc:10 --data synthetic:1x8x8:400 --steps 5 "

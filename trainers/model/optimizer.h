@@ -19,6 +19,13 @@ class SgdMomentum {
   /// are those elements (a data-parallel rank updating a bucket as soon as it is reduced, or a
   /// parameter server updating the shard it owns).
   void step_range(std::span<float> values, std::span<const float> gradients, size_t offset);
+  /// step_range with the gradient g = own_gradients + contributions[0] + contributions[1] + ...
+  /// (each contribution values.size() floats), summed per element in that order as the update
+  /// reads it: one pass over memory where a sum into `own_gradients` then step_range take two
+  /// (a data-parallel rank's reduce-scatter fused with its sharded update). Same float operations
+  /// as the sum then step_range, so the results are identical.
+  void step_range_summed(std::span<float> values, std::span<const float> own_gradients,
+                         std::span<const float* const> contributions, size_t offset);
 
   float learning_rate() const { return learning_rate_; }
   void set_learning_rate(float learning_rate) { learning_rate_ = learning_rate; }
@@ -27,6 +34,10 @@ class SgdMomentum {
   std::span<const float> velocity() const { return velocity_; }
 
  private:
+  // The update of `values` from gradient(i) for each element i, vectorized.
+  template <class Gradient>
+  void update(std::span<float> values, size_t offset, size_t gradient_count, Gradient gradient);
+
   float learning_rate_, momentum_;
   FloatBuffer velocity_;
 };

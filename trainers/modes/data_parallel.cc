@@ -47,8 +47,9 @@ class DataParallel : public ParallelMode {
     if (!buckets_) return "";
     return "# data-parallel over " + std::to_string(ranks_) + " ranks: whole model on each, " +
            std::to_string(buckets_->size()) +
-           " gradient buckets reduce-scattered (ring) during backward, SGD step sharded over the ranks, "
-           "parameters allgathered\n";
+           " gradient buckets reduce-scattered during backward, each rank summing and updating its block (SGD "
+           "sharded over the ranks), "
+           "parameters allgathered (ring)\n";
   }
 
   StepResult train_step(const StepBatch& batch) override {

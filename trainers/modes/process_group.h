@@ -68,6 +68,11 @@ class ProcessGroup {
   RequestPtr isend(int peer, const float* data, size_t count, uint32_t message);
   RequestPtr irecv(int peer, float* data, size_t count, uint32_t message);
   void wait(Request& request) { transport_.wait(request, deadline()); }
+  /// Waits until `deadline` (a caller's own, for a wait inside a longer one that has a deadline).
+  void wait(Request& request, Deadline deadline) { transport_.wait(request, deadline); }
+  /// Moves the group's point-to-point messages forward once (their complete() does not): for a
+  /// caller polling many messages; true if anything happened.
+  bool progress() { return transport_.progress(); }
 
   /// This member's side of the group's traffic so far, without what ran while not counting.
   struct Traffic {

@@ -1,9 +1,12 @@
 // Data mode's gradient buckets with the SGD step sharded over the ranks (ZeRO stage 1, as PyTorch's
-// ZeroRedundancyOptimizer with DDP): a ring allreduce is a reduce-scatter followed by an allgather,
-// and the optimizer step is split between the two. Per bucket, every rank
-//   1. reduce-scatters the bucket's gradients in place: it ends with the summed gradients of its
-//      own block only;
-//   2. updates the parameters and momentum of that block (SgdMomentum::step_range);
+// ZeroRedundancyOptimizer with DDP): an allreduce is a reduce-scatter followed by an allgather, and
+// the optimizer step is split between the two. Per bucket, every rank
+//   1. reduce-scatters the bucket's gradients directly: it sends each peer that peer's block of its
+//      gradients and receives every peer's part of its own block into `contributions`;
+//   2. sums its own gradients and the contributions while it updates the parameters and momentum
+//      of its block (SgdMomentum::step_range_summed), one segment as soon as it has arrived. The
+//      gradient is summed by the update rather than written back and read again: the step is bound
+//      by memory bandwidth, and this saves a pass over the block;
 //   3. allgathers the updated PARAMETERS in place, so every rank ends the step with the same values.
 // The traffic is the ring allreduce's, 2(N-1)/N of the bucket per rank (DESIGN 3.7), while each
 // rank does 1/N of the update work.
@@ -14,22 +17,27 @@
 // - block:  our reduce-scatter and allgather take equal blocks, so they run on the first
 //           main = N * floor(count / N) elements of the bucket; block r is elements
 //           [offset + r * main/N, offset + (r+1) * main/N), updated by group rank r only.
+// - segment: a block is sent in segments of at most kSegmentElements, one message each, so that
+//           the update of the first segments overlaps the transfer of the later ones and reads a
+//           contribution while it is still in cache.
 // - tail:   the last count - main (< N) elements: summed by a tiny allreduce, and updated by every
 //           rank (identically, so the values stay equal without an allgather).
 // Momentum: a rank's velocity is valid for its blocks and the tails only; gather_velocity()
 // completes it (checkpoints). Velocity loaded from a checkpoint is complete, so every rank simply
 // continues with its blocks of it.
 //
-// Call order. Every member must start a group's calls in the same order. Reduce-scatters and tail
-// allreduces are started in bucket order from the hook (the same watermarks on every rank); an
-// allgather is started when polling finds its bucket reduced, which happens at different moments on
-// different ranks, so the allgathers run in a group of their own (`gather_group`), in bucket order.
+// Call order. Every member must start a group's calls in the same order. Tail allreduces are
+// started in bucket order from the hook (the same watermarks on every rank); an allgather is
+// started when polling finds its bucket updated, which happens at different moments on different
+// ranks, so the allgathers run in a group of their own (`gather_group`), in bucket order. The
+// reduce-scatter's messages are point-to-point, matched by their ids (bucket, segment, step parity).
 #pragma once
 
 #include <memory>
 #include <span>
 #include <vector>
 
+#include "model/buffer.h"
 #include "model/optimizer.h"
 #include "model/parameters.h"
 #include "modes/gradient_buckets.h"
@@ -47,6 +55,9 @@ class ShardedGradientBuckets {
                          bool yield_when_idle);
 
   size_t size() const { return buckets_.size(); }
+  /// Elements per reduce-scatter message (1 MiB, as the ring collectives' segments).
+  static constexpr size_t kSegmentElements = (size_t{1} << 20) / sizeof(float);
+
   /// Bytes this rank sends in one step's reduce-scatters, allgathers and tail allreduces.
   double predicted_sent_bytes() const { return predicted_sent_bytes_; }
 
@@ -66,16 +77,29 @@ class ShardedGradientBuckets {
 
  private:
   struct Bucket : BucketSpan {
-    size_t block = 0;  // elements per rank of the main part (main = N * block)
-    size_t tail = 0;   // elements after the main part, count - N * block < N
-    std::unique_ptr<PendingCollective> reduce, tail_sum, gather;
+    size_t block = 0;            // elements per rank of the main part (main = N * block)
+    size_t tail = 0;             // elements after the main part, count - N * block < N
+    size_t segments = 0;         // messages per peer of a block
+    uint32_t first_message = 0;  // the message id of segment 0 (before the step's parity)
+    FloatBuffer contributions;   // (N-1) x block: peer k's part of our block at k * block
+    // receives[segment * (N-1) + k]: from the k-th peer; a request is reset once complete.
+    std::vector<RequestPtr> sends, receives;
+    size_t segments_updated = 0;
+    bool tail_updated = false;
+    std::unique_ptr<PendingCollective> tail_sum, gather;
   };
-  // Polls every call in flight once, updates the reduced buckets in order and starts their
-  // allgathers; true if a call completed.
+  // Posts the bucket's reduce-scatter messages and starts its tail allreduce.
+  void start(Bucket& bucket);
+  // Polls every call in flight once, updates the segments received and starts the allgathers of
+  // the buckets updated, in order; true if anything moved.
   bool progress();
-  void update(Bucket& bucket);
-  // The oldest call not done (null when the step is complete).
-  PendingCollective* first_pending();
+  // Updates the segments of `bucket` whose contributions have all arrived, and its tail once summed.
+  void update_received(Bucket& bucket);
+  bool updated(const Bucket& bucket) const;
+  // Calls visit(request, nullptr) or visit(nullptr, call) for each message and call of the step not
+  // done, oldest first, until it returns true; true if it did.
+  template <class Visit>
+  bool find_pending(Visit visit);
   // The first element of this rank's block of `bucket` (block elements long).
   size_t block_offset(const Bucket& bucket) const;
 
@@ -89,6 +113,8 @@ class ShardedGradientBuckets {
   size_t watermark_ = 0;
   size_t started_ = 0;  // buckets whose reduce-scatter (and tail allreduce) started
   size_t updated_ = 0;  // buckets updated, their allgather started
+  uint32_t step_parity_ = 0;
+  std::vector<const float*> contributions_;  // step_range_summed's argument, reused
   double comm_s_ = 0, update_s_ = 0;
 };
 
