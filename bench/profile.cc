@@ -4,10 +4,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "cclab/error.h"
 #include "cclab/reduce.h"
@@ -223,11 +222,10 @@ std::string describe_profile(const CostProfile& p) {
   std::snprintf(line, sizeof(line),
                 "intra-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; inter-node alpha %.2f us, %.2f / "
                 "%.2f GB/s; reduce %.2f / %.2f GB/s; calls touching over %zu MiB of a node stream (%s)",
-                intra.alpha_us, gbps(intra.beta_us_per_byte), protocol,
-                gbps(p.streaming.intra_node.beta_us_per_byte), p.cached.inter_node.alpha_us,
-                gbps(p.cached.inter_node.beta_us_per_byte), gbps(p.streaming.inter_node.beta_us_per_byte),
-                gbps(p.cached.gamma_us_per_byte), gbps(p.streaming.gamma_us_per_byte), p.cache_bytes >> 20,
-                p.transport.c_str());
+                intra.alpha_us, gbps(intra.beta_us_per_byte), protocol, gbps(p.streaming.intra_node.beta_us_per_byte),
+                p.cached.inter_node.alpha_us, gbps(p.cached.inter_node.beta_us_per_byte),
+                gbps(p.streaming.inter_node.beta_us_per_byte), gbps(p.cached.gamma_us_per_byte),
+                gbps(p.streaming.gamma_us_per_byte), p.cache_bytes >> 20, p.transport.c_str());
   return line;
 }
 

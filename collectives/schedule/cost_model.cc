@@ -8,6 +8,30 @@
 
 namespace cclab {
 
+namespace {
+
+double mix(double cached, double streaming, double fraction) { return cached + fraction * (streaming - cached); }
+
+LinkCost mix(const LinkCost& cached, const LinkCost& streaming, double fraction) {
+  LinkCost link = cached;
+  link.alpha_us = mix(cached.alpha_us, streaming.alpha_us, fraction);
+  link.beta_us_per_byte = mix(cached.beta_us_per_byte, streaming.beta_us_per_byte, fraction);
+  link.large_alpha_us = mix(cached.large_alpha_us, streaming.large_alpha_us, fraction);
+  link.large_beta_us_per_byte = mix(cached.large_beta_us_per_byte, streaming.large_beta_us_per_byte, fraction);
+  return link;
+}
+
+}  // namespace
+
+RegimeCost CostProfile::regime(size_t node_footprint_bytes) const {
+  const double over = double(node_footprint_bytes) - double(cache_bytes);
+  const double fraction = std::clamp(over / double(std::max<size_t>(cache_bytes, 1)), 0.0, 1.0);
+  return {mix(cached.intra_node, streaming.intra_node, fraction),
+          mix(cached.inter_node, streaming.inter_node, fraction),
+          mix(cached.gamma_us_per_byte, streaming.gamma_us_per_byte, fraction),
+          mix(cached.copy_us_per_byte, streaming.copy_us_per_byte, fraction)};
+}
+
 size_t node_footprint_bytes(const Topology& topology, const CollectiveArgs& args,
                             const std::vector<Schedule>& schedules) {
   const size_t element = dtype_size(args.dtype);
@@ -25,7 +49,7 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
                        const CostProfile& profile) {
   const size_t ranks = schedules.size();
   const double element = double(dtype_size(args.dtype));
-  const RegimeCost& costs = profile.regime(node_footprint_bytes(topology, args, schedules));
+  const RegimeCost costs = profile.regime(node_footprint_bytes(topology, args, schedules));
   struct RankClock {
     double core_free = 0, send_free = 0, recv_free = 0;
   };
@@ -44,9 +68,12 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
 
   auto make_ready = [&](size_t r, uint32_t i) {
     const Step& step = schedules[r].steps[i];
-    if (step.kind == StepKind::send) sends[{r, size_t(step.peer), step.tag}].push_back(i);
-    else if (step.kind == StepKind::recv) recvs[{size_t(step.peer), r, step.tag}].push_back(i);
-    else local_ready.push_back({r, i});
+    if (step.kind == StepKind::send)
+      sends[{r, size_t(step.peer), step.tag}].push_back(i);
+    else if (step.kind == StepKind::recv)
+      recvs[{size_t(step.peer), r, step.tag}].push_back(i);
+    else
+      local_ready.push_back({r, i});
   };
   auto finish = [&](size_t r, uint32_t i, double time) {
     finished_at[r][i] = time;
@@ -88,8 +115,12 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       auto match = recvs.find(key);
       if (match == recvs.end() || match->second.empty()) continue;
       const auto [from, to, tag] = key;
-      const double start = std::max({ready_at[from][posted.front()], ready_at[to][match->second.front()],
-                                     clocks[from].send_free, clocks[to].recv_free});
+      // Within a node the receiving process copies the data itself (shared memory, CMA): the
+      // transfer needs its core too, so it cannot overlap that rank's reductions.
+      const bool same_node = topology.node_of_rank[from] == topology.node_of_rank[to];
+      const double start =
+          std::max({ready_at[from][posted.front()], ready_at[to][match->second.front()], clocks[from].send_free,
+                    clocks[to].recv_free, same_node ? clocks[to].core_free : 0.0});
       if (best_kind < 0 || start < best_start) best_start = start, best_kind = 1, best_key = key;
     }
     if (best_kind < 0) throw Error("cost model: the schedules deadlock");
@@ -114,6 +145,7 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       const double end = best_start + link.time_us(bytes);
       clocks[from].send_free = end;
       clocks[to].recv_free = end;
+      if (same_node) clocks[to].core_free = end;
       finish(from, send_step, end);
       finish(to, recv_step, end);
     }

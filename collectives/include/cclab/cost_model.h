@@ -16,8 +16,8 @@ namespace cclab {
 /// below its rendezvous threshold, rendezvous above), so the line may break once at
 /// `protocol_bytes`: messages above it cost large_alpha + large_beta*b.
 struct LinkCost {
-  double alpha_us = 0;           // per message
-  double beta_us_per_byte = 0;   // inverse bandwidth
+  double alpha_us = 0;          // per message
+  double beta_us_per_byte = 0;  // inverse bandwidth
   size_t protocol_bytes = SIZE_MAX;
   double large_alpha_us = 0;
   double large_beta_us_per_byte = 0;
@@ -37,16 +37,16 @@ struct RegimeCost {
 
 /// Two regimes: calls whose memory stays in the caches, and calls whose transfers and reductions
 /// stream from memory, with every rank of the node competing for it. What decides is the call's
-/// footprint on its busiest node: the inputs, outputs and scratch of all the node's ranks, against
-/// `cache_bytes`, the node's shared last-level cache (read from the machine at calibration).
+/// footprint F on its busiest node (the inputs, outputs and scratch of all the node's ranks) against
+/// C = `cache_bytes`, the node's shared last-level cache (read from the machine at calibration).
+/// Caches do not empty at once: between C and 2C the costs move linearly from the cached to the
+/// streaming ones (fraction (F - C) / C streams); above 2C they are the streaming ones.
 struct CostProfile {
   std::string transport = "ucx";
   RegimeCost cached;
   RegimeCost streaming;
   size_t cache_bytes = size_t{16} << 20;
-  const RegimeCost& regime(size_t node_footprint_bytes) const {
-    return node_footprint_bytes > cache_bytes ? streaming : cached;
-  }
+  RegimeCost regime(size_t node_footprint_bytes) const;
 };
 
 /// Bytes the ranks of the busiest node touch in one call: input, output (once when in place) and
@@ -58,7 +58,9 @@ size_t node_footprint_bytes(const Topology& topology, const CollectiveArgs& args
 ///
 /// Each rank has one core (reductions and copies run one at a time), one send port and one
 /// receive port: a transfer starts once both sides have posted it and both ports are free, and
-/// occupies them for alpha + beta*bytes. Steps start as soon as their dependencies finish.
+/// occupies them for alpha + beta*bytes; within a node it also occupies the receiver's core (the
+/// receiving process copies shared-memory data itself). Steps start as soon as their dependencies
+/// finish.
 double predict_time_us(const Topology& topology, const CollectiveArgs& args, const std::vector<Schedule>& schedules,
                        const CostProfile& profile);
 
