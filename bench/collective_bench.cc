@@ -18,6 +18,7 @@
 #include "cclab/launch.h"
 #include "cclab/test_fault.h"
 #include "check.h"
+#include "host_buffer.h"
 #include "profile.h"
 #include "results.h"
 #include "statistics.h"
@@ -25,24 +26,6 @@
 
 namespace cclab {
 namespace {
-
-/// Page-aligned host memory, touched once so the first timed iteration does not fault it in.
-class HostBuffer {
- public:
-  explicit HostBuffer(size_t bytes) {
-    const size_t rounded = std::max<size_t>(4096, (bytes + 4095) / 4096 * 4096);
-    data_.reset(static_cast<std::byte*>(std::aligned_alloc(4096, rounded)));
-    if (!data_) throw Error("cannot allocate " + std::to_string(bytes) + " bytes");
-    std::memset(data_.get(), 0, rounded);
-  }
-  std::byte* data() { return data_.get(); }
-
- private:
-  struct Free {
-    void operator()(std::byte* p) const { std::free(p); }
-  };
-  std::unique_ptr<std::byte, Free> data_;
-};
 
 // Reduce-scatter and allgather split the array into equal blocks: round down to a multiple of ranks.
 size_t array_count(Collective collective, size_t count, int ranks) {

@@ -6,6 +6,7 @@
 #include <map>
 #include <ostream>
 
+#include "host_buffer.h"
 #include "results.h"
 #include "statistics.h"
 
@@ -18,8 +19,8 @@ constexpr uint64_t kP2pSequence = 0xFFFFF0;
 struct PairTimer {
   Comm& comm;
   const P2pBenchOptions& options;
-  std::vector<std::byte>& send_buffer;
-  std::vector<std::byte>& recv_buffer;
+  HostBuffer& send_buffer;
+  HostBuffer& recv_buffer;
 
   Deadline deadline() const { return Deadline::after(options.timeout_s); }
 
@@ -103,9 +104,7 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
                                     std::ostream& out) {
   const int rank = comm.rank(), ranks = comm.size();
   const std::vector<size_t> sizes = p2p_sizes(options);
-  std::vector<std::byte> send_buffer(options.max_bytes), recv_buffer(options.max_bytes);
-  std::memset(send_buffer.data(), 1, send_buffer.size());
-  std::memset(recv_buffer.data(), 0, recv_buffer.size());
+  HostBuffer send_buffer(options.max_bytes, 1), recv_buffer(options.max_bytes, 0);
   PairTimer timer{comm, options, send_buffer, recv_buffer};
 
   std::vector<std::pair<int, int>> pairs = options.pairs;
@@ -135,7 +134,8 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
       std::vector<double> times;
       comm.barrier();
       if (in_pair) {
-        for (int i = 0; i < options.warmup; ++i) timer.iteration(rank, peer, rank == first, bytes);
+        const int warmup = std::max(options.warmup, int(std::min<size_t>(options.warmup_bytes / std::max<size_t>(bytes, 1), 1 << 16)));
+        for (int i = 0; i < warmup; ++i) timer.iteration(rank, peer, rank == first, bytes);
         for (int i = 0; i < options.iters; ++i) times.push_back(timer.iteration(rank, peer, rank == first, bytes));
       }
       if (rank != 0 && rank != first) continue;

@@ -22,6 +22,9 @@ struct P2pBenchOptions {
   size_t step_bytes = 0;
   int iters = 100;
   int warmup = 10;
+  // More untimed iterations where `warmup` moves fewer bytes than this: a page's first dozen or
+  // so transfers run up to twice as slow, which a few warmups of a large size cannot hide.
+  size_t warmup_bytes = 0;
   int window = 64;            // messages in flight per iteration of bw and bibw
   bool all_pairs = false;     // every pair (i < j) in turn and a matrix; else `pairs`
   std::vector<std::pair<int, int>> pairs = {{0, 1}};

@@ -46,22 +46,78 @@ void copy_kernel(float* a, const float* b, size_t n) { std::memcpy(a, b, n * 4);
 
 double gbps(double us_per_byte) { return us_per_byte > 0 ? 1e-3 / us_per_byte : 0; }
 
-// The node's shared last-level cache: the highest-level data or unified cache of CPU 0 as Linux
-// lists it (sysconf reports the host's cache inside some VMs); 16 MiB when nothing says.
-size_t last_level_cache_bytes() {
-  size_t best_level = 0, bytes = 0;
-  for (int index = 0; index < 8; ++index) {
-    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
-    std::ifstream level_file(dir + "level"), type_file(dir + "type"), size_file(dir + "size");
-    size_t level = 0, size = 0;
-    std::string type, unit;
-    if (!(level_file >> level) || !(type_file >> type) || !(size_file >> size)) continue;
-    size_file >> unit;  // "16384K"
-    if (type == "Instruction" || level < best_level) continue;
-    best_level = level;
-    bytes = size * (unit == "M" ? 1 << 20 : unit == "K" ? 1 << 10 : 1);
+// The streaming curve from simultaneous exchanges of doubling sizes between rank 0 and `peer`: each
+// point's footprint is the bytes the exchange touches on rank 0's node (sent and received by both
+// ranks when they share it), its fraction how far its per-byte time has moved from the smallest
+// exchange's (cached) to the largest one's (streaming). A running maximum keeps the curve monotone
+// through noise.
+StreamingCurve measure_streaming_curve(const std::vector<P2pPoint>& exchanges, int peer, bool same_node) {
+  std::vector<std::pair<size_t, double>> betas;
+  for (const P2pPoint& point : exchanges)
+    if (point.to == peer) betas.emplace_back(point.bytes, point.median_us / double(point.bytes));
+  std::sort(betas.begin(), betas.end());
+  StreamingCurve curve;
+  if (betas.empty()) return curve;
+  const double cached = betas.front().second, streaming = betas.back().second;
+  double fraction = 0;
+  for (const auto& [bytes, beta] : betas) {
+    const bool last = bytes == betas.back().first;
+    const double measured = streaming > cached ? (beta - cached) / (streaming - cached) : (last ? 1.0 : 0.0);
+    fraction = std::max(fraction, std::clamp(measured, 0.0, 1.0));
+    curve.points.emplace_back(bytes * (same_node ? 4 : 2), fraction);
   }
-  return bytes > 0 ? bytes : size_t{16} << 20;
+  return curve;
+}
+
+// Tags of the calibration's own messages, apart from collectives and the p2p benchmark.
+constexpr uint64_t kSharingSequence = 0xFFFFE0;
+
+// What sharing memory with another core of the node costs, per byte, as two ranks of a ring meet it:
+// rank 0 and `peer` each reduce into a block and then exchange the blocks, every round. Against a
+// reduction into a private buffer, the reduction into the block pays for invalidating the copies the
+// peer read last round (shared_write); against an exchange of clean data, the exchange of the blocks
+// pays for pulling lines dirty in the other core's cache (dirty_read). How far apart the two cores
+// sit decides both. Rank 0's figures count (others return zeros).
+struct SharingCosts {
+  double shared_write_us_per_byte = 0, dirty_read_us_per_byte = 0;
+};
+
+SharingCosts measure_sharing_costs(Comm& comm, int peer, double timeout_s) {
+  constexpr size_t kElements = size_t{128} << 10;  // 512 KiB of f32
+  constexpr size_t kBytes = kElements * 4;
+  constexpr int kRounds = 20;
+  std::vector<float> block(kElements, 1.0f), received(kElements), private_target(kElements), a(kElements, 1.0f),
+      b(kElements, 2.0f);
+  std::vector<double> shared_us, private_us, dirty_us, clean_us;
+  Transport& transport = comm.transport();
+  const int partner = comm.rank() == 0 ? peer : 0;
+  auto exchange = [&](const float* data, uint64_t step) {
+    const uint64_t tag = message_tag(kSharingSequence, step);
+    std::vector<RequestPtr> requests;
+    requests.push_back(transport.recv(partner, received.data(), kBytes, tag));
+    requests.push_back(transport.send(partner, data, kBytes, tag));
+    const auto start = Clock::now();
+    transport.wait_all(requests, Deadline::after(timeout_s));
+    return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+  };
+  auto timed_sum = [&](float* target) {
+    const auto start = Clock::now();
+    reduce(target, a.data(), b.data(), kElements, DataType::f32, ReduceOp::sum);
+    return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+  };
+  comm.barrier();
+  for (int round = 0; round < kRounds && (comm.rank() == 0 || comm.rank() == peer); ++round) {
+    shared_us.push_back(timed_sum(block.data()));
+    private_us.push_back(timed_sum(private_target.data()));
+    dirty_us.push_back(exchange(block.data(), 2 * uint64_t(round)));
+    clean_us.push_back(exchange(a.data(), 2 * uint64_t(round) + 1));
+  }
+  comm.barrier();
+  if (comm.rank() != 0) return {};
+  auto extra = [](const std::vector<double>& slow, const std::vector<double>& fast) {
+    return std::max(0.0, (summarize(slow).median - summarize(fast).median) / double(kBytes));
+  };
+  return {extra(shared_us, private_us), extra(dirty_us, clean_us)};
 }
 
 }  // namespace
@@ -89,42 +145,46 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   std::ostringstream discard;
   const std::vector<P2pPoint> points = run_p2p_bench(comm, p2p, {}, discard);
 
-  // Streaming: both directions at once on arrays far larger than the caches, as in a ring step.
-  P2pBenchOptions streaming = p2p;
-  streaming.test = P2pTest::bibw;
-  streaming.window = 1;
-  streaming.min_bytes = streaming.max_bytes = options.streaming_bytes;
-  streaming.iters = 3;
-  streaming.warmup = 1;
-  const std::vector<P2pPoint> streamed = run_p2p_bench(comm, streaming, {}, discard);
-  // Collectives move data both ways at once: large messages within the caches are timed that way.
-  P2pBenchOptions concurrent = streaming;
-  concurrent.min_bytes = concurrent.max_bytes = options.concurrent_bytes;
-  concurrent.iters = 10;
-  const std::vector<P2pPoint> exchanged = run_p2p_bench(comm, concurrent, {}, discard);
+  // Collectives move data both ways at once, so large messages are timed that way: doubling sizes
+  // from a cached one (the large-message beta) up to arrays far larger than the caches (the
+  // streaming beta), in one sweep over the same buffers; the sizes between give the curve.
+  P2pBenchOptions exchange = p2p;
+  exchange.test = P2pTest::bibw;
+  exchange.window = 1;
+  exchange.min_bytes = options.concurrent_bytes;
+  exchange.max_bytes = options.streaming_bytes;
+  exchange.step_factor = 2;
+  exchange.iters = 5;
+  exchange.warmup = 1;
+  exchange.warmup_bytes = size_t{32} << 20;
+  const std::vector<P2pPoint> exchanged = run_p2p_bench(comm, exchange, {}, discard);
 
   CostProfile profile;
   profile.transport = comm.transport().name();
-  profile.cache_bytes = last_level_cache_bytes();
   // Kernels: alone on small buffers (cached); on every rank at once on large ones (streaming).
   const size_t cached_bytes = size_t{256} << 10;
   profile.cached.gamma_us_per_byte = per_byte_cost(cached_bytes, nullptr, sum_kernel);
   profile.cached.copy_us_per_byte = per_byte_cost(cached_bytes, nullptr, copy_kernel);
   profile.streaming.gamma_us_per_byte = per_byte_cost(options.streaming_bytes, &comm, sum_kernel);
   profile.streaming.copy_us_per_byte = per_byte_cost(options.streaming_bytes, &comm, copy_kernel);
+  // Streaming arrays leave the peer's caches before they are written again: no extra there.
+  if (intra_peer > 0) {
+    const SharingCosts sharing = measure_sharing_costs(comm, intra_peer, options.timeout_s);
+    profile.cached.shared_write_us_per_byte = sharing.shared_write_us_per_byte;
+    profile.cached.dirty_read_us_per_byte = sharing.dirty_read_us_per_byte;
+  }
 
   std::string shared;
   if (comm.rank() == 0) {
     auto link = [&](int peer) {
       LinkCost cached = fit_pair(points, 0, peer), stream = cached;
-      for (const P2pPoint& point : exchanged)
-        if (point.to == peer) {
-          const double beta = point.median_us / double(point.bytes);
+      for (const P2pPoint& point : exchanged) {
+        if (point.to != peer) continue;
+        const double beta = point.median_us / double(point.bytes);
+        if (point.bytes == options.concurrent_bytes)
           (cached.protocol_bytes == SIZE_MAX ? cached.beta_us_per_byte : cached.large_beta_us_per_byte) = beta;
-        }
-      for (const P2pPoint& point : streamed)
-        if (point.to == peer)
-          stream.beta_us_per_byte = stream.large_beta_us_per_byte = point.median_us / double(point.bytes);
+        if (point.bytes == options.streaming_bytes) stream.beta_us_per_byte = stream.large_beta_us_per_byte = beta;
+      }
       return std::pair{cached, stream};
     };
     const auto intra = link(intra_peer > 0 ? intra_peer : inter_peer);
@@ -133,6 +193,8 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
     profile.streaming.intra_node = intra.second;
     profile.cached.inter_node = inter.first;
     profile.streaming.inter_node = inter.second;
+    profile.streaming_curve =
+        measure_streaming_curve(exchanged, intra_peer > 0 ? intra_peer : inter_peer, intra_peer > 0);
     shared = profile_to_json(profile);
     if (out) *out << "# cost model: " << describe_profile(profile) << "\n";
   }
@@ -153,11 +215,13 @@ std::string profile_to_json(const CostProfile& profile) {
     return nlohmann::json{{"intra_node", link(cost.intra_node)},
                           {"inter_node", link(cost.inter_node)},
                           {"gamma_us_per_byte", cost.gamma_us_per_byte},
-                          {"copy_us_per_byte", cost.copy_us_per_byte}};
+                          {"copy_us_per_byte", cost.copy_us_per_byte},
+                          {"shared_write_us_per_byte", cost.shared_write_us_per_byte},
+                          {"dirty_read_us_per_byte", cost.dirty_read_us_per_byte}};
   };
-  return nlohmann::json{{"schema", "cclab.profile/3"},
+  return nlohmann::json{{"schema", "cclab.profile/4"},
                         {"transport", profile.transport},
-                        {"cache_bytes", profile.cache_bytes},
+                        {"streaming_curve", profile.streaming_curve.points},
                         {"cached", regime(profile.cached)},
                         {"streaming", regime(profile.streaming)}}
       .dump(2);
@@ -165,8 +229,8 @@ std::string profile_to_json(const CostProfile& profile) {
 
 CostProfile profile_from_json(const std::string& text) {
   const nlohmann::json json = nlohmann::json::parse(text);
-  if (json.value("schema", "") != "cclab.profile/3")
-    throw UsageError("not a cclab.profile/3 document (profiles of older builds: run cclab bench p2p --fit again)");
+  if (json.value("schema", "") != "cclab.profile/4")
+    throw UsageError("not a cclab.profile/4 document (profiles of older builds: run cclab bench p2p --fit again)");
   auto link = [](const nlohmann::json& cost) {
     LinkCost link{cost.at("alpha_us").get<double>(), cost.at("beta_us_per_byte").get<double>()};
     if (cost.contains("protocol_bytes")) {
@@ -178,11 +242,12 @@ CostProfile profile_from_json(const std::string& text) {
   };
   auto regime = [&](const nlohmann::json& cost) {
     return RegimeCost{link(cost.at("intra_node")), link(cost.at("inter_node")),
-                      cost.at("gamma_us_per_byte").get<double>(), cost.at("copy_us_per_byte").get<double>()};
+                      cost.at("gamma_us_per_byte").get<double>(), cost.at("copy_us_per_byte").get<double>(),
+                      cost.at("shared_write_us_per_byte").get<double>(), cost.at("dirty_read_us_per_byte").get<double>()};
   };
   CostProfile profile;
   profile.transport = json.at("transport");
-  profile.cache_bytes = json.at("cache_bytes");
+  profile.streaming_curve.points = json.at("streaming_curve").get<std::vector<std::pair<size_t, double>>>();
   profile.cached = regime(json.at("cached"));
   profile.streaming = regime(json.at("streaming"));
   return profile;
@@ -219,13 +284,21 @@ std::string describe_profile(const CostProfile& p) {
   if (intra.protocol_bytes != SIZE_MAX)
     std::snprintf(protocol, sizeof(protocol), " (over %zu B: alpha %.2f us, %.2f GB/s)", intra.protocol_bytes,
                   intra.large_alpha_us, gbps(intra.large_beta_us_per_byte));
+  std::string curve;
+  for (const auto& [footprint, fraction] : p.streaming_curve.points) {
+    char point[48];
+    std::snprintf(point, sizeof(point), "%s%zuM:%.0f%%", curve.empty() ? "" : " ", footprint >> 20, fraction * 100);
+    curve += point;
+  }
   std::snprintf(line, sizeof(line),
                 "intra-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; inter-node alpha %.2f us, %.2f / "
-                "%.2f GB/s; reduce %.2f / %.2f GB/s; calls touching over %zu MiB of a node stream (%s)",
+                "%.2f GB/s; reduce %.2f / %.2f GB/s; writing what a peer read +%.2f ns/B, reading what a peer wrote +%.2f ns/B; streaming share by node "
+                "footprint %s (%s)",
                 intra.alpha_us, gbps(intra.beta_us_per_byte), protocol, gbps(p.streaming.intra_node.beta_us_per_byte),
                 p.cached.inter_node.alpha_us, gbps(p.cached.inter_node.beta_us_per_byte),
                 gbps(p.streaming.inter_node.beta_us_per_byte), gbps(p.cached.gamma_us_per_byte),
-                gbps(p.streaming.gamma_us_per_byte), p.cache_bytes >> 20, p.transport.c_str());
+                gbps(p.streaming.gamma_us_per_byte), p.cached.shared_write_us_per_byte * 1e3, p.cached.dirty_read_us_per_byte * 1e3, curve.c_str(),
+                p.transport.c_str());
   return line;
 }
 

@@ -16,7 +16,7 @@ CostProfile example_profile() {
   profile.cached.gamma_us_per_byte = 1.0 / 20e3;
   profile.cached.copy_us_per_byte = 1.0 / 25e3;
   profile.streaming = profile.cached;
-  profile.cache_bytes = size_t{1} << 40;  // one regime for these tests
+  profile.streaming_curve = {};  // one regime for these tests
   return profile;
 }
 
@@ -82,6 +82,47 @@ TEST(CostModel, SlowerLinksBetweenNodesCostMore) {
   const Topology one_node = Topology::single_node(4);
   const Topology two_nodes{{0, 0, 1, 1}};
   EXPECT_GT(predict_time_us(ring, two_nodes, args, profile), predict_time_us(ring, one_node, args, profile));
+}
+
+TEST(CostModel, SharingMemoryWithANodePeerCostsWhereTheScheduleSharesIt) {
+  // Two ranks, one segment. The ring reduces its half into the output and sends that half on: the
+  // reduction writes what the peer read last call, the transfer carries lines dirty in the sender's
+  // cache. Recursive doubling sends its input (never written) and reduces into an output nobody
+  // reads: it shares nothing.
+  CostProfile plain = example_profile(), sharing = plain;
+  sharing.cached.shared_write_us_per_byte = sharing.streaming.shared_write_us_per_byte = 0.5e-3;
+  sharing.cached.dirty_read_us_per_byte = sharing.streaming.dirty_read_us_per_byte = 0.25e-3;
+  CollectiveArgs args;
+  args.count = 1 << 18;
+  args.segment_bytes = size_t(1) << 30;
+  const double half_bytes = double(args.count) / 2 * 4;
+  const Topology node = Topology::single_node(2);
+  const Algorithm& ring = *find_algorithm(Collective::allreduce, "ring");
+  const Algorithm& doubling = *find_algorithm(Collective::allreduce, "recursive_doubling");
+  EXPECT_NEAR(predict_time_us(ring, node, args, sharing) - predict_time_us(ring, node, args, plain),
+              (0.5e-3 + 0.25e-3) * half_bytes, 1e-6);
+  EXPECT_NEAR(predict_time_us(doubling, node, args, sharing), predict_time_us(doubling, node, args, plain), 1e-9);
+  // Between nodes the NIC reads the data: no core-to-core sharing.
+  const Topology two_nodes{{0, 1}};
+  EXPECT_NEAR(predict_time_us(ring, two_nodes, args, sharing), predict_time_us(ring, two_nodes, args, plain), 1e-9);
+}
+
+TEST(CostModel, StreamingFractionFollowsTheMeasuredCurve) {
+  const StreamingCurve curve{{{size_t{8} << 20, 0.0}, {size_t{16} << 20, 0.25}, {size_t{64} << 20, 1.0}}};
+  EXPECT_EQ(curve.fraction(0), 0.0);
+  EXPECT_EQ(curve.fraction(size_t{4} << 20), 0.0);
+  EXPECT_EQ(curve.fraction(size_t{8} << 20), 0.0);
+  EXPECT_DOUBLE_EQ(curve.fraction(size_t{16} << 20), 0.25);
+  EXPECT_DOUBLE_EQ(curve.fraction(size_t{32} << 20), 0.625);  // halfway from 16 to 64 MiB in log2
+  EXPECT_EQ(curve.fraction(size_t{1} << 30), 1.0);
+  EXPECT_EQ(StreamingCurve{}.fraction(size_t{1} << 30), 0.0);
+
+  // The regime's costs move the same share of the way from cached to streaming.
+  CostProfile profile = example_profile();
+  profile.streaming.gamma_us_per_byte = 3 * profile.cached.gamma_us_per_byte;
+  profile.streaming_curve = curve;
+  EXPECT_DOUBLE_EQ(profile.regime(size_t{32} << 20).gamma_us_per_byte,
+                   profile.cached.gamma_us_per_byte * (1 + 2 * 0.625));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "cclab/cost_model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <tuple>
 
@@ -21,15 +22,88 @@ LinkCost mix(const LinkCost& cached, const LinkCost& streaming, double fraction)
   return link;
 }
 
+// A set of element ranges of one rank's buffers (merged per buffer), to tell how many elements of
+// a region fall inside it. In place, input and output are one memory.
+class RegionSet {
+ public:
+  explicit RegionSet(bool inplace) : inplace_(inplace) {}
+
+  void add(const Region& region) {
+    if (region.count > 0) ranges_[key(region.buffer)].emplace_back(region.offset, region.offset + region.count);
+  }
+
+  /// Call once after the last add().
+  void merge() {
+    for (auto& [buffer, ranges] : ranges_) {
+      std::sort(ranges.begin(), ranges.end());
+      std::vector<std::pair<size_t, size_t>> merged;
+      for (const auto& range : ranges)
+        if (!merged.empty() && range.first <= merged.back().second)
+          merged.back().second = std::max(merged.back().second, range.second);
+        else
+          merged.push_back(range);
+      ranges = std::move(merged);
+    }
+  }
+
+  size_t overlap(const Region& region) const {
+    auto found = ranges_.find(key(region.buffer));
+    if (found == ranges_.end() || region.count == 0) return 0;
+    const auto& ranges = found->second;
+    const size_t begin = region.offset, end = region.offset + region.count;
+    size_t inside = 0;
+    auto it = std::upper_bound(ranges.begin(), ranges.end(), std::pair{begin, SIZE_MAX});
+    if (it != ranges.begin()) --it;
+    for (; it != ranges.end() && it->first < end; ++it)
+      if (it->second > begin) inside += std::min(end, it->second) - std::max(begin, it->first);
+    return inside;
+  }
+
+ private:
+  BufferKind key(BufferKind buffer) const { return inplace_ && buffer == BufferKind::input ? BufferKind::output : buffer; }
+  bool inplace_;
+  std::map<BufferKind, std::vector<std::pair<size_t, size_t>>> ranges_;
+};
+
+// Where a rank's memory is shared with the other cores of its node: what it sends to same-node
+// peers (their cores read it), and what it writes (a peer reading it reads lines dirty in this
+// rank's cache).
+struct SharedMemory {
+  RegionSet read_by_node_peers, written;
+  SharedMemory(const Schedule& schedule, const Topology& topology, size_t rank, bool inplace)
+      : read_by_node_peers(inplace), written(inplace) {
+    for (const Step& step : schedule.steps) {
+      if (step.kind == StepKind::send && topology.node_of_rank.at(size_t(step.peer)) == topology.node_of_rank.at(rank))
+        read_by_node_peers.add(step.source);
+      if (step.kind != StepKind::send) written.add(step.target);
+    }
+    read_by_node_peers.merge();
+    written.merge();
+  }
+};
+
 }  // namespace
 
+double StreamingCurve::fraction(size_t node_footprint_bytes) const {
+  if (points.empty()) return 0;
+  const double footprint = std::log2(double(std::max<size_t>(node_footprint_bytes, 1)));
+  if (footprint <= std::log2(double(points.front().first))) return points.front().second;
+  for (size_t i = 1; i < points.size(); ++i) {
+    const double low = std::log2(double(points[i - 1].first)), high = std::log2(double(points[i].first));
+    if (footprint <= high)
+      return mix(points[i - 1].second, points[i].second, high > low ? (footprint - low) / (high - low) : 1.0);
+  }
+  return points.back().second;
+}
+
 RegimeCost CostProfile::regime(size_t node_footprint_bytes) const {
-  const double over = double(node_footprint_bytes) - double(cache_bytes);
-  const double fraction = std::clamp(over / double(std::max<size_t>(cache_bytes, 1)), 0.0, 1.0);
+  const double fraction = streaming_curve.fraction(node_footprint_bytes);
   return {mix(cached.intra_node, streaming.intra_node, fraction),
           mix(cached.inter_node, streaming.inter_node, fraction),
           mix(cached.gamma_us_per_byte, streaming.gamma_us_per_byte, fraction),
-          mix(cached.copy_us_per_byte, streaming.copy_us_per_byte, fraction)};
+          mix(cached.copy_us_per_byte, streaming.copy_us_per_byte, fraction),
+          mix(cached.shared_write_us_per_byte, streaming.shared_write_us_per_byte, fraction),
+          mix(cached.dirty_read_us_per_byte, streaming.dirty_read_us_per_byte, fraction)};
 }
 
 size_t node_footprint_bytes(const Topology& topology, const CollectiveArgs& args,
@@ -54,6 +128,11 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
     double core_free = 0, send_free = 0, recv_free = 0;
   };
   std::vector<RankClock> clocks(ranks);
+  std::vector<SharedMemory> shared;
+  for (size_t r = 0; r < ranks; ++r) shared.emplace_back(schedules[r], topology, r, args.inplace);
+  auto shared_write_us = [&](size_t r, const Region& target) {
+    return costs.shared_write_us_per_byte * double(shared[r].read_by_node_peers.overlap(target)) * element;
+  };
   std::vector<std::vector<double>> ready_at(ranks), finished_at(ranks);
   std::vector<std::vector<uint32_t>> waiting_on(ranks);
   std::vector<std::vector<std::vector<uint32_t>>> dependents(ranks);
@@ -129,7 +208,7 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       local_ready.erase(local_ready.begin() + long(best_local));
       const Step& step = schedules[r].steps[i];
       const double per_byte = step.kind == StepKind::reduce ? costs.gamma_us_per_byte : costs.copy_us_per_byte;
-      const double end = best_start + per_byte * double(step.target.count) * element;
+      const double end = best_start + per_byte * double(step.target.count) * element + shared_write_us(r, step.target);
       clocks[r].core_free = end;
       finish(r, i, end);
     } else {
@@ -142,7 +221,11 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       const bool same_node = topology.node_of_rank[from] == topology.node_of_rank[to];
       const LinkCost& link = same_node ? costs.intra_node : costs.inter_node;
       const double bytes = double(schedules[from].steps[send_step].source.count) * element;
-      const double end = best_start + link.time_us(bytes);
+      const Region& source = schedules[from].steps[send_step].source;
+      const double dirty_read_us =
+          same_node ? costs.dirty_read_us_per_byte * double(shared[from].written.overlap(source)) * element : 0.0;
+      const double end =
+          best_start + link.time_us(bytes) + dirty_read_us + shared_write_us(to, schedules[to].steps[recv_step].target);
       clocks[from].send_free = end;
       clocks[to].recv_free = end;
       if (same_node) clocks[to].core_free = end;

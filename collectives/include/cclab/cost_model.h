@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cclab/algorithm.h"
@@ -33,19 +34,35 @@ struct RegimeCost {
   LinkCost inter_node;
   double gamma_us_per_byte = 0;  // reduce kernel, per byte of result
   double copy_us_per_byte = 0;   // memcpy, per byte
+  // Extra per byte of writing memory that a peer on this node has read since: each cache line's
+  // copy in the peer's cache must be invalidated first, a core-to-core round trip (about 30 ns
+  // between cores of one die, 160 ns across dies). Repeated calls pay it wherever a rank writes
+  // a region it sends to a same-node peer (the ring's reduced blocks, a forwarded chunk).
+  double shared_write_us_per_byte = 0;
+  // Extra per byte of a same-node transfer of data the sender wrote in the call: the receiving
+  // core pulls lines that are dirty in the sender's cache, again a core-to-core trip each.
+  double dirty_read_us_per_byte = 0;
+};
+
+/// How much of a call streams from memory, against its footprint F on its busiest node (the
+/// inputs, outputs and scratch of all the node's ranks). Measured, not read from the cache size
+/// the machine reports: a VM's share of a shared last-level cache is smaller than what sysfs says,
+/// and caches do not empty at once. Points are (footprint bytes, streaming fraction 0..1), sorted by
+/// footprint, fractions nondecreasing; between points the fraction moves linearly in log2(F); below
+/// the first point it is the first point's, above the last the last's.
+struct StreamingCurve {
+  std::vector<std::pair<size_t, double>> points;
+  double fraction(size_t node_footprint_bytes) const;
 };
 
 /// Two regimes: calls whose memory stays in the caches, and calls whose transfers and reductions
-/// stream from memory, with every rank of the node competing for it. What decides is the call's
-/// footprint F on its busiest node (the inputs, outputs and scratch of all the node's ranks) against
-/// C = `cache_bytes`, the node's shared last-level cache (read from the machine at calibration).
-/// Caches do not empty at once: between C and 2C the costs move linearly from the cached to the
-/// streaming ones (fraction (F - C) / C streams); above 2C they are the streaming ones.
+/// stream from memory, with every rank of the node competing for it; a call between the two pays
+/// `streaming_curve.fraction(F)` of the way from the cached costs to the streaming ones.
 struct CostProfile {
   std::string transport = "ucx";
   RegimeCost cached;
   RegimeCost streaming;
-  size_t cache_bytes = size_t{16} << 20;
+  StreamingCurve streaming_curve{{{size_t{16} << 20, 0.0}, {size_t{32} << 20, 1.0}}};
   RegimeCost regime(size_t node_footprint_bytes) const;
 };
 
@@ -60,7 +77,9 @@ size_t node_footprint_bytes(const Topology& topology, const CollectiveArgs& args
 /// receive port: a transfer starts once both sides have posted it and both ports are free, and
 /// occupies them for alpha + beta*bytes; within a node it also occupies the receiver's core (the
 /// receiving process copies shared-memory data itself). Steps start as soon as their dependencies
-/// finish.
+/// finish. A reduction, copy or receive into a region the rank also sends to a same-node peer
+/// pays shared_write_us_per_byte on those bytes (the calls repeat, so the peer read them last time);
+/// a same-node transfer of a region its sender wrote pays dirty_read_us_per_byte on those bytes.
 double predict_time_us(const Topology& topology, const CollectiveArgs& args, const std::vector<Schedule>& schedules,
                        const CostProfile& profile);
 
