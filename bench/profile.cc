@@ -1,6 +1,7 @@
 #include "profile.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -82,31 +83,29 @@ struct SharingCosts {
   double shared_write_us_per_byte = 0, dirty_read_us_per_byte = 0;
 };
 
-SharingCosts measure_sharing_costs(Comm& comm, int peer, double timeout_s) {
-  constexpr size_t kElements = size_t{128} << 10;  // 512 KiB of f32
-  constexpr size_t kBytes = kElements * 4;
-  constexpr int kRounds = 20;
-  std::vector<float> block(kElements, 1.0f), received(kElements), private_target(kElements), a(kElements, 1.0f),
-      b(kElements, 2.0f);
+SharingCosts measure_sharing_costs(Comm& comm, int peer, size_t bytes, int rounds, double timeout_s) {
+  const size_t elements = bytes / 4;  // f32
+  std::vector<float> block(elements, 1.0f), received(elements), private_target(elements), a(elements, 1.0f),
+      b(elements, 2.0f);
   std::vector<double> shared_us, private_us, dirty_us, clean_us;
   Transport& transport = comm.transport();
   const int partner = comm.rank() == 0 ? peer : 0;
   auto exchange = [&](const float* data, uint64_t step) {
     const uint64_t tag = message_tag(kSharingSequence, step);
     std::vector<RequestPtr> requests;
-    requests.push_back(transport.recv(partner, received.data(), kBytes, tag));
-    requests.push_back(transport.send(partner, data, kBytes, tag));
+    requests.push_back(transport.recv(partner, received.data(), elements * 4, tag));
+    requests.push_back(transport.send(partner, data, elements * 4, tag));
     const auto start = Clock::now();
     transport.wait_all(requests, Deadline::after(timeout_s));
     return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
   };
   auto timed_sum = [&](float* target) {
     const auto start = Clock::now();
-    reduce(target, a.data(), b.data(), kElements, DataType::f32, ReduceOp::sum);
+    reduce(target, a.data(), b.data(), elements, DataType::f32, ReduceOp::sum);
     return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
   };
   comm.barrier();
-  for (int round = 0; round < kRounds && (comm.rank() == 0 || comm.rank() == peer); ++round) {
+  for (int round = 0; round < rounds && (comm.rank() == 0 || comm.rank() == peer); ++round) {
     shared_us.push_back(timed_sum(block.data()));
     private_us.push_back(timed_sum(private_target.data()));
     dirty_us.push_back(exchange(block.data(), 2 * uint64_t(round)));
@@ -114,8 +113,8 @@ SharingCosts measure_sharing_costs(Comm& comm, int peer, double timeout_s) {
   }
   comm.barrier();
   if (comm.rank() != 0) return {};
-  auto extra = [](const std::vector<double>& slow, const std::vector<double>& fast) {
-    return std::max(0.0, (summarize(slow).median - summarize(fast).median) / double(kBytes));
+  auto extra = [elements](const std::vector<double>& slow, const std::vector<double>& fast) {
+    return std::max(0.0, (summarize(slow).median - summarize(fast).median) / double(elements * 4));
   };
   return {extra(shared_us, private_us), extra(dirty_us, clean_us)};
 }
@@ -145,15 +144,16 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   std::ostringstream discard;
   const std::vector<P2pPoint> points = run_p2p_bench(comm, p2p, {}, discard);
 
-  // Collectives move data both ways at once, so large messages are timed that way: doubling sizes
-  // from a cached one (the large-message beta) up to arrays far larger than the caches (the
-  // streaming beta), in one sweep over the same buffers; the sizes between give the curve.
+  // Collectives move data both ways at once, so large messages are timed that way: sizes from a
+  // cached one (the large-message beta) up to arrays far larger than the caches (the streaming
+  // beta), in one sweep over the same buffers; the sizes between give the curve. The turn from
+  // cached to streaming is sharp, so the sweep steps by sqrt 2.
   P2pBenchOptions exchange = p2p;
   exchange.test = P2pTest::bibw;
   exchange.window = 1;
   exchange.min_bytes = options.concurrent_bytes;
   exchange.max_bytes = options.streaming_bytes;
-  exchange.step_factor = 2;
+  exchange.step_factor = std::sqrt(2.0);
   exchange.iters = 5;
   exchange.warmup = 1;
   exchange.warmup_bytes = size_t{32} << 20;
@@ -167,23 +167,32 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   profile.cached.copy_us_per_byte = per_byte_cost(cached_bytes, nullptr, copy_kernel);
   profile.streaming.gamma_us_per_byte = per_byte_cost(options.streaming_bytes, &comm, sum_kernel);
   profile.streaming.copy_us_per_byte = per_byte_cost(options.streaming_bytes, &comm, copy_kernel);
-  // Streaming arrays leave the peer's caches before they are written again: no extra there.
   if (intra_peer > 0) {
-    const SharingCosts sharing = measure_sharing_costs(comm, intra_peer, options.timeout_s);
-    profile.cached.shared_write_us_per_byte = sharing.shared_write_us_per_byte;
-    profile.cached.dirty_read_us_per_byte = sharing.dirty_read_us_per_byte;
+    const SharingCosts cached = measure_sharing_costs(comm, intra_peer, size_t{512} << 10, 20, options.timeout_s);
+    profile.cached.shared_write_us_per_byte = cached.shared_write_us_per_byte;
+    profile.cached.dirty_read_us_per_byte = cached.dirty_read_us_per_byte;
+    // Blocks beyond the caches: what the peer read is only partly still in its caches.
+    const SharingCosts streaming =
+        measure_sharing_costs(comm, intra_peer, options.streaming_bytes / 4, 5, options.timeout_s);
+    profile.streaming.shared_write_us_per_byte = streaming.shared_write_us_per_byte;
+    profile.streaming.dirty_read_us_per_byte = streaming.dirty_read_us_per_byte;
   }
 
   std::string shared;
   if (comm.rank() == 0) {
     auto link = [&](int peer) {
       LinkCost cached = fit_pair(points, 0, peer), stream = cached;
+      // The sweep's smallest exchange is cached, its largest streams.
+      const P2pPoint *smallest = nullptr, *largest = nullptr;
       for (const P2pPoint& point : exchanged) {
         if (point.to != peer) continue;
-        const double beta = point.median_us / double(point.bytes);
-        if (point.bytes == options.concurrent_bytes)
-          (cached.protocol_bytes == SIZE_MAX ? cached.beta_us_per_byte : cached.large_beta_us_per_byte) = beta;
-        if (point.bytes == options.streaming_bytes) stream.beta_us_per_byte = stream.large_beta_us_per_byte = beta;
+        if (!smallest || point.bytes < smallest->bytes) smallest = &point;
+        if (!largest || point.bytes > largest->bytes) largest = &point;
+      }
+      if (smallest) {
+        (cached.protocol_bytes == SIZE_MAX ? cached.beta_us_per_byte : cached.large_beta_us_per_byte) =
+            smallest->median_us / double(smallest->bytes);
+        stream.beta_us_per_byte = stream.large_beta_us_per_byte = largest->median_us / double(largest->bytes);
       }
       return std::pair{cached, stream};
     };
@@ -292,12 +301,13 @@ std::string describe_profile(const CostProfile& p) {
   }
   std::snprintf(line, sizeof(line),
                 "intra-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; inter-node alpha %.2f us, %.2f / "
-                "%.2f GB/s; reduce %.2f / %.2f GB/s; writing what a peer read +%.2f ns/B, reading what a peer wrote +%.2f ns/B; streaming share by node "
+                "%.2f GB/s; reduce %.2f / %.2f GB/s; writing what a peer read +%.2f / %.2f ns/B, reading what a peer wrote +%.2f / %.2f ns/B; streaming share by node "
                 "footprint %s (%s)",
                 intra.alpha_us, gbps(intra.beta_us_per_byte), protocol, gbps(p.streaming.intra_node.beta_us_per_byte),
                 p.cached.inter_node.alpha_us, gbps(p.cached.inter_node.beta_us_per_byte),
                 gbps(p.streaming.inter_node.beta_us_per_byte), gbps(p.cached.gamma_us_per_byte),
-                gbps(p.streaming.gamma_us_per_byte), p.cached.shared_write_us_per_byte * 1e3, p.cached.dirty_read_us_per_byte * 1e3, curve.c_str(),
+                gbps(p.streaming.gamma_us_per_byte), p.cached.shared_write_us_per_byte * 1e3, p.streaming.shared_write_us_per_byte * 1e3,
+                p.cached.dirty_read_us_per_byte * 1e3, p.streaming.dirty_read_us_per_byte * 1e3, curve.c_str(),
                 p.transport.c_str());
   return line;
 }

@@ -20,10 +20,12 @@ struct CalibrationOptions {
 
 /// Collective: ping-pong latency sweeps between rank 0 and its first same-node peer (intra) and
 /// its first other-node peer (inter; the intra fit stands in when there is one node), fitted to
-/// alpha + beta*bytes (cached regime), whose large-message beta comes from a simultaneous exchange
-/// of `concurrent_bytes` each way (collectives send and receive at once); a simultaneous exchange
-/// of `streaming_bytes` gives the streaming beta; gamma and copy from timing the kernels alone on small buffers and on every
-/// rank at once on large ones. Every rank returns rank 0's profile; rank 0 prints it to `out`.
+/// alpha + beta*bytes (cached regime). Simultaneous exchanges each way (collectives send and
+/// receive at once) from `concurrent_bytes` (the large-message beta) to `streaming_bytes` (the
+/// streaming beta) by steps of sqrt 2 give the streaming curve between. Gamma and copy from timing
+/// the kernels alone on small buffers and on every rank at once on large ones; the sharing costs
+/// from two ranks of a node reducing into blocks they then exchange. Every rank returns rank 0's
+/// profile; rank 0 prints it to `out`.
 CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options, std::ostream* out);
 
 std::string profile_to_json(const CostProfile& profile);

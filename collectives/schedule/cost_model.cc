@@ -46,6 +46,15 @@ class RegionSet {
     }
   }
 
+  /// Elements of `buffer` in the set.
+  size_t elements(BufferKind buffer) const {
+    auto found = ranges_.find(key(buffer));
+    size_t total = 0;
+    if (found != ranges_.end())
+      for (const auto& [begin, end] : found->second) total += end - begin;
+    return total;
+  }
+
   size_t overlap(const Region& region) const {
     auto found = ranges_.find(key(region.buffer));
     if (found == ranges_.end() || region.count == 0) return 0;
@@ -112,8 +121,15 @@ size_t node_footprint_bytes(const Topology& topology, const CollectiveArgs& args
   const BufferCounts counts = buffer_counts(args.collective, args.count, topology.ranks());
   const size_t buffers = args.inplace ? std::max(counts.input, counts.output) : counts.input + counts.output;
   std::map<int, size_t> per_node;
-  for (size_t r = 0; r < schedules.size(); ++r)
-    per_node[topology.node_of_rank.at(r)] += (buffers + schedules[r].scratch_count) * element;
+  for (size_t r = 0; r < schedules.size(); ++r) {
+    // Scratch counts as far as the steps touch it: receive slots beyond the segments a size needs stay cold.
+    RegionSet scratch(args.inplace);
+    for (const Step& step : schedules[r].steps)
+      for (const Region* region : {&step.source, &step.operand, &step.target})
+        if (region->buffer == BufferKind::scratch) scratch.add(*region);
+    scratch.merge();
+    per_node[topology.node_of_rank.at(r)] += (buffers + scratch.elements(BufferKind::scratch)) * element;
+  }
   size_t busiest = 0;
   for (const auto& [node, bytes] : per_node) busiest = std::max(busiest, bytes);
   return busiest;

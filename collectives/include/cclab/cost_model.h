@@ -67,7 +67,7 @@ struct CostProfile {
 };
 
 /// Bytes the ranks of the busiest node touch in one call: input, output (once when in place) and
-/// scratch of each, from the schedules.
+/// the scratch its steps touch, from the schedules.
 size_t node_footprint_bytes(const Topology& topology, const CollectiveArgs& args,
                             const std::vector<Schedule>& schedules);
 
