@@ -166,6 +166,9 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         options.inplace ? inplace_offsets(options.collective, args.count, ranks, rank) : InplaceOffsets{};
     std::byte* input = input_buffer.data() + offsets.input * element;
     std::byte* output = (options.inplace ? input_buffer.data() : output_buffer.data()) + offsets.output * element;
+    // Measured on this job: keep the sharing costs current, as the cores may have moved (auto
+    // selects with the refreshed profile).
+    if (options.profile_path.empty() && ranks > 1) refresh_sharing_costs(comm, profile, options.timeout_s);
     for (auto& impl : impls) impl->prepare(args);
 
     // Implementations take turns at each size, so drifts of the machine hit them alike.

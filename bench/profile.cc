@@ -119,16 +119,33 @@ SharingCosts measure_sharing_costs(Comm& comm, int peer, size_t bytes, int round
   return {extra(shared_us, private_us), extra(dirty_us, clean_us)};
 }
 
+// The cached regime's sharing costs: blocks well inside the caches, enough rounds for a median.
+constexpr size_t kCachedSharingBytes = size_t{512} << 10;
+constexpr int kCachedSharingRounds = 20;
+
+// Rank 0's first peer on its own node (`same_node`) or on another; -1 if there is none.
+int first_peer_of_rank0(const Comm& comm, bool same_node) {
+  const Topology& topology = comm.topology();
+  for (int r = 1; r < comm.size(); ++r)
+    if ((topology.node_of_rank[size_t(r)] == topology.node_of_rank[0]) == same_node) return r;
+  return -1;
+}
+
 }  // namespace
 
+void refresh_sharing_costs(Comm& comm, CostProfile& profile, double timeout_s) {
+  const int peer = first_peer_of_rank0(comm, true);
+  if (peer < 0) return;
+  const SharingCosts sharing = measure_sharing_costs(comm, peer, kCachedSharingBytes, kCachedSharingRounds, timeout_s);
+  const std::string packed = comm.rank() == 0 ? std::string(reinterpret_cast<const char*>(&sharing), sizeof sharing) : "";
+  SharingCosts shared;
+  std::memcpy(&shared, comm.allgather(packed)[0].data(), sizeof shared);
+  profile.cached.shared_write_us_per_byte = shared.shared_write_us_per_byte;
+  profile.cached.dirty_read_us_per_byte = shared.dirty_read_us_per_byte;
+}
+
 CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options, std::ostream* out) {
-  const Topology& topology = comm.topology();
-  int intra_peer = -1, inter_peer = -1;
-  for (int r = 1; r < comm.size(); ++r) {
-    const bool same = topology.node_of_rank[size_t(r)] == topology.node_of_rank[0];
-    if (same && intra_peer < 0) intra_peer = r;
-    if (!same && inter_peer < 0) inter_peer = r;
-  }
+  const int intra_peer = first_peer_of_rank0(comm, true), inter_peer = first_peer_of_rank0(comm, false);
   P2pBenchOptions p2p;
   p2p.test = P2pTest::latency;
   p2p.min_bytes = 8;
@@ -168,7 +185,8 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   profile.streaming.gamma_us_per_byte = per_byte_cost(options.streaming_bytes, &comm, sum_kernel);
   profile.streaming.copy_us_per_byte = per_byte_cost(options.streaming_bytes, &comm, copy_kernel);
   if (intra_peer > 0) {
-    const SharingCosts cached = measure_sharing_costs(comm, intra_peer, size_t{512} << 10, 20, options.timeout_s);
+    const SharingCosts cached =
+        measure_sharing_costs(comm, intra_peer, kCachedSharingBytes, kCachedSharingRounds, options.timeout_s);
     profile.cached.shared_write_us_per_byte = cached.shared_write_us_per_byte;
     profile.cached.dirty_read_us_per_byte = cached.dirty_read_us_per_byte;
     // Blocks beyond the caches: what the peer read is only partly still in its caches.

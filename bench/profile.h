@@ -28,6 +28,11 @@ struct CalibrationOptions {
 /// profile; rank 0 prints it to `out`.
 CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options, std::ostream* out);
 
+/// Collective: measures the cached regime's sharing costs again (a few milliseconds). A VM's cores
+/// move between dies while a job runs, and writing or reading what another core of the node holds
+/// costs several times more across dies, so a sweep refreshes them before each size.
+void refresh_sharing_costs(Comm& comm, CostProfile& profile, double timeout_s);
+
 std::string profile_to_json(const CostProfile& profile);
 CostProfile profile_from_json(const std::string& text);
 void save_profile(const std::string& path, const CostProfile& profile);

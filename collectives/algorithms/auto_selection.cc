@@ -11,7 +11,7 @@ namespace {
 
 class AutoImplementation : public Implementation {
  public:
-  AutoImplementation(Collective collective, Comm& comm, CostProfile profile) : profile_(std::move(profile)) {
+  AutoImplementation(Collective collective, Comm& comm, const CostProfile& profile) : profile_(profile) {
     for (const Algorithm& algorithm : algorithm_registry())
       if (algorithm.collective == collective)
         candidates_.push_back(std::make_unique<ScheduledImplementation>(algorithm, comm));
@@ -42,15 +42,16 @@ class AutoImplementation : public Implementation {
   std::string selected() const override { return chosen_->name(); }
 
  private:
-  CostProfile profile_;
+  const CostProfile& profile_;
   std::vector<std::unique_ptr<ScheduledImplementation>> candidates_;
   ScheduledImplementation* chosen_ = nullptr;
 };
 
 }  // namespace
 
-std::unique_ptr<Implementation> make_auto_implementation(Collective collective, Comm& comm, CostProfile profile) {
-  return std::make_unique<AutoImplementation>(collective, comm, std::move(profile));
+std::unique_ptr<Implementation> make_auto_implementation(Collective collective, Comm& comm,
+                                                         const CostProfile& profile) {
+  return std::make_unique<AutoImplementation>(collective, comm, profile);
 }
 
 }  // namespace cclab

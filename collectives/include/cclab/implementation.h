@@ -68,11 +68,14 @@ std::vector<std::string> vendor_implementation_names(Collective collective);
 /// True when `name` needs its ranks started by mpirun.
 bool needs_mpi_launch(const std::string& name);
 
-/// `auto`: for each size, the hand-written algorithm with the lowest predicted time under `profile`.
-std::unique_ptr<Implementation> make_auto_implementation(Collective collective, Comm& comm, CostProfile profile);
+/// `auto`: for each size, the hand-written algorithm with the lowest predicted time under `profile`
+/// as it stands at prepare(); `profile` must outlive the implementation (a caller may refresh it
+/// between sizes).
+std::unique_ptr<Implementation> make_auto_implementation(Collective collective, Comm& comm,
+                                                         const CostProfile& profile);
 
 /// Any implementation by name: "auto", a registered algorithm or a vendor. Throws UsageError for
-/// others. `profile` is what `auto` selects with.
+/// others. `profile` is what `auto` selects with; it must outlive the implementation.
 std::unique_ptr<Implementation> make_implementation(Collective collective, const std::string& name, Comm& comm,
                                                    const CostProfile& profile);
 
