@@ -240,6 +240,15 @@ TEST(LayerGradients, OnednnMatchesReferenceOnLenet5Shapes) {
   for (const LayerConfig& config : plan.layers) check_against_reference(config, 4);
 }
 
+// From a batch of 16 on, a fully connected layer's forward is a matmul primitive, not the inner
+// product: both paths, with and without bias.
+TEST(LayerGradients, FullyConnectedMatchesReferenceAtLargeBatches) {
+  LayerConfig unbiased = fully_connected({4, 3, 3}, 7);
+  unbiased.bias = false;
+  for (const LayerConfig& config : {fully_connected({4, 3, 3}, 7), unbiased})
+    for (size_t batch : {15, 16, 33}) check_against_reference(config, batch);
+}
+
 TEST(LayerGradients, PoolAndReluLeaveInputGradientAloneWhenNotAsked) {
   OnednnBackend onednn;
   for (const LayerConfig& config : {max_pool({2, 4, 4}, 2, 2), relu({2, 4, 4})}) {

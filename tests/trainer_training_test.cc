@@ -67,6 +67,13 @@ TEST(Training, LossDecreasesOnSyntheticDataAndRecordsAreWritten) {
   EXPECT_DOUBLE_EQ(train["final_loss"].get<double>(), summary.final_loss);
   EXPECT_DOUBLE_EQ(train["test_accuracy"].get<double>(), summary.test->accuracy);
   EXPECT_GT(train["images_per_s"].get<double>(), 0);
+  // The first step is the warm-up: trained and counted in the losses, left out of the rates.
+  EXPECT_EQ(train["timed_steps"], 3 * 38 - 1);
+  EXPECT_GT(train["first_step_s"].get<double>(), 0);
+  EXPECT_EQ(records[0]["timed_steps"], 37);
+  EXPECT_EQ(records[1]["timed_steps"], 38);
+  EXPECT_GE(records[0]["time_s"].get<double>(), train["first_step_s"].get<double>());
+  EXPECT_NE(out.str().find("the first step took"), std::string::npos);
   for (const char* part : {"compute", "comm", "idle", "total"}) EXPECT_TRUE(train["step_time_s"].contains(part));
   EXPECT_EQ(train["step_time_s"]["comm"], 0.0);
   for (const char* phase : {"forward", "backward", "grad_sync"}) {
@@ -91,6 +98,13 @@ TEST(Training, SameSeedSameLossesAndStepsModeStopsEarly) {
   EXPECT_EQ(first.final_loss, second.final_loss);
   EXPECT_EQ(first.last_step_loss, second.last_step_loss);
   EXPECT_FALSE(first.test.has_value());
+  EXPECT_EQ(first.timed_steps, 49u);
+  options.steps = 1;  // the only step is timed: there is no warm-up to leave out
+  const TrainSummary one = train_single_process(options, {}, out);
+  EXPECT_EQ(one.timed_steps, 1u);
+  EXPECT_EQ(one.first_step_s, 0.0);
+  EXPECT_GT(one.images_per_s, 0.0);
+  options.steps = 50;
   options.seed = 2;
   EXPECT_NE(train_single_process(options, {}, out).last_step_loss, first.last_step_loss);
 }

@@ -58,6 +58,7 @@ nlohmann::json epoch_record(const TrainOptions& options, const TrainSummary& run
   record["test_loss"] = optional_number(epoch.test, &Evaluation::loss);
   record["test_accuracy"] = optional_number(epoch.test, &Evaluation::accuracy);
   record["time_s"] = epoch.time_s;
+  record["timed_steps"] = epoch.timed_steps;
   record["images_per_s"] = epoch.images_per_s;
   record["step_time_s"] = step_time_json(epoch.step_time);
   return record;
@@ -105,6 +106,8 @@ nlohmann::json train_record(const TrainOptions& options, const TrainSummary& run
   record["seed"] = options.seed;
   record["threads"] = run.threads;
   record["train_time_s"] = run.train_time_s;
+  record["timed_steps"] = run.timed_steps;
+  record["first_step_s"] = run.first_step_s;
   record["eval_time_s"] = run.eval_time_s;
   record["backend"] = {{"name", "onednn"},
                        {"version", onednn_version()},
@@ -144,6 +147,11 @@ void print_summary(std::ostream& out, const TrainOptions& options, const TrainSu
       "communication %.3f ms; evaluation took %.2f s (not in images/s)\n",
       run.phases.data_s * 1e3, run.phases.forward_s * 1e3, run.phases.backward_s * 1e3, run.phases.update_s * 1e3,
       run.phases.comm_s * 1e3, run.eval_time_s);
+  if (run.first_step_s > 0)
+    out << format(
+        "# the first step took %.1f ms (building oneDNN primitives, connecting peers): a warm-up, not in images/s "
+        "and step times, which cover the other %zu steps\n",
+        run.first_step_s * 1e3, run.timed_steps);
   if (options.grid.ranks() > 1) {
     const auto pair = [](const Traffic& t) {
       return format("%.0f B / %.0f msg (predicted %.0f B)", t.sent_bytes_per_rank, t.sent_messages_per_rank,

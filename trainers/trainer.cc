@@ -247,15 +247,27 @@ TrainSummary train_impl(const TrainOptions& requested, const std::vector<std::st
     // This rank's share of the loss sums and correct counts per step; summed over ranks after the
     // epoch (outside the timed steps), which gives the global batch's mean loss of every step.
     std::vector<double> local(2 * summary.steps, 0.0), global_sizes(summary.steps, 0.0);
+    size_t timed_samples = 0;
     for (size_t step = 0; step < summary.steps; ++step) {
       const auto start = Clock::now();
       const BatchInfo info = loader.load(epoch, first_step + step, images.data(), labels.data());
       const auto loaded = Clock::now();
       const StepResult result = mode->train_step({images.data(), labels.data(), info.local_size, info.global_size});
       const auto end = Clock::now();
-      sums = sums +
-             PhaseTimes{seconds(start, loaded), result.forward_s, result.backward_s, result.update_s, result.comm_s};
-      wall_s += seconds(start, end);
+      // The process's first step builds the oneDNN primitives (JIT) and connects the peers: a
+      // warm-up, left out of the rates unless it is the only step (as benchmarks skip warm-up
+      // iterations; it trains like every other step).
+      const bool warm_up = run.steps == 0 && step == 0 && summary.steps > 1;
+      if (warm_up) {
+        run.first_step_s = seconds(start, end);
+        if (options.profile_layers) mode->local_model().set_profile(&profile);  // from zero
+      } else {
+        sums = sums +
+               PhaseTimes{seconds(start, loaded), result.forward_s, result.backward_s, result.update_s, result.comm_s};
+        wall_s += seconds(start, end);
+        ++summary.timed_steps;
+        timed_samples += info.global_size;
+      }
       if (!std::isfinite(result.loss_sum))
         throw Error("the loss diverged to " + std::to_string(result.loss_sum) + " at epoch " +
                     std::to_string(epoch + 1) + " step " + std::to_string(first_step + step + 1) +
@@ -282,10 +294,10 @@ TrainSummary train_impl(const TrainOptions& requested, const std::vector<std::st
     run.steps += summary.steps;
     summary.train_loss = loss_sum / double(summary.steps);
     summary.train_accuracy = correct / double(summary.samples);
-    summary.time_s = wall_s;
-    summary.images_per_s = double(summary.samples) / wall_s;
-    summary.phases = sums / double(summary.steps);
-    summary.step_time = step_time(sums, wall_s, summary.steps);
+    summary.time_s = wall_s + (epoch == first_epoch ? run.first_step_s : 0.0);
+    summary.images_per_s = double(timed_samples) / wall_s;
+    summary.phases = sums / double(summary.timed_steps);
+    summary.step_time = step_time(sums, wall_s, summary.timed_steps);
     if (options.evaluate) {
       const auto start = Clock::now();
       summary.test = evaluate_mode(*mode, comm, *data.test, options.batch);
@@ -294,7 +306,8 @@ TrainSummary train_impl(const TrainOptions& requested, const std::vector<std::st
     print_epoch_line(out, summary);
     run_sums = run_sums + sums;
     run_wall_s += wall_s;
-    run_samples += summary.samples;
+    run_samples += timed_samples;
+    run.timed_steps += summary.timed_steps;
     run.epoch_summaries.push_back(summary);
     writer.write(epoch_record(options, run, summary, argv));
     save_checkpoint();
@@ -305,8 +318,8 @@ TrainSummary train_impl(const TrainOptions& requested, const std::vector<std::st
   run.test = run.epoch_summaries.back().test;
   run.train_time_s = run_wall_s;
   run.images_per_s = double(run_samples) / run_wall_s;
-  run.phases = run_sums / double(run.steps);
-  run.step_time = step_time(run_sums, run_wall_s, run.steps);
+  run.phases = run_sums / double(run.timed_steps);
+  run.step_time = step_time(run_sums, run_wall_s, run.timed_steps);
   const auto [parameter_sum, parameter_abs_sum] = mode->parameter_sums();
   const std::vector<double> sums = sum_shares(comm, {parameter_sum, parameter_abs_sum});
   run.parameter_sum = sums[0];
@@ -324,6 +337,7 @@ TrainSummary train_impl(const TrainOptions& requested, const std::vector<std::st
     kComm,
     kIdle,
     kTrainTime,
+    kFirstStep,
     kSentForward,
     kSentBackward,
     kSentSync,
@@ -345,6 +359,7 @@ TrainSummary train_impl(const TrainOptions& requested, const std::vector<std::st
   mine[kComm] = run.step_time.comm_s;
   mine[kIdle] = run.step_time.idle_s;
   mine[kTrainTime] = run.train_time_s;
+  mine[kFirstStep] = run.first_step_s;
   const auto per_step = [&](const PhaseCounts& counts, Field forward, Field backward, Field sync) {
     mine[forward] = counts.forward / steps;
     mine[backward] = counts.backward / steps;
@@ -372,12 +387,13 @@ TrainSummary train_impl(const TrainOptions& requested, const std::vector<std::st
   run.received_bytes_per_rank = most[kReceived];
   run.received_messages_per_rank = most[kMessagesReceived];
   run.train_time_s = most[kTrainTime];
+  run.first_step_s = most[kFirstStep];
   // The busiest rank's whole step (phases peak on different ranks in a pipeline: not their sum).
   run.sent_bytes_per_rank = most[kSentTotal];
   run.predicted_sent_bytes_per_rank = most[kPredictedTotal];
   run.images_per_s = double(run_samples) / run.train_time_s;
   writer.write(train_record(options, run, argv));
-  if (options.profile_layers) print_layer_profile(out, mode->local_model(), profile, run.steps);
+  if (options.profile_layers) print_layer_profile(out, mode->local_model(), profile, run.timed_steps);
   print_summary(out, options, run);
   return run;
 }

@@ -94,10 +94,13 @@ struct EpochSummary {
   size_t steps = 0, samples = 0;
   double train_loss = 0, train_accuracy = 0;  // means over the epoch's steps / samples
   std::optional<Evaluation> test;
-  double time_s = 0;  // training time (steps only)
+  double time_s = 0;  // training time (steps only, the warm-up step included)
+  // Over the timed steps: all but the process's first step (the warm-up: it builds the oneDNN
+  // primitives and connects the peers), unless it is the run's only step.
+  size_t timed_steps = 0;
   double images_per_s = 0;
-  StepTime step_time;  // mean per step
-  PhaseTimes phases;   // mean per step
+  StepTime step_time;  // mean per timed step
+  PhaseTimes phases;   // mean per timed step
 };
 
 struct TrainSummary {
@@ -111,7 +114,9 @@ struct TrainSummary {
   double final_loss = 0;  // mean training loss over the last epoch
   double last_step_loss = 0;
   std::optional<Evaluation> test;
-  double train_time_s = 0, eval_time_s = 0;
+  double train_time_s = 0, eval_time_s = 0;  // train_time_s: the timed steps
+  double first_step_s = 0;                    // the warm-up step (0: none), max over ranks
+  size_t timed_steps = 0;                     // the steps images_per_s, step_time and phases cover
   double images_per_s = 0;
   std::optional<double> speedup = 1.0;  // over one rank; the one-rank run is 1 by definition
   StepTime step_time;

@@ -159,4 +159,16 @@ dnnl::inner_product_backward_weights::primitive_desc inner_product_backward_weig
 #endif
 }
 
+dnnl::matmul::primitive_desc matmul_pd(const memory::desc& src, const memory::desc& weights,
+                                       const std::optional<memory::desc>& bias, const memory::desc& dst) {
+  using P = dnnl::matmul;
+#if DNNL_VERSION_MAJOR >= 3
+  if (bias) return P::primitive_desc(context().engine, src, weights, *bias, dst);
+  return P::primitive_desc(context().engine, src, weights, dst);
+#else
+  if (bias) return P::primitive_desc(P::desc(src, weights, *bias, dst), context().engine);
+  return P::primitive_desc(P::desc(src, weights, dst), context().engine);
+#endif
+}
+
 }  // namespace cclab::train::onednn

@@ -56,4 +56,8 @@ dnnl::inner_product_backward_weights::primitive_desc inner_product_backward_weig
     const memory::desc& src, const memory::desc& diff_weights, const std::optional<memory::desc>& diff_bias,
     const memory::desc& diff_dst, const dnnl::inner_product_forward::primitive_desc& hint);
 
+/// dst = src x weights (+ bias), the fully connected layer's forward as a matrix product.
+dnnl::matmul::primitive_desc matmul_pd(const memory::desc& src, const memory::desc& weights,
+                                       const std::optional<memory::desc>& bias, const memory::desc& dst);
+
 }  // namespace cclab::train::onednn
