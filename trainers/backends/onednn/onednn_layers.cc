@@ -396,12 +396,11 @@ class FullyConnectedLayer final : public ParameterisedLayer {
       point(p.diff_src, args.input_grad);
       p.backward_data->run();
     }
-    const GradientTarget target = gradient_target(args.accumulate);
+    if (args.accumulate) return accumulate_gradients(args);
     point(p.src, args.input);
-    point(p.diff_weights, target.weights);
-    if (config().bias) point(p.diff_bias, target.bias);
+    point(p.diff_weights, weight_grads().data());
+    if (config().bias) point(p.diff_bias, bias_grads().data());
     p.backward_weights.run();
-    finish_gradients(args.accumulate);
   }
 
  private:
@@ -479,7 +478,30 @@ class FullyConnectedLayer final : public ParameterisedLayer {
                                  {DNNL_ARG_DIFF_SRC, p.diff_src}}};
   }
 
+  // Micro-batches after the first add their gradients to the buffer's (pipeline mode). The inner
+  // product primitive cannot accumulate, and its result in scratch added to the buffer costs two
+  // more passes over the weight gradients: for convnet's fc:1024 (12.8 MB) 5.2-7.7 ms per
+  // micro-batch of 8-32 where GEMM with beta = 1 takes 3.1-4.7 (development VM, 1 thread).
+  void accumulate_gradients(const BackwardArgs& args) {
+    const dnnl_dim_t batch = dnnl_dim_t(args.batch), inputs = dnnl_dim_t(config().input.elements()),
+                     outputs = dnnl_dim_t(config().outputs.count);
+    // weight_grads [outputs][inputs] += output_grad^T [outputs][batch] x input [batch][inputs]
+    const dnnl_status_t status = dnnl_sgemm('T', 'N', outputs, inputs, batch, 1.0f, args.output_grad, outputs,
+                                            args.input, inputs, 1.0f, weight_grads().data(), inputs);
+    if (status != dnnl_success) throw Error("oneDNN sgemm failed (status " + std::to_string(int(status)) + ")");
+    if (!config().bias) return;
+    // The batch's sum first, then added, as the primitive's diff_bias would be.
+    bias_sum_.assign(size_t(outputs), 0.0f);
+    for (dnnl_dim_t n = 0; n < batch; ++n) {
+      const float* row = args.output_grad + n * outputs;
+#pragma omp simd
+      for (dnnl_dim_t o = 0; o < outputs; ++o) bias_sum_[size_t(o)] += row[o];
+    }
+    add_into(bias_grads(), bias_sum_.data());
+  }
+
   PerBatch<Primitives> primitives_;
+  std::vector<float> bias_sum_;
 };
 
 }  // namespace
