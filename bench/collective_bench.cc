@@ -27,6 +27,9 @@
 namespace cclab {
 namespace {
 
+// Rounds in which the implementations of a sweep take turns at each size (when there are several).
+constexpr int kRounds = 5;
+
 // Reduce-scatter and allgather split the array into equal blocks: round down to a multiple of ranks.
 size_t array_count(Collective collective, size_t count, int ranks) {
   if (collective == Collective::reduce_scatter || collective == Collective::allgather)
@@ -171,26 +174,42 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
     if (options.profile_path.empty() && ranks > 1) refresh_sharing_costs(comm, profile, options.timeout_s);
     for (auto& impl : impls) impl->prepare(args);
 
-    // Implementations take turns at each size, so drifts of the machine hit them alike.
-    for (auto& impl : impls) {
-      fill_check_input(input, counts.input, options.dtype, options.op, rank);
-      comm.barrier();
-      for (int i = 0; i < options.warmup; ++i) impl->run(input, output, Deadline::after(options.timeout_s));
-      comm.barrier();
-
-      const TrafficCounters before = comm.transport().counters();
-      RankSummary summary;
-      summary.times_us.reserve(size_t(options.iters));
-      for (int i = 0; i < options.iters; ++i) {
-        const auto start = Clock::now();
-        impl->run(input, output, Deadline::after(options.timeout_s));
-        summary.times_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+    // Implementations take turns at each size, in rounds of a few iterations each, so drifts of
+    // the machine (a VM's cores move between dies every few seconds here) hit them alike. A round
+    // starts with one untimed iteration (the other implementations ran in between), the first
+    // with the warm-up iterations.
+    const int rounds = impls.size() > 1 ? std::min(options.iters, kRounds) : 1;
+    std::vector<RankSummary> summaries(impls.size());
+    for (int round = 0; round < rounds; ++round) {
+      const int iters = options.iters / rounds + (round < options.iters % rounds ? 1 : 0);
+      for (size_t which = 0; which < impls.size(); ++which) {
+        Implementation& impl = *impls[which];
+        RankSummary& summary = summaries[which];
+        if (round == 0) fill_check_input(input, counts.input, options.dtype, options.op, rank);
+        comm.barrier();
+        for (int i = 0; i < (round == 0 ? options.warmup : 1); ++i)
+          impl.run(input, output, Deadline::after(options.timeout_s));
+        comm.barrier();
+        const TrafficCounters before = comm.transport().counters();
+        for (int i = 0; i < iters; ++i) {
+          const auto start = Clock::now();
+          impl.run(input, output, Deadline::after(options.timeout_s));
+          summary.times_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+        }
+        const TrafficCounters& after = comm.transport().counters();
+        summary.bytes_sent += after.total_bytes_sent() - before.total_bytes_sent();
+        summary.bytes_received += after.total_bytes_received() - before.total_bytes_received();
       }
-      const TrafficCounters& after = comm.transport().counters();
+    }
+
+    for (size_t which = 0; which < impls.size(); ++which) {
+      Implementation* impl = impls[which].get();
+      RankSummary& summary = summaries[which];
       if (impl->counted_by_transport() && options.iters > 0) {
-        summary.bytes_sent = (after.total_bytes_sent() - before.total_bytes_sent()) / uint64_t(options.iters);
-        summary.bytes_received =
-            (after.total_bytes_received() - before.total_bytes_received()) / uint64_t(options.iters);
+        summary.bytes_sent /= uint64_t(options.iters);
+        summary.bytes_received /= uint64_t(options.iters);
+      } else {
+        summary.bytes_sent = summary.bytes_received = 0;
       }
       if (options.check) {
         // Zero the output first (inputs are never 0), so an element nobody wrote is caught.
@@ -230,6 +249,7 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         record["count"] = args.count;
         record["iters"] = options.iters;
         record["warmup"] = options.warmup;
+        record["rounds"] = rounds;
         record["inplace"] = options.inplace;
         record["segment_bytes"] = options.segment_bytes;
         record["launcher"] = launcher;

@@ -25,9 +25,16 @@ std::string collective_table_header(const nlohmann::json& record, bool percentil
   text += format("# cclab bench %s: %d ranks on %d node(s), launcher %s, binding %s\n", collective.c_str(),
                  record.at("ranks").get<int>(), record.at("nodes").get<int>(),
                  record.value("launcher", std::string("?")).c_str(), record.value("binding", std::string("?")).c_str());
-  text += format("# %d timed iterations after %d warmup, %s; segment %zu B\n", record.at("iters").get<int>(),
-                 record.at("warmup").get<int>(), record.value("inplace", false) ? "in place" : "out of place",
-                 record.value("segment_bytes", size_t{0}));
+  const int rounds = record.value("rounds", 1);
+  const std::string turns = rounds > 1 ? format(
+                                             ", in %d rounds taking turns with the other implementations (one "
+                                             "untimed iteration before each later round)",
+                                             rounds)
+                                       : std::string();
+  text +=
+      format("# %d timed iterations after %d warmup%s, %s; segment %zu B\n", record.at("iters").get<int>(),
+             record.at("warmup").get<int>(), turns.c_str(),
+             record.value("inplace", false) ? "in place" : "out of place", record.value("segment_bytes", size_t{0}));
   text += "# time: each iteration timed on every rank, the slowest rank's time kept; min/median/max over iterations, in us\n";
   text += "# algbw = size / median time; busbw = " + busbw_rule(collective) + "; GB/s with GB = 10^9 B\n";
   text += "# pred_us: the alpha-beta-gamma model's time for the algorithm's schedules (- for vendors); a calibrated model\n"

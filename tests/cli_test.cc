@@ -69,6 +69,7 @@ TEST_F(CliTest, RingIsCorrectOnTwoThreeAndFourLocalRanks) {
     ASSERT_EQ(result.status, 0) << result.output;
     auto records = read_results(json());
     EXPECT_EQ(records.size(), 7u);  // 8 B .. 2 MiB by x8
+    EXPECT_EQ(records[0]["rounds"], 1);  // one implementation: no turns to take
     expect_correct_ring_records(records, ranks);
     std::filesystem::remove(json());
   }
@@ -101,6 +102,10 @@ TEST_F(CliTest, RingBesideMpiThroughTheLocalLauncher) {
   EXPECT_EQ(records[1]["impl"], "mpi");
   EXPECT_TRUE(records[1]["sent_bytes_per_rank"].is_null());
   EXPECT_NE(result.output.find("median_us"), std::string::npos);
+  // Two implementations take turns in rounds (at most 5, one iteration each here); the bytes are
+  // still per timed iteration (expect_correct_ring_records).
+  EXPECT_EQ(records[0]["rounds"], 3);
+  EXPECT_NE(result.output.find("in 3 rounds taking turns"), std::string::npos) << result.output;
 }
 
 TEST_F(CliTest, JoinsAnMpirunJob) {

@@ -115,8 +115,8 @@ struct TrainSummary {
   double last_step_loss = 0;
   std::optional<Evaluation> test;
   double train_time_s = 0, eval_time_s = 0;  // train_time_s: the timed steps
-  double first_step_s = 0;                    // the warm-up step (0: none), max over ranks
-  size_t timed_steps = 0;                     // the steps images_per_s, step_time and phases cover
+  double first_step_s = 0;                   // the warm-up step (0: none), max over ranks
+  size_t timed_steps = 0;                    // the steps images_per_s, step_time and phases cover
   double images_per_s = 0;
   std::optional<double> speedup = 1.0;  // over one rank; the one-rank run is 1 by definition
   StepTime step_time;
