@@ -47,29 +47,6 @@ void copy_kernel(float* a, const float* b, size_t n) { std::memcpy(a, b, n * 4);
 
 double gbps(double us_per_byte) { return us_per_byte > 0 ? 1e-3 / us_per_byte : 0; }
 
-// The streaming curve from simultaneous exchanges of doubling sizes between rank 0 and `peer`: each
-// point's footprint is the bytes the exchange touches on rank 0's node (sent and received by both
-// ranks when they share it), its fraction how far its per-byte time has moved from the smallest
-// exchange's (cached) to the largest one's (streaming). A running maximum keeps the curve monotone
-// through noise.
-StreamingCurve measure_streaming_curve(const std::vector<P2pPoint>& exchanges, int peer, bool same_node) {
-  std::vector<std::pair<size_t, double>> betas;
-  for (const P2pPoint& point : exchanges)
-    if (point.to == peer) betas.emplace_back(point.bytes, point.median_us / double(point.bytes));
-  std::sort(betas.begin(), betas.end());
-  StreamingCurve curve;
-  if (betas.empty()) return curve;
-  const double cached = betas.front().second, streaming = betas.back().second;
-  double fraction = 0;
-  for (const auto& [bytes, beta] : betas) {
-    const bool last = bytes == betas.back().first;
-    const double measured = streaming > cached ? (beta - cached) / (streaming - cached) : (last ? 1.0 : 0.0);
-    fraction = std::max(fraction, std::clamp(measured, 0.0, 1.0));
-    curve.points.emplace_back(bytes * (same_node ? 4 : 2), fraction);
-  }
-  return curve;
-}
-
 // Tags of the calibration's own messages, apart from collectives and the p2p benchmark.
 constexpr uint64_t kSharingSequence = 0xFFFFE0;
 
@@ -132,6 +109,44 @@ int first_peer_of_rank0(const Comm& comm, bool same_node) {
 }
 
 }  // namespace
+
+// The streaming curve from simultaneous exchanges of doubling sizes between rank 0 and `peer`: each
+// point's footprint is the bytes the exchange touches on rank 0's node (sent and received by both
+// ranks when they share it), its fraction how far its per-byte time has moved from the smallest
+// exchange's (cached) to the largest one's (streaming). The curve is the closest monotone one to
+// the measured fractions (least squares: adjacent points that fall are pooled into their mean), so
+// one slow exchange early in the sweep (the VM's cores moved) lifts its neighbours a little rather
+// than every larger footprint to its level, as a running maximum would.
+StreamingCurve measure_streaming_curve(const std::vector<P2pPoint>& exchanges, int peer, bool same_node) {
+  std::vector<std::pair<size_t, double>> betas;
+  for (const P2pPoint& point : exchanges)
+    if (point.to == peer) betas.emplace_back(point.bytes, point.median_us / double(point.bytes));
+  std::sort(betas.begin(), betas.end());
+  StreamingCurve curve;
+  if (betas.empty()) return curve;
+  const double cached = betas.front().second, streaming = betas.back().second;
+  struct Pool {
+    double sum;
+    size_t points;
+    double mean() const { return sum / double(points); }
+  };
+  std::vector<Pool> pools;
+  for (const auto& [bytes, beta] : betas) {
+    const bool last = bytes == betas.back().first;
+    const double measured = streaming > cached ? (beta - cached) / (streaming - cached) : (last ? 1.0 : 0.0);
+    pools.push_back({std::clamp(measured, 0.0, 1.0), 1});
+    while (pools.size() > 1 && pools[pools.size() - 2].mean() > pools.back().mean()) {
+      pools[pools.size() - 2].sum += pools.back().sum;
+      pools[pools.size() - 2].points += pools.back().points;
+      pools.pop_back();
+    }
+  }
+  size_t next = 0;
+  for (const Pool& pool : pools)
+    for (size_t i = 0; i < pool.points; ++i, ++next)
+      curve.points.emplace_back(betas[next].first * (same_node ? 4 : 2), pool.mean());
+  return curve;
+}
 
 void refresh_sharing_costs(Comm& comm, CostProfile& profile, double timeout_s) {
   const int peer = first_peer_of_rank0(comm, true);

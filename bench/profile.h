@@ -3,9 +3,11 @@
 
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 #include "cclab/comm.h"
 #include "cclab/cost_model.h"
+#include "p2p_bench.h"
 
 namespace cclab {
 
@@ -32,6 +34,10 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
 /// move between dies while a job runs, and writing or reading what another core of the node holds
 /// costs several times more across dies, so a sweep refreshes them before each size.
 void refresh_sharing_costs(Comm& comm, CostProfile& profile, double timeout_s);
+
+/// The streaming curve from the calibration's simultaneous exchanges between rank 0 and `peer`
+/// (rank 0's points; `same_node`: both ranks' traffic lands on one node).
+StreamingCurve measure_streaming_curve(const std::vector<P2pPoint>& exchanges, int peer, bool same_node);
 
 std::string profile_to_json(const CostProfile& profile);
 CostProfile profile_from_json(const std::string& text);

@@ -1,10 +1,12 @@
 // The alpha-beta-gamma model: fitting recovers known parameters, and predicted times follow the
 // textbook formulas where they exist.
+#include "cclab/cost_model.h"
+
 #include <gtest/gtest.h>
 
 #include "cclab/algorithm.h"
-#include "cclab/cost_model.h"
 #include "cclab/error.h"
+#include "profile.h"
 
 namespace cclab {
 namespace {
@@ -123,6 +125,35 @@ TEST(CostModel, StreamingFractionFollowsTheMeasuredCurve) {
   profile.streaming_curve = curve;
   EXPECT_DOUBLE_EQ(profile.regime(size_t{32} << 20).gamma_us_per_byte,
                    profile.cached.gamma_us_per_byte * (1 + 2 * 0.625));
+}
+
+// The calibration's curve: per-byte time of each exchange placed between the smallest exchange's
+// (0) and the largest's (1), made monotone by pooling points that fall, not by a running maximum.
+TEST(CostModel, StreamingCurveIsTheClosestMonotoneFitOfTheExchanges) {
+  std::vector<P2pPoint> exchanges;
+  const auto exchange = [&](size_t mib, double us_per_byte) {
+    exchanges.push_back({0, 1, mib << 20, us_per_byte * double(mib << 20), 0});
+  };
+  // cached 1e-4 us/B, streaming 3e-4; the 4 MiB exchange was slow (fraction 0.9), 8 and 16 MiB not.
+  exchange(1, 1e-4);
+  exchange(4, 2.8e-4);
+  exchange(8, 1.2e-4);
+  exchange(16, 1.3e-4);
+  exchange(32, 3e-4);
+  exchange(2, 1e-4);
+  exchanges.push_back({0, 2, size_t{4} << 20, 1.0, 0});  // another peer's point: ignored
+  const StreamingCurve curve = measure_streaming_curve(exchanges, 1, true);
+  ASSERT_EQ(curve.points.size(), 6u);
+  const double pooled = (0.9 + 0.1 + 0.15) / 3;
+  const std::vector<std::pair<size_t, double>> expected{{size_t{4} << 20, 0.0},     {size_t{8} << 20, 0.0},
+                                                        {size_t{16} << 20, pooled}, {size_t{32} << 20, pooled},
+                                                        {size_t{64} << 20, pooled}, {size_t{128} << 20, 1.0}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(curve.points[i].first, expected[i].first) << i;  // footprint: 4 x bytes on one node
+    EXPECT_NEAR(curve.points[i].second, expected[i].second, 1e-12) << i;
+  }
+  // Two ranks on two nodes: each node holds what its rank sends and receives.
+  EXPECT_EQ(measure_streaming_curve(exchanges, 1, false).points[0].first, size_t{2} << 20);
 }
 
 }  // namespace
