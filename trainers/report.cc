@@ -149,9 +149,9 @@ void print_summary(std::ostream& out, const TrainOptions& options, const TrainSu
       run.phases.comm_s * 1e3, run.eval_time_s);
   if (run.first_step_s > 0)
     out << format(
-        "# the first step took %.1f ms (building oneDNN primitives, connecting peers): a warm-up, not in images/s "
-        "and step times, which cover the other %zu steps\n",
-        run.first_step_s * 1e3, run.timed_steps);
+        "# the first step took %.1f ms (building oneDNN primitives%s): a warm-up, not in images/s and step times, "
+        "which cover the other %zu steps\n",
+        run.first_step_s * 1e3, options.grid.ranks() > 1 ? ", connecting peers" : "", run.timed_steps);
   if (options.grid.ranks() > 1) {
     const auto pair = [](const Traffic& t) {
       return format("%.0f B / %.0f msg (predicted %.0f B)", t.sent_bytes_per_rank, t.sent_messages_per_rank,
