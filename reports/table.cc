@@ -25,12 +25,14 @@ std::string collective_table_header(const nlohmann::json& record, bool percentil
   text += format("# cclab bench %s: %d ranks on %d node(s), launcher %s, binding %s\n", collective.c_str(),
                  record.at("ranks").get<int>(), record.at("nodes").get<int>(),
                  record.value("launcher", std::string("?")).c_str(), record.value("binding", std::string("?")).c_str());
-  const int rounds = record.value("rounds", 1);
-  const std::string turns = rounds > 1 ? format(
-                                             ", in %d rounds taking turns with the other implementations (one "
-                                             "untimed iteration before each later round)",
-                                             rounds)
-                                       : std::string();
+  // Several implementations take turns in rounds from a size on (bench/collective_bench.cc).
+  const std::string turns =
+      record.contains("turns")
+          ? format(
+                ", from %zu B on in %d rounds taking turns with the other implementations (one untimed "
+                "iteration before each later round)",
+                record.at("turns").at("from_bytes").get<size_t>(), record.at("turns").at("rounds").get<int>())
+          : std::string();
   text +=
       format("# %d timed iterations after %d warmup%s, %s; segment %zu B\n", record.at("iters").get<int>(),
              record.at("warmup").get<int>(), turns.c_str(),

@@ -69,7 +69,8 @@ TEST_F(CliTest, RingIsCorrectOnTwoThreeAndFourLocalRanks) {
     ASSERT_EQ(result.status, 0) << result.output;
     auto records = read_results(json());
     EXPECT_EQ(records.size(), 7u);  // 8 B .. 2 MiB by x8
-    EXPECT_EQ(records[0]["rounds"], 1);  // one implementation: no turns to take
+    EXPECT_EQ(records.back()["rounds"], 1);  // one implementation: no turns to take
+    EXPECT_FALSE(records.back().contains("turns"));
     expect_correct_ring_records(records, ranks);
     std::filesystem::remove(json());
   }
@@ -94,18 +95,21 @@ TEST_F(CliTest, InPlaceRingIsCorrect) {
 
 TEST_F(CliTest, RingBesideMpiThroughTheLocalLauncher) {
   const RunResult result =
-      run(kCclab + " bench allreduce -n 2 --impl ring,mpi -b 8 -e 1M -f 16 --iters 3 --check --json " + json());
+      run(kCclab + " bench allreduce -n 2 --impl ring,mpi -b 8 -e 8M -f 16 --iters 3 --check --json " + json());
   ASSERT_EQ(result.status, 0) << result.output;
   const auto records = read_results(json());
-  ASSERT_EQ(records.size(), 10u);
+  ASSERT_EQ(records.size(), 12u);
   expect_correct_ring_records(records, 2);
   EXPECT_EQ(records[1]["impl"], "mpi");
   EXPECT_TRUE(records[1]["sent_bytes_per_rank"].is_null());
   EXPECT_NE(result.output.find("median_us"), std::string::npos);
-  // Two implementations take turns in rounds (at most 5, one iteration each here); the bytes are
-  // still per timed iteration (expect_correct_ring_records).
-  EXPECT_EQ(records[0]["rounds"], 3);
-  EXPECT_NE(result.output.find("in 3 rounds taking turns"), std::string::npos) << result.output;
+  // Two implementations take turns in rounds from 1 MiB on (at most 5, one iteration each here);
+  // the bytes are still per timed iteration (expect_correct_ring_records).
+  EXPECT_EQ(records[0]["rounds"], 1);
+  EXPECT_EQ(records.back()["bytes"], 8 << 20);
+  EXPECT_EQ(records.back()["rounds"], 3);
+  EXPECT_EQ(records.back()["turns"]["from_bytes"], 1 << 20);
+  EXPECT_NE(result.output.find("from 1048576 B on in 3 rounds taking turns"), std::string::npos) << result.output;
 }
 
 TEST_F(CliTest, JoinsAnMpirunJob) {
