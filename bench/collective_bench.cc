@@ -164,6 +164,7 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
   size_t records_done = 0;
   bool header_printed = false;
 
+  const int rounds_of_turns = std::min(options.iters, kRounds);
   for (size_t requested : sizes) {
     args.count = array_count(options.collective, requested / element, ranks);
     const size_t bytes = args.count * element;
@@ -182,7 +183,7 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
     // the machine (a VM's cores move between dies every few seconds here) hit them alike. A round
     // starts with one untimed iteration (the other implementations ran in between), the first
     // with the warm-up iterations.
-    const int rounds = impls.size() > 1 && bytes >= kRoundsFromBytes ? std::min(options.iters, kRounds) : 1;
+    const int rounds = impls.size() > 1 && bytes >= kRoundsFromBytes ? rounds_of_turns : 1;
     std::vector<RankSummary> summaries(impls.size());
     for (int round = 0; round < rounds; ++round) {
       const int iters = options.iters / rounds + (round < options.iters % rounds ? 1 : 0);
@@ -254,8 +255,7 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         record["iters"] = options.iters;
         record["warmup"] = options.warmup;
         record["rounds"] = rounds;
-        if (impls.size() > 1)
-          record["turns"] = {{"from_bytes", kRoundsFromBytes}, {"rounds", std::min(options.iters, kRounds)}};
+        if (impls.size() > 1) record["turns"] = {{"from_bytes", kRoundsFromBytes}, {"rounds", rounds_of_turns}};
         record["inplace"] = options.inplace;
         record["segment_bytes"] = options.segment_bytes;
         record["launcher"] = launcher;
