@@ -381,8 +381,8 @@ class FullyConnectedLayer final : public ParameterisedLayer {
   void forward(const ForwardArgs& args) override {
     Primitives& p = primitives_.at(args.batch);
     point(p.src, args.input);
-    point(p.as_product ? p.product_weights : p.weights, weights().data());
-    if (config().bias) point(p.as_product ? p.product_bias : p.bias, bias().data());
+    point(p.forward_weights, weights().data());
+    if (config().bias) point(p.forward_bias, bias().data());
     point(p.dst, args.output);
     p.forward.run();
   }
@@ -406,11 +406,9 @@ class FullyConnectedLayer final : public ParameterisedLayer {
  private:
   struct Primitives {
     dnnl::inner_product_forward::primitive_desc forward_pd;  // also the backward primitives' hint
-    memory src, weights, bias, dst, diff_dst, diff_src, diff_weights, diff_bias;
-    // Forward as a matrix product (see build()): the same weights and bias seen as its inputs x
-    // outputs and 1 x outputs.
-    bool as_product = false;
-    memory product_weights, product_bias;
+    memory src, weights, dst, diff_dst, diff_src, diff_weights, diff_bias;
+    // The weights and bias as the forward primitive reads them (see build()).
+    memory forward_weights, forward_bias;
     Execution forward, backward_weights;
     std::optional<Execution> backward_data;
   };
@@ -443,29 +441,25 @@ class FullyConnectedLayer final : public ParameterisedLayer {
     // Forward as a matrix product from a batch of 16 on: oneDNN 2.6's inner product runs its GEMM
     // at 40-55 GFLOP/s on the development VM for convnet's fc:1024 at batches of 16-64, the matmul
     // primitive (brgemm) at 70-87; at a batch of 1 the inner product is 25% faster, at 8 they tie.
-    // Both read the weights in place (outputs x inputs = the matmul's inputs x outputs, tag ba).
-    const bool as_product = p->as_product = batch >= 16;
-    if (as_product) {
-      const memory::dim inputs = memory::dim(config().input.elements()), outputs = memory::dim(config().outputs.count);
-      const memory::desc product_weights = plain_desc({inputs, outputs}, Tag::ba);
-      std::optional<memory::desc> product_bias;
-      if (config().bias) product_bias = plain_desc({1, outputs}, Tag::ab);
-      p->product_weights = unbound(product_weights);
-      p->forward = {dnnl::matmul(matmul_pd(src, product_weights, product_bias, dst)),
-                    {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_WEIGHTS, p->product_weights}, {DNNL_ARG_DST, p->dst}}};
-      if (product_bias) p->product_bias = unbound(*product_bias);
-    } else {
-      p->forward = {dnnl::inner_product_forward(p->forward_pd),
-                    {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_WEIGHTS, p->weights}, {DNNL_ARG_DST, p->dst}}};
-    }
+    // Both read the weights in place: outputs x inputs is the matmul's inputs x outputs, tag ba.
+    const memory::dim inputs = memory::dim(config().input.elements()), outputs = memory::dim(config().outputs.count);
+    const bool as_product = batch >= 16;
+    const memory::desc forward_weights = as_product ? plain_desc({inputs, outputs}, Tag::ba) : weights;
+    std::optional<memory::desc> forward_bias = bias_desc();
+    if (forward_bias && as_product) forward_bias = plain_desc({1, outputs}, Tag::ab);
+    p->forward_weights = unbound(forward_weights);
+    const dnnl::primitive forward =
+        as_product ? dnnl::primitive(dnnl::matmul(matmul_pd(src, forward_weights, forward_bias, dst)))
+                   : dnnl::primitive(dnnl::inner_product_forward(p->forward_pd));
+    p->forward = {forward, {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_WEIGHTS, p->forward_weights}, {DNNL_ARG_DST, p->dst}}};
     const auto weights_pd = inner_product_backward_weights_pd(src, weights, bias_desc(), dst, p->forward_pd);
     p->backward_weights = {dnnl::inner_product_backward_weights(weights_pd),
                            {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_DIFF_DST, p->diff_dst},
                             {DNNL_ARG_DIFF_WEIGHTS, p->diff_weights}}};
-    if (const auto bias = bias_desc()) {
-      p->bias = unbound(*bias);
-      p->diff_bias = unbound(*bias);
-      p->forward.arguments.emplace(DNNL_ARG_BIAS, as_product ? p->product_bias : p->bias);
+    if (forward_bias) {
+      p->forward_bias = unbound(*forward_bias);
+      p->diff_bias = unbound(*bias_desc());
+      p->forward.arguments.emplace(DNNL_ARG_BIAS, p->forward_bias);
       p->backward_weights.arguments.emplace(DNNL_ARG_DIFF_BIAS, p->diff_bias);
     }
     return p;
