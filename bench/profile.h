@@ -25,7 +25,8 @@ struct CalibrationOptions {
 /// alpha + beta*bytes (cached regime). Simultaneous exchanges each way (collectives send and
 /// receive at once) from `concurrent_bytes` (the large-message beta) to `streaming_bytes` (the
 /// streaming beta) by steps of sqrt 2 give the streaming curve between. Gamma and copy from timing
-/// the kernels alone on small buffers and on every rank at once on large ones; the sharing costs
+/// the kernels alone on small buffers and on every rank at once on large ones (the streaming
+/// figures: each the median of three passes over time); the sharing costs
 /// from two ranks of a node reducing into blocks they then exchange. Every rank returns rank 0's
 /// profile; rank 0 prints it to `out`.
 CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options, std::ostream* out);
