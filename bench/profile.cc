@@ -27,19 +27,24 @@ LinkCost fit_pair(const std::vector<P2pPoint>& points, int from, int to) {
   return fit_link_cost(bytes, times);
 }
 
-// Microseconds per byte of `work` over buffers of `bytes` (median of several runs). With `comm`,
-// every rank runs it at the same time, as in a collective, and rank 0's time counts.
+// Two arrays of one size for the kernel timings, allocated and touched once however often they run.
+struct KernelArrays {
+  std::vector<float> a, b;
+  explicit KernelArrays(size_t bytes) : a(bytes / 4, 1.0f), b(bytes / 4, 2.0f) {}
+};
+
+// Microseconds per byte of `work` over `arrays` (median of several runs). With `comm`, every rank
+// runs it at the same time, as in a collective, and rank 0's time counts.
 template <typename Work>
-double per_byte_cost(size_t bytes, Comm* comm, Work work) {
-  std::vector<float> a(bytes / 4, 1.0f), b(bytes / 4, 2.0f);
+double per_byte_cost(KernelArrays& arrays, Comm* comm, Work work) {
   std::vector<double> times;
   for (int i = 0; i < 5; ++i) {
     if (comm) comm->barrier();
     const auto start = std::chrono::steady_clock::now();
-    work(a.data(), b.data(), a.size());
+    work(arrays.a.data(), arrays.b.data(), arrays.a.size());
     times.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
   }
-  return summarize(times).median / double(bytes);
+  return summarize(times).median / double(arrays.a.size() * sizeof(float));
 }
 
 void sum_kernel(float* a, const float* b, size_t n) { reduce(a, a, b, n, DataType::f32, ReduceOp::sum); }
@@ -212,20 +217,21 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   // at 0% up to 45 MiB).
   std::vector<std::vector<P2pPoint>> exchange_passes;
   std::vector<double> gamma_passes, copy_passes;
+  KernelArrays streaming_arrays(options.streaming_bytes);
   for (int pass = 0; pass < kStreamingPasses; ++pass) {
     exchange_passes.push_back(run_p2p_bench(comm, exchange, {}, discard));
     // Kernels on every rank at once on large buffers, as a collective runs them.
-    gamma_passes.push_back(per_byte_cost(options.streaming_bytes, &comm, sum_kernel));
-    copy_passes.push_back(per_byte_cost(options.streaming_bytes, &comm, copy_kernel));
+    gamma_passes.push_back(per_byte_cost(streaming_arrays, &comm, sum_kernel));
+    copy_passes.push_back(per_byte_cost(streaming_arrays, &comm, copy_kernel));
   }
   const std::vector<P2pPoint> exchanged = median_of_passes(exchange_passes);
 
   CostProfile profile;
   profile.transport = comm.transport().name();
   // Kernels alone on small buffers give the cached regime.
-  const size_t cached_bytes = size_t{256} << 10;
-  profile.cached.gamma_us_per_byte = per_byte_cost(cached_bytes, nullptr, sum_kernel);
-  profile.cached.copy_us_per_byte = per_byte_cost(cached_bytes, nullptr, copy_kernel);
+  KernelArrays cached_arrays(size_t{256} << 10);
+  profile.cached.gamma_us_per_byte = per_byte_cost(cached_arrays, nullptr, sum_kernel);
+  profile.cached.copy_us_per_byte = per_byte_cost(cached_arrays, nullptr, copy_kernel);
   profile.streaming.gamma_us_per_byte = summarize(gamma_passes).median;
   profile.streaming.copy_us_per_byte = summarize(copy_passes).median;
   if (intra_peer > 0) {
