@@ -1,6 +1,8 @@
 // `cclab train --mode data -n N` through the binary (local launcher): data-parallel training is an
-// exact decomposition of single-process training (same per-step losses and final parameters), the
-// measured gradient traffic equals the schedule prediction and the ring formula, and --scaling runs.
+// exact decomposition of single-process training (same per-step losses and final parameters), with
+// the gradients moving through node-shared memory (one node) or through the transport (virtual
+// nodes of one rank), the measured gradient traffic equals the prediction and the ring formula on
+// both paths, and --scaling runs.
 // The slow-labelled test trains LeNet-5 for one epoch of Fashion-MNIST on 2 ranks.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -32,24 +34,46 @@ const std::string kRun =
     "train --model conv3x3:8,relu,pool2,conv3x3:8,relu,pool2,fc:32,relu,fc:16,relu,fc:10 "
     "--data synthetic:3x16x16:2000 --steps 20 --batch 50 --threads 1 --no-eval --bucket-mb 0.01 --seed 3";
 
+// The runs of several ranks: on one node the ranks exchange gradients and parameters through
+// node-shared memory; as virtual nodes of one rank each (--ranks-per-node 1) through the transport.
+struct Ranks {
+  int ranks;
+  bool shared_memory;
+  std::string arguments() const {
+    return " -n " + std::to_string(ranks) + (shared_memory ? "" : " --ranks-per-node 1");
+  }
+  std::string name() const { return std::to_string(ranks) + (shared_memory ? " ranks" : " ranks (transport)"); }
+};
+const Ranks kSeveralRanks[] = {{2, true}, {3, true}, {4, true}, {2, false}, {3, false}};
+
 class DataParallel : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    for (int ranks : {1, 2, 3, 4})
-      records_[ranks] = train_record(kRun + " -n " + std::to_string(ranks), std::to_string(ranks));
+    one_ = train_record(kRun + " -n 1", "1");
+    for (const Ranks& run : kSeveralRanks) {
+      TrainRun result = run_training(kRun + run.arguments(),
+                                     "dp_" + std::to_string(run.ranks) + "_" + std::to_string(run.shared_memory));
+      outputs_[run.name()] = result.output;
+      records_[run.name()] = result.record;
+    }
   }
-  static std::map<int, nlohmann::json> records_;
+  static nlohmann::json one_;
+  static std::map<std::string, nlohmann::json> records_;
+  static std::map<std::string, std::string> outputs_;
 };
-std::map<int, nlohmann::json> DataParallel::records_;
+nlohmann::json DataParallel::one_;
+std::map<std::string, nlohmann::json> DataParallel::records_;
+std::map<std::string, std::string> DataParallel::outputs_;
 
 TEST_F(DataParallel, LossesAndParametersEqualSingleProcess) {
-  const nlohmann::json& one = records_[1];
+  const nlohmann::json& one = one_;
   ASSERT_FALSE(one.is_null());
   const auto reference = one["step_losses"].get<std::vector<double>>();
   ASSERT_EQ(reference.size(), 20u);
-  for (int ranks : {2, 3, 4}) {
-    const nlohmann::json& many = records_[ranks];
-    ASSERT_FALSE(many.is_null());
+  for (const Ranks& run : kSeveralRanks) {
+    const int ranks = run.ranks;
+    const nlohmann::json& many = records_[run.name()];
+    ASSERT_FALSE(many.is_null()) << run.name();
     EXPECT_EQ(many["mode"], "data");
     EXPECT_EQ(many["ranks"], ranks);
     EXPECT_EQ(many["grid"]["dp"], ranks);
@@ -58,33 +82,44 @@ TEST_F(DataParallel, LossesAndParametersEqualSingleProcess) {
     ASSERT_EQ(losses.size(), reference.size());
     for (size_t step = 0; step < losses.size(); ++step)
       EXPECT_NEAR(losses[step], reference[step], 1e-4 * std::fabs(reference[step]))
-          << ranks << " ranks, step " << step + 1;
+          << run.name() << ", step " << step + 1;
     EXPECT_NEAR(many["final_loss"].get<double>(), one["final_loss"].get<double>(),
                 1e-4 * std::fabs(one["final_loss"].get<double>()));
     // Final parameters: their sum and the sum of their magnitudes.
     const double abs_sum = one["parameter_abs_sum"].get<double>();
-    EXPECT_NEAR(many["parameter_abs_sum"].get<double>(), abs_sum, 1e-5 * abs_sum) << ranks << " ranks";
-    EXPECT_NEAR(many["parameter_sum"].get<double>(), one["parameter_sum"].get<double>(), 1e-5 * abs_sum)
-        << ranks << " ranks";
+    EXPECT_NEAR(many["parameter_abs_sum"].get<double>(), abs_sum, 1e-5 * abs_sum) << run.name();
+    EXPECT_NEAR(many["parameter_sum"].get<double>(), one["parameter_sum"].get<double>(), 1e-5 * abs_sum) << run.name();
+  }
+}
+
+TEST_F(DataParallel, TheHeaderSaysHowTheGradientsMove) {
+  for (const Ranks& run : kSeveralRanks) {
+    const std::string& output = outputs_[run.name()];
+    EXPECT_NE(output.find(run.shared_memory ? "through node-shared memory" : "through the transport"),
+              std::string::npos)
+        << run.name() << "\n"
+        << output;
   }
 }
 
 TEST_F(DataParallel, GradSyncBytesEqualPredictionAndRingFormula) {
-  for (int ranks : {2, 3, 4}) {
-    const nlohmann::json& record = records_[ranks];
-    ASSERT_FALSE(record.is_null());
+  for (const Ranks& run : kSeveralRanks) {
+    const int ranks = run.ranks;
+    const nlohmann::json& record = records_[run.name()];
+    ASSERT_FALSE(record.is_null()) << run.name();
     const double parameters = record["parameters"].get<double>();
     const auto& phases = record["phases"];
     const double sent = phases["grad_sync"]["sent_bytes_per_rank"].get<double>();
     const double predicted = phases["grad_sync"]["predicted_sent_bytes_per_rank"].get<double>();
     EXPECT_GT(record["buckets"].get<int>(), 1);
-    EXPECT_EQ(sent, predicted) << ranks << " ranks";
+    EXPECT_EQ(sent, predicted) << run.name();
     EXPECT_EQ(record["received_bytes_per_rank"].get<double>(), sent);
-    // Reduce-scatter + allgather of each bucket's N * floor(count / N) elements, plus a ring allreduce
-    // of its tail (< N elements): together the ring allreduce's 2 (N-1)/N of the buffer per rank,
-    // up to the rounding of the blocks and the tail's to whole elements.
+    // Reduce-scatter + allgather of each bucket's N * floor(count / N) elements, plus its tail
+    // (< N elements: a ring allreduce, or read by every peer in shared memory): together the ring
+    // allreduce's 2 (N-1)/N of the buffer per rank, up to the rounding of the blocks and the tail's
+    // to whole elements.
     const double formula = 2.0 * (ranks - 1) / ranks * parameters * 4;
-    EXPECT_NEAR(sent, formula, record["buckets"].get<double>() * 2 * (ranks - 1) * 4) << ranks << " ranks";
+    EXPECT_NEAR(sent, formula, record["buckets"].get<double>() * 2 * (ranks - 1) * 4) << run.name();
     EXPECT_EQ(phases["forward"]["sent_bytes_per_rank"].get<double>(), 0);
     EXPECT_EQ(phases["backward"]["sent_bytes_per_rank"].get<double>(), 0);
     EXPECT_EQ(record["sent_bytes_per_rank"].get<double>(), sent);
@@ -92,7 +127,7 @@ TEST_F(DataParallel, GradSyncBytesEqualPredictionAndRingFormula) {
     EXPECT_NEAR(time["compute"].get<double>() + time["comm"].get<double>() + time["idle"].get<double>(),
                 time["total"].get<double>(), 1e-9 + 1e-6 * time["total"].get<double>());
   }
-  EXPECT_EQ(records_[1]["phases"]["grad_sync"]["sent_bytes_per_rank"].get<double>(), 0);
+  EXPECT_EQ(one_["phases"]["grad_sync"]["sent_bytes_per_rank"].get<double>(), 0);
 }
 
 // The reduce-scatter sends a block in messages of at most 2^18 floats (ShardedGradientBuckets::
@@ -107,8 +142,10 @@ TEST(DataParallelSegments, BlocksOfSeveralMessagesEqualSingleProcess) {
   ASSERT_FALSE(one.is_null());
   const auto reference = one["step_losses"].get<std::vector<double>>();
   const double abs_sum = one["parameter_abs_sum"].get<double>();
-  for (int ranks : {2, 3}) {
-    const nlohmann::json many = train_record(run + " -n " + std::to_string(ranks), "segments_" + std::to_string(ranks));
+  for (const Ranks& several : {Ranks{2, true}, Ranks{3, true}, Ranks{2, false}}) {
+    const int ranks = several.ranks;
+    const nlohmann::json many = train_record(
+        run + several.arguments(), "segments_" + std::to_string(ranks) + std::to_string(several.shared_memory));
     ASSERT_FALSE(many.is_null());
     const auto losses = many["step_losses"].get<std::vector<double>>();
     ASSERT_EQ(losses.size(), reference.size());

@@ -20,14 +20,23 @@ Model::Model(std::vector<LayerConfig> configs, Backend& backend, uint64_t seed) 
   std::vector<size_t> counts;
   for (const LayerConfig& config : configs) counts.push_back(config.parameter_count());
   parameters_ = ParameterStore(counts);
-  for (size_t i = 0; i < configs.size(); ++i) {
-    layers_.push_back(backend.make_layer(configs[i]));
+  for (const LayerConfig& config : configs) layers_.push_back(backend.make_layer(config));
+  bind_layers();
+  for (size_t i = 0; i < configs.size(); ++i)
+    initialize_layer(configs[i], seed, layers_[i]->weights(), layers_[i]->bias());
+}
+
+void Model::bind_layers() {
+  for (size_t i = 0; i < layers_.size(); ++i) {
     const ParameterRange& range = parameters_.range(i);
-    Layer& layer = *layers_.back();
-    layer.bind(parameters_.values().subspan(range.offset, range.count),
-               parameters_.gradients().subspan(range.offset, range.count));
-    initialize_layer(configs[i], seed, layer.weights(), layer.bias());
+    layers_[i]->bind(parameters_.values().subspan(range.offset, range.count),
+                     parameters_.gradients().subspan(range.offset, range.count));
   }
+}
+
+void Model::place_parameters(std::span<float> values, std::span<float> gradients) {
+  parameters_.place(values, gradients);
+  bind_layers();
 }
 
 void Model::set_profile(LayerProfile* profile) {

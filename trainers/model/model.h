@@ -84,6 +84,8 @@ class Model {
   ParameterStore& parameters() { return parameters_; }
   const ParameterStore& parameters() const { return parameters_; }
   const std::string& backend_name() const { return backend_name_; }
+  /// ParameterStore::place, and every layer bound again to its run of the new memory.
+  void place_parameters(std::span<float> values, std::span<float> gradients);
 
   /// Runs layers [first, last) on activations.activation(first) .. activation(last).
   void forward(class Activations& activations, size_t batch, bool training, size_t first = 0, size_t last = kAll);
@@ -97,6 +99,8 @@ class Model {
   void set_profile(LayerProfile* profile);
 
  private:
+  void bind_layers();
+
   std::vector<std::unique_ptr<Layer>> layers_;
   ParameterStore parameters_;
   std::string backend_name_;

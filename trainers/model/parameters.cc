@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cclab/error.h"
 #include "model/random.h"
 
 namespace cclab::train {
@@ -13,8 +14,22 @@ ParameterStore::ParameterStore(const std::vector<size_t>& counts) : ranges_(coun
     ranges_[layer] = {layer, offset, counts[layer]};
     offset += counts[layer];
   }
-  values_.assign(offset, 0.0f);
-  gradients_.assign(offset, 0.0f);
+  owned_values_.assign(offset, 0.0f);
+  owned_gradients_.assign(offset, 0.0f);
+  values_ = owned_values_;
+  gradients_ = owned_gradients_;
+}
+
+void ParameterStore::place(std::span<float> values, std::span<float> gradients) {
+  if (values.size() != size() || gradients.size() != size())
+    throw Error("parameter store: placing " + std::to_string(size()) + " parameters into " +
+                std::to_string(values.size()) + " and " + std::to_string(gradients.size()) + " floats");
+  std::copy(values_.begin(), values_.end(), values.begin());
+  std::copy(gradients_.begin(), gradients_.end(), gradients.begin());
+  values_ = values;
+  gradients_ = gradients;
+  owned_values_ = FloatBuffer();
+  owned_gradients_ = FloatBuffer();
 }
 
 std::vector<ParameterRange> ParameterStore::backward_order() const {

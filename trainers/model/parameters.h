@@ -29,6 +29,17 @@ class ParameterStore {
   ParameterStore() = default;
   /// `counts[i]` parameters for layer i.
   explicit ParameterStore(const std::vector<size_t>& counts);
+  // The spans point into the owned buffers (or memory given to place()): moving keeps them valid,
+  // copying would not.
+  ParameterStore(ParameterStore&&) = default;
+  ParameterStore& operator=(ParameterStore&&) = default;
+  ParameterStore(const ParameterStore&) = delete;
+  ParameterStore& operator=(const ParameterStore&) = delete;
+
+  /// Moves the values and gradients, contents and all, into memory the caller keeps alive for the
+  /// store's life (size() floats each: node-shared memory, so peers read them where they lie).
+  /// Spans taken before (Layer::bind) must be taken again: Model::place_parameters does.
+  void place(std::span<float> values, std::span<float> gradients);
 
   std::span<float> values() { return values_; }
   std::span<const float> values() const { return values_; }
@@ -45,7 +56,8 @@ class ParameterStore {
   void zero_gradients();
 
  private:
-  FloatBuffer values_, gradients_;
+  FloatBuffer owned_values_, owned_gradients_;  // empty once placed elsewhere
+  std::span<float> values_, gradients_;
   std::vector<ParameterRange> ranges_;
 };
 

@@ -9,6 +9,7 @@
 
 #include "cclab/comm.h"
 #include "cclab/error.h"
+#include "cclab/node_shared_memory.h"
 #include "model/loss.h"
 #include "model/optimizer.h"
 #include "modes/gradient_buckets.h"
@@ -31,12 +32,17 @@ class DataParallel : public ParallelMode {
         activations_(model_, (options.batch + size_t(ranks_) - 1) / size_t(ranks_)),
         classes_(plan.output().elements()) {
     if (comm && ranks_ > 1) {
+      // On one node the ranks read each other's gradients and parameters where they lie, instead of
+      // copying them through the transport (sharded_gradient_buckets.h).
+      shared_ = NodeSharedMemory::create(*comm, ShardedGradientBuckets::shared_bytes_per_rank(model_.parameters()),
+                                         &why_not_shared_);
+      if (shared_) ShardedGradientBuckets::place_in_shared_memory(model_, *shared_, rank_);
       // Two groups over the same ranks: see "Call order" in sharded_gradient_buckets.h.
       group_ = std::make_unique<ProcessGroup>(*comm, every_rank(*comm), 1);
       gather_group_ = std::make_unique<ProcessGroup>(*comm, every_rank(*comm), 2);
       buckets_ = std::make_unique<ShardedGradientBuckets>(*group_, *gather_group_, model_.parameters(), optimizer_,
                                                           model_.parameters().backward_order(), options.bucket_bytes,
-                                                          comm->transport().yield_when_idle());
+                                                          comm->transport().yield_when_idle(), shared_.get());
       backward_options_.on_gradients_ready = [this](const ParameterRange& range) { buckets_->ready(range); };
     }
   }
@@ -45,11 +51,15 @@ class DataParallel : public ParallelMode {
 
   std::string describe() const override {
     if (!buckets_) return "";
+    const std::string exchange =
+        shared_ ? "through node-shared memory (each rank reads the others' gradients and updated blocks where they lie)"
+                : "through the transport (parameters allgathered by a ring; node-shared memory not used: " +
+                      why_not_shared_ + ")";
     return "# data-parallel over " + std::to_string(ranks_) + " ranks: whole model on each, " +
            std::to_string(buckets_->size()) +
            " gradient buckets reduce-scattered during backward, each rank summing and updating its block (SGD "
-           "sharded over the ranks), "
-           "parameters allgathered (ring)\n";
+           "sharded over the ranks), " +
+           exchange + "\n";
   }
 
   StepResult train_step(const StepBatch& batch) override {
@@ -131,6 +141,9 @@ class DataParallel : public ParallelMode {
 
  private:
   int rank_, ranks_;
+  // Declared before the model, whose parameters it may hold: unmapped after the model is gone.
+  std::unique_ptr<NodeSharedMemory> shared_;
+  std::string why_not_shared_;
   Model model_;
   SgdMomentum optimizer_;
   Activations activations_;

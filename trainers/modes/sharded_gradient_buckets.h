@@ -26,6 +26,21 @@
 // completes it (checkpoints). Velocity loaded from a checkpoint is complete, so every rank simply
 // continues with its blocks of it.
 //
+// Two ways to move the data (chosen by the caller, the same on every rank):
+// - transport: the reduce-scatter is point-to-point messages of 1 MiB segments into
+//   `contributions`, the allgather a ring allgather, the tail a ring allreduce;
+// - node-shared memory (every member on one node): every rank's parameters, gradients and two step
+//   counters per bucket live in its segment of a NodeSharedMemory (place_in_shared_memory). A rank
+//   raises its `ready` counter of a bucket to the step number once the bucket's gradients are
+//   final; the owner of a block sums the peers' parts of it straight from their gradients (no copy
+//   into `contributions`), updates it, sums the tail in rank order (every rank gets the same
+//   floats) and raises its `updated` counter; every peer then copies the updated block from the
+//   owner's parameters into its own. No rank overwrites what a peer may still read: its next
+//   backward pass (new gradients) and next update (new values) come after it saw every peer's
+//   `updated` counters of this step, and a peer raises those only after reading.
+//   The traffic is counted as if it were messages: a rank sends each peer (block + tail) elements
+//   of gradients and a block of parameters, and receives as much from it.
+//
 // Call order. Every member must start a group's calls in the same order. Tail allreduces are
 // started in bucket order from the hook (the same watermarks on every rank); an allgather is
 // started when polling finds its bucket updated, which happens at different moments on different
@@ -35,9 +50,12 @@
 
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "cclab/node_shared_memory.h"
 #include "model/buffer.h"
+#include "model/model.h"
 #include "model/optimizer.h"
 #include "model/parameters.h"
 #include "modes/gradient_buckets.h"
@@ -50,9 +68,16 @@ class ShardedGradientBuckets {
   /// `reduce_group` and `gather_group`: the same members, two group ids (see "Call order").
   /// `store`'s gradients are summed and its values updated by `optimizer` over the runs `ranges`
   /// (contiguous, backward order). `yield_when_idle`: the transport's idle policy (oversubscribed).
+  /// `shared`: the node-shared memory `store` was placed in (place_in_shared_memory), group rank r
+  /// owning segment r; null to move everything through the transport.
   ShardedGradientBuckets(ProcessGroup& reduce_group, ProcessGroup& gather_group, ParameterStore& store,
                          SgdMomentum& optimizer, const std::vector<ParameterRange>& ranges, size_t bucket_bytes,
-                         bool yield_when_idle);
+                         bool yield_when_idle, const NodeSharedMemory* shared = nullptr);
+
+  /// Bytes of node-shared memory a rank needs for `store` (its counters, parameters, gradients).
+  static size_t shared_bytes_per_rank(const ParameterStore& store);
+  /// Moves `model`'s parameters and gradients into segment `rank` of `shared`.
+  static void place_in_shared_memory(Model& model, const NodeSharedMemory& shared, int rank);
 
   size_t size() const { return buckets_.size(); }
   /// Elements per reduce-scatter message (1 MiB, as the ring collectives' segments).
@@ -86,6 +111,7 @@ class ShardedGradientBuckets {
     std::vector<RequestPtr> sends, receives;
     size_t segments_updated = 0;
     bool tail_updated = false;
+    std::vector<bool> gathered_from;  // shared memory: the peers whose updated block we copied
     std::unique_ptr<PendingCollective> tail_sum, gather;
   };
   // Posts the bucket's reduce-scatter messages and starts its tail allreduce.
@@ -93,9 +119,24 @@ class ShardedGradientBuckets {
   // Polls every call in flight once, updates the segments received and starts the allgathers of
   // the buckets updated, in order; true if anything moved.
   bool progress();
-  // Updates the segments of `bucket` whose contributions have all arrived, and its tail once summed.
-  void update_received(Bucket& bucket);
+  // Updates the segments of `bucket` whose contributions have all arrived, and its tail once summed;
+  // true if it updated anything.
+  bool update_received(Bucket& bucket);
   bool updated(const Bucket& bucket) const;
+  // Shared memory: whether every peer's gradients of `bucket` are final this step; the tail summed
+  // in rank order into tail_sum_; copying the peers' updated blocks that are ready (true if any).
+  bool peers_ready(const Bucket& bucket) const;
+  void sum_shared_tail(const Bucket& bucket);
+  bool gather_shared(Bucket& bucket);
+  bool gathered(const Bucket& bucket) const;
+  // The TimeoutError text of a shared-memory wait: the first peer and bucket still awaited.
+  std::string shared_wait_description() const;
+  // Shared memory: group rank r's step counters of bucket b, parameters and gradients.
+  SharedCounter ready_counter(int rank, size_t bucket) const;
+  SharedCounter updated_counter(int rank, size_t bucket) const;
+  float* shared_values(int rank) const;
+  const float* shared_gradients(int rank) const;
+  size_t index_of(const Bucket& bucket) const { return size_t(&bucket - buckets_.data()); }
   // Calls visit(request, nullptr) or visit(nullptr, call) for each message and call of the step not
   // done, oldest first, until it returns true; true if it did.
   template <class Visit>
@@ -108,6 +149,10 @@ class ShardedGradientBuckets {
   ParameterStore& store_;
   SgdMomentum& optimizer_;
   bool yield_when_idle_;
+  const NodeSharedMemory* shared_;
+  size_t shared_values_offset_ = 0, shared_gradients_offset_ = 0;  // bytes into a rank's segment
+  uint64_t step_ = 0;  // steps begun: the value of this step's shared counters
+  std::vector<float> tail_sum_;
   std::vector<Bucket> buckets_;
   double predicted_sent_bytes_ = 0;
   size_t watermark_ = 0;

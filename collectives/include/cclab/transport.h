@@ -78,6 +78,11 @@ class Transport {
 
   const TrafficCounters& counters() const { return counters_; }
 
+  /// Counts traffic that went around send/recv, through memory both ranks map (node-shared
+  /// memory): `bytes_sent` that `peer` read from this rank's memory, `bytes_received` this rank
+  /// read from the peer's, each as one message. A group view counts it in its parent too.
+  virtual void count_direct_traffic(int peer, size_t bytes_sent, size_t bytes_received);
+
  protected:
   void count_send(int peer, size_t bytes);
   void count_receive(int peer, size_t bytes);

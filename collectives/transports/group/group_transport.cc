@@ -45,4 +45,9 @@ RequestPtr GroupTransport::recv(int peer, void* buffer, size_t bytes, uint64_t t
   return parent_.recv(global, buffer, bytes, tag);
 }
 
+void GroupTransport::count_direct_traffic(int peer, size_t bytes_sent, size_t bytes_received) {
+  Transport::count_direct_traffic(peer, bytes_sent, bytes_received);
+  parent_.count_direct_traffic(global_rank(peer), bytes_sent, bytes_received);
+}
+
 }  // namespace cclab
