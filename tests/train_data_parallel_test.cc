@@ -113,6 +113,7 @@ TEST_F(DataParallel, GradSyncBytesEqualPredictionAndRingFormula) {
     const double predicted = phases["grad_sync"]["predicted_sent_bytes_per_rank"].get<double>();
     EXPECT_GT(record["buckets"].get<int>(), 1);
     EXPECT_EQ(sent, predicted) << run.name();
+    EXPECT_EQ(record["grad_sync_path"], run.shared_memory ? "node_shared_memory" : "transport") << run.name();
     EXPECT_EQ(record["received_bytes_per_rank"].get<double>(), sent);
     // Reduce-scatter + allgather of each bucket's N * floor(count / N) elements, plus its tail
     // (< N elements: a ring allreduce, or read by every peer in shared memory): together the ring

@@ -93,6 +93,7 @@ nlohmann::json train_record(const TrainOptions& options, const TrainSummary& run
   record["received_bytes_per_rank"] = run.received_bytes_per_rank;
   record["received_messages_per_rank"] = run.received_messages_per_rank;
   record["buckets"] = run.buckets;
+  record["grad_sync_path"] = run.grad_sync_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.grad_sync_path);
   record["bucket_bytes"] = options.bucket_bytes;
   record["step_losses"] = run.step_losses;
   record["parameter_sum"] = run.parameter_sum;
@@ -161,7 +162,9 @@ void print_summary(std::ostream& out, const TrainOptions& options, const TrainSu
         << pair(run.traffic.backward) << ", grad_sync " << pair(run.traffic.grad_sync)
         << format("; received %.0f B / %.0f msg", run.received_bytes_per_rank, run.received_messages_per_rank);
     if (run.buckets > 0)
-      out << format("; %zu gradient buckets of >= %.3g MiB", run.buckets, double(options.bucket_bytes) / 1048576.0);
+      out << format("; %zu gradient buckets of >= %.3g MiB through %s", run.buckets,
+                    double(options.bucket_bytes) / 1048576.0,
+                    run.grad_sync_path == "node_shared_memory" ? "node-shared memory" : "the transport");
     out << "\n";
   }
   out << format("%-10s %5s %6s %7s %7s %11s %9s %10s %9s %11s %8s %8s\n", "model", "mode", "ranks", "epochs", "steps",

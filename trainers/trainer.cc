@@ -176,6 +176,7 @@ TrainSummary train_impl(const TrainOptions& requested, const std::vector<std::st
   std::unique_ptr<ParallelMode> mode = make_mode(comm, options, run.plan, backend);
   run.parameters = run.plan.parameter_count();
   run.buckets = mode->buckets();
+  run.grad_sync_path = mode->grad_sync_path();
   run.split = mode->describe();
   LayerProfile profile;
   if (options.profile_layers) mode->local_model().set_profile(&profile);

@@ -127,6 +127,7 @@ struct TrainSummary {
   std::vector<double> step_losses;                  // global mean loss of every step (for equivalence checks)
   double parameter_sum = 0, parameter_abs_sum = 0;  // of the final parameters
   size_t buckets = 0;                               // data mode: gradient buckets per step
+  std::string grad_sync_path;                       // data mode: ParallelMode::grad_sync_path()
   double received_bytes_per_rank = 0, received_messages_per_rank = 0;  // per step, all phases, max over ranks
   std::string split;  // how the mode split the model over the ranks (ParallelMode::describe)
 };

@@ -138,6 +138,9 @@ class DataParallel : public ParallelMode {
 
   Model& local_model() override { return model_; }
   size_t buckets() const override { return buckets_ ? buckets_->size() : 0; }
+  std::string grad_sync_path() const override {
+    return !buckets_ ? "" : shared_ ? "node_shared_memory" : "transport";
+  }
 
  private:
   int rank_, ranks_;

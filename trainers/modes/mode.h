@@ -113,6 +113,9 @@ class ParallelMode {
   virtual Model& local_model() = 0;
   /// Data parallel: gradient buckets per step (0 elsewhere).
   virtual size_t buckets() const { return 0; }
+  /// Data parallel on several ranks: how the gradient sync moves its data, "node_shared_memory" or
+  /// "transport" (empty elsewhere).
+  virtual std::string grad_sync_path() const { return ""; }
 };
 
 /// The mode of options.mode / options.grid for this rank (mode.cc); comm is null for a one-rank run
