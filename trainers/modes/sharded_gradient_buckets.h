@@ -20,8 +20,9 @@
 // - segment: a block is sent in segments of at most kSegmentElements, one message each, so that
 //           the update of the first segments overlaps the transfer of the later ones and reads a
 //           contribution while it is still in cache.
-// - tail:   the last count - main (< N) elements: summed by a tiny allreduce, and updated by every
-//           rank (identically, so the values stay equal without an allgather).
+// - tail:   the last count - main (< N) elements: summed by a tiny allreduce (or read from every
+//           rank in shared memory), and updated by every rank (identically, so the values stay
+//           equal without an allgather).
 // Momentum: a rank's velocity is valid for its blocks and the tails only; gather_velocity()
 // completes it (checkpoints). Velocity loaded from a checkpoint is complete, so every rank simply
 // continues with its blocks of it.
@@ -35,9 +36,11 @@
 //   final; the owner of a block sums the peers' parts of it straight from their gradients (no copy
 //   into `contributions`), updates it, sums the tail in rank order (every rank gets the same
 //   floats) and raises its `updated` counter; every peer then copies the updated block from the
-//   owner's parameters into its own. No rank overwrites what a peer may still read: its next
-//   backward pass (new gradients) and next update (new values) come after it saw every peer's
-//   `updated` counters of this step, and a peer raises those only after reading.
+//   owner's parameters into its own. No rank overwrites what a peer may still read: its gradients
+//   only in its next backward pass, after it saw every peer's `updated` counter of this step
+//   (raised once the peer read them); its block of parameters only in its next update, after it
+//   saw every peer's `ready` counter of the next step (raised once the peer finished this step,
+//   its copy included).
 //   The traffic is counted as if it were messages: a rank sends each peer (block + tail) elements
 //   of gradients and a block of parameters, and receives as much from it.
 //
