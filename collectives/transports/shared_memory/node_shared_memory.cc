@@ -75,8 +75,8 @@ std::unique_ptr<NodeSharedMemory> NodeSharedMemory::create(Comm& comm, size_t by
     mapped = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd, 0);
     if (mapped == MAP_FAILED) failure = system_error("mmap of " + std::to_string(total) + " bytes");
   }
-  if (path.empty() && failure.empty()) failure = "rank 0 could not create it";
-  // Every rank learns whether every other one mapped it: all use it, or none does.
+  // Every rank learns whether every other one mapped it: all use it, or none does (when rank 0
+  // could not create it, its own failure says why).
   std::string first_failure;
   const std::vector<std::string> verdicts = comm.allgather(failure);
   for (size_t r = 0; r < verdicts.size() && first_failure.empty(); ++r)
