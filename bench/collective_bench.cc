@@ -274,7 +274,14 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
             predicted ? nlohmann::json(predicted->max_bytes_received) : nlohmann::json(nullptr);
         const std::optional<double> predicted_us = impl->predicted_time_us(profile);
         record["pred_us"] = predicted_us ? nlohmann::json(*predicted_us) : nlohmann::json(nullptr);
-        if (!impl->selected().empty()) record["selected"] = impl->selected();
+        if (const std::optional<AutoChoice> choice = impl->choice()) {
+          record["selected"] = choice->algorithm;
+          record["selected_by"] = choice->by;
+          if (!choice->probe_us.empty()) {
+            record["probe_us"] = nlohmann::json::object();
+            for (const auto& [name, us] : choice->probe_us) record["probe_us"][name] = us;
+          }
+        }
 
         writer.write(record);
         if (!header_printed) out << model_line.str() << collective_table_header(record, options.percentiles);

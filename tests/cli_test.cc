@@ -234,7 +234,12 @@ TEST_F(CliTest, FittedProfileDrivesAutoAndPredictions) {
   for (const auto& record : read_results(json())) {
     EXPECT_EQ(record["wrong"], 0);
     EXPECT_GT(record["pred_us"].get<double>(), 0) << record.dump();
-    if (record["impl"] == "auto") EXPECT_FALSE(record["selected"].get<std::string>().empty());
+    if (record["impl"] != "auto") continue;
+    EXPECT_FALSE(record["selected"].get<std::string>().empty());
+    // The model's pick, or the fastest of the algorithms it could not tell apart, which were timed.
+    const std::string by = record["selected_by"];
+    EXPECT_TRUE(by == "model" || by == "measured") << by;
+    if (by == "measured") EXPECT_TRUE(record["probe_us"].contains(record["selected"].get<std::string>()));
   }
   EXPECT_EQ(run(kCclab + " bench allreduce -n 2 --profile /nonexistent.json -e 8").status, 2);
 }

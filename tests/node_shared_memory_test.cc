@@ -6,40 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <functional>
-#include <thread>
 #include <vector>
 
-#include "bootstrap/thread_bootstrap.h"
-#include "cclab/comm.h"
+#include "thread_ranks.h"
 
 namespace cclab {
 namespace {
-
-// Runs `body` on `ranks` threads, each with its own Comm (UCX transport); returns the first failure.
-std::string run_ranks(int ranks, int ranks_per_node, const std::function<void(Comm&)>& body) {
-  auto job = std::make_shared<ThreadJob>(ranks);
-  std::vector<std::string> errors(static_cast<size_t>(ranks));
-  std::vector<std::thread> threads;
-  for (int r = 0; r < ranks; ++r)
-    threads.emplace_back([&, r] {
-      try {
-        CommOptions options;
-        options.timeout_s = 10;
-        options.ranks_per_node = ranks_per_node;
-        options.yield_when_idle = true;
-        auto comm = Comm::create(std::make_unique<ThreadBootstrap>(job, r), options);
-        body(*comm);
-        comm->barrier();
-      } catch (const std::exception& error) {
-        errors[size_t(r)] = "rank " + std::to_string(r) + ": " + error.what();
-      }
-    });
-  for (auto& thread : threads) thread.join();
-  for (const std::string& error : errors)
-    if (!error.empty()) return error;
-  return "";
-}
 
 constexpr int kRanks = 3;
 

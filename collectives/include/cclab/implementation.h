@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cclab/algorithm.h"
@@ -13,6 +14,16 @@
 #include "cclab/simulator.h"
 
 namespace cclab {
+
+/// What `auto` runs for the prepared size, and how it came to it.
+struct AutoChoice {
+  std::string algorithm;
+  /// "model": the only candidate the cost model predicts within its tolerance of the best;
+  /// "measured": the fastest of those candidates when timed on the spot.
+  std::string by;
+  /// The timed candidates and their probe medians (slowest rank's), when measured.
+  std::vector<std::pair<std::string, double>> probe_us;
+};
 
 class Implementation {
  public:
@@ -33,8 +44,8 @@ class Implementation {
   virtual bool counted_by_transport() const { return false; }
   /// The cost model's time for the prepared size; nullopt where no model applies (vendors).
   virtual std::optional<double> predicted_time_us(const CostProfile&) const { return std::nullopt; }
-  /// For `auto`: the algorithm it chose for the prepared size; empty otherwise.
-  virtual std::string selected() const { return {}; }
+  /// For `auto`: what it chose for the prepared size; nullopt for everything else.
+  virtual std::optional<AutoChoice> choice() const { return std::nullopt; }
 };
 
 /// A hand-written algorithm: its Schedule run by the HostExecutor over the Comm's transport.
@@ -68,9 +79,11 @@ std::vector<std::string> vendor_implementation_names(Collective collective);
 /// True when `name` needs its ranks started by mpirun.
 bool needs_mpi_launch(const std::string& name);
 
-/// `auto`: for each size, the hand-written algorithm with the lowest predicted time under `profile`
-/// as it stands at prepare(); `profile` must outlive the implementation (a caller may refresh it
-/// between sizes).
+/// `auto`: for each size, the fastest hand-written algorithm: the one with the lowest predicted time
+/// under `profile` as it stands at prepare(), unless others are predicted within the model's
+/// tolerance of it; then prepare() times those on the spot (a collective call on every rank, on
+/// buffers of its own) and keeps the fastest. `profile` must outlive the implementation (a caller
+/// may refresh it between sizes).
 std::unique_ptr<Implementation> make_auto_implementation(Collective collective, Comm& comm,
                                                          const CostProfile& profile);
 

@@ -1,0 +1,42 @@
+// Ranks as threads, each with its own Comm over a ThreadBootstrap and the UCX transport, for tests
+// of code that takes a Comm.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bootstrap/thread_bootstrap.h"
+#include "cclab/comm.h"
+
+namespace cclab {
+
+/// Runs `body` on `ranks` threads (virtual nodes of `ranks_per_node`, 0: one node); returns the
+/// first failure, "" when every rank finished.
+inline std::string run_ranks(int ranks, int ranks_per_node, const std::function<void(Comm&)>& body) {
+  auto job = std::make_shared<ThreadJob>(ranks);
+  std::vector<std::string> errors(static_cast<size_t>(ranks));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < ranks; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        CommOptions options;
+        options.timeout_s = 10;
+        options.ranks_per_node = ranks_per_node;
+        options.yield_when_idle = true;
+        auto comm = Comm::create(std::make_unique<ThreadBootstrap>(job, r), options);
+        body(*comm);
+        comm->barrier();
+      } catch (const std::exception& error) {
+        errors[size_t(r)] = "rank " + std::to_string(r) + ": " + error.what();
+      }
+    });
+  for (auto& thread : threads) thread.join();
+  for (const std::string& error : errors)
+    if (!error.empty()) return error;
+  return "";
+}
+
+}  // namespace cclab
