@@ -3,12 +3,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <map>
 #include <thread>
 
 #include "cclab/error.h"
 #include "transports/mpi/mpi_transport.h"
+#include "cclab/node_shared_memory.h"
 #include "transports/node_split/node_split_transport.h"
+#include "transports/shared_memory/mailbox_transport.h"
 #include "transports/ucx/ucx_transport.h"
 
 namespace cclab {
@@ -31,6 +34,14 @@ Topology topology_from_hosts(const std::vector<std::string>& host_names, int ran
   for (size_t r = 0; r < host_names.size(); ++r)
     topology.node_of_rank[r] = node_of_host.emplace(host_names[r], int(node_of_host.size())).first->second;
   return topology;
+}
+
+// CCLAB_UCX_MAILBOXES=off sends small messages within a node through UCX too (to compare).
+bool mailboxes_wanted() {
+  const char* value = std::getenv("CCLAB_UCX_MAILBOXES");
+  if (!value || !*value || std::string(value) == "on") return true;
+  if (std::string(value) == "off") return false;
+  throw UsageError("CCLAB_UCX_MAILBOXES must be 'on' or 'off', not '" + std::string(value) + "'");
 }
 
 std::unique_ptr<Transport> make_transport(const std::string& name, Bootstrap& bootstrap, double timeout_s) {
@@ -79,6 +90,11 @@ std::unique_ptr<Comm> Comm::create(std::unique_ptr<Bootstrap> bootstrap, const C
     auto inter = make_transport(options.inter_transport, *comm->bootstrap_, options.timeout_s);
     comm->transport_ = std::make_unique<NodeSplitTransport>(std::move(comm->transport_), std::move(inter),
                                                             topology.node_of_rank);
+  } else if (options.transport == "ucx" && comm->size() > 1 && mailboxes_wanted()) {
+    // A one-node job sends its small messages through mailboxes in node-shared memory
+    // (transports/shared_memory/mailbox_transport.h); across nodes UCX carries everything.
+    if (auto memory = NodeSharedMemory::create(*comm, MailboxTransport::segment_bytes(comm->size()), nullptr))
+      comm->transport_ = std::make_unique<MailboxTransport>(std::move(comm->transport_), std::move(memory));
   }
   comm->transport_->set_yield_when_idle(options.yield_when_idle);
   return comm;

@@ -1,0 +1,201 @@
+#include "transports/shared_memory/mailbox_transport.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "cclab/error.h"
+
+namespace cclab {
+
+// One cache line: the sequence number is written last and read first.
+struct alignas(64) MailboxTransport::Slot {
+  uint64_t sequence;      // the sender's message count after this one; 0: never used
+  uint64_t tag_and_size;  // tag (48 bits) | bytes << 48
+  std::byte payload[kMostBytes];
+};
+
+namespace {
+static_assert(MailboxTransport::kMostBytes + 2 * sizeof(uint64_t) == 64, "a slot is one cache line");
+}
+
+namespace {
+
+constexpr size_t kLine = 64;
+constexpr uint64_t kTakenEvery = MailboxTransport::kSlots / 4;  // how often a receiver says what it took
+
+uint64_t load_acquire(const uint64_t& word) {
+  return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(word)).load(std::memory_order_acquire);
+}
+void store_release(uint64_t& word, uint64_t value) {
+  std::atomic_ref<uint64_t>(word).store(value, std::memory_order_release);
+}
+
+// A rank's segment: the rings of every sender, then one line per sender for "taken".
+size_t ring_bytes() { return MailboxTransport::kSlots * kLine; }
+size_t taken_offset(int ranks) { return size_t(ranks) * ring_bytes(); }
+
+}  // namespace
+
+// A send or receive through a mailbox. Complete at once when its message went into (or came
+// from) a slot; otherwise the transport completes it in progress(), or forgets it when it goes.
+class MailboxTransport::MailboxRequest final : public Request {
+ public:
+  MailboxRequest(MailboxTransport* transport, int peer, size_t bytes, bool is_send, uint64_t tag, const void* source,
+                 void* target)
+      : Request(peer, bytes, is_send), transport_(transport), tag_(tag), source_(source), target_(target) {}
+  ~MailboxRequest() override {
+    if (!done_ && transport_) transport_->forget(*this);
+  }
+  bool complete() override {
+    if (!error_.empty()) throw Error(error_);
+    return done_;
+  }
+
+ private:
+  friend class MailboxTransport;
+  MailboxTransport* transport_;
+  uint64_t tag_;
+  const void* source_;
+  void* target_;
+  bool done_ = false;
+  std::string error_;
+};
+
+size_t MailboxTransport::segment_bytes(int ranks) { return taken_offset(ranks) + size_t(ranks) * kLine; }
+
+MailboxTransport::MailboxTransport(std::unique_ptr<Transport> inner, std::unique_ptr<NodeSharedMemory> memory)
+    : Transport(inner->rank(), inner->size()), inner_(std::move(inner)), memory_(std::move(memory)), peers_(size_t(size())) {
+  if (memory_->ranks() != size() || memory_->segment_bytes() < segment_bytes(size()))
+    throw Error("mailboxes: the shared memory is too small for " + std::to_string(size()) + " ranks");
+  for (int peer = 0; peer < size(); ++peer) {
+    if (peer == rank()) continue;  // to itself through the inner transport
+    PeerState& state = peers_[size_t(peer)];
+    std::byte* mine = memory_->segment(rank());
+    std::byte* theirs = memory_->segment(peer);
+    state.incoming = reinterpret_cast<Slot*>(mine + size_t(peer) * ring_bytes());
+    state.taken_by_me = reinterpret_cast<uint64_t*>(mine + taken_offset(size()) + size_t(peer) * kLine);
+    state.outgoing = reinterpret_cast<Slot*>(theirs + size_t(rank()) * ring_bytes());
+    state.taken_by_peer = reinterpret_cast<const uint64_t*>(theirs + taken_offset(size()) + size_t(rank()) * kLine);
+  }
+}
+
+MailboxTransport::~MailboxTransport() {
+  // Requests that outlive the transport must not call back into it.
+  for (PeerState& state : peers_) {
+    for (MailboxRequest* request : state.waiting_sends) request->transport_ = nullptr;
+    for (MailboxRequest* request : state.posted_recvs) request->transport_ = nullptr;
+  }
+}
+
+RequestPtr MailboxTransport::send(int peer, const void* buffer, size_t bytes, uint64_t tag) {
+  check_peer(peer);
+  if (!uses_mailbox(peer, bytes)) {
+    count_send(peer, bytes);
+    return inner_->send(peer, buffer, bytes, tag);
+  }
+  if (tag >> 48) throw Error("mailboxes: tag " + std::to_string(tag) + " exceeds 48 bits");
+  count_send(peer, bytes);
+  auto request = std::make_unique<MailboxRequest>(this, peer, bytes, true, tag, buffer, nullptr);
+  PeerState& state = peers_[size_t(peer)];
+  if (!state.waiting_sends.empty() || !try_post(state, *request)) state.waiting_sends.push_back(request.get());
+  return request;
+}
+
+// Puts the message into the next slot of the peer's ring if the peer has taken the message that
+// slot held before.
+bool MailboxTransport::try_post(PeerState& state, MailboxRequest& request) {
+  if (state.sent - state.taken_seen >= kSlots) {
+    state.taken_seen = load_acquire(*state.taken_by_peer);
+    if (state.sent - state.taken_seen >= kSlots) return false;
+  }
+  Slot& slot = state.outgoing[state.sent % kSlots];
+  if (request.bytes) std::memcpy(slot.payload, request.source_, request.bytes);
+  slot.tag_and_size = request.tag_ | uint64_t(request.bytes) << 48;
+  store_release(slot.sequence, ++state.sent);
+  request.done_ = true;
+  return true;
+}
+
+RequestPtr MailboxTransport::recv(int peer, void* buffer, size_t bytes, uint64_t tag) {
+  check_peer(peer);
+  if (!uses_mailbox(peer, bytes)) {
+    count_receive(peer, bytes);
+    return inner_->recv(peer, buffer, bytes, tag);
+  }
+  count_receive(peer, bytes);
+  auto request = std::make_unique<MailboxRequest>(this, peer, bytes, false, tag, nullptr, buffer);
+  PeerState& state = peers_[size_t(peer)];
+  drain(state);
+  auto arrived = std::find_if(state.arrived.begin(), state.arrived.end(),
+                              [&](const Arrived& message) { return message.tag == tag; });
+  if (arrived == state.arrived.end()) {
+    state.posted_recvs.push_back(request.get());
+    return request;
+  }
+  if (arrived->bytes != bytes)
+    request->error_ = "mailboxes: rank " + std::to_string(rank()) + " expected " + std::to_string(bytes) +
+                      " bytes from rank " + std::to_string(peer) + ", the message has " + std::to_string(arrived->bytes);
+  else if (bytes)
+    std::memcpy(buffer, arrived->payload, bytes);
+  state.arrived.erase(arrived);
+  request->done_ = true;
+  return request;
+}
+
+// Takes every new message of one sender: to its posted receive, or to the list of arrived ones.
+bool MailboxTransport::drain(PeerState& state) {
+  bool moved = false;
+  for (;;) {
+    Slot& slot = state.incoming[state.received % kSlots];
+    if (load_acquire(slot.sequence) != state.received + 1) break;
+    const uint64_t tag = slot.tag_and_size & ((uint64_t{1} << 48) - 1);
+    const size_t bytes = size_t(slot.tag_and_size >> 48);
+    auto posted = std::find_if(state.posted_recvs.begin(), state.posted_recvs.end(),
+                               [&](const MailboxRequest* request) { return request->tag_ == tag; });
+    if (posted == state.posted_recvs.end()) {
+      Arrived& arrived = state.arrived.emplace_back(Arrived{tag, bytes, {}});
+      std::memcpy(arrived.payload, slot.payload, bytes);
+    } else {
+      MailboxRequest& request = **posted;
+      if (request.bytes != bytes)
+        request.error_ = "mailboxes: rank " + std::to_string(rank()) + " expected " + std::to_string(request.bytes) +
+                         " bytes from rank " + std::to_string(request.peer) + ", the message has " +
+                         std::to_string(bytes);
+      else if (bytes)
+        std::memcpy(request.target_, slot.payload, bytes);
+      request.done_ = true;
+      state.posted_recvs.erase(posted);
+    }
+    ++state.received;
+    if (state.received % kTakenEvery == 0) store_release(*state.taken_by_me, state.received);
+    moved = true;
+  }
+  return moved;
+}
+
+bool MailboxTransport::progress() {
+  bool moved = inner_->progress();
+  for (PeerState& state : peers_) {
+    if (!state.incoming) continue;
+    moved = drain(state) || moved;
+    while (!state.waiting_sends.empty() && try_post(state, *state.waiting_sends.front())) {
+      state.waiting_sends.pop_front();
+      moved = true;
+    }
+  }
+  return moved;
+}
+
+void MailboxTransport::forget(MailboxRequest& request) {
+  PeerState& state = peers_[size_t(request.peer)];
+  if (request.is_send) {
+    auto found = std::find(state.waiting_sends.begin(), state.waiting_sends.end(), &request);
+    if (found != state.waiting_sends.end()) state.waiting_sends.erase(found);
+  } else {
+    auto found = std::find(state.posted_recvs.begin(), state.posted_recvs.end(), &request);
+    if (found != state.posted_recvs.end()) state.posted_recvs.erase(found);
+  }
+}
+
+}  // namespace cclab
