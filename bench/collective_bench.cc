@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <thread>
@@ -121,6 +122,10 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
     profile = calibrate_cost_profile(comm, calibration, &model_line);
   }
 
+  // A profile measured on this job keeps its sharing costs current through the sweep.
+  std::optional<SharingCostTracker> sharing;
+  if (options.profile_path.empty() && ranks > 1) sharing.emplace(profile);
+
   std::vector<std::unique_ptr<Implementation>> impls;
   for (const std::string& name : options.impls)
     impls.push_back(make_implementation(options.collective, name, comm, profile));
@@ -174,9 +179,8 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         options.inplace ? inplace_offsets(options.collective, args.count, ranks, rank) : InplaceOffsets{};
     std::byte* input = input_buffer.data() + offsets.input * element;
     std::byte* output = (options.inplace ? input_buffer.data() : output_buffer.data()) + offsets.output * element;
-    // Measured on this job: keep the sharing costs current, as the cores may have moved (auto
-    // selects with the refreshed profile).
-    if (options.profile_path.empty() && ranks > 1) refresh_sharing_costs(comm, profile, options.timeout_s);
+    // The cores may have moved since the last size (auto selects with the refreshed profile).
+    if (sharing) sharing->refresh(comm, profile, options.timeout_s);
     for (auto& impl : impls) impl->prepare(args);
 
     // Implementations take turns at each size, in rounds of a few iterations each, so drifts of

@@ -169,15 +169,30 @@ StreamingCurve measure_streaming_curve(const std::vector<P2pPoint>& exchanges, i
   return curve;
 }
 
-void refresh_sharing_costs(Comm& comm, CostProfile& profile, double timeout_s) {
+SharingCostTracker::SharingCostTracker(const CostProfile& calibrated)
+    : readings_(2, {calibrated.cached.shared_write_us_per_byte, calibrated.cached.dirty_read_us_per_byte}) {}
+
+void SharingCostTracker::refresh(Comm& comm, CostProfile& profile, double timeout_s) {
   const int peer = first_peer_of_rank0(comm, true);
   if (peer < 0) return;
   const SharingCosts sharing = measure_sharing_costs(comm, peer, kCachedSharingBytes, kCachedSharingRounds, timeout_s);
   const std::string packed = comm.rank() == 0 ? std::string(reinterpret_cast<const char*>(&sharing), sizeof sharing) : "";
-  SharingCosts shared;
-  std::memcpy(&shared, comm.allgather(packed)[0].data(), sizeof shared);
-  profile.cached.shared_write_us_per_byte = shared.shared_write_us_per_byte;
-  profile.cached.dirty_read_us_per_byte = shared.dirty_read_us_per_byte;
+  SharingCosts rank0;
+  std::memcpy(&rank0, comm.allgather(packed)[0].data(), sizeof rank0);
+  add_reading(rank0.shared_write_us_per_byte, rank0.dirty_read_us_per_byte, profile);
+}
+
+void SharingCostTracker::add_reading(double shared_write_us_per_byte, double dirty_read_us_per_byte,
+                                     CostProfile& profile) {
+  readings_.emplace_back(shared_write_us_per_byte, dirty_read_us_per_byte);
+  if (readings_.size() > 3) readings_.erase(readings_.begin());
+  auto median_of = [&](double std::pair<double, double>::*member) {
+    std::vector<double> values;
+    for (const auto& reading : readings_) values.push_back(reading.*member);
+    return summarize(values).median;
+  };
+  profile.cached.shared_write_us_per_byte = median_of(&std::pair<double, double>::first);
+  profile.cached.dirty_read_us_per_byte = median_of(&std::pair<double, double>::second);
 }
 
 CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options, std::ostream* out) {

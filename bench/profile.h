@@ -3,6 +3,7 @@
 
 #include <iosfwd>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cclab/comm.h"
@@ -31,10 +32,24 @@ struct CalibrationOptions {
 /// profile; rank 0 prints it to `out`.
 CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options, std::ostream* out);
 
-/// Collective: measures the cached regime's sharing costs again (a few milliseconds). A VM's cores
-/// move between dies while a job runs, and writing or reading what another core of the node holds
-/// costs several times more across dies, so a sweep refreshes them before each size.
-void refresh_sharing_costs(Comm& comm, CostProfile& profile, double timeout_s);
+/// Keeps the cached regime's sharing costs current through a sweep. A VM's cores move between dies
+/// while a job runs, and writing or reading what another core of the node holds costs several
+/// times more across dies, so a sweep measures them again before each size (a few milliseconds).
+/// One reading can catch a moment that does not last (a ring allreduce at 512 KiB was predicted
+/// 140 us after one, 95 after the others, measured 106-118), so the profile takes the median of
+/// the last three readings, starting from two of the calibration's: a move that lasts is followed
+/// from the second size on, a single odd reading is not.
+class SharingCostTracker {
+ public:
+  explicit SharingCostTracker(const CostProfile& calibrated);
+  /// Collective: measures once more and sets `profile`'s cached sharing costs to the median.
+  void refresh(Comm& comm, CostProfile& profile, double timeout_s);
+  /// What refresh() does with rank 0's reading.
+  void add_reading(double shared_write_us_per_byte, double dirty_read_us_per_byte, CostProfile& profile);
+
+ private:
+  std::vector<std::pair<double, double>> readings_;  // (shared write, dirty read) us per byte
+};
 
 /// The streaming curve from the calibration's simultaneous exchanges between rank 0 and `peer`
 /// (rank 0's points; `same_node`: both ranks' traffic lands on one node).

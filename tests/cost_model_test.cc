@@ -157,4 +157,20 @@ TEST(CostModel, StreamingCurveIsTheClosestMonotoneFitOfTheExchanges) {
 }
 
 }  // namespace
+TEST(CostModel, SharingCostsFollowAMoveThatLastsNotOneOddReading) {
+  CostProfile profile;
+  profile.cached.shared_write_us_per_byte = 0.05e-3;
+  profile.cached.dirty_read_us_per_byte = 0.02e-3;
+  SharingCostTracker tracker(profile);
+  tracker.add_reading(0.30e-3, 0.15e-3, profile);  // one odd reading
+  EXPECT_DOUBLE_EQ(profile.cached.shared_write_us_per_byte, 0.05e-3);
+  EXPECT_DOUBLE_EQ(profile.cached.dirty_read_us_per_byte, 0.02e-3);
+  tracker.add_reading(0.06e-3, 0.03e-3, profile);  // back to normal: the median of 0.05, 0.30, 0.06
+  EXPECT_DOUBLE_EQ(profile.cached.shared_write_us_per_byte, 0.06e-3);
+  tracker.add_reading(0.40e-3, 0.20e-3, profile);  // the cores moved: two high readings of the last three
+  tracker.add_reading(0.42e-3, 0.21e-3, profile);
+  EXPECT_DOUBLE_EQ(profile.cached.shared_write_us_per_byte, 0.40e-3);
+  EXPECT_DOUBLE_EQ(profile.cached.dirty_read_us_per_byte, 0.20e-3);
+}
+
 }  // namespace cclab
