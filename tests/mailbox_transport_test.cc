@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <vector>
 
 #include "cclab/error.h"
@@ -16,9 +17,14 @@
 namespace cclab {
 namespace {
 
-// Message `index` from `from` to `to`: its size cycles over 0..kMostBytes+1 (the last goes through
-// UCX) and its bytes tell where it came from.
-size_t message_bytes(int index) { return size_t(index) % (MailboxTransport::kMostBytes + 2); }
+// Message `index` from `from` to `to`: its size cycles over the edges of the slots (one slot holds
+// 48 bytes, later ones 56 each) up to kMostBytes + 1 (through UCX), and its bytes tell where it
+// came from.
+size_t message_bytes(int index) {
+  constexpr size_t kSizes[] = {0, 1, 8, 47, 48, 49, 104, 105, 1000, MailboxTransport::kMostBytes - 1,
+                               MailboxTransport::kMostBytes, MailboxTransport::kMostBytes + 1};
+  return kSizes[size_t(index) % std::size(kSizes)];
+}
 std::vector<std::byte> message(int from, int to, int index) {
   std::vector<std::byte> bytes(message_bytes(index));
   for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = std::byte(from * 31 + to * 7 + index + int(i));

@@ -8,20 +8,22 @@
 
 namespace cclab {
 
-// One cache line: the sequence number is written last and read first.
+// One cache line. Every slot starts with its number in the sender's count of slots, plus one (0:
+// never used), so a receiver waiting at slot k for number k + 1 cannot take what an older message
+// left there. A message's first slot then has its tag and size and the start of the payload; its
+// number is written last and read first. The slots after it hold payload after their number.
 struct alignas(64) MailboxTransport::Slot {
-  uint64_t sequence;      // the sender's message count after this one; 0: never used
+  uint64_t sequence;
   uint64_t tag_and_size;  // tag (48 bits) | bytes << 48
-  std::byte payload[kMostBytes];
+  std::byte payload[kFirstSlotBytes];
 };
-
-namespace {
-static_assert(MailboxTransport::kMostBytes + 2 * sizeof(uint64_t) == 64, "a slot is one cache line");
-}
 
 namespace {
 
 constexpr size_t kLine = 64;
+constexpr size_t kLaterSlotBytes = kLine - sizeof(uint64_t);  // payload of a slot after the first
+static_assert(MailboxTransport::kFirstSlotBytes + 2 * sizeof(uint64_t) == kLine, "a slot is one cache line");
+static_assert(MailboxTransport::kMostBytes < (size_t{1} << 16), "the size has 16 bits");
 constexpr uint64_t kTakenEvery = MailboxTransport::kSlots / 4;  // how often a receiver says what it took
 
 uint64_t load_acquire(const uint64_t& word) {
@@ -34,6 +36,15 @@ void store_release(uint64_t& word, uint64_t value) {
 // A rank's segment: the rings of every sender, then one line per sender for "taken".
 size_t ring_bytes() { return MailboxTransport::kSlots * kLine; }
 size_t taken_offset(int ranks) { return size_t(ranks) * ring_bytes(); }
+
+// Slots a message of `bytes` takes.
+uint64_t slots_for(size_t bytes) {
+  const size_t rest = bytes > MailboxTransport::kFirstSlotBytes ? bytes - MailboxTransport::kFirstSlotBytes : 0;
+  return 1 + (rest + kLaterSlotBytes - 1) / kLaterSlotBytes;
+}
+static_assert(MailboxTransport::kMostBytes <=
+                  MailboxTransport::kFirstSlotBytes + (MailboxTransport::kSlots / 2 - 1) * kLaterSlotBytes,
+              "a message takes at most half a ring");
 
 }  // namespace
 
@@ -102,17 +113,39 @@ RequestPtr MailboxTransport::send(int peer, const void* buffer, size_t bytes, ui
   return request;
 }
 
-// Puts the message into the next slot of the peer's ring if the peer has taken the message that
-// slot held before.
-bool MailboxTransport::try_post(PeerState& state, MailboxRequest& request) {
-  if (state.sent - state.taken_seen >= kSlots) {
-    state.taken_seen = load_acquire(*state.taken_by_peer);
-    if (state.sent - state.taken_seen >= kSlots) return false;
+// Copies a message's payload between `data` and the slots from `first` on, wrapping around the
+// ring; going to the slots, numbers the slots after the first.
+void MailboxTransport::copy_payload(Slot* ring, uint64_t first, std::byte* data, size_t bytes, bool to_slots) {
+  const size_t head = std::min(bytes, kFirstSlotBytes);
+  std::byte* slot_bytes = ring[first % kSlots].payload;
+  to_slots ? std::memcpy(slot_bytes, data, head) : std::memcpy(data, slot_bytes, head);
+  for (size_t done = head, slot = first + 1; done < bytes; done += kLaterSlotBytes, ++slot) {
+    const size_t part = std::min(kLaterSlotBytes, bytes - done);
+    Slot& line = ring[slot % kSlots];
+    std::byte* payload = reinterpret_cast<std::byte*>(&line) + sizeof(uint64_t);
+    if (to_slots) {
+      std::atomic_ref<uint64_t>(line.sequence).store(slot + 1, std::memory_order_relaxed);
+      std::memcpy(payload, data + done, part);
+    } else {
+      std::memcpy(data + done, payload, part);
+    }
   }
-  Slot& slot = state.outgoing[state.sent % kSlots];
-  if (request.bytes) std::memcpy(slot.payload, request.source_, request.bytes);
-  slot.tag_and_size = request.tag_ | uint64_t(request.bytes) << 48;
-  store_release(slot.sequence, ++state.sent);
+}
+
+// Puts the message into the next slots of the peer's ring if the peer has taken the messages
+// those slots held before.
+bool MailboxTransport::try_post(PeerState& state, MailboxRequest& request) {
+  const uint64_t slots = slots_for(request.bytes);
+  if (state.sent + slots - state.taken_seen > kSlots) {
+    state.taken_seen = load_acquire(*state.taken_by_peer);
+    if (state.sent + slots - state.taken_seen > kSlots) return false;
+  }
+  Slot& first = state.outgoing[state.sent % kSlots];
+  copy_payload(state.outgoing, state.sent, static_cast<std::byte*>(const_cast<void*>(request.source_)), request.bytes,
+               true);
+  first.tag_and_size = request.tag_ | uint64_t(request.bytes) << 48;
+  store_release(first.sequence, state.sent + 1);
+  state.sent += slots;
   request.done_ = true;
   return true;
 }
@@ -133,42 +166,45 @@ RequestPtr MailboxTransport::recv(int peer, void* buffer, size_t bytes, uint64_t
     state.posted_recvs.push_back(request.get());
     return request;
   }
-  if (arrived->bytes != bytes)
-    request->error_ = "mailboxes: rank " + std::to_string(rank()) + " expected " + std::to_string(bytes) +
-                      " bytes from rank " + std::to_string(peer) + ", the message has " + std::to_string(arrived->bytes);
+  if (arrived->payload.size() != bytes)
+    request->error_ = wrong_size(peer, bytes, arrived->payload.size());
   else if (bytes)
-    std::memcpy(buffer, arrived->payload, bytes);
+    std::memcpy(buffer, arrived->payload.data(), bytes);
   state.arrived.erase(arrived);
   request->done_ = true;
   return request;
+}
+
+std::string MailboxTransport::wrong_size(int peer, size_t expected, size_t got) const {
+  return "mailboxes: rank " + std::to_string(rank()) + " expected " + std::to_string(expected) + " bytes from rank " +
+         std::to_string(peer) + ", the message has " + std::to_string(got);
 }
 
 // Takes every new message of one sender: to its posted receive, or to the list of arrived ones.
 bool MailboxTransport::drain(PeerState& state) {
   bool moved = false;
   for (;;) {
-    Slot& slot = state.incoming[state.received % kSlots];
-    if (load_acquire(slot.sequence) != state.received + 1) break;
-    const uint64_t tag = slot.tag_and_size & ((uint64_t{1} << 48) - 1);
-    const size_t bytes = size_t(slot.tag_and_size >> 48);
+    Slot& first = state.incoming[state.received % kSlots];
+    if (load_acquire(first.sequence) != state.received + 1) break;
+    const uint64_t tag = first.tag_and_size & ((uint64_t{1} << 48) - 1);
+    const size_t bytes = size_t(first.tag_and_size >> 48);
     auto posted = std::find_if(state.posted_recvs.begin(), state.posted_recvs.end(),
                                [&](const MailboxRequest* request) { return request->tag_ == tag; });
     if (posted == state.posted_recvs.end()) {
-      Arrived& arrived = state.arrived.emplace_back(Arrived{tag, bytes, {}});
-      std::memcpy(arrived.payload, slot.payload, bytes);
+      Arrived& arrived = state.arrived.emplace_back(Arrived{tag, std::vector<std::byte>(bytes)});
+      copy_payload(state.incoming, state.received, arrived.payload.data(), bytes, false);
     } else {
       MailboxRequest& request = **posted;
       if (request.bytes != bytes)
-        request.error_ = "mailboxes: rank " + std::to_string(rank()) + " expected " + std::to_string(request.bytes) +
-                         " bytes from rank " + std::to_string(request.peer) + ", the message has " +
-                         std::to_string(bytes);
-      else if (bytes)
-        std::memcpy(request.target_, slot.payload, bytes);
+        request.error_ = wrong_size(request.peer, request.bytes, bytes);
+      else
+        copy_payload(state.incoming, state.received, static_cast<std::byte*>(request.target_), bytes, false);
       request.done_ = true;
       state.posted_recvs.erase(posted);
     }
-    ++state.received;
-    if (state.received % kTakenEvery == 0) store_release(*state.taken_by_me, state.received);
+    const uint64_t before = state.received;
+    state.received += slots_for(bytes);
+    if (state.received / kTakenEvery != before / kTakenEvery) store_release(*state.taken_by_me, state.received);
     moved = true;
   }
   return moved;

@@ -1,19 +1,24 @@
 // Small messages between the ranks of one node through mailboxes in node-shared memory; every
 // other message through the inner transport (UCX).
 //
-// Why: a latency-bound collective (recursive doubling at 8 bytes) is a chain of tiny messages, and
-// within a node each costs what its cache lines cost to cross between two cores. UCX 1.13's
-// shared-memory transport moves an 8-byte tagged message through a 128-byte FIFO element and the
-// receiver's FIFO head (a compare-and-swap): on the 2-core VM an exchange took 0.70 us where two
-// processes swapping one cache line took 0.28, and Open MPI's allreduce (its "fastbox", one line)
-// 0.62-0.72. A mailbox slot is one cache line, header and payload together.
+// Why: a latency-bound collective (recursive doubling at 8 bytes, a ring at a few KiB) is a chain
+// of small messages, and within a node each costs what its cache lines cost to cross between two
+// cores. UCX 1.13's shared-memory transport moves an 8-byte tagged message through a 128-byte FIFO
+// element and the receiver's FIFO head (a compare-and-swap): on the 2-core VM an exchange took
+// 0.70 us where two processes swapping one cache line took 0.28, and Open MPI's allreduce (its
+// "fastbox", one line) 0.62-0.72. A mailbox message is its cache lines and nothing else. Above
+// kMostBytes UCX's single copy wins over copying line by line (a 1 KiB ring block took 10% longer
+// through the mailboxes, a 4 KiB one 60%).
 //
-// Layout: each rank's NodeSharedMemory segment holds one ring of kSlots slots per sender on the
-// node (the messages that sender has for it), and one line per sender where it says how many of
-// that sender's messages it has taken. A slot is (sequence, tag | bytes << 48, payload of up to
-// kMostBytes). The sender writes the payload and the tag, then the sequence number with release;
-// the receiver sees the sequence with acquire, copies the payload out, and says every kSlots/4
-// messages how many it has taken, so a sender reuses a slot only after its message was read.
+// Layout: each rank's NodeSharedMemory segment holds one ring of kSlots 64-byte slots per sender
+// on the node (the messages that sender has for it), and one line per sender where it says how
+// many of that sender's slots it has taken. A message takes consecutive slots (wrapping around),
+// each starting with its number in the sender's count of slots: the first holds the tag and size
+// and kFirstSlotBytes of payload, the others 56 bytes of payload each. The sender writes the
+// payload and the tag, then the first slot's number with release; the receiver waiting at slot k
+// sees number k + 1 with acquire (a number an older message left there is smaller), copies the
+// payload out, and says every kSlots/4 slots how many it has taken, so a sender reuses slots only
+// after their message was read.
 //
 // Which path a message takes is decided alike on both sides from what both know: the peer is on
 // this node and the message is at most kMostBytes long (a receive names its exact length).
@@ -38,7 +43,8 @@ namespace cclab {
 class MailboxTransport : public Transport {
  public:
   static constexpr size_t kSlots = 64;
-  static constexpr size_t kMostBytes = 48;
+  static constexpr size_t kFirstSlotBytes = 48;
+  static constexpr size_t kMostBytes = 512;
   /// Bytes of one rank's segment for `ranks` ranks on the node.
   static size_t segment_bytes(int ranks);
 
@@ -59,21 +65,22 @@ class MailboxTransport : public Transport {
   struct Slot;
   struct Arrived {
     uint64_t tag;
-    size_t bytes;
-    std::byte payload[kMostBytes];
+    std::vector<std::byte> payload;
   };
   struct PeerState {
     Slot* outgoing = nullptr;           // my ring in the peer's segment
     const uint64_t* taken_by_peer = nullptr;  // how many of my messages the peer has taken
     Slot* incoming = nullptr;           // the peer's ring in my segment
     uint64_t* taken_by_me = nullptr;    // how many of its messages I have taken
-    uint64_t sent = 0, taken_seen = 0, received = 0;
+    uint64_t sent = 0, taken_seen = 0, received = 0;  // in slots
     std::deque<MailboxRequest*> waiting_sends;  // ring full: in order
     std::vector<MailboxRequest*> posted_recvs;
     std::deque<Arrived> arrived;        // messages before their receive
   };
 
   bool uses_mailbox(int peer, size_t bytes) const { return bytes <= kMostBytes && peers_[size_t(peer)].incoming; }
+  static void copy_payload(Slot* ring, uint64_t first, std::byte* data, size_t bytes, bool to_slots);
+  std::string wrong_size(int peer, size_t expected, size_t got) const;
   bool try_post(PeerState& state, MailboxRequest& request);
   bool drain(PeerState& state);
   void forget(MailboxRequest& request);
