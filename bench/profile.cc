@@ -17,14 +17,14 @@
 namespace cclab {
 namespace {
 
-LinkCost fit_pair(const std::vector<P2pPoint>& points, int from, int to) {
+LinkCost fit_pair(const std::vector<P2pPoint>& points, int from, int to, size_t own_path_bytes) {
   std::vector<double> bytes, times;
   for (const P2pPoint& point : points)
     if (point.from == from && point.to == to) {
       bytes.push_back(double(point.bytes));
       times.push_back(point.median_us);
     }
-  return fit_link_cost(bytes, times);
+  return fit_link_cost(bytes, times, own_path_bytes);
 }
 
 // Two arrays of one size for the kernel timings, allocated and touched once however often they run.
@@ -264,8 +264,9 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   std::string shared;
   if (comm.rank() == 0) {
     auto link = [&](int peer) {
-      LinkCost cached = fit_pair(points, 0, peer), stream = cached;
-      // The sweep's smallest exchange is cached, its largest streams.
+      LinkCost cached = fit_pair(points, 0, peer, comm.transport().own_path_bytes()), stream = cached;
+      // The sweep's smallest exchange is cached, its largest streams: they set the beta of the
+      // largest messages' line, and the streaming regime's betas.
       const P2pPoint *smallest = nullptr, *largest = nullptr;
       for (const P2pPoint& point : exchanged) {
         if (point.to != peer) continue;
@@ -273,9 +274,10 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
         if (!largest || point.bytes > largest->bytes) largest = &point;
       }
       if (smallest) {
-        (cached.protocol_bytes == SIZE_MAX ? cached.beta_us_per_byte : cached.large_beta_us_per_byte) =
+        (cached.breaks.empty() ? cached.beta_us_per_byte : cached.breaks.back().beta_us_per_byte) =
             smallest->median_us / double(smallest->bytes);
-        stream.beta_us_per_byte = stream.large_beta_us_per_byte = largest->median_us / double(largest->bytes);
+        stream.beta_us_per_byte = largest->median_us / double(largest->bytes);
+        for (LinkCost::Break& piece : stream.breaks) piece.beta_us_per_byte = stream.beta_us_per_byte;
       }
       return std::pair{cached, stream};
     };
@@ -296,11 +298,10 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
 std::string profile_to_json(const CostProfile& profile) {
   auto link = [](const LinkCost& cost) {
     nlohmann::json json{{"alpha_us", cost.alpha_us}, {"beta_us_per_byte", cost.beta_us_per_byte}};
-    if (cost.protocol_bytes != SIZE_MAX) {
-      json["protocol_bytes"] = cost.protocol_bytes;
-      json["large_alpha_us"] = cost.large_alpha_us;
-      json["large_beta_us_per_byte"] = cost.large_beta_us_per_byte;
-    }
+    json["breaks"] = nlohmann::json::array();
+    for (const LinkCost::Break& piece : cost.breaks)
+      json["breaks"].push_back(
+          {{"after_bytes", piece.after_bytes}, {"alpha_us", piece.alpha_us}, {"beta_us_per_byte", piece.beta_us_per_byte}});
     return json;
   };
   auto regime = [&](const RegimeCost& cost) {
@@ -311,7 +312,7 @@ std::string profile_to_json(const CostProfile& profile) {
                           {"shared_write_us_per_byte", cost.shared_write_us_per_byte},
                           {"dirty_read_us_per_byte", cost.dirty_read_us_per_byte}};
   };
-  return nlohmann::json{{"schema", "cclab.profile/4"},
+  return nlohmann::json{{"schema", "cclab.profile/5"},
                         {"transport", profile.transport},
                         {"streaming_curve", profile.streaming_curve.points},
                         {"cached", regime(profile.cached)},
@@ -321,15 +322,13 @@ std::string profile_to_json(const CostProfile& profile) {
 
 CostProfile profile_from_json(const std::string& text) {
   const nlohmann::json json = nlohmann::json::parse(text);
-  if (json.value("schema", "") != "cclab.profile/4")
-    throw UsageError("not a cclab.profile/4 document (profiles of older builds: run cclab bench p2p --fit again)");
+  if (json.value("schema", "") != "cclab.profile/5")
+    throw UsageError("not a cclab.profile/5 document (profiles of older builds: run cclab bench p2p --fit again)");
   auto link = [](const nlohmann::json& cost) {
     LinkCost link{cost.at("alpha_us").get<double>(), cost.at("beta_us_per_byte").get<double>()};
-    if (cost.contains("protocol_bytes")) {
-      link.protocol_bytes = cost.at("protocol_bytes");
-      link.large_alpha_us = cost.at("large_alpha_us");
-      link.large_beta_us_per_byte = cost.at("large_beta_us_per_byte");
-    }
+    for (const nlohmann::json& piece : cost.at("breaks"))
+      link.breaks.push_back({piece.at("after_bytes").get<size_t>(), piece.at("alpha_us").get<double>(),
+                             piece.at("beta_us_per_byte").get<double>()});
     return link;
   };
   auto regime = [&](const nlohmann::json& cost) {
@@ -370,12 +369,15 @@ CostProfile load_profile(const std::string& path) {
 }
 
 std::string describe_profile(const CostProfile& p) {
-  char line[512];
+  char line[768];
   const LinkCost& intra = p.cached.intra_node;
-  char protocol[128] = "";
-  if (intra.protocol_bytes != SIZE_MAX)
-    std::snprintf(protocol, sizeof(protocol), " (over %zu B: alpha %.2f us, %.2f GB/s)", intra.protocol_bytes,
-                  intra.large_alpha_us, gbps(intra.large_beta_us_per_byte));
+  std::string protocol;
+  for (const LinkCost::Break& piece : intra.breaks) {
+    char text[96];
+    std::snprintf(text, sizeof(text), " (over %zu B: alpha %.2f us, %.2f GB/s)", piece.after_bytes, piece.alpha_us,
+                  gbps(piece.beta_us_per_byte));
+    protocol += text;
+  }
   std::string curve;
   for (const auto& [footprint, fraction] : p.streaming_curve.points) {
     char point[48];
@@ -386,7 +388,7 @@ std::string describe_profile(const CostProfile& p) {
                 "intra-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; inter-node alpha %.2f us, %.2f / "
                 "%.2f GB/s; reduce %.2f / %.2f GB/s; writing what a peer read +%.2f / %.2f ns/B, reading what a peer wrote +%.2f / %.2f ns/B; streaming share by node "
                 "footprint %s (%s)",
-                intra.alpha_us, gbps(intra.beta_us_per_byte), protocol, gbps(p.streaming.intra_node.beta_us_per_byte),
+                intra.alpha_us, gbps(intra.beta_us_per_byte), protocol.c_str(), gbps(p.streaming.intra_node.beta_us_per_byte),
                 p.cached.inter_node.alpha_us, gbps(p.cached.inter_node.beta_us_per_byte),
                 gbps(p.streaming.inter_node.beta_us_per_byte), gbps(p.cached.gamma_us_per_byte),
                 gbps(p.streaming.gamma_us_per_byte), p.cached.shared_write_us_per_byte * 1e3, p.streaming.shared_write_us_per_byte * 1e3,

@@ -61,6 +61,21 @@ TEST(CostModel, FitToleratesNoise) {
   EXPECT_THROW(fit_link_cost({8}, {1.0}), Error);
 }
 
+TEST(CostModel, FitBreaksWhereTheTransportsOwnPathEnds) {
+  // Mailboxes up to 512 B (a path of their own), UCX above.
+  auto truth = [](double size) { return size <= 512 ? 0.3 + size / 2e3 : 2.5 + size / 8e3; };
+  std::vector<double> bytes, times;
+  for (size_t size = 8; size <= (size_t{4} << 20); size *= 4) {
+    bytes.push_back(double(size));
+    times.push_back(truth(double(size)));
+  }
+  const LinkCost fitted = fit_link_cost(bytes, times, 512);
+  ASSERT_EQ(fitted.breaks.size(), 1u);
+  EXPECT_EQ(fitted.breaks[0].after_bytes, 512u);
+  for (double size : {8.0, 100.0, 512.0, 2048.0, 65536.0, 4194304.0})
+    EXPECT_NEAR(fitted.time_us(size), truth(size), 0.01 * truth(size)) << size << " B";
+}
+
 TEST(CostModel, RingAllreduceFollowsTheTextbookFormula) {
   const CostProfile profile = example_profile();
   const Algorithm& ring = *find_algorithm(Collective::allreduce, "ring");

@@ -13,18 +13,23 @@
 
 namespace cclab {
 
-/// A link's cost per message. Transports switch protocol with the message size (UCX: eager
-/// below its rendezvous threshold, rendezvous above), so the line may break once at
-/// `protocol_bytes`: messages above it cost large_alpha + large_beta*b.
+/// A link's cost per message: alpha + beta*b. Transports switch protocol with the message size
+/// (cclab's mailboxes up to 512 bytes within a node; UCX eager below its rendezvous threshold,
+/// rendezvous above), so the line may break: a message larger than a break's `after_bytes` costs
+/// that break's alpha + beta*b (the last such break).
 struct LinkCost {
+  struct Break {
+    size_t after_bytes = 0;
+    double alpha_us = 0, beta_us_per_byte = 0;
+  };
   double alpha_us = 0;          // per message
   double beta_us_per_byte = 0;  // inverse bandwidth
-  size_t protocol_bytes = SIZE_MAX;
-  double large_alpha_us = 0;
-  double large_beta_us_per_byte = 0;
+  std::vector<Break> breaks;    // ascending after_bytes
   double time_us(double bytes) const {
-    return bytes <= double(protocol_bytes) ? alpha_us + beta_us_per_byte * bytes
-                                           : large_alpha_us + large_beta_us_per_byte * bytes;
+    double alpha = alpha_us, beta = beta_us_per_byte;
+    for (const Break& piece : breaks)
+      if (bytes > double(piece.after_bytes)) alpha = piece.alpha_us, beta = piece.beta_us_per_byte;
+    return alpha + beta * bytes;
   }
 };
 
@@ -90,6 +95,9 @@ double predict_time_us(const Algorithm& algorithm, const Topology& topology, con
 /// Weighted least squares of time = alpha + beta*bytes over measured points, minimising the
 /// relative error (so 8-byte latencies weigh as much as megabyte transfers). Where one line fits
 /// clearly worse than two (a protocol switch), the line breaks at the best split of the sizes.
-LinkCost fit_link_cost(const std::vector<double>& bytes, const std::vector<double>& times_us);
+/// When a transport gives messages of up to `own_path_bytes` a path of their own
+/// (Transport::own_path_bytes), the break is there: one line each side of it.
+LinkCost fit_link_cost(const std::vector<double>& bytes, const std::vector<double>& times_us,
+                       size_t own_path_bytes = 0);
 
 }  // namespace cclab

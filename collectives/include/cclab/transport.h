@@ -72,6 +72,10 @@ class Transport {
   /// Waits for every request in the list (null entries are skipped).
   void wait_all(std::vector<RequestPtr>& requests, Deadline deadline);
 
+  /// Messages of up to this many bytes take a path of their own (MailboxTransport: the node's
+  /// mailboxes); 0: none. The cost model fits their latency apart from the larger messages'.
+  virtual size_t own_path_bytes() const { return 0; }
+
   /// When ranks outnumber cores, waiting loops yield the core instead of spinning.
   void set_yield_when_idle(bool yield) { yield_when_idle_ = yield; }
   bool yield_when_idle() const { return yield_when_idle_; }

@@ -58,6 +58,7 @@ class MailboxTransport : public Transport {
   RequestPtr recv(int peer, void* buffer, size_t bytes, uint64_t tag) override;
   bool progress() override;
   void shutdown() override { inner_->shutdown(); }
+  size_t own_path_bytes() const override { return kMostBytes; }
 
   class MailboxRequest;
 
