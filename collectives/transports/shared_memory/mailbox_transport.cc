@@ -116,6 +116,7 @@ RequestPtr MailboxTransport::send(int peer, const void* buffer, size_t bytes, ui
 // Copies a message's payload between `data` and the slots from `first` on, wrapping around the
 // ring; going to the slots, numbers the slots after the first.
 void MailboxTransport::copy_payload(Slot* ring, uint64_t first, std::byte* data, size_t bytes, bool to_slots) {
+  if (bytes == 0) return;  // `data` may be null then
   const size_t head = std::min(bytes, kFirstSlotBytes);
   std::byte* slot_bytes = ring[first % kSlots].payload;
   to_slots ? std::memcpy(slot_bytes, data, head) : std::memcpy(data, slot_bytes, head);
