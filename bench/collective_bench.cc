@@ -19,7 +19,7 @@
 #include "cclab/launch.h"
 #include "cclab/test_fault.h"
 #include "check.h"
-#include "host_buffer.h"
+#include "cclab/host_buffer.h"
 #include "profile.h"
 #include "results.h"
 #include "statistics.h"

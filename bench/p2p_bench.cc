@@ -6,7 +6,7 @@
 #include <map>
 #include <ostream>
 
-#include "host_buffer.h"
+#include "cclab/host_buffer.h"
 #include "results.h"
 #include "statistics.h"
 

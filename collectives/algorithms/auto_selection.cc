@@ -14,11 +14,12 @@
 // Every rank gathers every rank's probe times and decides from the same numbers, so every rank
 // picks the same algorithm without being told.
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <memory>
 
 #include "cclab/error.h"
+#include "cclab/host_buffer.h"
 #include "cclab/implementation.h"
 
 namespace cclab {
@@ -49,20 +50,12 @@ constexpr int kLongCallRounds = 3, kMostLongCallsPerRound = 10;
 class ProbeBuffer {
  public:
   std::byte* reserve(size_t bytes) {
-    if (bytes > capacity_) {
-      capacity_ = std::max<size_t>(4096, (bytes + 4095) / 4096 * 4096);
-      data_.reset(static_cast<std::byte*>(std::aligned_alloc(4096, capacity_)));
-      if (!data_) throw Error("auto: cannot allocate " + std::to_string(capacity_) + " bytes for its probe");
-      std::memset(data_.get(), 0, capacity_);  // zeros: valid for every dtype and op, and faulted in
-    }
-    return data_.get();
+    if (!buffer_ || bytes > capacity_) buffer_ = std::make_unique<HostBuffer>(bytes), capacity_ = bytes;
+    return buffer_->data();
   }
 
  private:
-  struct Free {
-    void operator()(std::byte* p) const { std::free(p); }
-  };
-  std::unique_ptr<std::byte, Free> data_;
+  std::unique_ptr<HostBuffer> buffer_;  // zero-filled: valid for every dtype and op, and faulted in
   size_t capacity_ = 0;
 };
 

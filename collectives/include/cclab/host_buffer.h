@@ -1,4 +1,4 @@
-// Benchmark buffers: page-aligned host memory, as an application's large arrays are.
+// Page-aligned host memory, as an application's large arrays are: the benchmarks' buffers and auto's probe.
 #pragma once
 
 #include <cstddef>
