@@ -274,10 +274,9 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
         if (!largest || point.bytes > largest->bytes) largest = &point;
       }
       if (smallest) {
-        (cached.breaks.empty() ? cached.beta_us_per_byte : cached.breaks.back().beta_us_per_byte) =
+        (cached.protocol_bytes == SIZE_MAX ? cached.beta_us_per_byte : cached.large_beta_us_per_byte) =
             smallest->median_us / double(smallest->bytes);
-        stream.beta_us_per_byte = largest->median_us / double(largest->bytes);
-        for (LinkCost::Break& piece : stream.breaks) piece.beta_us_per_byte = stream.beta_us_per_byte;
+        stream.beta_us_per_byte = stream.large_beta_us_per_byte = largest->median_us / double(largest->bytes);
       }
       return std::pair{cached, stream};
     };
@@ -298,10 +297,11 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
 std::string profile_to_json(const CostProfile& profile) {
   auto link = [](const LinkCost& cost) {
     nlohmann::json json{{"alpha_us", cost.alpha_us}, {"beta_us_per_byte", cost.beta_us_per_byte}};
-    json["breaks"] = nlohmann::json::array();
-    for (const LinkCost::Break& piece : cost.breaks)
-      json["breaks"].push_back(
-          {{"after_bytes", piece.after_bytes}, {"alpha_us", piece.alpha_us}, {"beta_us_per_byte", piece.beta_us_per_byte}});
+    if (cost.protocol_bytes != SIZE_MAX) {
+      json["protocol_bytes"] = cost.protocol_bytes;
+      json["large_alpha_us"] = cost.large_alpha_us;
+      json["large_beta_us_per_byte"] = cost.large_beta_us_per_byte;
+    }
     return json;
   };
   auto regime = [&](const RegimeCost& cost) {
@@ -312,7 +312,7 @@ std::string profile_to_json(const CostProfile& profile) {
                           {"shared_write_us_per_byte", cost.shared_write_us_per_byte},
                           {"dirty_read_us_per_byte", cost.dirty_read_us_per_byte}};
   };
-  return nlohmann::json{{"schema", "cclab.profile/5"},
+  return nlohmann::json{{"schema", "cclab.profile/4"},
                         {"transport", profile.transport},
                         {"streaming_curve", profile.streaming_curve.points},
                         {"cached", regime(profile.cached)},
@@ -322,13 +322,15 @@ std::string profile_to_json(const CostProfile& profile) {
 
 CostProfile profile_from_json(const std::string& text) {
   const nlohmann::json json = nlohmann::json::parse(text);
-  if (json.value("schema", "") != "cclab.profile/5")
-    throw UsageError("not a cclab.profile/5 document (profiles of older builds: run cclab bench p2p --fit again)");
+  if (json.value("schema", "") != "cclab.profile/4")
+    throw UsageError("not a cclab.profile/4 document (profiles of older builds: run cclab bench p2p --fit again)");
   auto link = [](const nlohmann::json& cost) {
     LinkCost link{cost.at("alpha_us").get<double>(), cost.at("beta_us_per_byte").get<double>()};
-    for (const nlohmann::json& piece : cost.at("breaks"))
-      link.breaks.push_back({piece.at("after_bytes").get<size_t>(), piece.at("alpha_us").get<double>(),
-                             piece.at("beta_us_per_byte").get<double>()});
+    if (cost.contains("protocol_bytes")) {
+      link.protocol_bytes = cost.at("protocol_bytes");
+      link.large_alpha_us = cost.at("large_alpha_us");
+      link.large_beta_us_per_byte = cost.at("large_beta_us_per_byte");
+    }
     return link;
   };
   auto regime = [&](const nlohmann::json& cost) {
@@ -369,15 +371,12 @@ CostProfile load_profile(const std::string& path) {
 }
 
 std::string describe_profile(const CostProfile& p) {
-  char line[768];
+  char line[512];
   const LinkCost& intra = p.cached.intra_node;
-  std::string protocol;
-  for (const LinkCost::Break& piece : intra.breaks) {
-    char text[96];
-    std::snprintf(text, sizeof(text), " (over %zu B: alpha %.2f us, %.2f GB/s)", piece.after_bytes, piece.alpha_us,
-                  gbps(piece.beta_us_per_byte));
-    protocol += text;
-  }
+  char protocol[128] = "";
+  if (intra.protocol_bytes != SIZE_MAX)
+    std::snprintf(protocol, sizeof(protocol), " (over %zu B: alpha %.2f us, %.2f GB/s)", intra.protocol_bytes,
+                  intra.large_alpha_us, gbps(intra.large_beta_us_per_byte));
   std::string curve;
   for (const auto& [footprint, fraction] : p.streaming_curve.points) {
     char point[48];
@@ -388,7 +387,7 @@ std::string describe_profile(const CostProfile& p) {
                 "intra-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; inter-node alpha %.2f us, %.2f / "
                 "%.2f GB/s; reduce %.2f / %.2f GB/s; writing what a peer read +%.2f / %.2f ns/B, reading what a peer wrote +%.2f / %.2f ns/B; streaming share by node "
                 "footprint %s (%s)",
-                intra.alpha_us, gbps(intra.beta_us_per_byte), protocol.c_str(), gbps(p.streaming.intra_node.beta_us_per_byte),
+                intra.alpha_us, gbps(intra.beta_us_per_byte), protocol, gbps(p.streaming.intra_node.beta_us_per_byte),
                 p.cached.inter_node.alpha_us, gbps(p.cached.inter_node.beta_us_per_byte),
                 gbps(p.streaming.inter_node.beta_us_per_byte), gbps(p.cached.gamma_us_per_byte),
                 gbps(p.streaming.gamma_us_per_byte), p.cached.shared_write_us_per_byte * 1e3, p.streaming.shared_write_us_per_byte * 1e3,

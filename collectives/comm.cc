@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "cclab/error.h"
-#include "transports/mpi/mpi_transport.h"
 #include "cclab/node_shared_memory.h"
+#include "transports/mpi/mpi_transport.h"
 #include "transports/node_split/node_split_transport.h"
 #include "transports/shared_memory/mailbox_transport.h"
 #include "transports/ucx/ucx_transport.h"

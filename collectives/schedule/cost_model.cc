@@ -13,16 +13,12 @@ namespace {
 
 double mix(double cached, double streaming, double fraction) { return cached + fraction * (streaming - cached); }
 
-// Both regimes of a link break at the same sizes (the streaming one is the cached one with other
-// betas, see calibrate_cost_profile).
 LinkCost mix(const LinkCost& cached, const LinkCost& streaming, double fraction) {
   LinkCost link = cached;
   link.alpha_us = mix(cached.alpha_us, streaming.alpha_us, fraction);
   link.beta_us_per_byte = mix(cached.beta_us_per_byte, streaming.beta_us_per_byte, fraction);
-  for (size_t i = 0; i < link.breaks.size() && i < streaming.breaks.size(); ++i) {
-    link.breaks[i].alpha_us = mix(cached.breaks[i].alpha_us, streaming.breaks[i].alpha_us, fraction);
-    link.breaks[i].beta_us_per_byte = mix(cached.breaks[i].beta_us_per_byte, streaming.breaks[i].beta_us_per_byte, fraction);
-  }
+  link.large_alpha_us = mix(cached.large_alpha_us, streaming.large_alpha_us, fraction);
+  link.large_beta_us_per_byte = mix(cached.large_beta_us_per_byte, streaming.large_beta_us_per_byte, fraction);
   return link;
 }
 
@@ -299,48 +295,33 @@ LineFit fit_line(const std::vector<double>& bytes, const std::vector<double>& ti
 
 }  // namespace
 
-namespace {
-
-// One line, or two where a break at the best split of the sizes halves the error (a protocol
-// switch; three points a side at least).
-LinkCost fit_one_path(const std::vector<double>& bytes, const std::vector<double>& times) {
-  const LineFit one = fit_line(bytes, times, 0, bytes.size());
-  if (!one.valid) throw Error("cost model: need measurements at two or more sizes to fit alpha and beta");
-  LinkCost cost{one.alpha, one.beta};
-  // A break must earn its two extra parameters: it has to cut the error at least in half.
-  double best_error = one.error * 0.5;
-  for (size_t split = 3; split + 3 <= bytes.size(); ++split) {
-    const LineFit small = fit_line(bytes, times, 0, split), large = fit_line(bytes, times, split, bytes.size());
-    if (!small.valid || !large.valid || small.error + large.error >= best_error) continue;
-    best_error = small.error + large.error;
-    cost = {small.alpha, small.beta, {{size_t(bytes[split - 1]), large.alpha, large.beta}}};
-  }
-  return cost;
-}
-
-}  // namespace
-
 LinkCost fit_link_cost(const std::vector<double>& bytes_in, const std::vector<double>& times_in,
                        size_t own_path_bytes) {
   std::vector<std::pair<double, double>> points;
   for (size_t i = 0; i < bytes_in.size() && i < times_in.size(); ++i)
     if (times_in[i] > 0) points.emplace_back(bytes_in[i], times_in[i]);
   std::sort(points.begin(), points.end());
-  std::vector<double> small_bytes, small_times, large_bytes, large_times;
-  for (const auto& [size, time] : points) {
-    const bool small = size <= double(own_path_bytes);
-    (small ? small_bytes : large_bytes).push_back(size);
-    (small ? small_times : large_times).push_back(time);
+  std::vector<double> bytes, times;
+  for (const auto& [size, time] : points) bytes.push_back(size), times.push_back(time);
+
+  const LineFit one = fit_line(bytes, times, 0, bytes.size());
+  if (!one.valid) throw Error("cost model: need measurements at two or more sizes to fit alpha and beta");
+  // A transport's own path for small messages is the break, with a line each side of it.
+  const size_t own = size_t(std::upper_bound(bytes.begin(), bytes.end(), double(own_path_bytes)) - bytes.begin());
+  if (own >= 2 && own + 2 <= bytes.size()) {
+    const LineFit small = fit_line(bytes, times, 0, own), large = fit_line(bytes, times, own, bytes.size());
+    return {small.alpha, small.beta, own_path_bytes, large.alpha, large.beta};
   }
-  if (small_bytes.size() < 2 || large_bytes.size() < 2) {  // one path as far as the points tell
-    small_bytes.insert(small_bytes.end(), large_bytes.begin(), large_bytes.end());
-    small_times.insert(small_times.end(), large_times.begin(), large_times.end());
-    return fit_one_path(small_bytes, small_times);
+  LinkCost cost{one.alpha, one.beta};
+  // Otherwise a break must earn its two extra parameters: it has to cut the error at least in half.
+  double best_error = one.error * 0.5;
+  for (size_t split = 3; split + 3 <= bytes.size(); ++split) {  // three points a side at least
+    const LineFit small = fit_line(bytes, times, 0, split), large = fit_line(bytes, times, split, bytes.size());
+    if (!small.valid || !large.valid || small.error + large.error >= best_error) continue;
+    best_error = small.error + large.error;
+    cost = {small.alpha, small.beta, size_t(bytes[split - 1]), large.alpha, large.beta};
   }
-  // The own path takes the place of the one break: a line each side of it.
-  const LineFit small = fit_line(small_bytes, small_times, 0, small_bytes.size()),
-                large = fit_line(large_bytes, large_times, 0, large_bytes.size());
-  return {small.alpha, small.beta, {{own_path_bytes, large.alpha, large.beta}}};
+  return cost;
 }
 
 }  // namespace cclab

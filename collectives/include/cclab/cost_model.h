@@ -13,23 +13,19 @@
 
 namespace cclab {
 
-/// A link's cost per message: alpha + beta*b. Transports switch protocol with the message size
-/// (cclab's mailboxes up to 512 bytes within a node; UCX eager below its rendezvous threshold,
-/// rendezvous above), so the line may break: a message larger than a break's `after_bytes` costs
-/// that break's alpha + beta*b (the last such break).
+/// A link's cost per message. Transports switch protocol with the message size (cclab's
+/// mailboxes up to 512 bytes within a node, UCX above; without mailboxes UCX eager below its
+/// rendezvous threshold, rendezvous above), so the line may break once at `protocol_bytes`:
+/// messages above it cost large_alpha + large_beta*b.
 struct LinkCost {
-  struct Break {
-    size_t after_bytes = 0;
-    double alpha_us = 0, beta_us_per_byte = 0;
-  };
   double alpha_us = 0;          // per message
   double beta_us_per_byte = 0;  // inverse bandwidth
-  std::vector<Break> breaks;    // ascending after_bytes
+  size_t protocol_bytes = SIZE_MAX;
+  double large_alpha_us = 0;
+  double large_beta_us_per_byte = 0;
   double time_us(double bytes) const {
-    double alpha = alpha_us, beta = beta_us_per_byte;
-    for (const Break& piece : breaks)
-      if (bytes > double(piece.after_bytes)) alpha = piece.alpha_us, beta = piece.beta_us_per_byte;
-    return alpha + beta * bytes;
+    return bytes <= double(protocol_bytes) ? alpha_us + beta_us_per_byte * bytes
+                                           : large_alpha_us + large_beta_us_per_byte * bytes;
   }
 };
 

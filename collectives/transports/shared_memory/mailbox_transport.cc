@@ -101,12 +101,9 @@ MailboxTransport::~MailboxTransport() {
 
 RequestPtr MailboxTransport::send(int peer, const void* buffer, size_t bytes, uint64_t tag) {
   check_peer(peer);
-  if (!uses_mailbox(peer, bytes)) {
-    count_send(peer, bytes);
-    return inner_->send(peer, buffer, bytes, tag);
-  }
-  if (tag >> 48) throw Error("mailboxes: tag " + std::to_string(tag) + " exceeds 48 bits");
   count_send(peer, bytes);
+  if (!uses_mailbox(peer, bytes)) return inner_->send(peer, buffer, bytes, tag);
+  if (tag >> 48) throw Error("mailboxes: tag " + std::to_string(tag) + " exceeds 48 bits");
   auto request = std::make_unique<MailboxRequest>(this, peer, bytes, true, tag, buffer, nullptr);
   PeerState& state = peers_[size_t(peer)];
   if (!state.waiting_sends.empty() || !try_post(state, *request)) state.waiting_sends.push_back(request.get());
@@ -153,11 +150,8 @@ bool MailboxTransport::try_post(PeerState& state, MailboxRequest& request) {
 
 RequestPtr MailboxTransport::recv(int peer, void* buffer, size_t bytes, uint64_t tag) {
   check_peer(peer);
-  if (!uses_mailbox(peer, bytes)) {
-    count_receive(peer, bytes);
-    return inner_->recv(peer, buffer, bytes, tag);
-  }
   count_receive(peer, bytes);
+  if (!uses_mailbox(peer, bytes)) return inner_->recv(peer, buffer, bytes, tag);
   auto request = std::make_unique<MailboxRequest>(this, peer, bytes, false, tag, nullptr, buffer);
   PeerState& state = peers_[size_t(peer)];
   drain(state);

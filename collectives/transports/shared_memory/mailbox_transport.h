@@ -70,9 +70,9 @@ class MailboxTransport : public Transport {
   };
   struct PeerState {
     Slot* outgoing = nullptr;           // my ring in the peer's segment
-    const uint64_t* taken_by_peer = nullptr;  // how many of my messages the peer has taken
+    const uint64_t* taken_by_peer = nullptr;  // how many of my slots the peer has taken
     Slot* incoming = nullptr;           // the peer's ring in my segment
-    uint64_t* taken_by_me = nullptr;    // how many of its messages I have taken
+    uint64_t* taken_by_me = nullptr;    // how many of its slots I have taken
     uint64_t sent = 0, taken_seen = 0, received = 0;  // in slots
     std::deque<MailboxRequest*> waiting_sends;  // ring full: in order
     std::vector<MailboxRequest*> posted_recvs;
