@@ -57,11 +57,12 @@ TEST(AutoSelection, TimesTheCandidatesTheModelCannotTellApartAndEveryRankAgrees)
     for (size_t count : {size_t{0}, size_t{1}, size_t{4099}}) {
       const CollectiveArgs args = allreduce_of(count);
       impl->prepare(args);
+      EXPECT_EQ(impl->choice().value().by, "model") << "the probe runs in the first call, on its arrays";
+      EXPECT_EQ(wrong_after_runs(*impl, args, comm, 2), 0u) << impl->choice()->algorithm << " at count " << count;
       const AutoChoice choice = impl->choice().value();
       EXPECT_EQ(choice.by, "measured");
       EXPECT_EQ(choice.probe_us.size(), 6u) << "every allreduce algorithm of the registry";
       for (const auto& [name, us] : choice.probe_us) EXPECT_GE(us, 0) << name;
-      EXPECT_EQ(wrong_after_runs(*impl, args, comm, 2), 0u) << choice.algorithm << " at count " << count;
       choices[size_t(comm.rank())] = choice;
     }
   });
@@ -70,6 +71,23 @@ TEST(AutoSelection, TimesTheCandidatesTheModelCannotTellApartAndEveryRankAgrees)
     EXPECT_EQ(choices[size_t(rank)].algorithm, choices[0].algorithm);
     EXPECT_EQ(choices[size_t(rank)].probe_us, choices[0].probe_us) << "each decides from the same gathered times";
   }
+}
+
+TEST(AutoSelection, AnInPlaceProbeLeavesTheCallersDataAlone) {
+  // The probe's calls would add the array up again and again; in place they run on auto's own buffer.
+  const CostProfile free_everything;
+  const std::string failure = run_ranks(2, 0, [&](Comm& comm) {
+    auto impl = make_implementation(Collective::allreduce, "auto", comm, free_everything);
+    CollectiveArgs args = allreduce_of(4099);
+    args.inplace = true;
+    impl->prepare(args);
+    std::vector<float> data(args.count);
+    fill_check_input(data.data(), args.count, args.dtype, args.op, comm.rank());
+    impl->run(data.data(), data.data(), Deadline::after(10));
+    EXPECT_EQ(impl->choice()->by, "measured");
+    EXPECT_EQ(count_wrong_allreduce(data.data(), args.count, args.dtype, args.op, comm.size()), 0u);
+  });
+  EXPECT_EQ(failure, "");
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 // `--impl auto`: for each message size, run the hand-written algorithm that is fastest for this
 // rank count and topology (DESIGN 3.3). The cost model ranks the candidates. Those it cannot tell
-// apart, predicted within what its accuracy allows of the best (kMostPlausibleRatio), are timed here, on
-// buffers of auto's own, and the fastest by the slowest rank's median wins; a candidate the model
-// rates clearly ahead wins without a probe.
+// apart, predicted within what its accuracy allows of the best (kMostPlausibleRatio), are timed in
+// the first call after prepare(), on the caller's arrays, and the fastest by the slowest rank's
+// median wins; a candidate the model rates clearly ahead wins without a probe. (On buffers of
+// auto's own, recursive doubling read 8-27% slower than in the bench's own row at 512 KiB-2 MiB,
+// more than the others did, and lost picks it should have won.)
 //
 // Why measure at all: the model is calibrated once per job, while what a VM's cores share moves
 // under it. On the 2-core VM of this project the crossover of the ring and recursive doubling
@@ -46,7 +48,7 @@ constexpr double kProbeBudgetUs = 3000;  // predicted time of a candidate's time
 constexpr int kShortCallWarmups = 5, kMostShortCalls = 30;
 constexpr int kLongCallRounds = 3, kMostLongCallsPerRound = 10;
 
-// Page-aligned probe buffers, as the callers' arrays are; grown to the largest size prepared.
+// The in-place probe's page-aligned buffer, as the callers' arrays are; grown to the largest size prepared.
 class ProbeBuffer {
  public:
   std::byte* reserve(size_t bytes) {
@@ -82,17 +84,20 @@ class AutoImplementation : public Implementation {
     std::vector<ScheduledImplementation*> finalists;
     for (const auto& [predicted, candidate] : ranked)
       if (predicted <= ranked.front().first * kMostPlausibleRatio) finalists.push_back(candidate);
-    choice_ = {};
-    if (finalists.size() == 1) {
-      chosen_ = finalists.front();
-      choice_.algorithm = chosen_->name();
-      choice_.by = "model";
-      return;
-    }
-    probe(args, finalists, ranked.front().first);
+    // The model's pick stands until a probe (if any) in the first call decides.
+    chosen_ = finalists.front();
+    choice_ = {chosen_->name(), "model", {}};
+    probe_pending_ = finalists.size() > 1;
+    if (probe_pending_) finalists_ = std::move(finalists), args_ = args, best_predicted_us_ = ranked.front().first;
   }
 
-  void run(const void* input, void* output, Deadline deadline) override { chosen_->run(input, output, deadline); }
+  void run(const void* input, void* output, Deadline deadline) override {
+    if (probe_pending_) {
+      probe_pending_ = false;
+      probe(static_cast<const std::byte*>(input), static_cast<std::byte*>(output));
+    }
+    chosen_->run(input, output, deadline);
+  }
   size_t scratch_bytes(const CollectiveArgs& args) const override {
     size_t most = 0;
     for (const auto& candidate : candidates_) most = std::max(most, candidate->scratch_bytes(args));
@@ -106,46 +111,41 @@ class AutoImplementation : public Implementation {
   std::optional<AutoChoice> choice() const override { return choice_; }
 
  private:
-  // Input and output of one call (one buffer in place, as the bench lays it out).
+  // The probe's own buffer: one call's in-place buffer (out of place the probe uses the caller's).
   size_t probe_bytes(const CollectiveArgs& args) const {
+    if (!args.inplace) return 0;
     const BufferCounts counts = buffer_counts(args.collective, args.count, comm_.size());
-    const size_t elements = args.inplace ? std::max(counts.input, counts.output) : counts.input + counts.output;
-    return elements * dtype_size(args.dtype);
+    return std::max(counts.input, counts.output) * dtype_size(args.dtype);
   }
 
-  // Times the finalists in turns on this job's own buffers and keeps the fastest.
-  void probe(const CollectiveArgs& args, const std::vector<ScheduledImplementation*>& finalists,
-             double best_predicted_us) {
-    // Laid out as a caller's arrays: input and output apart and page-aligned, or one buffer in place.
-    const BufferCounts counts = buffer_counts(args.collective, args.count, comm_.size());
-    const size_t element = dtype_size(args.dtype);
-    const std::byte* input = nullptr;
-    std::byte* output = nullptr;
-    if (args.inplace) {
-      std::byte* base = input_buffer_.reserve(std::max(counts.input, counts.output) * element);
-      const InplaceOffsets offsets = inplace_offsets(args.collective, args.count, comm_.size(), comm_.rank());
+  // Times the finalists in turns and keeps the fastest: on the caller's arrays out of place (each
+  // call only reads the input and overwrites the output), on a buffer of auto's own laid out as the
+  // caller's in place (the calls would change the caller's data).
+  void probe(const std::byte* input, std::byte* output) {
+    if (args_.inplace) {
+      const BufferCounts counts = buffer_counts(args_.collective, args_.count, comm_.size());
+      const size_t element = dtype_size(args_.dtype);
+      std::byte* base = inplace_buffer_.reserve(std::max(counts.input, counts.output) * element);
+      const InplaceOffsets offsets = inplace_offsets(args_.collective, args_.count, comm_.size(), comm_.rank());
       input = base + offsets.input * element;
       output = base + offsets.output * element;
-    } else {
-      input = input_buffer_.reserve(counts.input * element);
-      output = output_buffer_.reserve(counts.output * element);
     }
-    const bool long_calls = best_predicted_us >= kLongCallUs;
+    const bool long_calls = best_predicted_us_ >= kLongCallUs;
     const int rounds = long_calls ? kLongCallRounds : 1, untimed = long_calls ? 1 : kShortCallWarmups;
-    const int per_round = std::clamp(int(kProbeBudgetUs / rounds / std::max(best_predicted_us, 1e-3)), 1,
+    const int per_round = std::clamp(int(kProbeBudgetUs / rounds / std::max(best_predicted_us_, 1e-3)), 1,
                                      long_calls ? kMostLongCallsPerRound : kMostShortCalls);
 
     // times[f * calls + i]: this rank's time of finalist f's i-th timed call.
     const size_t calls = size_t(rounds * per_round);
-    std::vector<double> times(finalists.size() * calls);
-    const int settle = std::clamp(int(kSettleUs / std::max(best_predicted_us, 1e-3)), 0, kMostSettleCalls);
-    for (int i = 0; i < settle; ++i) finalists.front()->run(input, output, Deadline::after(comm_.timeout_s()));
+    std::vector<double> times(finalists_.size() * calls);
+    const int settle = std::clamp(int(kSettleUs / std::max(best_predicted_us_, 1e-3)), 0, kMostSettleCalls);
+    for (int i = 0; i < settle; ++i) finalists_.front()->run(input, output, Deadline::after(comm_.timeout_s()));
     for (int round = 0; round < rounds; ++round)
-      for (size_t f = 0; f < finalists.size(); ++f) {
-        for (int i = 0; i < untimed; ++i) finalists[f]->run(input, output, Deadline::after(comm_.timeout_s()));
+      for (size_t f = 0; f < finalists_.size(); ++f) {
+        for (int i = 0; i < untimed; ++i) finalists_[f]->run(input, output, Deadline::after(comm_.timeout_s()));
         for (int i = 0; i < per_round; ++i) {
           const auto start = Clock::now();
-          finalists[f]->run(input, output, Deadline::after(comm_.timeout_s()));
+          finalists_[f]->run(input, output, Deadline::after(comm_.timeout_s()));
           times[f * calls + size_t(round * per_round + i)] =
               std::chrono::duration<double, std::micro>(Clock::now() - start).count();
         }
@@ -160,12 +160,12 @@ class AutoImplementation : public Implementation {
 
     choice_.by = "measured";
     double fastest = std::numeric_limits<double>::infinity();
-    for (size_t f = 0; f < finalists.size(); ++f) {
+    for (size_t f = 0; f < finalists_.size(); ++f) {
       std::vector<double> mine(slowest.begin() + long(f * calls), slowest.begin() + long((f + 1) * calls));
       std::nth_element(mine.begin(), mine.begin() + long(calls / 2), mine.end());
       const double median = mine[calls / 2];
-      choice_.probe_us.emplace_back(finalists[f]->name(), median);
-      if (median < fastest) fastest = median, chosen_ = finalists[f];
+      choice_.probe_us.emplace_back(finalists_[f]->name(), median);
+      if (median < fastest) fastest = median, chosen_ = finalists_[f];
     }
     choice_.algorithm = chosen_->name();
   }
@@ -175,7 +175,12 @@ class AutoImplementation : public Implementation {
   std::vector<std::unique_ptr<ScheduledImplementation>> candidates_;
   ScheduledImplementation* chosen_ = nullptr;
   AutoChoice choice_;
-  ProbeBuffer input_buffer_, output_buffer_;
+  // Set by prepare() when the model leaves several finalists; the next run() probes them.
+  bool probe_pending_ = false;
+  std::vector<ScheduledImplementation*> finalists_;
+  CollectiveArgs args_;
+  double best_predicted_us_ = 0;
+  ProbeBuffer inplace_buffer_;
 };
 
 }  // namespace
