@@ -33,18 +33,20 @@ struct KernelArrays {
   explicit KernelArrays(size_t bytes) : a(bytes / 4, 1.0f), b(bytes / 4, 2.0f) {}
 };
 
-// Microseconds per byte of `work` over `arrays` (median of several runs). With `comm`, every rank
-// runs it at the same time, as in a collective, and rank 0's time counts.
+// Microseconds per byte of `work` over the first `bytes` of each of `arrays` (all of them by
+// default; median of several runs). With `comm`, every rank runs it at the same time, as in a
+// collective, and rank 0's time counts.
 template <typename Work>
-double per_byte_cost(KernelArrays& arrays, Comm* comm, Work work) {
+double per_byte_cost(KernelArrays& arrays, Comm* comm, Work work, size_t bytes = 0) {
+  const size_t elements = bytes ? std::min(bytes / sizeof(float), arrays.a.size()) : arrays.a.size();
   std::vector<double> times;
   for (int i = 0; i < 5; ++i) {
     if (comm) comm->barrier();
     const auto start = std::chrono::steady_clock::now();
-    work(arrays.a.data(), arrays.b.data(), arrays.a.size());
+    work(arrays.a.data(), arrays.b.data(), elements);
     times.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
   }
-  return summarize(times).median / double(arrays.a.size() * sizeof(float));
+  return summarize(times).median / double(elements * sizeof(float));
 }
 
 void sum_kernel(float* a, const float* b, size_t n) { reduce(a, a, b, n, DataType::f32, ReduceOp::sum); }
@@ -131,30 +133,27 @@ int first_peer_of_rank0(const Comm& comm, bool same_node) {
 
 }  // namespace
 
-// The streaming curve from simultaneous exchanges of doubling sizes between rank 0 and `peer`: each
-// point's footprint is the bytes the exchange touches on rank 0's node (sent and received by both
-// ranks when they share it), its fraction how far its per-byte time has moved from the smallest
-// exchange's (cached) to the largest one's (streaming). The curve is the closest monotone one to
-// the measured fractions (least squares: adjacent points that fall are pooled into their mean), so
-// one slow exchange early in the sweep (the VM's cores moved) lifts its neighbours a little rather
-// than every larger footprint to its level, as a running maximum would.
-StreamingCurve measure_streaming_curve(const std::vector<P2pPoint>& exchanges, int peer, bool same_node) {
-  std::vector<std::pair<size_t, double>> betas;
-  for (const P2pPoint& point : exchanges)
-    if (point.to == peer) betas.emplace_back(point.bytes, point.median_us / double(point.bytes));
-  std::sort(betas.begin(), betas.end());
+// A streaming curve from per-byte times at growing footprints: each point's fraction is how far its
+// time has moved from the smallest footprint's (cached) to the largest one's (streaming). The curve
+// is the closest monotone one to the measured fractions (least squares: adjacent points that fall
+// are pooled into their mean), so one slow measurement early in the sweep (the VM's cores moved)
+// lifts its neighbours a little rather than every larger footprint to its level, as a running
+// maximum would.
+StreamingCurve monotone_streaming_curve(std::vector<std::pair<size_t, double>> per_byte_by_footprint) {
+  std::sort(per_byte_by_footprint.begin(), per_byte_by_footprint.end());
   StreamingCurve curve;
-  if (betas.empty()) return curve;
-  const double cached = betas.front().second, streaming = betas.back().second;
+  if (per_byte_by_footprint.empty()) return curve;
+  const double cached = per_byte_by_footprint.front().second, streaming = per_byte_by_footprint.back().second;
   struct Pool {
     double sum;
     size_t points;
     double mean() const { return sum / double(points); }
   };
   std::vector<Pool> pools;
-  for (const auto& [bytes, beta] : betas) {
-    const bool last = bytes == betas.back().first;
-    const double measured = streaming > cached ? (beta - cached) / (streaming - cached) : (last ? 1.0 : 0.0);
+  for (const auto& [footprint, per_byte] : per_byte_by_footprint) {
+    const bool last = footprint == per_byte_by_footprint.back().first;
+    const double measured =
+        streaming > cached ? (per_byte - cached) / (streaming - cached) : (last ? 1.0 : 0.0);
     pools.push_back({std::clamp(measured, 0.0, 1.0), 1});
     while (pools.size() > 1 && pools[pools.size() - 2].mean() > pools.back().mean()) {
       pools[pools.size() - 2].sum += pools.back().sum;
@@ -164,9 +163,17 @@ StreamingCurve measure_streaming_curve(const std::vector<P2pPoint>& exchanges, i
   }
   size_t next = 0;
   for (const Pool& pool : pools)
-    for (size_t i = 0; i < pool.points; ++i, ++next)
-      curve.points.emplace_back(betas[next].first * (same_node ? 4 : 2), pool.mean());
+    for (size_t i = 0; i < pool.points; ++i, ++next) curve.points.emplace_back(per_byte_by_footprint[next].first, pool.mean());
   return curve;
+}
+
+// The exchanges' curve: each exchange's footprint is the bytes it touches on rank 0's node (sent
+// and received by both ranks when they share it).
+StreamingCurve measure_streaming_curve(const std::vector<P2pPoint>& exchanges, int peer, bool same_node) {
+  std::vector<std::pair<size_t, double>> points;
+  for (const P2pPoint& point : exchanges)
+    if (point.to == peer) points.emplace_back(point.bytes * (same_node ? 4 : 2), point.median_us / double(point.bytes));
+  return monotone_streaming_curve(std::move(points));
 }
 
 SharingCostTracker::SharingCostTracker(const CostProfile& calibrated)
@@ -231,15 +238,29 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   // set the whole streaming side (seen: 1.3-1.9 GB/s against 3.5-4.5 in other runs, and curves
   // at 0% up to 45 MiB).
   std::vector<std::vector<P2pPoint>> exchange_passes;
-  std::vector<double> gamma_passes, copy_passes;
+  // Reductions on every rank at once, as a collective runs them, over arrays growing by sqrt 2 to
+  // beyond the caches: the largest gives the streaming gamma, the sweep the kernels' own curve.
+  std::vector<size_t> kernel_bytes;
+  for (double bytes = double(options.concurrent_bytes); bytes <= double(options.streaming_bytes) * 1.001;
+       bytes *= std::sqrt(2.0))
+    kernel_bytes.push_back(size_t(bytes) / 64 * 64);
+  std::vector<std::vector<double>> gamma_passes(kernel_bytes.size());  // [size][pass] us per byte
+  std::vector<double> copy_passes;
   KernelArrays streaming_arrays(options.streaming_bytes);
   for (int pass = 0; pass < kStreamingPasses; ++pass) {
     exchange_passes.push_back(run_p2p_bench(comm, exchange, {}, discard));
-    // Kernels on every rank at once on large buffers, as a collective runs them.
-    gamma_passes.push_back(per_byte_cost(streaming_arrays, &comm, sum_kernel));
+    for (size_t i = 0; i < kernel_bytes.size(); ++i)
+      gamma_passes[i].push_back(per_byte_cost(streaming_arrays, &comm, sum_kernel, kernel_bytes[i]));
     copy_passes.push_back(per_byte_cost(streaming_arrays, &comm, copy_kernel));
   }
   const std::vector<P2pPoint> exchanged = median_of_passes(exchange_passes);
+  // The kernel's footprint: its two arrays on every rank of rank 0's node.
+  const Topology& topology = comm.topology();
+  const size_t node_ranks = size_t(
+      std::count(topology.node_of_rank.begin(), topology.node_of_rank.end(), topology.node_of_rank[0]));
+  std::vector<std::pair<size_t, double>> gamma_by_footprint;
+  for (size_t i = 0; i < kernel_bytes.size(); ++i)
+    gamma_by_footprint.emplace_back(2 * kernel_bytes[i] * node_ranks, summarize(gamma_passes[i]).median);
 
   CostProfile profile;
   profile.transport = comm.transport().name();
@@ -247,7 +268,7 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   KernelArrays cached_arrays(size_t{256} << 10);
   profile.cached.gamma_us_per_byte = per_byte_cost(cached_arrays, nullptr, sum_kernel);
   profile.cached.copy_us_per_byte = per_byte_cost(cached_arrays, nullptr, copy_kernel);
-  profile.streaming.gamma_us_per_byte = summarize(gamma_passes).median;
+  profile.streaming.gamma_us_per_byte = gamma_by_footprint.back().second;
   profile.streaming.copy_us_per_byte = summarize(copy_passes).median;
   if (intra_peer > 0) {
     const SharingCosts cached =
@@ -288,6 +309,7 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
     profile.streaming.inter_node = inter.second;
     profile.streaming_curve =
         measure_streaming_curve(exchanged, intra_peer > 0 ? intra_peer : inter_peer, intra_peer > 0);
+    profile.kernel_streaming_curve = monotone_streaming_curve(gamma_by_footprint);
     shared = profile_to_json(profile);
     if (out) *out << "# cost model: " << describe_profile(profile) << "\n";
   }
@@ -312,9 +334,10 @@ std::string profile_to_json(const CostProfile& profile) {
                           {"shared_write_us_per_byte", cost.shared_write_us_per_byte},
                           {"dirty_read_us_per_byte", cost.dirty_read_us_per_byte}};
   };
-  return nlohmann::json{{"schema", "cclab.profile/4"},
+  return nlohmann::json{{"schema", "cclab.profile/5"},
                         {"transport", profile.transport},
                         {"streaming_curve", profile.streaming_curve.points},
+                        {"kernel_streaming_curve", profile.kernel_streaming_curve.points},
                         {"cached", regime(profile.cached)},
                         {"streaming", regime(profile.streaming)}}
       .dump(2);
@@ -322,8 +345,8 @@ std::string profile_to_json(const CostProfile& profile) {
 
 CostProfile profile_from_json(const std::string& text) {
   const nlohmann::json json = nlohmann::json::parse(text);
-  if (json.value("schema", "") != "cclab.profile/4")
-    throw UsageError("not a cclab.profile/4 document (profiles of older builds: run cclab bench p2p --fit again)");
+  if (json.value("schema", "") != "cclab.profile/5")
+    throw UsageError("not a cclab.profile/5 document (profiles of older builds: run cclab bench p2p --fit again)");
   auto link = [](const nlohmann::json& cost) {
     LinkCost link{cost.at("alpha_us").get<double>(), cost.at("beta_us_per_byte").get<double>()};
     if (cost.contains("protocol_bytes")) {
@@ -341,6 +364,8 @@ CostProfile profile_from_json(const std::string& text) {
   CostProfile profile;
   profile.transport = json.at("transport");
   profile.streaming_curve.points = json.at("streaming_curve").get<std::vector<std::pair<size_t, double>>>();
+  profile.kernel_streaming_curve.points =
+      json.at("kernel_streaming_curve").get<std::vector<std::pair<size_t, double>>>();
   profile.cached = regime(json.at("cached"));
   profile.streaming = regime(json.at("streaming"));
   return profile;
@@ -371,28 +396,32 @@ CostProfile load_profile(const std::string& path) {
 }
 
 std::string describe_profile(const CostProfile& p) {
-  char line[512];
+  char line[1024];
   const LinkCost& intra = p.cached.intra_node;
   char protocol[128] = "";
   if (intra.protocol_bytes != SIZE_MAX)
     std::snprintf(protocol, sizeof(protocol), " (over %zu B: alpha %.2f us, %.2f GB/s)", intra.protocol_bytes,
                   intra.large_alpha_us, gbps(intra.large_beta_us_per_byte));
-  std::string curve;
-  for (const auto& [footprint, fraction] : p.streaming_curve.points) {
-    char point[48];
-    std::snprintf(point, sizeof(point), "%s%zuM:%.0f%%", curve.empty() ? "" : " ", footprint >> 20, fraction * 100);
-    curve += point;
-  }
+  auto describe_curve = [](const StreamingCurve& streaming_curve) {
+    std::string curve;
+    for (const auto& [footprint, fraction] : streaming_curve.points) {
+      char point[48];
+      std::snprintf(point, sizeof(point), "%s%zuM:%.0f%%", curve.empty() ? "" : " ", footprint >> 20, fraction * 100);
+      curve += point;
+    }
+    return curve;
+  };
+  const std::string curve = describe_curve(p.streaming_curve), kernel_curve = describe_curve(p.kernel_streaming_curve);
   std::snprintf(line, sizeof(line),
                 "intra-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; inter-node alpha %.2f us, %.2f / "
                 "%.2f GB/s; reduce %.2f / %.2f GB/s; writing what a peer read +%.2f / %.2f ns/B, reading what a peer wrote +%.2f / %.2f ns/B; streaming share by node "
-                "footprint %s (%s)",
+                "footprint: transfers %s, reductions %s (%s)",
                 intra.alpha_us, gbps(intra.beta_us_per_byte), protocol, gbps(p.streaming.intra_node.beta_us_per_byte),
                 p.cached.inter_node.alpha_us, gbps(p.cached.inter_node.beta_us_per_byte),
                 gbps(p.streaming.inter_node.beta_us_per_byte), gbps(p.cached.gamma_us_per_byte),
                 gbps(p.streaming.gamma_us_per_byte), p.cached.shared_write_us_per_byte * 1e3, p.streaming.shared_write_us_per_byte * 1e3,
                 p.cached.dirty_read_us_per_byte * 1e3, p.streaming.dirty_read_us_per_byte * 1e3, curve.c_str(),
-                p.transport.c_str());
+                kernel_curve.c_str(), p.transport.c_str());
   return line;
 }
 

@@ -26,7 +26,8 @@ struct CalibrationOptions {
 /// alpha + beta*bytes (cached regime). Simultaneous exchanges each way (collectives send and
 /// receive at once) from `concurrent_bytes` (the large-message beta) to `streaming_bytes` (the
 /// streaming beta) by steps of sqrt 2 give the streaming curve between. Gamma and copy from timing
-/// the kernels alone on small buffers and on every rank at once on large ones (the streaming
+/// the kernels alone on small buffers and on every rank at once on large ones; the reduction on
+/// every rank at once over arrays growing by sqrt 2 gives the kernels' own curve (the streaming
 /// figures: each the median of three passes over time); the sharing costs
 /// from two ranks of a node reducing into blocks they then exchange. Every rank returns rank 0's
 /// profile; rank 0 prints it to `out`.
@@ -50,6 +51,10 @@ class SharingCostTracker {
  private:
   std::vector<std::pair<double, double>> readings_;  // (shared write, dirty read) us per byte
 };
+
+/// A streaming curve from (node footprint, per-byte time) measurements: each footprint's fraction of
+/// the way from the smallest footprint's time to the largest one's, made monotone by pooling.
+StreamingCurve monotone_streaming_curve(std::vector<std::pair<size_t, double>> per_byte_by_footprint);
 
 /// The streaming curve from the calibration's simultaneous exchanges between rank 0 and `peer`
 /// (rank 0's points; `same_node`: both ranks' traffic lands on one node).

@@ -41,7 +41,7 @@ std::string collective_table_header(const nlohmann::json& record, bool percentil
   text += "# algbw = size / median time; busbw = " + busbw_rule(collective) + "; GB/s with GB = 10^9 B\n";
   text += "# pred_us: the alpha-beta-gamma model's time for the algorithm's schedules (- for vendors); a calibrated model\n"
           "# re-measures its core-to-core sharing costs before each size. auto:X = what auto ran: the model's pick, or\n"
-          "# where others are predicted within 5/3 of it, the fastest of them timed just before the size\n";
+          "# where others are predicted within 5/3 of it, the fastest of them timed in its first call\n";
   text += format("#%11s %12s %5s %6s %5s %21s %9s %10s %10s %10s%s %8s %8s %7s %10s\n", "size(B)", "count", "type",
                  "redop", "root", "impl", "transport", "min_us", "median_us", "max_us", percentiles ? "     p99_us" : "",
                  "algbw", "busbw", "#wrong", "pred_us");

@@ -133,12 +133,19 @@ TEST(CostModel, StreamingFractionFollowsTheMeasuredCurve) {
   EXPECT_EQ(curve.fraction(size_t{1} << 30), 1.0);
   EXPECT_EQ(StreamingCurve{}.fraction(size_t{1} << 30), 0.0);
 
-  // The regime's costs move the same share of the way from cached to streaming.
+  // Transfers move that share of the way from cached to streaming; reductions and copies the share
+  // of their own curve.
   CostProfile profile = example_profile();
   profile.streaming.gamma_us_per_byte = 3 * profile.cached.gamma_us_per_byte;
+  profile.streaming.copy_us_per_byte = 2 * profile.cached.copy_us_per_byte;
+  profile.streaming.intra_node.large_beta_us_per_byte = 2 * profile.cached.intra_node.large_beta_us_per_byte;
   profile.streaming_curve = curve;
-  EXPECT_DOUBLE_EQ(profile.regime(size_t{32} << 20).gamma_us_per_byte,
-                   profile.cached.gamma_us_per_byte * (1 + 2 * 0.625));
+  profile.kernel_streaming_curve = {{{size_t{8} << 20, 0.0}, {size_t{32} << 20, 0.5}}};
+  const RegimeCost costs = profile.regime(size_t{32} << 20);
+  EXPECT_DOUBLE_EQ(costs.intra_node.large_beta_us_per_byte,
+                   profile.cached.intra_node.large_beta_us_per_byte * (1 + 0.625));
+  EXPECT_DOUBLE_EQ(costs.gamma_us_per_byte, profile.cached.gamma_us_per_byte * (1 + 2 * 0.5));
+  EXPECT_DOUBLE_EQ(costs.copy_us_per_byte, profile.cached.copy_us_per_byte * (1 + 0.5));
 }
 
 // The calibration's curve: per-byte time of each exchange placed between the smallest exchange's

@@ -107,10 +107,11 @@ double StreamingCurve::fraction(size_t node_footprint_bytes) const {
 
 RegimeCost CostProfile::regime(size_t node_footprint_bytes) const {
   const double fraction = streaming_curve.fraction(node_footprint_bytes);
+  const double kernel_fraction = kernel_streaming_curve.fraction(node_footprint_bytes);
   return {mix(cached.intra_node, streaming.intra_node, fraction),
           mix(cached.inter_node, streaming.inter_node, fraction),
-          mix(cached.gamma_us_per_byte, streaming.gamma_us_per_byte, fraction),
-          mix(cached.copy_us_per_byte, streaming.copy_us_per_byte, fraction),
+          mix(cached.gamma_us_per_byte, streaming.gamma_us_per_byte, kernel_fraction),
+          mix(cached.copy_us_per_byte, streaming.copy_us_per_byte, kernel_fraction),
           mix(cached.shared_write_us_per_byte, streaming.shared_write_us_per_byte, fraction),
           mix(cached.dirty_read_us_per_byte, streaming.dirty_read_us_per_byte, fraction)};
 }

@@ -58,12 +58,17 @@ struct StreamingCurve {
 
 /// Two regimes: calls whose memory stays in the caches, and calls whose transfers and reductions
 /// stream from memory, with every rank of the node competing for it; a call between the two pays
-/// `streaming_curve.fraction(F)` of the way from the cached costs to the streaming ones.
+/// a share of the way from the cached costs to the streaming ones: transfers and sharing costs
+/// `streaming_curve.fraction(F)`, reductions and copies `kernel_streaming_curve.fraction(F)`. The
+/// two turn at different footprints: on the 2-core VM an out-of-place reduction on both ranks ran
+/// at cache speed up to 12 MiB on the node and streamed from 24 MiB, where exchanges were still at
+/// 15-20% of their turn (recursive doubling at 8 MiB was predicted 20-30% fast with one curve).
 struct CostProfile {
   std::string transport = "ucx";
   RegimeCost cached;
   RegimeCost streaming;
   StreamingCurve streaming_curve{{{size_t{16} << 20, 0.0}, {size_t{32} << 20, 1.0}}};
+  StreamingCurve kernel_streaming_curve{{{size_t{16} << 20, 0.0}, {size_t{32} << 20, 1.0}}};
   RegimeCost regime(size_t node_footprint_bytes) const;
 };
 
