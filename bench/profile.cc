@@ -152,8 +152,7 @@ StreamingCurve monotone_streaming_curve(std::vector<std::pair<size_t, double>> p
   std::vector<Pool> pools;
   for (const auto& [footprint, per_byte] : per_byte_by_footprint) {
     const bool last = footprint == per_byte_by_footprint.back().first;
-    const double measured =
-        streaming > cached ? (per_byte - cached) / (streaming - cached) : (last ? 1.0 : 0.0);
+    const double measured = streaming > cached ? (per_byte - cached) / (streaming - cached) : (last ? 1.0 : 0.0);
     pools.push_back({std::clamp(measured, 0.0, 1.0), 1});
     while (pools.size() > 1 && pools[pools.size() - 2].mean() > pools.back().mean()) {
       pools[pools.size() - 2].sum += pools.back().sum;
@@ -163,7 +162,8 @@ StreamingCurve monotone_streaming_curve(std::vector<std::pair<size_t, double>> p
   }
   size_t next = 0;
   for (const Pool& pool : pools)
-    for (size_t i = 0; i < pool.points; ++i, ++next) curve.points.emplace_back(per_byte_by_footprint[next].first, pool.mean());
+    for (size_t i = 0; i < pool.points; ++i, ++next)
+      curve.points.emplace_back(per_byte_by_footprint[next].first, pool.mean());
   return curve;
 }
 
@@ -256,8 +256,8 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   const std::vector<P2pPoint> exchanged = median_of_passes(exchange_passes);
   // The kernel's footprint: its two arrays on every rank of rank 0's node.
   const Topology& topology = comm.topology();
-  const size_t node_ranks = size_t(
-      std::count(topology.node_of_rank.begin(), topology.node_of_rank.end(), topology.node_of_rank[0]));
+  const size_t node_ranks =
+      size_t(std::count(topology.node_of_rank.begin(), topology.node_of_rank.end(), topology.node_of_rank[0]));
   std::vector<std::pair<size_t, double>> gamma_by_footprint;
   for (size_t i = 0; i < kernel_bytes.size(); ++i)
     gamma_by_footprint.emplace_back(2 * kernel_bytes[i] * node_ranks, summarize(gamma_passes[i]).median);
