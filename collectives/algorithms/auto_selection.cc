@@ -87,14 +87,14 @@ class AutoImplementation : public Implementation {
     // The model's pick stands until a probe (if any) in the first call decides.
     chosen_ = finalists.front();
     choice_ = {chosen_->name(), "model", {}};
-    probe_pending_ = finalists.size() > 1;
-    if (probe_pending_) finalists_ = std::move(finalists), args_ = args, best_predicted_us_ = ranked.front().first;
+    finalists_.clear();
+    if (finalists.size() > 1) finalists_ = std::move(finalists), args_ = args, best_predicted_us_ = ranked.front().first;
   }
 
   void run(const void* input, void* output, Deadline deadline) override {
-    if (probe_pending_) {
-      probe_pending_ = false;
+    if (!finalists_.empty()) {
       probe(static_cast<const std::byte*>(input), static_cast<std::byte*>(output));
+      finalists_.clear();
     }
     chosen_->run(input, output, deadline);
   }
@@ -176,7 +176,6 @@ class AutoImplementation : public Implementation {
   ScheduledImplementation* chosen_ = nullptr;
   AutoChoice choice_;
   // Set by prepare() when the model leaves several finalists; the next run() probes them.
-  bool probe_pending_ = false;
   std::vector<ScheduledImplementation*> finalists_;
   CollectiveArgs args_;
   double best_predicted_us_ = 0;
