@@ -62,7 +62,7 @@ struct StreamingCurve {
 /// `streaming_curve.fraction(F)`, reductions and copies `kernel_streaming_curve.fraction(F)`. The
 /// two turn at different footprints: on the 2-core VM an out-of-place reduction on both ranks ran
 /// at cache speed up to 12 MiB on the node and streamed from 24 MiB, where exchanges were still at
-/// 15-20% of their turn (recursive doubling at 8 MiB was predicted 20-30% fast with one curve).
+/// 0-20% of their turn (recursive doubling at 8 MiB was predicted 20-30% fast with one curve).
 struct CostProfile {
   std::string transport = "ucx";
   RegimeCost cached;

@@ -81,9 +81,9 @@ bool needs_mpi_launch(const std::string& name);
 
 /// `auto`: for each size, the fastest hand-written algorithm: the one with the lowest predicted time
 /// under `profile` as it stands at prepare(), unless others are predicted within the model's
-/// tolerance of it; then prepare() times those on the spot (a collective call on every rank, on
-/// buffers of its own) and keeps the fastest. `profile` must outlive the implementation (a caller
-/// may refresh it between sizes).
+/// tolerance of it; then the first run() after prepare() times those (on the caller's arrays out of
+/// place, on a buffer of its own in place) and keeps the fastest, and choice() says so from then on.
+/// `profile` must outlive the implementation (a caller may refresh it between sizes).
 std::unique_ptr<Implementation> make_auto_implementation(Collective collective, Comm& comm,
                                                          const CostProfile& profile);
 

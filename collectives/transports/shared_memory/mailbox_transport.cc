@@ -148,6 +148,18 @@ bool MailboxTransport::try_post(PeerState& state, MailboxRequest& request) {
   return true;
 }
 
+// Completes a receive with a message of `bytes`: `copy` moves the payload into its buffer if the
+// lengths agree, else the request fails naming both.
+template <typename Copy>
+void MailboxTransport::complete_receive(MailboxRequest& request, size_t bytes, Copy copy) {
+  if (request.bytes != bytes)
+    request.error_ = "mailboxes: rank " + std::to_string(rank()) + " expected " + std::to_string(request.bytes) +
+                     " bytes from rank " + std::to_string(request.peer) + ", the message has " + std::to_string(bytes);
+  else if (bytes > 0)  // the buffer may be null then
+    copy(static_cast<std::byte*>(request.target_));
+  request.done_ = true;
+}
+
 RequestPtr MailboxTransport::recv(int peer, void* buffer, size_t bytes, uint64_t tag) {
   check_peer(peer);
   count_receive(peer, bytes);
@@ -161,18 +173,10 @@ RequestPtr MailboxTransport::recv(int peer, void* buffer, size_t bytes, uint64_t
     state.posted_recvs.push_back(request.get());
     return request;
   }
-  if (arrived->payload.size() != bytes)
-    request->error_ = wrong_size(peer, bytes, arrived->payload.size());
-  else if (bytes)
-    std::memcpy(buffer, arrived->payload.data(), bytes);
+  complete_receive(*request, arrived->payload.size(),
+                   [&](std::byte* target) { std::memcpy(target, arrived->payload.data(), bytes); });
   state.arrived.erase(arrived);
-  request->done_ = true;
   return request;
-}
-
-std::string MailboxTransport::wrong_size(int peer, size_t expected, size_t got) const {
-  return "mailboxes: rank " + std::to_string(rank()) + " expected " + std::to_string(expected) + " bytes from rank " +
-         std::to_string(peer) + ", the message has " + std::to_string(got);
 }
 
 // Takes every new message of one sender: to its posted receive, or to the list of arrived ones.
@@ -189,12 +193,8 @@ bool MailboxTransport::drain(PeerState& state) {
       Arrived& arrived = state.arrived.emplace_back(Arrived{tag, std::vector<std::byte>(bytes)});
       copy_payload(state.incoming, state.received, arrived.payload.data(), bytes, false);
     } else {
-      MailboxRequest& request = **posted;
-      if (request.bytes != bytes)
-        request.error_ = wrong_size(request.peer, request.bytes, bytes);
-      else
-        copy_payload(state.incoming, state.received, static_cast<std::byte*>(request.target_), bytes, false);
-      request.done_ = true;
+      complete_receive(**posted, bytes,
+                       [&](std::byte* target) { copy_payload(state.incoming, state.received, target, bytes, false); });
       state.posted_recvs.erase(posted);
     }
     const uint64_t before = state.received;

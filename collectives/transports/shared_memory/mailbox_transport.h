@@ -81,7 +81,8 @@ class MailboxTransport : public Transport {
 
   bool uses_mailbox(int peer, size_t bytes) const { return bytes <= kMostBytes && peers_[size_t(peer)].incoming; }
   static void copy_payload(Slot* ring, uint64_t first, std::byte* data, size_t bytes, bool to_slots);
-  std::string wrong_size(int peer, size_t expected, size_t got) const;
+  template <typename Copy>
+  void complete_receive(MailboxRequest& request, size_t bytes, Copy copy);
   bool try_post(PeerState& state, MailboxRequest& request);
   bool drain(PeerState& state);
   void forget(MailboxRequest& request);
