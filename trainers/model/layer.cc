@@ -1,8 +1,15 @@
 #include "model/layer.h"
 
+#include <algorithm>
+
 #include "cclab/error.h"
 
 namespace cclab::train {
+
+Slice Slice::piece(size_t part, size_t parts) const {
+  const size_t base = count / parts, longer = count % parts;
+  return {begin + part * base + std::min(part, longer), base + (part < longer ? 1 : 0), total};
+}
 
 std::string ActivationShape::to_string() const {
   return std::to_string(channels) + "x" + std::to_string(height) + "x" + std::to_string(width);
@@ -88,10 +95,11 @@ void require_splittable(const LayerConfig& layer, size_t part, size_t parts, siz
     throw UsageError("layer " + std::to_string(layer.index) + " (" + layer.name() +
                      ") has no parameters to split tensor-parallel");
   if (parts == 0 || part >= parts)
-    throw UsageError("tensor-parallel part " + std::to_string(part) + " of " + std::to_string(parts) + " does not exist");
-  if (count % parts != 0)
+    throw UsageError("tensor-parallel part " + std::to_string(part) + " of " + std::to_string(parts) +
+                     " does not exist");
+  if (count < parts)
     throw UsageError("layer " + std::to_string(layer.index) + " (" + layer.name() + ") has " + std::to_string(count) +
-                     " " + what + ", which do not split into " + std::to_string(parts) + " equal parts");
+                     " " + what + ", too few to give each of " + std::to_string(parts) + " parts one");
 }
 
 }  // namespace
@@ -99,8 +107,7 @@ void require_splittable(const LayerConfig& layer, size_t part, size_t parts, siz
 LayerConfig column_slice(const LayerConfig& layer, size_t part, size_t parts) {
   require_splittable(layer, part, parts, layer.outputs.count, "outputs");
   LayerConfig slice = layer;
-  const size_t per_part = layer.outputs.count / parts;
-  slice.outputs = {layer.outputs.begin + part * per_part, per_part, layer.outputs.total};
+  slice.outputs = layer.outputs.piece(part, parts);
   return slice;
 }
 
@@ -108,9 +115,8 @@ LayerConfig row_slice(const LayerConfig& layer, size_t part, size_t parts) {
   // Both kinds split by input channel; for an fc reading features x 1 x 1 a channel is a feature.
   require_splittable(layer, part, parts, layer.inputs.count, "input channels");
   LayerConfig slice = layer;
-  const size_t per_part = layer.inputs.count / parts;
-  slice.input.channels = per_part;
-  slice.inputs = {layer.inputs.begin + part * per_part, per_part, layer.inputs.total};
+  slice.inputs = layer.inputs.piece(part, parts);
+  slice.input.channels = slice.inputs.count;
   slice.bias = layer.bias && part == 0;
   return slice;
 }

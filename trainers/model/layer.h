@@ -39,6 +39,9 @@ struct Slice {
 
   static Slice whole(size_t total) { return {0, total, total}; }
   bool is_whole() const { return begin == 0 && count == total; }
+  /// Part `part` of `parts` near-equal contiguous pieces of this slice: the first count % parts pieces
+  /// hold one element more than the others (Megatron and DeepSpeed split uneven dimensions the same way).
+  Slice piece(size_t part, size_t parts) const;
   bool operator==(const Slice&) const = default;
 };
 
@@ -79,12 +82,13 @@ struct LayerConfig {
 /// Column split (Megatron): part `part` of `parts` owns a contiguous slice of the output channels or
 /// features of a convolution or fully connected layer; the full output is the concatenation of every
 /// part's output along channels (an allgather; with NHWC activations each part's piece of a sample
-/// is strided, innermost: gather, then interleave, or use oneDNN's concat). Throws UsageError if the
-/// outputs do not divide evenly.
+/// is strided, innermost: gather, then interleave, or use oneDNN's concat). Parts differ by at most
+/// one output (Slice::piece); throws UsageError if some part would be empty.
 LayerConfig column_slice(const LayerConfig& layer, size_t part, size_t parts);
 /// Row split: part `part` owns a contiguous slice of the input channels and receives only that slice
 /// of the input (exactly what the matching column-split layer before it produces); the full output
-/// is the sum (an allreduce) of every part's output. Only part 0 adds the bias.
+/// is the sum (an allreduce) of every part's output. Only part 0 adds the bias. The input channels
+/// split as column_slice splits the outputs of the layer before, so the two slices match.
 LayerConfig row_slice(const LayerConfig& layer, size_t part, size_t parts);
 
 /// One forward pass over a batch. Pointers are NHWC buffers of batch x shape elements.

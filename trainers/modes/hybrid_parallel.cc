@@ -54,8 +54,9 @@ class HybridParallel : public ParallelMode {
         label_block_(largest_shard(options.batch)),
         label_blocks_(ranks_ * label_block_.size()) {
     // Shards of unequal size travel padded to the largest: staging for the gathered (forward) and
-    // the to-be-scattered (backward) boundary, used only when the batch does not divide evenly.
-    if (options.batch % ranks_ != 0) padded_.resize(ranks_ * largest_shard(options.batch) * features_);
+    // the to-be-scattered (backward) boundary. Any batch may be uneven (an epoch's last one, or
+    // evaluation's), so it is there whatever the training batch.
+    padded_.resize(ranks_ * largest_shard(options.batch) * features_);
     prefix_backward_.on_gradients_ready = [this](const ParameterRange& range) { gradient_sync_.ready(range); };
   }
 
@@ -221,7 +222,7 @@ class HybridParallel : public ParallelMode {
   size_t features_, classes_;
   std::vector<int32_t> labels_;             // of the whole batch
   FloatBuffer label_block_, label_blocks_;  // this shard's labels; every shard's, padded
-  FloatBuffer padded_;                      // the boundary in padded blocks (uneven shards only)
+  FloatBuffer padded_;                      // the boundary in padded blocks (batches of uneven shards)
   PhaseCounts predicted_;
 };
 

@@ -36,7 +36,7 @@ TensorSplit split_tensor_parallel(std::vector<LayerConfig> layers, size_t first,
   split.roles.assign(layers.size(), TensorRole::replicated);
   const size_t end = layers.size();
   for (size_t i = first; i < end; ++i) {
-    if (!has_parameters(layers[i]) || layers[i].outputs.count % parts != 0) continue;
+    if (!has_parameters(layers[i]) || layers[i].outputs.count < parts) continue;
     size_t partner = i + 1;
     while (partner < end && !has_parameters(layers[partner])) ++partner;
     layers[i] = column_slice(layers[i], part, parts);
@@ -138,10 +138,19 @@ TensorParallelRun::TensorParallelRun(Model& model, const TensorSplit& split, Pha
   }
   backward_starts_.push_back(first_);
   if (gathered_) {
-    gather_blocks_.resize(max_batch * per_sample(end) * split.parts);
+    const ActivationShape slice = model_.output_shape();
+    gathered_channels_ = Slice::whole(split.layers[gathered_column_layer()].outputs.total);
+    gather_send_.resize(max_batch * slice.height * slice.width * gathered_channels_.piece(0, split.parts).count);
+    gather_blocks_.resize(gather_send_.size() * split.parts);
     whole_output_.resize(max_batch * split.whole_output.elements());
     whole_output_gradient_.resize(whole_output_.size());
   }
+}
+
+size_t TensorParallelRun::gathered_column_layer() const {
+  size_t layer = split_.layers.size();
+  while (split_.roles[layer - 1] != TensorRole::gathered_column) --layer;
+  return layer - 1;
 }
 
 bool TensorParallelRun::input_gradient_needed(size_t layer) const {
@@ -165,15 +174,19 @@ const float* TensorParallelRun::forward(Activations& activations, size_t batch, 
     begin = end;
   }
   if (!gathered_) return activations.output();
-  // Part r's block holds channels [r*c, (r+1)*c) of every (sample, pixel) position, c channels each:
-  // interleave the blocks into NHWC [batch][H][W][parts*c].
+  // Part r's block holds its channel piece [begin_r, begin_r + c_r) of every (sample, pixel) position
+  // (c_r channels each, then padding up to the block size shared by all parts: the allgather moves
+  // blocks of one size); interleave the pieces into NHWC [batch][H][W][total channels].
   const ActivationShape slice = model_.output_shape();
-  const size_t channels = slice.channels, positions = batch * slice.height * slice.width, parts = split_.parts;
-  forward_.allgather(activations.output(), gather_blocks_.data(), batch * slice.elements(), tally);
-  for (size_t part = 0; part < parts; ++part) {
-    const float* block = gather_blocks_.data() + part * batch * slice.elements();
+  const size_t positions = batch * slice.height * slice.width, total = gathered_channels_.total;
+  const size_t block = positions * gathered_channels_.piece(0, split_.parts).count;
+  std::copy_n(activations.output(), positions * slice.channels, gather_send_.data());
+  forward_.allgather(gather_send_.data(), gather_blocks_.data(), block, tally);
+  for (size_t part = 0; part < split_.parts; ++part) {
+    const Slice piece = gathered_channels_.piece(part, split_.parts);
+    const float* from = gather_blocks_.data() + part * block;
     for (size_t p = 0; p < positions; ++p)
-      std::copy_n(block + p * channels, channels, whole_output_.data() + (p * parts + part) * channels);
+      std::copy_n(from + p * piece.count, piece.count, whole_output_.data() + p * total + piece.begin);
   }
   return whole_output_.data();
 }
@@ -185,10 +198,11 @@ float* TensorParallelRun::output_gradient(Activations& activations) {
 void TensorParallelRun::backward(Activations& activations, size_t batch, CommTally& tally) {
   if (gathered_) {  // this part's channels of the replicated whole gradient
     const ActivationShape slice = model_.output_shape();
-    const size_t channels = slice.channels, positions = batch * slice.height * slice.width, parts = split_.parts;
+    const size_t positions = batch * slice.height * slice.width, total = gathered_channels_.total;
+    const Slice piece = gathered_channels_.piece(split_.part, split_.parts);
     float* mine = activations.output_gradient();
     for (size_t p = 0; p < positions; ++p)
-      std::copy_n(whole_output_gradient_.data() + (p * parts + split_.part) * channels, channels, mine + p * channels);
+      std::copy_n(whole_output_gradient_.data() + p * total + piece.begin, piece.count, mine + p * piece.count);
   }
   size_t end = model_.size();
   for (size_t start : backward_starts_) {

@@ -5,7 +5,8 @@
 //
 // Traffic per step, by phase (DESIGN 3.7; the simulator's exact count is what the mode predicts):
 //   forward:   per layer pair, an allreduce of B x (row layer's outputs per sample) floats, and for a
-//              gathered column layer an allgather of its B x outputs;
+//              gathered column layer an allgather of t blocks of B x ceil(outputs / t) floats (the
+//              slices padded to the largest);
 //   backward:  per column layer with a layer with parameters before it, an allreduce of
 //              B x (its inputs per sample) floats;
 //   grad_sync: none (slices' gradients are complete on their rank, replicas' identical everywhere).

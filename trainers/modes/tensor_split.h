@@ -3,17 +3,18 @@
 // with Megatron's f and g collectives between them. Implemented in tensor_parallel.cc.
 //
 // The split (split_tensor_parallel) walks the layers with parameters in order:
-//   - a layer whose outputs divide by t, followed (only relu / max pooling in between) by another
+// Slices need not be equal: t parts of n outputs get n/t or n/t + 1 each (Slice::piece).
+//   - a layer with at least t outputs, followed (only relu / max pooling in between) by another
 //     layer with parameters, forms a PAIR with it: the first is column-split (a slice of its output
 //     channels or features), the relu/pool in between run on that channel slice, the second is
 //     row-split (the same slice of its input channels). Forward: allreduce of the row layer's output
 //     (g). Backward: allreduce of the column layer's input gradient (f), only when some layer before
 //     it has parameters (otherwise nobody needs that gradient and it is not computed at all).
-//   - a leftover layer whose outputs divide by t (with the spec grammar only the last fc: every other
+//   - a leftover layer with at least t outputs (with the spec grammar only the last fc: every other
 //     one has a partner) is column-split alone; relu/pool after it run on its slice and the whole
-//     output is gathered at the end of the run (allgather, then interleave: with NHWC a part's
-//     channels are strided within each sample). Backward takes this rank's slice of the replicated
-//     output gradient; the input gradient is a partial sum again (f).
+//     output is gathered at the end of the run (allgather of blocks padded to the largest slice, then
+//     interleave: with NHWC a part's channels are strided within each sample). Backward takes this rank's slice of the
+//     replicated output gradient; the input gradient is a partial sum again (f).
 //   - any other layer is replicated: every rank runs it whole on identical inputs and gets identical
 //     gradients, so nothing is exchanged for it.
 // Outside the split regions every activation and gradient is replicated, with identical bits on every
@@ -128,8 +129,14 @@ class TensorParallelRun {
   std::vector<size_t> row_ends_;
   // Backward runs start at each column layer whose input gradient is allreduced (f), and at first_.
   std::vector<size_t> backward_starts_;  // descending
+  size_t gathered_column_layer() const;  // the last layer with role gathered_column
+
   bool gathered_ = false;
-  FloatBuffer gather_blocks_, whole_output_, whole_output_gradient_;  // gathered column layer only
+  // Gathered column layer only: its whole output channels; this part's output padded to the largest
+  // piece's size (the allgather moves blocks of one size) and every part's block; the interleaved
+  // whole output and its gradient.
+  Slice gathered_channels_;
+  FloatBuffer gather_send_, gather_blocks_, whole_output_, whole_output_gradient_;
 };
 
 }  // namespace cclab::train
