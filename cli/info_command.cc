@@ -17,7 +17,9 @@ CommandAction add_info_command(CLI::App& app) {
   app.add_subcommand("info", "Show versions, hardware, transports and implementations of this build");
   return [] {
     const nlohmann::json env = environment_description();
-    auto text = [](const nlohmann::json& value) { return value.is_null() ? std::string("not built") : value.get<std::string>(); };
+    auto text = [](const nlohmann::json& value) {
+      return value.is_null() ? std::string("not built") : value.get<std::string>();
+    };
     std::cout << "cclab       " << env["cclab"].get<std::string>() << " (git " << env["git"].get<std::string>() << ")\n"
               << "host        " << env["host"].get<std::string>() << "\n"
               << "cpu         " << env["cpu"].get<std::string>() << " (" << env["cores"] << " cores online)\n"
@@ -36,7 +38,8 @@ CommandAction add_info_command(CLI::App& app) {
           std::printf("  %-14s %-21s hand-written: %s\n", std::string(collective_name(collective)).c_str(),
                       algorithm.name.c_str(), algorithm.description.c_str());
       for (const std::string& vendor : vendor_implementation_names(collective))
-        std::printf("  %-14s %-21s vendor reference\n", std::string(collective_name(collective)).c_str(), vendor.c_str());
+        std::printf("  %-14s %-21s vendor reference\n", std::string(collective_name(collective)).c_str(),
+                    vendor.c_str());
     }
     return 0;
   };

@@ -8,7 +8,8 @@
 namespace cclab {
 
 void add_job_flags(CLI::App& command, JobFlags& flags) {
-  command.add_option("-n,--ranks", flags.ranks, "Local ranks to start (as mpirun -n); under a launcher: its world size");
+  command.add_option("-n,--ranks", flags.ranks,
+                     "Local ranks to start (as mpirun -n); under a launcher: its world size");
   command.add_option("--timeout", flags.timeout_s, "Seconds any wait may take before the job fails")
       ->capture_default_str();
   command.add_option("--bind", flags.bind, "core: pin local ranks to cores when they fit; none")->capture_default_str();

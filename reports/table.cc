@@ -37,14 +37,17 @@ std::string collective_table_header(const nlohmann::json& record, bool percentil
       format("# %d timed iterations after %d warmup%s, %s; segment %zu B\n", record.at("iters").get<int>(),
              record.at("warmup").get<int>(), turns.c_str(),
              record.value("inplace", false) ? "in place" : "out of place", record.value("segment_bytes", size_t{0}));
-  text += "# time: each iteration timed on every rank, the slowest rank's time kept; min/median/max over iterations, in us\n";
+  text +=
+      "# time: each iteration timed on every rank, the slowest rank's time kept; "
+      "min/median/max over iterations, in us\n";
   text += "# algbw = size / median time; busbw = " + busbw_rule(collective) + "; GB/s with GB = 10^9 B\n";
-  text += "# pred_us: the alpha-beta-gamma model's time for the algorithm's schedules (- for vendors); a calibrated model\n"
-          "# re-measures its core-to-core sharing costs before each size. auto:X = what auto ran: the model's pick, or\n"
-          "# where others are predicted within 5/3 of it, the fastest of them timed in its first call\n";
+  text +=
+      "# pred_us: the alpha-beta-gamma model's time for the algorithm's schedules (- for vendors); a calibrated model\n"
+      "# re-measures its core-to-core sharing costs before each size. auto:X = what auto ran: the model's pick, or\n"
+      "# where others are predicted within 5/3 of it, the fastest of them timed in its first call\n";
   text += format("#%11s %12s %5s %6s %5s %21s %9s %10s %10s %10s%s %8s %8s %7s %10s\n", "size(B)", "count", "type",
-                 "redop", "root", "impl", "transport", "min_us", "median_us", "max_us", percentiles ? "     p99_us" : "",
-                 "algbw", "busbw", "#wrong", "pred_us");
+                 "redop", "root", "impl", "transport", "min_us", "median_us", "max_us",
+                 percentiles ? "     p99_us" : "", "algbw", "busbw", "#wrong", "pred_us");
   return text;
 }
 
@@ -52,7 +55,8 @@ std::string collective_table_row(const nlohmann::json& record, bool percentiles)
   const auto& time = record.at("time_us");
   const std::string wrong = record.at("wrong").is_null() ? "N/A" : std::to_string(record.at("wrong").get<long>());
   const std::string p99 = percentiles ? format(" %10.2f", time.at("p99").get<double>()) : "";
-  const std::string predicted = record.at("pred_us").is_null() ? "-" : format("%.2f", record.at("pred_us").get<double>());
+  const std::string predicted =
+      record.at("pred_us").is_null() ? "-" : format("%.2f", record.at("pred_us").get<double>());
   std::string impl = record.at("impl").get<std::string>();
   if (record.contains("selected")) impl += ":" + record.at("selected").get<std::string>();
   return format("%12zu %12zu %5s %6s %5d %21s %9s %10.2f %10.2f %10.2f%s %8.3f %8.3f %7s %10s\n",

@@ -2,16 +2,14 @@
 // rank count and topology (DESIGN 3.3). The cost model ranks the candidates. Those it cannot tell
 // apart, predicted within what its accuracy allows of the best (kMostPlausibleRatio), are timed in
 // the first call after prepare(), on the caller's arrays, and the fastest by the slowest rank's
-// median wins; a candidate the model rates clearly ahead wins without a probe. (On buffers of
-// auto's own, recursive doubling read 8-27% slower than in the bench's own row at 512 KiB-2 MiB,
-// more than the others did, and lost picks it should have won.)
+// median wins; a candidate the model rates clearly ahead wins without a probe. The caller's arrays,
+// not buffers of auto's own: an algorithm can time slower on other buffers than on the caller's
+// and lose picks it should win.
 //
-// Why measure at all: the model is calibrated once per job, while what a VM's cores share moves
-// under it. On the 2-core VM of this project the crossover of the ring and recursive doubling
-// allreduce moved between 512 KiB and 8 MiB from one run to the next (the pair shares an L3 or it
-// does not), the model picked recursive doubling at 2-4 MiB where it then ran 20-45% slower, and
-// calibrating more did not follow the moves. A probe of the finalists costs a few milliseconds per
-// size (under a second at 128 MiB) and sees the machine as it is.
+// Why measure at all: the model is calibrated once per job, while what a VM's cores share (an L3
+// or not) moves under it, and with it the sizes where one algorithm overtakes another; calibrating
+// more does not follow the moves. A probe of the finalists costs a few milliseconds per size (under
+// a second at 128 MiB) and sees the machine as it is. Figures: docs/measurements.md.
 //
 // Every rank gathers every rank's probe times and decides from the same numbers, so every rank
 // picks the same algorithm without being told.
@@ -27,10 +25,9 @@
 namespace cclab {
 namespace {
 
-// The model is held to 25% of measured (issue 3, from 64 KiB). If every prediction is within that,
+// The model is held to 25% of measured time from 64 KiB up. If every prediction is within that,
 // the fastest algorithm's prediction is at most 1.25/0.75 = 5/3 of the lowest one: candidates up
-// to that ratio may really be the fastest. (Seen on the 2-core VM: recursive doubling at 8 MiB
-// predicted 1,544 us, 26% under the ring's 1,940, measured 2,567 against the ring's 2,098.)
+// to that ratio may really be the fastest.
 constexpr double kModelError = 0.25;
 constexpr double kMostPlausibleRatio = (1 + kModelError) / (1 - kModelError);
 // Probe. Calls under a millisecond: one row per candidate, untimed calls and then timed ones, as
@@ -38,9 +35,7 @@ constexpr double kMostPlausibleRatio = (1 + kModelError) / (1 - kModelError);
 // ones), as the bench measures them, so a drift of the machine over the seconds they take lands
 // on every candidate. Before the first timed call the first candidate runs about kSettleUs of
 // untimed calls: the control traffic just before a size (the bootstrap's barriers and allgathers)
-// slows the calls right after it. Timed first after a barrier, recursive doubling at 2 KiB read
-// 1.65-2.9 us where its own row in the bench read 0.67-1.8; timed last, it read as its row. A
-// count of calls, not a time, so every rank makes the same calls.
+// slows the calls right after it. A count of calls, not a time, so every rank makes the same calls.
 constexpr double kSettleUs = 1000;
 constexpr int kMostSettleCalls = 200;
 constexpr double kLongCallUs = 1000;
@@ -88,7 +83,8 @@ class AutoImplementation : public Implementation {
     chosen_ = finalists.front();
     choice_ = {chosen_->name(), "model", {}};
     finalists_.clear();
-    if (finalists.size() > 1) finalists_ = std::move(finalists), args_ = args, best_predicted_us_ = ranked.front().first;
+    if (finalists.size() > 1)
+      finalists_ = std::move(finalists), args_ = args, best_predicted_us_ = ranked.front().first;
   }
 
   void run(const void* input, void* output, Deadline deadline) override {

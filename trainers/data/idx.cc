@@ -87,7 +87,8 @@ IdxArray read_idx(const std::string& path) {
     std::snprintf(type, sizeof type, "0x%02x", magic[2]);
     reader.fail(std::string("holds elements of IDX type ") + type + "; only unsigned bytes (0x08) are supported");
   }
-  if (magic[3] == 0 || magic[3] > 4) reader.fail("announces " + std::to_string(magic[3]) + " dimensions (1 to 4 expected)");
+  if (magic[3] == 0 || magic[3] > 4)
+    reader.fail("announces " + std::to_string(magic[3]) + " dimensions (1 to 4 expected)");
   IdxArray array;
   size_t elements = 1;
   for (int d = 0; d < magic[3]; ++d) {

@@ -78,7 +78,8 @@ void parse_window_options(const std::vector<std::string>& options, LayerConfig& 
       const auto padding = parse_count(option.substr(1), true);
       if (!padding) error.fail("bad padding '" + option + "' (expected pP, e.g. p2)");
       if (padding_given) error.fail("padding given twice");
-      if (*padding >= layer.kernel) error.fail("padding " + std::to_string(*padding) + " is not smaller than the kernel");
+      if (*padding >= layer.kernel)
+        error.fail("padding " + std::to_string(*padding) + " is not smaller than the kernel");
       padding_given = true;
       layer.padding = *padding;
     } else if (!option.empty() && option[0] == 's') {
@@ -201,7 +202,8 @@ std::vector<LayerConfig> parse_model_spec(const std::string& spec, ActivationSha
     layers.push_back(layer);
   }
   if (layers.back().kind != LayerKind::fully_connected)
-    throw UsageError("bad model spec: the last layer must be fc:N (the class scores), not '" + layers.back().name() + "'");
+    throw UsageError("bad model spec: the last layer must be fc:N (the class scores), not '" + layers.back().name() +
+                     "'");
   return layers;
 }
 

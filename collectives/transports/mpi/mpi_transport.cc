@@ -26,7 +26,8 @@ int world_size() {
 int mpi_tag(uint64_t tag) { return int((((tag >> 24) & 0x7F) << 24) | (tag & 0xFFFFFF)); }
 
 int mpi_count(size_t bytes) {
-  if (bytes > size_t(INT_MAX)) throw Error("mpi transport: a message of " + std::to_string(bytes) + " bytes is too large");
+  if (bytes > size_t(INT_MAX))
+    throw Error("mpi transport: a message of " + std::to_string(bytes) + " bytes is too large");
   return int(bytes);
 }
 

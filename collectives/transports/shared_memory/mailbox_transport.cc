@@ -76,7 +76,10 @@ class MailboxTransport::MailboxRequest final : public Request {
 size_t MailboxTransport::segment_bytes(int ranks) { return taken_offset(ranks) + size_t(ranks) * kLine; }
 
 MailboxTransport::MailboxTransport(std::unique_ptr<Transport> inner, std::unique_ptr<NodeSharedMemory> memory)
-    : Transport(inner->rank(), inner->size()), inner_(std::move(inner)), memory_(std::move(memory)), peers_(size_t(size())) {
+    : Transport(inner->rank(), inner->size()),
+      inner_(std::move(inner)),
+      memory_(std::move(memory)),
+      peers_(size_t(size())) {
   if (memory_->ranks() != size() || memory_->segment_bytes() < segment_bytes(size()))
     throw Error("mailboxes: the shared memory is too small for " + std::to_string(size()) + " ranks");
   for (int peer = 0; peer < size(); ++peer) {

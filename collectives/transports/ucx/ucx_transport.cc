@@ -119,7 +119,11 @@ struct UcxTransport::State {
   bool closed = false;                    // endpoints closed: no more send/recv
 
   State(int rank, int size, bool peer_error_handling, double timeout_s)
-      : rank(rank), size(size), peer_error_handling(peer_error_handling), teardown_bound_s(clamp_bound(timeout_s)), peers(size) {}
+      : rank(rank),
+        size(size),
+        peer_error_handling(peer_error_handling),
+        teardown_bound_s(clamp_bound(timeout_s)),
+        peers(size) {}
   ~State() { teardown(); }
 
   static void on_endpoint_error(void* arg, ucp_ep_h, ucs_status_t status) {
@@ -358,7 +362,8 @@ UcxOptions UcxOptions::from_env() {
 
 UcxTransport::UcxTransport(Bootstrap& bootstrap, double timeout_s, UcxOptions options)
     : Transport(bootstrap.rank(), bootstrap.size()), bootstrap_(bootstrap), options_(options) {
-  if (size() < 1 || uint64_t(size()) > kMaxRanks) throw Error("ucx: unsupported number of ranks " + std::to_string(size()));
+  if (size() < 1 || uint64_t(size()) > kMaxRanks)
+    throw Error("ucx: unsupported number of ranks " + std::to_string(size()));
   state_ = std::make_unique<State>(rank(), size(), options_.peer_error_handling, timeout_s);
   State& s = *state_;
   s.context = make_context(size());
@@ -396,7 +401,8 @@ UcxTransport::UcxTransport(Bootstrap& bootstrap, double timeout_s, UcxOptions op
       params.err_mode = UCP_ERR_HANDLING_MODE_NONE;
     }
     ucs_status_t status = ucp_ep_create(s.worker.get(), &params, &peer.ep);
-    if (status != UCS_OK) fail("rank " + std::to_string(rank()) + ": ucp_ep_create to rank " + std::to_string(p), status);
+    if (status != UCS_OK)
+      fail("rank " + std::to_string(rank()) + ": ucp_ep_create to rank " + std::to_string(p), status);
   }
   // Shared-memory endpoints attach to the peer's segments inside ucp_ep_create: no rank may tear
   // its worker down before every rank has created its endpoints.

@@ -205,11 +205,10 @@ class ConvolutionLayer final : public ParameterisedLayer {
 };
 
 // Max pooling over NHWC. On AVX2 and older, oneDNN's jit pooling handles a channel count that is not
-// a multiple of 8 with masked loads/stores per pixel, which are slow (microcoded on AMD): LeNet-5's
-// first pool (6 channels) took 2.3 ms forward and 2.5 ms backward for a batch of 64, against 0.9 and
-// 0.9 ms with 8 channels. So there the layer pools a copy padded to a multiple of 8 channels (the
-// padding stays zero; its results are dropped), paying two cheap strided reorders per pass
-// (measured 0.15 and 0.12 ms). AVX-512 masks are cheap: no padding there.
+// a multiple of 8 with masked loads/stores per pixel, which are slow (microcoded on AMD), so there
+// the layer pools a copy padded to a multiple of 8 channels (the padding stays zero; its results are
+// dropped), paying two cheap strided reorders per pass. AVX-512 masks are cheap: no padding there.
+// Figures: docs/measurements.md.
 class MaxPoolLayer final : public Layer {
  public:
   explicit MaxPoolLayer(const LayerConfig& config)
@@ -438,9 +437,8 @@ class FullyConnectedLayer final : public ParameterisedLayer {
     p->diff_dst = unbound(dst);
     p->diff_src = unbound(src);
     p->diff_weights = unbound(weights);
-    // Forward as a matrix product from a batch of 16 on: oneDNN 2.6's inner product runs its GEMM
-    // at 40-55 GFLOP/s on the development VM for convnet's fc:1024 at batches of 16-64, the matmul
-    // primitive (brgemm) at 70-87; at a batch of 1 the inner product is 25% faster, at 8 they tie.
+    // Forward as a matrix product from a batch of 16 on: there oneDNN's matmul primitive (brgemm)
+    // outruns the inner product's GEMM, which is as fast or faster on smaller batches.
     // Both read the weights in place: outputs x inputs is the matmul's inputs x outputs, tag ba.
     const memory::dim inputs = memory::dim(config().input.elements()), outputs = memory::dim(config().outputs.count);
     const bool as_product = batch >= 16;
@@ -474,8 +472,7 @@ class FullyConnectedLayer final : public ParameterisedLayer {
 
   // Micro-batches after the first add their gradients to the buffer's (pipeline mode). The inner
   // product primitive cannot accumulate, and its result in scratch added to the buffer costs two
-  // more passes over the weight gradients: for convnet's fc:1024 (12.8 MB) 5.2-7.7 ms per
-  // micro-batch of 8-32 where GEMM with beta = 1 takes 3.1-4.7 (development VM, 1 thread).
+  // more passes over the weight gradients, so a GEMM with beta = 1 adds into the buffer directly.
   void accumulate_gradients(const BackwardArgs& args) {
     const dnnl_dim_t batch = dnnl_dim_t(args.batch), inputs = dnnl_dim_t(config().input.elements()),
                      outputs = dnnl_dim_t(config().outputs.count);
