@@ -16,9 +16,12 @@
 //
 // Per rank this sends (ranks-1)·count/ranks elements for every rank count, DESIGN 3.7's
 // (N-1)/N·count, in ceil(log2 N) steps instead of the ring's N-1.
+#include "algorithms/fragments.h"
+#include "algorithms/segmented_messages.h"
 #include "cclab/algorithm.h"
+#include "patterns/message_segments.h"
 #include "patterns/recursive.h"
-#include "patterns/segmented_messages.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 

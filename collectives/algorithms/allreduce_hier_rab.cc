@@ -20,9 +20,11 @@
 //
 // Per rank this sends count·w from a non-leader; a leader sends 2(L-1)/L·count·w to other nodes
 // plus count·w to each of its tree children inside the node.
+#include "algorithms/fragments.h"
 #include "cclab/algorithm.h"
-#include "patterns/fragments.h"
 #include "patterns/hierarchy.h"
+#include "patterns/message_segments.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 

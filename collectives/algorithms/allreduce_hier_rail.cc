@@ -28,9 +28,11 @@
 //
 // Per rank on a node of k ranks this sends 2(k-1)/k·count·w inside the node plus
 // 2(N-1)/N·count/k·w between nodes (exactly, up to chunk rounding).
+#include "algorithms/fragments.h"
 #include "cclab/algorithm.h"
-#include "patterns/fragments.h"
 #include "patterns/hierarchy.h"
+#include "patterns/message_segments.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 

@@ -21,9 +21,14 @@
 //            slots; a slot is reused only after the reduction that read it.
 // - tag:     (phase, segment) with phases fold, each reduce-scatter step, each allgather step,
 //            unfold.
+#include "algorithms/fragments.h"
+#include "algorithms/power_of_two_fold.h"
+#include "algorithms/regions.h"
+#include "algorithms/segmented_messages.h"
 #include "cclab/algorithm.h"
+#include "patterns/message_segments.h"
 #include "patterns/recursive.h"
-#include "patterns/segmented_messages.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 

@@ -17,9 +17,13 @@
 //
 // Per core rank this sends log2(core)·count elements, plus count once more for a rank that
 // absorbed an extra one; an extra rank sends count.
+#include "algorithms/fragments.h"
+#include "algorithms/power_of_two_fold.h"
+#include "algorithms/segmented_messages.h"
 #include "cclab/algorithm.h"
+#include "patterns/message_segments.h"
 #include "patterns/recursive.h"
-#include "patterns/segmented_messages.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 

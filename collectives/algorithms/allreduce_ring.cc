@@ -7,14 +7,16 @@
 // - chunk:   a slice is cut into `ranks` chunks (balanced; some are empty when it is small). Each
 //            ring step moves one chunk, at most a segment, from every rank to its right neighbour.
 // - step:    reduce-scatter has ranks-1 steps, then allgather has ranks-1 steps (see Ring and
-//            patterns/fragments.h, shared with the hierarchical algorithms).
+//            algorithms/fragments.h, shared with the hierarchical algorithms).
 // - slot:    received reduce-scatter chunks land in one of `segments_in_flight` scratch slots; a
 //            slot is reused only after the reduction that read it, which bounds the receives
 //            outstanding and keeps the scratch small.
 //
 // Per rank this sends 2(ranks-1)/ranks of the array (exactly: the sum of the chunks it forwards).
+#include "algorithms/fragments.h"
 #include "cclab/algorithm.h"
-#include "patterns/fragments.h"
+#include "patterns/message_segments.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 

@@ -21,9 +21,12 @@
 // ring sends 2(N-1)/N: the tree spends more bandwidth to need 2·log2(N) steps instead of 2(N-1).
 #include <array>
 
+#include "algorithms/fragments.h"
+#include "algorithms/regions.h"
 #include "cclab/algorithm.h"
 #include "patterns/double_binary_tree.h"
-#include "patterns/segmented_messages.h"
+#include "patterns/message_segments.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 

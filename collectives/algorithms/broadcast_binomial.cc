@@ -10,8 +10,10 @@
 // - tag:     segment j uses tag j on every edge.
 //
 // Per rank this sends count·w per child: up to ceil(log2 ranks) copies of the array at the root.
+#include "algorithms/fragments.h"
 #include "cclab/algorithm.h"
-#include "patterns/fragments.h"
+#include "patterns/message_segments.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 

@@ -12,9 +12,11 @@
 // - tag:     segment j uses tag j on every link.
 //
 // Per rank this sends count·w, except the last rank, which sends nothing (DESIGN 3.7).
+#include "algorithms/fragments.h"
 #include "cclab/algorithm.h"
 #include "patterns/binomial.h"
-#include "patterns/fragments.h"
+#include "patterns/message_segments.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 

@@ -17,10 +17,11 @@
 // Per rank this sends at most (ranks-1)/ranks·count·w in the allgather, plus, at the root and
 // other inner tree ranks, the scatter runs (at most (ranks-1)/ranks·count·w at the root): about
 // 2·count·w instead of the binomial tree's log2(ranks)·count·w, which wins for large arrays.
+#include "algorithms/fragments.h"
 #include "cclab/algorithm.h"
 #include "patterns/binomial.h"
-#include "patterns/fragments.h"
 #include "patterns/ring.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 

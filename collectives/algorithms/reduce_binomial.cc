@@ -15,8 +15,10 @@
 //
 // Per rank this sends count·w, except the root, which sends nothing; the root receives
 // count·w per child (up to ceil(log2 ranks) arrays).
+#include "algorithms/fragments.h"
 #include "cclab/algorithm.h"
-#include "patterns/fragments.h"
+#include "patterns/message_segments.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 

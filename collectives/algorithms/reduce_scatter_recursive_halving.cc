@@ -25,9 +25,13 @@
 //
 // Per rank, for a power-of-two rank count, this sends (ranks-1)·count/ranks elements, DESIGN
 // 3.7's (N-1)/N·count; with the fold an extra rank sends the whole array to its partner first.
+#include "algorithms/fragments.h"
+#include "algorithms/regions.h"
+#include "algorithms/segmented_messages.h"
 #include "cclab/algorithm.h"
+#include "patterns/message_segments.h"
 #include "patterns/recursive.h"
-#include "patterns/segmented_messages.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 

@@ -21,9 +21,12 @@
 // Per rank this sends (ranks-1)·count/ranks elements, DESIGN 3.7's (N-1)/N·count.
 #include <algorithm>
 
+#include "algorithms/fragments.h"
+#include "algorithms/regions.h"
 #include "cclab/algorithm.h"
 #include "patterns/block_ring.h"
-#include "patterns/segmented_messages.h"
+#include "patterns/message_segments.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 

@@ -8,12 +8,15 @@
 //     (or SLURM_PROCID, SLURM_NTASKS with CCLAB_STORE; CCLAB_* win over SLURM_*)
 //   CCLAB_STORE_BIND_ADDR     env launch: where rank 0's store listens (default 127.0.0.1)
 //   CCLAB_TOKEN               the job token every store client presents
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "bootstrap/mpi_bootstrap.h"
-#include "bootstrap/tcp_store.h"
+#include "bootstrap/store_address.h"
+#include "bootstrap/tcp_store_bootstrap.h"
+#include "bootstrap/tcp_store_client.h"
+#include "bootstrap/tcp_store_server.h"
+#include "cclab/deadline.h"
 #include "cclab/error.h"
 #include "cclab/launch.h"
 
@@ -74,9 +77,7 @@ std::unique_ptr<TcpStoreBootstrap> join_store(LaunchKind kind, double timeout_s,
   try {
     client = std::make_unique<TcpStoreClient>(connect_to, token, deadline);
   } catch (const TimeoutError& error) {
-    char seconds[32];
-    std::snprintf(seconds, sizeof seconds, "%g", timeout_s);
-    throw TimeoutError(std::string("rendezvous timed out after ") + seconds + " s: " + error.what());
+    throw TimeoutError("rendezvous timed out after " + format_seconds(timeout_s) + " s: " + error.what());
   }
   return std::make_unique<TcpStoreBootstrap>(std::move(client), rank, size,
                                              kind == LaunchKind::local ? "local" : "env", timeout_s,

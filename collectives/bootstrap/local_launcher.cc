@@ -22,7 +22,9 @@
 #include <string>
 #include <vector>
 
-#include "bootstrap/tcp_store.h"
+#include "bootstrap/job_token.h"
+#include "bootstrap/tcp_store_server.h"
+#include "bootstrap/unique_fd.h"
 #include "cclab/error.h"
 #include "cclab/launch.h"
 
@@ -84,7 +86,8 @@ class SupervisorSignals {
 
   /// Waits up to `timeout` for one of the signals; returns it, or 0.
   int wait(std::chrono::milliseconds timeout) {
-    const timespec limit{static_cast<time_t>(timeout.count() / 1000), static_cast<long>(timeout.count() % 1000) * 1000000};
+    const timespec limit{static_cast<time_t>(timeout.count() / 1000),
+                         static_cast<long>(timeout.count() % 1000) * 1000000};
     const int signal = sigtimedwait(&handled_, nullptr, &limit);
     return signal > 0 ? signal : 0;
   }
@@ -118,8 +121,9 @@ std::vector<std::string> environment_with(const std::vector<std::string>& overri
   for (char** entry = environ; *entry != nullptr; ++entry) {
     const std::string text = *entry;
     const std::string name = text.substr(0, text.find('='));
-    const bool replaced = std::any_of(overrides.begin(), overrides.end(),
-                                      [&](const std::string& o) { return o.compare(0, name.size() + 1, name + "=") == 0; });
+    const bool replaced = std::any_of(overrides.begin(), overrides.end(), [&](const std::string& o) {
+      return o.compare(0, name.size() + 1, name + "=") == 0;
+    });
     if (!replaced) result.push_back(text);
   }
   result.insert(result.end(), overrides.begin(), overrides.end());
@@ -187,7 +191,8 @@ class Children {
       }
       children_.back().running = false;
       throw Error("cannot start " + children_.back().label + ": " +
-                  (plan.affinity ? "binding or exec of " : "exec of ") + plan.path + " failed: " + std::strerror(error));
+                  (plan.affinity ? "binding or exec of " : "exec of ") + plan.path +
+                  " failed: " + std::strerror(error));
     }
   }
 
@@ -298,7 +303,8 @@ Outcome supervise(Children& children, SupervisorSignals& signals, std::chrono::s
 std::string this_executable() {
   char path[4096];
   const ssize_t length = ::readlink("/proc/self/exe", path, sizeof path - 1);
-  if (length <= 0) throw Error("cannot find this program's path (/proc/self/exe): " + std::string(std::strerror(errno)));
+  if (length <= 0)
+    throw Error("cannot find this program's path (/proc/self/exe): " + std::string(std::strerror(errno)));
   return std::string(path, static_cast<size_t>(length));
 }
 
@@ -348,7 +354,8 @@ int launch_through_mpirun(const std::vector<std::string>& argv, const LocalLaunc
   const Outcome outcome = supervise(children, signals, kMpirunStopGrace);
   const auto& child = children.all().front();
   if (outcome.received_signal != 0) {
-    std::fprintf(stderr, "cclab: received %s; stopped mpirun and its ranks\n", signal_text(outcome.received_signal).c_str());
+    std::fprintf(stderr, "cclab: received %s; stopped mpirun and its ranks\n",
+                 signal_text(outcome.received_signal).c_str());
     return 128 + outcome.received_signal;
   }
   // mpirun explains a failed rank itself; add a line only when mpirun itself was killed.
@@ -423,7 +430,8 @@ int launch_local(const std::vector<std::string>& argv, const LocalLaunchOptions&
     } else if (WEXITSTATUS(status) == kUsageExitStatus) {
       // The ranks printed the usage error themselves; only say something if we had to stop some.
       if (outcome.stopped_others)
-        std::fprintf(stderr, "cclab: %s exited with status 2 (usage error)%s\n", failure->label.c_str(), stopped.c_str());
+        std::fprintf(stderr, "cclab: %s exited with status 2 (usage error)%s\n", failure->label.c_str(),
+                     stopped.c_str());
     } else {
       std::fprintf(stderr, "cclab: %s exited with status %d%s\n", failure->label.c_str(), WEXITSTATUS(status),
                    stopped.c_str());

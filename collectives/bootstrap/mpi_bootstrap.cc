@@ -1,7 +1,6 @@
 #include "bootstrap/mpi_bootstrap.h"
 
 #include <climits>
-#include <cstdio>
 #include <cstdint>
 
 #include "cclab/deadline.h"
@@ -61,11 +60,9 @@ void MpiBootstrap::wait(MPI_Request& request, const char* what) {
     if (done) return;
     if (deadline.passed()) {
       abandoned_request_ = true;
-      char seconds[32];
-      std::snprintf(seconds, sizeof seconds, "%g", timeout_s_);
       // A collective does not tell which rank is missing; mpirun's report of the rank that exited
       // or hung is the place to look.
-      throw TimeoutError(std::string("MPI bootstrap ") + what + " timed out after " + seconds +
+      throw TimeoutError(std::string("MPI bootstrap ") + what + " timed out after " + format_seconds(timeout_s_) +
                          " s: not every rank arrived (MPI cannot say which)");
     }
     backoff.idle();

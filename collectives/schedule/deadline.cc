@@ -2,9 +2,16 @@
 
 #include <sched.h>
 
+#include <cstdio>
 #include <thread>
 
 namespace cclab {
+
+std::string format_seconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", seconds);
+  return text;
+}
 
 void Backoff::idle() {
   // A few hundred empty polls cost well under a microsecond each; past that the peer is slow

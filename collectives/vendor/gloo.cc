@@ -22,7 +22,10 @@
 #include <gloo/rendezvous/store.h>
 #include <gloo/transport/tcp/device.h>
 
-#include "bootstrap/tcp_store.h"
+#include "bootstrap/job_token.h"
+#include "bootstrap/store_address.h"
+#include "bootstrap/tcp_store_client.h"
+#include "bootstrap/tcp_store_server.h"
 #include "cclab/error.h"
 #include "cclab/implementation.h"
 #include "cclab/reduce.h"

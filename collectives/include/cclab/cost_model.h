@@ -1,7 +1,9 @@
 // The alpha-beta-gamma cost model (DESIGN 3.3): a message of b bytes takes alpha + beta*b on its
 // link (intra- or inter-node), a reduction of b bytes takes gamma*b of its rank's core. The
 // time simulation runs every rank's Schedule against these costs; `auto` selection and the
-// `pred_us` column use it.
+// `pred_us` column use it. Sources in collectives/cost_model/: the profile and its file
+// (profile.cc), the prediction (prediction.cc), the fits to measurements (fit.cc); the bench
+// runs the measurements (bench/calibration.h).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,8 @@
 #include "cclab/algorithm.h"
 
 namespace cclab {
+
+class Transport;
 
 /// A link's cost per message. Transports switch protocol with the message size (cclab's
 /// mailboxes up to 512 bytes within a node, UCX above; without mailboxes UCX eager below its
@@ -36,9 +40,9 @@ struct RegimeCost {
   double gamma_us_per_byte = 0;  // reduce kernel, per byte of result
   double copy_us_per_byte = 0;   // memcpy, per byte
   // Extra per byte of writing memory that a peer on this node has read since: each cache line's
-  // copy in the peer's cache must be invalidated first, a core-to-core round trip (about 30 ns
-  // between cores of one die, 160 ns across dies). Repeated calls pay it wherever a rank writes
-  // a region it sends to a same-node peer (the ring's reduced blocks, a forwarded chunk).
+  // copy in the peer's cache must be invalidated first, a core-to-core round trip (longer across
+  // dies than within one). Repeated calls pay it wherever a rank writes a region it sends to a
+  // same-node peer (the ring's reduced blocks, a forwarded chunk).
   double shared_write_us_per_byte = 0;
   // Extra per byte of a same-node transfer of data the sender wrote in the call: the receiving
   // core pulls lines that are dirty in the sender's cache, again a core-to-core trip each.
@@ -60,9 +64,8 @@ struct StreamingCurve {
 /// stream from memory, with every rank of the node competing for it; a call between the two pays
 /// a share of the way from the cached costs to the streaming ones: transfers and sharing costs
 /// `streaming_curve.fraction(F)`, reductions and copies `kernel_streaming_curve.fraction(F)`. The
-/// two turn at different footprints: on the 2-core VM an out-of-place reduction on both ranks ran
-/// at cache speed up to 12 MiB on the node and streamed from 24 MiB, where exchanges were still at
-/// 0-20% of their turn (recursive doubling at 8 MiB was predicted 20-30% fast with one curve).
+/// two turn at different footprints (reductions stream from smaller ones than exchanges), so one
+/// curve for both mispredicts the sizes between (docs/measurements.md).
 struct CostProfile {
   std::string transport = "ucx";
   RegimeCost cached;
@@ -97,8 +100,28 @@ double predict_time_us(const Algorithm& algorithm, const Topology& topology, con
 /// relative error (so 8-byte latencies weigh as much as megabyte transfers). Where one line fits
 /// clearly worse than two (a protocol switch), the line breaks at the best split of the sizes.
 /// When a transport gives messages of up to `own_path_bytes` a path of their own
-/// (Transport::own_path_bytes), the break is there: one line each side of it.
+/// (own_path_bytes(transport)), the break is there: one line each side of it.
 LinkCost fit_link_cost(const std::vector<double>& bytes, const std::vector<double>& times_us,
                        size_t own_path_bytes = 0);
+
+/// A streaming curve from (node footprint, per-byte time) measurements: each footprint's fraction of
+/// the way from the smallest footprint's time to the largest one's, made monotone by pooling.
+StreamingCurve monotone_streaming_curve(std::vector<std::pair<size_t, double>> per_byte_by_footprint);
+
+/// Messages of up to this many bytes take a path of their own on `transport` (a MailboxTransport:
+/// the node's mailboxes); 0: none. The cost model fits their latency apart from the larger ones'.
+size_t own_path_bytes(const Transport& transport);
+
+/// A profile as a JSON document (schema cclab.profile/5), and back.
+std::string profile_to_json(const CostProfile& profile);
+CostProfile profile_from_json(const std::string& text);
+void save_profile(const std::string& path, const CostProfile& profile);
+/// UsageError naming the file when it is missing or not a profile.
+CostProfile load_profile(const std::string& path);
+/// One short line of the cached regime's figures: "intra-node alpha 0.30 us, 1.12 GB/s (over 512 B:
+/// 3.14 us, 9.84 GB/s); inter-node ...; reduce 26.16 GB/s (ucx+shm)".
+std::string describe_profile(const CostProfile& profile);
+/// Every figure of the profile, both regimes and the streaming curves, on one line.
+std::string describe_profile_in_full(const CostProfile& profile);
 
 }  // namespace cclab

@@ -1,7 +1,9 @@
-// Deadlines for every wait, and the poll loop that honours them.
+// Deadlines for every wait, the poll loop that honours them, and how a wait's length reads in
+// the message of a wait that gave up.
 #pragma once
 
 #include <chrono>
+#include <string>
 
 namespace cclab {
 
@@ -15,6 +17,9 @@ struct Deadline {
   }
   bool passed() const { return Clock::now() >= when; }
 };
+
+/// `seconds` as timeout messages print them: "60", "0.5", "1e+03".
+std::string format_seconds(double seconds);
 
 /// Spins a few rounds and then yields the core; when ranks outnumber cores, always yields.
 /// Call `idle()` each time a poll found nothing to do.

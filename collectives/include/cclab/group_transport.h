@@ -23,7 +23,6 @@ class GroupTransport : public Transport {
   RequestPtr send(int peer, const void* buffer, size_t bytes, uint64_t tag) override;
   RequestPtr recv(int peer, void* buffer, size_t bytes, uint64_t tag) override;
   bool progress() override { return parent_.progress(); }
-  void count_direct_traffic(int peer, size_t bytes_sent, size_t bytes_received) override;
 
   /// Global rank of group rank `peer`.
   int global_rank(int peer) const;

@@ -4,8 +4,9 @@
 // the one that consumes it; with the data in shared memory the consumer reads it where it lies.
 // The data-parallel trainer keeps every rank's parameters and gradients here (DESIGN 3.6).
 //
-// What moves through it is not seen by a Transport: its users count it themselves
-// (Transport::count_direct_traffic), so measured volume stays comparable with DESIGN 3.7.
+// What moves through it is not seen by a Transport: its users count it themselves in the
+// transport's meter (TrafficMeter::count_direct_traffic), so measured volume stays comparable
+// with DESIGN 3.7.
 #pragma once
 
 #include <atomic>

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cclab/deadline.h"
+#include "cclab/traffic_meter.h"
 
 namespace cclab {
 
@@ -19,16 +20,6 @@ inline uint64_t message_tag(uint64_t sequence, uint64_t step) {
   return ((sequence & 0xFFFFFF) << 24) | (step & 0xFFFFFF);
 }
 inline uint64_t wire_tag(uint64_t tag, int sender) { return (tag << kTagSenderBits) | uint64_t(sender); }
-
-/// Bytes and messages per peer, counted when an operation is posted. These are the measured
-/// communication volume.
-struct TrafficCounters {
-  std::vector<uint64_t> bytes_sent, bytes_received, messages_sent, messages_received;
-  explicit TrafficCounters(int peers = 0)
-      : bytes_sent(peers), bytes_received(peers), messages_sent(peers), messages_received(peers) {}
-  uint64_t total_bytes_sent() const;
-  uint64_t total_bytes_received() const;
-};
 
 /// One posted send or receive.
 class Request {
@@ -47,7 +38,7 @@ using RequestPtr = std::unique_ptr<Request>;
 
 class Transport {
  public:
-  Transport(int rank, int size) : rank_(rank), size_(size), counters_(size) {}
+  Transport(int rank, int size) : rank_(rank), size_(size), traffic_(rank, size) {}
   virtual ~Transport() = default;
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -72,29 +63,23 @@ class Transport {
   /// Waits for every request in the list (null entries are skipped).
   void wait_all(std::vector<RequestPtr>& requests, Deadline deadline);
 
-  /// Messages of up to this many bytes take a path of their own (MailboxTransport: the node's
-  /// mailboxes); 0: none. The cost model fits their latency apart from the larger messages'.
-  virtual size_t own_path_bytes() const { return 0; }
-
   /// When ranks outnumber cores, waiting loops yield the core instead of spinning.
   void set_yield_when_idle(bool yield) { yield_when_idle_ = yield; }
   bool yield_when_idle() const { return yield_when_idle_; }
 
-  const TrafficCounters& counters() const { return counters_; }
-
-  /// Counts traffic that went around send/recv, through memory both ranks map (node-shared
-  /// memory): `bytes_sent` that `peer` read from this rank's memory, `bytes_received` this rank
-  /// read from the peer's, each as one message. A group view counts it in its parent too.
-  virtual void count_direct_traffic(int peer, size_t bytes_sent, size_t bytes_received);
+  /// This rank's traffic with each peer: what this transport posted, and what the caller counts
+  /// as moved through node-shared memory.
+  TrafficMeter& traffic() { return traffic_; }
+  const TrafficCounters& counters() const { return traffic_.counters(); }
 
  protected:
-  void count_send(int peer, size_t bytes);
-  void count_receive(int peer, size_t bytes);
+  void count_send(int peer, size_t bytes) { traffic_.count_send(peer, bytes); }
+  void count_receive(int peer, size_t bytes) { traffic_.count_receive(peer, bytes); }
   void check_peer(int peer) const;
 
  private:
   int rank_, size_;
-  TrafficCounters counters_;
+  TrafficMeter traffic_;
   bool yield_when_idle_ = false;
 };
 

@@ -26,6 +26,7 @@ int group_rank_of(const Transport& parent, const std::vector<int>& members) {
 GroupTransport::GroupTransport(Transport& parent, std::vector<int> members)
     : Transport(group_rank_of(parent, members), int(members.size())), parent_(parent), members_(std::move(members)) {
   set_yield_when_idle(parent_.yield_when_idle());
+  traffic().also_count_direct_traffic_in(parent_.traffic(), members_);
 }
 
 int GroupTransport::global_rank(int peer) const {
@@ -43,11 +44,6 @@ RequestPtr GroupTransport::recv(int peer, void* buffer, size_t bytes, uint64_t t
   const int global = global_rank(peer);
   count_receive(peer, bytes);
   return parent_.recv(global, buffer, bytes, tag);
-}
-
-void GroupTransport::count_direct_traffic(int peer, size_t bytes_sent, size_t bytes_received) {
-  Transport::count_direct_traffic(peer, bytes_sent, bytes_received);
-  parent_.count_direct_traffic(global_rank(peer), bytes_sent, bytes_received);
 }
 
 }  // namespace cclab

@@ -4,11 +4,9 @@
 // Why: a latency-bound collective (recursive doubling at 8 bytes, a ring at a few KiB) is a chain
 // of small messages, and within a node each costs what its cache lines cost to cross between two
 // cores. UCX 1.13's shared-memory transport moves an 8-byte tagged message through a 128-byte FIFO
-// element and the receiver's FIFO head (a compare-and-swap): on the 2-core VM an exchange took
-// 0.70 us where two processes swapping one cache line took 0.28, and Open MPI's allreduce (its
-// "fastbox", one line) 0.62-0.72. A mailbox message is its cache lines and nothing else. Above
-// kMostBytes UCX's single copy wins over copying line by line (a 1 KiB ring block took 10% longer
-// through the mailboxes, a 4 KiB one 60%).
+// element and the receiver's FIFO head (a compare-and-swap); a mailbox message is its cache lines
+// and nothing else. Above kMostBytes UCX's single copy wins over copying line by line. Figures:
+// docs/measurements.md.
 //
 // Layout: each rank's NodeSharedMemory segment holds one ring of kSlots 64-byte slots per sender
 // on the node (the messages that sender has for it), and one line per sender where it says how
@@ -58,7 +56,6 @@ class MailboxTransport : public Transport {
   RequestPtr recv(int peer, void* buffer, size_t bytes, uint64_t tag) override;
   bool progress() override;
   void shutdown() override { inner_->shutdown(); }
-  size_t own_path_bytes() const override { return kMostBytes; }
 
   class MailboxRequest;
 

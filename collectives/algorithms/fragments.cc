@@ -1,19 +1,12 @@
-#include "patterns/fragments.h"
+#include "algorithms/fragments.h"
 
 #include <algorithm>
 
+#include "algorithms/regions.h"
 #include "patterns/binomial.h"
 #include "patterns/ring.h"
 
 namespace cclab {
-namespace {
-
-// Every message tag must fit the 24-bit step field of the wire tag.
-constexpr size_t kMaxTags = size_t{1} << 24;
-
-Region region(BufferKind buffer, Span span) { return {buffer, span.offset, span.count}; }
-
-}  // namespace
 
 Group Group::everyone(int ranks, int rank) {
   Group group{std::vector<int>(size_t(ranks)), rank};
@@ -26,10 +19,10 @@ void binomial_broadcast(ScheduleWriter& writer, const Group& group, int root, Sp
   const BinomialTree tree{group.position, group.size(), root};
   BufferKind source = root_source;
   if (tree.parent() >= 0) {
-    writer.recv(group.rank_at(tree.parent()), tag, region(BufferKind::output, span));
+    writer.recv(group.rank_at(tree.parent()), tag, region_of(BufferKind::output, span));
     source = BufferKind::output;
   }
-  for (int child : tree.children()) writer.send(group.rank_at(child), tag, region(source, span));
+  for (int child : tree.children()) writer.send(group.rank_at(child), tag, region_of(source, span));
 }
 
 BufferKind binomial_reduce(ScheduleWriter& writer, const Group& group, int root, Span span, bool finalize,
@@ -42,10 +35,10 @@ BufferKind binomial_reduce(ScheduleWriter& writer, const Group& group, int root,
     const Region received = slots.next(span.count);
     writer.recv(group.rank_at(children[i]), tag, received);
     const bool last = i + 1 == children.size() && tree.parent() < 0;
-    writer.reduce(region(BufferKind::output, span), region(partial, span), received, finalize && last);
+    writer.reduce(region_of(BufferKind::output, span), region_of(partial, span), received, finalize && last);
     partial = BufferKind::output;
   }
-  if (tree.parent() >= 0) writer.send(group.rank_at(tree.parent()), tag, region(partial, span));
+  if (tree.parent() >= 0) writer.send(group.rank_at(tree.parent()), tag, region_of(partial, span));
   return partial;
 }
 
@@ -57,12 +50,12 @@ void ring_reduce_scatter(ScheduleWriter& writer, const Group& group, Span span, 
     const uint32_t tag = first_tag + uint32_t(step);
     // Step 0 forwards our own contribution; later steps the partial sum reduced one step ago.
     const Span out = balanced_part(span, chunks, size_t(ring.reduce_scatter_send_chunk(step)));
-    writer.send(group.rank_at(ring.right()), tag, region(step == 0 ? contribution : BufferKind::output, out));
+    writer.send(group.rank_at(ring.right()), tag, region_of(step == 0 ? contribution : BufferKind::output, out));
     const Span in = balanced_part(span, chunks, size_t(ring.reduce_scatter_recv_chunk(step)));
     const Region received = slots.next(in.count);
     writer.recv(group.rank_at(ring.left()), tag, received);
     const bool last = step + 2 == group.size();
-    writer.reduce(region(BufferKind::output, in), region(contribution, in), received, finalize && last);
+    writer.reduce(region_of(BufferKind::output, in), region_of(contribution, in), received, finalize && last);
   }
 }
 
@@ -73,15 +66,10 @@ void ring_allgather(ScheduleWriter& writer, const Group& group, Span span, uint3
     const uint32_t tag = first_tag + uint32_t(step);
     // Step 0 forwards the chunk this member completed; later ones what arrived one step ago.
     const Span out = balanced_part(span, chunks, size_t(ring.allgather_send_chunk(step)));
-    writer.send(group.rank_at(ring.right()), tag, region(BufferKind::output, out));
+    writer.send(group.rank_at(ring.right()), tag, region_of(BufferKind::output, out));
     const Span in = balanced_part(span, chunks, size_t(ring.allgather_recv_chunk(step)));
-    writer.recv(group.rank_at(ring.left()), tag, region(BufferKind::output, in));
+    writer.recv(group.rank_at(ring.left()), tag, region_of(BufferKind::output, in));
   }
-}
-
-size_t pipeline_segments(size_t count, size_t segment_elements, size_t tags_per_segment) {
-  const size_t wanted = std::max<size_t>(1, (count + segment_elements - 1) / segment_elements);
-  return std::min(wanted, kMaxTags / std::max<size_t>(1, tags_per_segment));
 }
 
 void copy_input_to_output(ScheduleWriter& writer, const CollectiveArgs& args) {

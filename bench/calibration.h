@@ -1,4 +1,4 @@
-// Measuring the cost model's parameters on the running job, and saving/loading them as JSON.
+// Measuring the cost model's parameters on the running job (the model itself: cclab/cost_model.h).
 #pragma once
 
 #include <iosfwd>
@@ -30,16 +30,15 @@ struct CalibrationOptions {
 /// every rank at once over arrays growing by sqrt 2 gives the kernels' own curve (the streaming
 /// figures: each the median of three passes over time); the sharing costs
 /// from two ranks of a node reducing into blocks they then exchange. Every rank returns rank 0's
-/// profile; rank 0 prints it to `out`.
-CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options, std::ostream* out);
+/// profile.
+CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options);
 
 /// Keeps the cached regime's sharing costs current through a sweep. A VM's cores move between dies
 /// while a job runs, and writing or reading what another core of the node holds costs several
 /// times more across dies, so a sweep measures them again before each size (a few milliseconds).
-/// One reading can catch a moment that does not last (a ring allreduce at 512 KiB was predicted
-/// 140 us after one, 95 after the others, measured 106-118), so the profile takes the median of
-/// the last three readings, starting from two of the calibration's: a move that lasts is followed
-/// from the second size on, a single odd reading is not.
+/// One reading can catch a moment that does not last, so the profile takes the median of the last
+/// three readings, starting from two of the calibration's: a move that lasts is followed from the
+/// second size on, a single odd reading is not.
 class SharingCostTracker {
  public:
   explicit SharingCostTracker(const CostProfile& calibrated);
@@ -52,20 +51,8 @@ class SharingCostTracker {
   std::vector<std::pair<double, double>> readings_;  // (shared write, dirty read) us per byte
 };
 
-/// A streaming curve from (node footprint, per-byte time) measurements: each footprint's fraction of
-/// the way from the smallest footprint's time to the largest one's, made monotone by pooling.
-StreamingCurve monotone_streaming_curve(std::vector<std::pair<size_t, double>> per_byte_by_footprint);
-
 /// The streaming curve from the calibration's simultaneous exchanges between rank 0 and `peer`
 /// (rank 0's points; `same_node`: both ranks' traffic lands on one node).
 StreamingCurve measure_streaming_curve(const std::vector<P2pPoint>& exchanges, int peer, bool same_node);
-
-std::string profile_to_json(const CostProfile& profile);
-CostProfile profile_from_json(const std::string& text);
-void save_profile(const std::string& path, const CostProfile& profile);
-/// UsageError naming the file when it is missing or not a profile.
-CostProfile load_profile(const std::string& path);
-/// One line: "intra: alpha 0.25 us, 7.5 GB/s; inter: ...; reduce 18 GB/s".
-std::string describe_profile(const CostProfile& profile);
 
 }  // namespace cclab

@@ -10,7 +10,7 @@
 
 #include "cclab/algorithm.h"
 #include "patterns/partition.h"
-#include "patterns/schedule_writer.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 
@@ -56,11 +56,6 @@ void ring_allgather(ScheduleWriter& writer, const Group& group, Span span, uint3
 
 /// Tags one ring phase takes: one per step.
 inline size_t ring_tags(int group_size) { return size_t(group_size - 1); }
-
-/// How many pipeline segments `count` elements are cut into: enough that none exceeds
-/// `segment_elements`, but no more than the 24-bit step field of a message tag leaves room for
-/// when each segment takes `tags_per_segment` tags. At least one.
-size_t pipeline_segments(size_t count, size_t segment_elements, size_t tags_per_segment);
 
 /// output = input over the whole array, nothing in place (one buffer). A broadcast root starts
 /// with it, and it is all that any collective does on a single rank.

@@ -1,11 +1,8 @@
-#include "profile.h"
+#include "calibration.h"
 
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <ostream>
 #include <sstream>
 
@@ -52,7 +49,6 @@ double per_byte_cost(KernelArrays& arrays, Comm* comm, Work work, size_t bytes =
 void sum_kernel(float* a, const float* b, size_t n) { reduce(a, a, b, n, DataType::f32, ReduceOp::sum); }
 void copy_kernel(float* a, const float* b, size_t n) { std::memcpy(a, b, n * 4); }
 
-double gbps(double us_per_byte) { return us_per_byte > 0 ? 1e-3 / us_per_byte : 0; }
 
 // Tags of the calibration's own messages, apart from collectives and the p2p benchmark.
 constexpr uint64_t kSharingSequence = 0xFFFFE0;
@@ -133,40 +129,6 @@ int first_peer_of_rank0(const Comm& comm, bool same_node) {
 
 }  // namespace
 
-// A streaming curve from per-byte times at growing footprints: each point's fraction is how far its
-// time has moved from the smallest footprint's (cached) to the largest one's (streaming). The curve
-// is the closest monotone one to the measured fractions (least squares: adjacent points that fall
-// are pooled into their mean), so one slow measurement early in the sweep (the VM's cores moved)
-// lifts its neighbours a little rather than every larger footprint to its level, as a running
-// maximum would.
-StreamingCurve monotone_streaming_curve(std::vector<std::pair<size_t, double>> per_byte_by_footprint) {
-  std::sort(per_byte_by_footprint.begin(), per_byte_by_footprint.end());
-  StreamingCurve curve;
-  if (per_byte_by_footprint.empty()) return curve;
-  const double cached = per_byte_by_footprint.front().second, streaming = per_byte_by_footprint.back().second;
-  struct Pool {
-    double sum;
-    size_t points;
-    double mean() const { return sum / double(points); }
-  };
-  std::vector<Pool> pools;
-  for (const auto& [footprint, per_byte] : per_byte_by_footprint) {
-    const bool last = footprint == per_byte_by_footprint.back().first;
-    const double measured = streaming > cached ? (per_byte - cached) / (streaming - cached) : (last ? 1.0 : 0.0);
-    pools.push_back({std::clamp(measured, 0.0, 1.0), 1});
-    while (pools.size() > 1 && pools[pools.size() - 2].mean() > pools.back().mean()) {
-      pools[pools.size() - 2].sum += pools.back().sum;
-      pools[pools.size() - 2].points += pools.back().points;
-      pools.pop_back();
-    }
-  }
-  size_t next = 0;
-  for (const Pool& pool : pools)
-    for (size_t i = 0; i < pool.points; ++i, ++next)
-      curve.points.emplace_back(per_byte_by_footprint[next].first, pool.mean());
-  return curve;
-}
-
 // The exchanges' curve: each exchange's footprint is the bytes it touches on rank 0's node (sent
 // and received by both ranks when they share it).
 StreamingCurve measure_streaming_curve(const std::vector<P2pPoint>& exchanges, int peer, bool same_node) {
@@ -183,7 +145,8 @@ void SharingCostTracker::refresh(Comm& comm, CostProfile& profile, double timeou
   const int peer = first_peer_of_rank0(comm, true);
   if (peer < 0) return;
   const SharingCosts sharing = measure_sharing_costs(comm, peer, kCachedSharingBytes, kCachedSharingRounds, timeout_s);
-  const std::string packed = comm.rank() == 0 ? std::string(reinterpret_cast<const char*>(&sharing), sizeof sharing) : "";
+  const std::string packed =
+      comm.rank() == 0 ? std::string(reinterpret_cast<const char*>(&sharing), sizeof sharing) : "";
   SharingCosts rank0;
   std::memcpy(&rank0, comm.allgather(packed)[0].data(), sizeof rank0);
   add_reading(rank0.shared_write_us_per_byte, rank0.dirty_read_us_per_byte, profile);
@@ -202,7 +165,7 @@ void SharingCostTracker::add_reading(double shared_write_us_per_byte, double dir
   profile.cached.dirty_read_us_per_byte = median_of(&std::pair<double, double>::second);
 }
 
-CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options, std::ostream* out) {
+CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options) {
   const int intra_peer = first_peer_of_rank0(comm, true), inter_peer = first_peer_of_rank0(comm, false);
   P2pBenchOptions p2p;
   p2p.test = P2pTest::latency;
@@ -234,9 +197,7 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   exchange.warmup_bytes = size_t{32} << 20;
   // The streaming side runs in passes spread over time, and each figure keeps the median of its
   // passes: what the machine gives a core that streams changes every few seconds (the VM's cores
-  // move between dies, neighbours use the memory), and one pass landing in a slow moment used to
-  // set the whole streaming side (seen: 1.3-1.9 GB/s against 3.5-4.5 in other runs, and curves
-  // at 0% up to 45 MiB).
+  // move between dies, neighbours use the memory), so one pass can land in a slow moment.
   std::vector<std::vector<P2pPoint>> exchange_passes;
   // Reductions on every rank at once, as a collective runs them, over arrays growing by sqrt 2 to
   // beyond the caches: the largest gives the streaming gamma, the sweep the kernels' own curve.
@@ -285,7 +246,7 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   std::string shared;
   if (comm.rank() == 0) {
     auto link = [&](int peer) {
-      LinkCost cached = fit_pair(points, 0, peer, comm.transport().own_path_bytes()), stream = cached;
+      LinkCost cached = fit_pair(points, 0, peer, own_path_bytes(comm.transport())), stream = cached;
       // The sweep's smallest exchange is cached, its largest streams: they set the beta of the
       // largest messages' line, and the streaming regime's betas.
       const P2pPoint *smallest = nullptr, *largest = nullptr;
@@ -311,118 +272,8 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
         measure_streaming_curve(exchanged, intra_peer > 0 ? intra_peer : inter_peer, intra_peer > 0);
     profile.kernel_streaming_curve = monotone_streaming_curve(gamma_by_footprint);
     shared = profile_to_json(profile);
-    if (out) *out << "# cost model: " << describe_profile(profile) << "\n";
   }
   return profile_from_json(comm.allgather(shared)[0]);
-}
-
-std::string profile_to_json(const CostProfile& profile) {
-  auto link = [](const LinkCost& cost) {
-    nlohmann::json json{{"alpha_us", cost.alpha_us}, {"beta_us_per_byte", cost.beta_us_per_byte}};
-    if (cost.protocol_bytes != SIZE_MAX) {
-      json["protocol_bytes"] = cost.protocol_bytes;
-      json["large_alpha_us"] = cost.large_alpha_us;
-      json["large_beta_us_per_byte"] = cost.large_beta_us_per_byte;
-    }
-    return json;
-  };
-  auto regime = [&](const RegimeCost& cost) {
-    return nlohmann::json{{"intra_node", link(cost.intra_node)},
-                          {"inter_node", link(cost.inter_node)},
-                          {"gamma_us_per_byte", cost.gamma_us_per_byte},
-                          {"copy_us_per_byte", cost.copy_us_per_byte},
-                          {"shared_write_us_per_byte", cost.shared_write_us_per_byte},
-                          {"dirty_read_us_per_byte", cost.dirty_read_us_per_byte}};
-  };
-  return nlohmann::json{{"schema", "cclab.profile/5"},
-                        {"transport", profile.transport},
-                        {"streaming_curve", profile.streaming_curve.points},
-                        {"kernel_streaming_curve", profile.kernel_streaming_curve.points},
-                        {"cached", regime(profile.cached)},
-                        {"streaming", regime(profile.streaming)}}
-      .dump(2);
-}
-
-CostProfile profile_from_json(const std::string& text) {
-  const nlohmann::json json = nlohmann::json::parse(text);
-  if (json.value("schema", "") != "cclab.profile/5")
-    throw UsageError("not a cclab.profile/5 document (profiles of older builds: run cclab bench p2p --fit again)");
-  auto link = [](const nlohmann::json& cost) {
-    LinkCost link{cost.at("alpha_us").get<double>(), cost.at("beta_us_per_byte").get<double>()};
-    if (cost.contains("protocol_bytes")) {
-      link.protocol_bytes = cost.at("protocol_bytes");
-      link.large_alpha_us = cost.at("large_alpha_us");
-      link.large_beta_us_per_byte = cost.at("large_beta_us_per_byte");
-    }
-    return link;
-  };
-  auto regime = [&](const nlohmann::json& cost) {
-    return RegimeCost{link(cost.at("intra_node")), link(cost.at("inter_node")),
-                      cost.at("gamma_us_per_byte").get<double>(), cost.at("copy_us_per_byte").get<double>(),
-                      cost.at("shared_write_us_per_byte").get<double>(), cost.at("dirty_read_us_per_byte").get<double>()};
-  };
-  CostProfile profile;
-  profile.transport = json.at("transport");
-  profile.streaming_curve.points = json.at("streaming_curve").get<std::vector<std::pair<size_t, double>>>();
-  profile.kernel_streaming_curve.points =
-      json.at("kernel_streaming_curve").get<std::vector<std::pair<size_t, double>>>();
-  profile.cached = regime(json.at("cached"));
-  profile.streaming = regime(json.at("streaming"));
-  return profile;
-}
-
-void save_profile(const std::string& path, const CostProfile& profile) {
-  const auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream file(temporary);
-    file << profile_to_json(profile) << "\n";
-    if (!file) throw Error("cannot write profile '" + temporary + "'");
-  }
-  std::filesystem::rename(temporary, path);  // atomic: a reader never sees half a profile
-}
-
-CostProfile load_profile(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) throw UsageError("cannot read profile '" + path + "'");
-  std::stringstream text;
-  text << file.rdbuf();
-  try {
-    return profile_from_json(text.str());
-  } catch (const std::exception& error) {
-    throw UsageError("profile '" + path + "' is not valid: " + error.what());
-  }
-}
-
-std::string describe_profile(const CostProfile& p) {
-  char line[1024];
-  const LinkCost& intra = p.cached.intra_node;
-  char protocol[128] = "";
-  if (intra.protocol_bytes != SIZE_MAX)
-    std::snprintf(protocol, sizeof(protocol), " (over %zu B: alpha %.2f us, %.2f GB/s)", intra.protocol_bytes,
-                  intra.large_alpha_us, gbps(intra.large_beta_us_per_byte));
-  auto describe_curve = [](const StreamingCurve& streaming_curve) {
-    std::string curve;
-    for (const auto& [footprint, fraction] : streaming_curve.points) {
-      char point[48];
-      std::snprintf(point, sizeof(point), "%s%zuM:%.0f%%", curve.empty() ? "" : " ", footprint >> 20, fraction * 100);
-      curve += point;
-    }
-    return curve;
-  };
-  const std::string curve = describe_curve(p.streaming_curve), kernel_curve = describe_curve(p.kernel_streaming_curve);
-  std::snprintf(line, sizeof(line),
-                "intra-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; inter-node alpha %.2f us, %.2f / "
-                "%.2f GB/s; reduce %.2f / %.2f GB/s; writing what a peer read +%.2f / %.2f ns/B, reading what a peer wrote +%.2f / %.2f ns/B; streaming share by node "
-                "footprint: transfers %s, reductions %s (%s)",
-                intra.alpha_us, gbps(intra.beta_us_per_byte), protocol, gbps(p.streaming.intra_node.beta_us_per_byte),
-                p.cached.inter_node.alpha_us, gbps(p.cached.inter_node.beta_us_per_byte),
-                gbps(p.streaming.inter_node.beta_us_per_byte), gbps(p.cached.gamma_us_per_byte),
-                gbps(p.streaming.gamma_us_per_byte), p.cached.shared_write_us_per_byte * 1e3, p.streaming.shared_write_us_per_byte * 1e3,
-                p.cached.dirty_read_us_per_byte * 1e3, p.streaming.dirty_read_us_per_byte * 1e3, curve.c_str(),
-                kernel_curve.c_str(), p.transport.c_str());
-  return line;
 }
 
 }  // namespace cclab

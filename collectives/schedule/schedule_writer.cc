@@ -1,4 +1,4 @@
-#include "patterns/schedule_writer.h"
+#include "schedule/schedule_writer.h"
 
 #include <algorithm>
 

@@ -11,17 +11,6 @@ namespace cclab {
 
 namespace {
 
-double mix(double cached, double streaming, double fraction) { return cached + fraction * (streaming - cached); }
-
-LinkCost mix(const LinkCost& cached, const LinkCost& streaming, double fraction) {
-  LinkCost link = cached;
-  link.alpha_us = mix(cached.alpha_us, streaming.alpha_us, fraction);
-  link.beta_us_per_byte = mix(cached.beta_us_per_byte, streaming.beta_us_per_byte, fraction);
-  link.large_alpha_us = mix(cached.large_alpha_us, streaming.large_alpha_us, fraction);
-  link.large_beta_us_per_byte = mix(cached.large_beta_us_per_byte, streaming.large_beta_us_per_byte, fraction);
-  return link;
-}
-
 // A set of element ranges of one rank's buffers (merged per buffer), to tell how many elements of
 // a region fall inside it. In place, input and output are one memory.
 class RegionSet {
@@ -69,7 +58,9 @@ class RegionSet {
   }
 
  private:
-  BufferKind key(BufferKind buffer) const { return inplace_ && buffer == BufferKind::input ? BufferKind::output : buffer; }
+  BufferKind key(BufferKind buffer) const {
+    return inplace_ && buffer == BufferKind::input ? BufferKind::output : buffer;
+  }
   bool inplace_;
   std::map<BufferKind, std::vector<std::pair<size_t, size_t>>> ranges_;
 };
@@ -92,29 +83,6 @@ struct SharedMemory {
 };
 
 }  // namespace
-
-double StreamingCurve::fraction(size_t node_footprint_bytes) const {
-  if (points.empty()) return 0;
-  const double footprint = std::log2(double(std::max<size_t>(node_footprint_bytes, 1)));
-  if (footprint <= std::log2(double(points.front().first))) return points.front().second;
-  for (size_t i = 1; i < points.size(); ++i) {
-    const double low = std::log2(double(points[i - 1].first)), high = std::log2(double(points[i].first));
-    if (footprint <= high)
-      return mix(points[i - 1].second, points[i].second, high > low ? (footprint - low) / (high - low) : 1.0);
-  }
-  return points.back().second;
-}
-
-RegimeCost CostProfile::regime(size_t node_footprint_bytes) const {
-  const double fraction = streaming_curve.fraction(node_footprint_bytes);
-  const double kernel_fraction = kernel_streaming_curve.fraction(node_footprint_bytes);
-  return {mix(cached.intra_node, streaming.intra_node, fraction),
-          mix(cached.inter_node, streaming.inter_node, fraction),
-          mix(cached.gamma_us_per_byte, streaming.gamma_us_per_byte, kernel_fraction),
-          mix(cached.copy_us_per_byte, streaming.copy_us_per_byte, kernel_fraction),
-          mix(cached.shared_write_us_per_byte, streaming.shared_write_us_per_byte, fraction),
-          mix(cached.dirty_read_us_per_byte, streaming.dirty_read_us_per_byte, fraction)};
-}
 
 size_t node_footprint_bytes(const Topology& topology, const CollectiveArgs& args,
                             const std::vector<Schedule>& schedules) {
@@ -261,68 +229,6 @@ double predict_time_us(const Algorithm& algorithm, const Topology& topology, con
   std::vector<Schedule> schedules;
   for (int r = 0; r < topology.ranks(); ++r) schedules.push_back(algorithm.build(topology, r, args));
   return predict_time_us(topology, args, schedules, profile);
-}
-
-namespace {
-
-struct LineFit {
-  double alpha = 0, beta = 0, error = 0;  // error: sum of squared relative residuals
-  bool valid = false;
-};
-
-// Minimise sum(((alpha + beta*s - t) / t)^2) over points [first, last): a 2x2 weighted system.
-LineFit fit_line(const std::vector<double>& bytes, const std::vector<double>& times, size_t first, size_t last) {
-  double s00 = 0, s01 = 0, s11 = 0, r0 = 0, r1 = 0;
-  for (size_t i = first; i < last; ++i) {
-    const double w = 1 / (times[i] * times[i]);
-    s00 += w;
-    s01 += w * bytes[i];
-    s11 += w * bytes[i] * bytes[i];
-    r0 += w * times[i];
-    r1 += w * bytes[i] * times[i];
-  }
-  const double det = s00 * s11 - s01 * s01;
-  LineFit fit;
-  if (last - first < 2 || det <= 0) return fit;
-  fit.alpha = std::max(0.0, (r0 * s11 - r1 * s01) / det);
-  fit.beta = std::max(0.0, (s00 * r1 - s01 * r0) / det);
-  for (size_t i = first; i < last; ++i) {
-    const double residual = (fit.alpha + fit.beta * bytes[i] - times[i]) / times[i];
-    fit.error += residual * residual;
-  }
-  fit.valid = true;
-  return fit;
-}
-
-}  // namespace
-
-LinkCost fit_link_cost(const std::vector<double>& bytes_in, const std::vector<double>& times_in,
-                       size_t own_path_bytes) {
-  std::vector<std::pair<double, double>> points;
-  for (size_t i = 0; i < bytes_in.size() && i < times_in.size(); ++i)
-    if (times_in[i] > 0) points.emplace_back(bytes_in[i], times_in[i]);
-  std::sort(points.begin(), points.end());
-  std::vector<double> bytes, times;
-  for (const auto& [size, time] : points) bytes.push_back(size), times.push_back(time);
-
-  const LineFit one = fit_line(bytes, times, 0, bytes.size());
-  if (!one.valid) throw Error("cost model: need measurements at two or more sizes to fit alpha and beta");
-  // A transport's own path for small messages is the break, with a line each side of it.
-  const size_t own = size_t(std::upper_bound(bytes.begin(), bytes.end(), double(own_path_bytes)) - bytes.begin());
-  if (own >= 2 && own + 2 <= bytes.size()) {
-    const LineFit small = fit_line(bytes, times, 0, own), large = fit_line(bytes, times, own, bytes.size());
-    return {small.alpha, small.beta, own_path_bytes, large.alpha, large.beta};
-  }
-  LinkCost cost{one.alpha, one.beta};
-  // Otherwise a break must earn its two extra parameters: it has to cut the error at least in half.
-  double best_error = one.error * 0.5;
-  for (size_t split = 3; split + 3 <= bytes.size(); ++split) {  // three points a side at least
-    const LineFit small = fit_line(bytes, times, 0, split), large = fit_line(bytes, times, split, bytes.size());
-    if (!small.valid || !large.valid || small.error + large.error >= best_error) continue;
-    best_error = small.error + large.error;
-    cost = {small.alpha, small.beta, size_t(bytes[split - 1]), large.alpha, large.beta};
-  }
-  return cost;
 }
 
 }  // namespace cclab

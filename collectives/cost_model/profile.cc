@@ -1,0 +1,186 @@
+#include "cclab/cost_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cclab/error.h"
+
+namespace cclab {
+namespace {
+
+double mix(double cached, double streaming, double fraction) { return cached + fraction * (streaming - cached); }
+
+LinkCost mix(const LinkCost& cached, const LinkCost& streaming, double fraction) {
+  LinkCost link = cached;
+  link.alpha_us = mix(cached.alpha_us, streaming.alpha_us, fraction);
+  link.beta_us_per_byte = mix(cached.beta_us_per_byte, streaming.beta_us_per_byte, fraction);
+  link.large_alpha_us = mix(cached.large_alpha_us, streaming.large_alpha_us, fraction);
+  link.large_beta_us_per_byte = mix(cached.large_beta_us_per_byte, streaming.large_beta_us_per_byte, fraction);
+  return link;
+}
+
+double gbps(double us_per_byte) { return us_per_byte > 0 ? 1e-3 / us_per_byte : 0; }
+
+}  // namespace
+
+double StreamingCurve::fraction(size_t node_footprint_bytes) const {
+  if (points.empty()) return 0;
+  const double footprint = std::log2(double(std::max<size_t>(node_footprint_bytes, 1)));
+  if (footprint <= std::log2(double(points.front().first))) return points.front().second;
+  for (size_t i = 1; i < points.size(); ++i) {
+    const double low = std::log2(double(points[i - 1].first)), high = std::log2(double(points[i].first));
+    if (footprint <= high)
+      return mix(points[i - 1].second, points[i].second, high > low ? (footprint - low) / (high - low) : 1.0);
+  }
+  return points.back().second;
+}
+
+RegimeCost CostProfile::regime(size_t node_footprint_bytes) const {
+  const double fraction = streaming_curve.fraction(node_footprint_bytes);
+  const double kernel_fraction = kernel_streaming_curve.fraction(node_footprint_bytes);
+  return {mix(cached.intra_node, streaming.intra_node, fraction),
+          mix(cached.inter_node, streaming.inter_node, fraction),
+          mix(cached.gamma_us_per_byte, streaming.gamma_us_per_byte, kernel_fraction),
+          mix(cached.copy_us_per_byte, streaming.copy_us_per_byte, kernel_fraction),
+          mix(cached.shared_write_us_per_byte, streaming.shared_write_us_per_byte, fraction),
+          mix(cached.dirty_read_us_per_byte, streaming.dirty_read_us_per_byte, fraction)};
+}
+
+std::string profile_to_json(const CostProfile& profile) {
+  auto link = [](const LinkCost& cost) {
+    nlohmann::json json{{"alpha_us", cost.alpha_us}, {"beta_us_per_byte", cost.beta_us_per_byte}};
+    if (cost.protocol_bytes != SIZE_MAX) {
+      json["protocol_bytes"] = cost.protocol_bytes;
+      json["large_alpha_us"] = cost.large_alpha_us;
+      json["large_beta_us_per_byte"] = cost.large_beta_us_per_byte;
+    }
+    return json;
+  };
+  auto regime = [&](const RegimeCost& cost) {
+    return nlohmann::json{{"intra_node", link(cost.intra_node)},
+                          {"inter_node", link(cost.inter_node)},
+                          {"gamma_us_per_byte", cost.gamma_us_per_byte},
+                          {"copy_us_per_byte", cost.copy_us_per_byte},
+                          {"shared_write_us_per_byte", cost.shared_write_us_per_byte},
+                          {"dirty_read_us_per_byte", cost.dirty_read_us_per_byte}};
+  };
+  return nlohmann::json{{"schema", "cclab.profile/5"},
+                        {"transport", profile.transport},
+                        {"streaming_curve", profile.streaming_curve.points},
+                        {"kernel_streaming_curve", profile.kernel_streaming_curve.points},
+                        {"cached", regime(profile.cached)},
+                        {"streaming", regime(profile.streaming)}}
+      .dump(2);
+}
+
+CostProfile profile_from_json(const std::string& text) {
+  const nlohmann::json json = nlohmann::json::parse(text);
+  if (json.value("schema", "") != "cclab.profile/5")
+    throw UsageError("not a cclab.profile/5 document (profiles of older builds: run cclab bench p2p --fit again)");
+  auto link = [](const nlohmann::json& cost) {
+    LinkCost link{cost.at("alpha_us").get<double>(), cost.at("beta_us_per_byte").get<double>()};
+    if (cost.contains("protocol_bytes")) {
+      link.protocol_bytes = cost.at("protocol_bytes");
+      link.large_alpha_us = cost.at("large_alpha_us");
+      link.large_beta_us_per_byte = cost.at("large_beta_us_per_byte");
+    }
+    return link;
+  };
+  auto regime = [&](const nlohmann::json& cost) {
+    return RegimeCost{link(cost.at("intra_node")),
+                      link(cost.at("inter_node")),
+                      cost.at("gamma_us_per_byte").get<double>(),
+                      cost.at("copy_us_per_byte").get<double>(),
+                      cost.at("shared_write_us_per_byte").get<double>(),
+                      cost.at("dirty_read_us_per_byte").get<double>()};
+  };
+  CostProfile profile;
+  profile.transport = json.at("transport");
+  profile.streaming_curve.points = json.at("streaming_curve").get<std::vector<std::pair<size_t, double>>>();
+  profile.kernel_streaming_curve.points =
+      json.at("kernel_streaming_curve").get<std::vector<std::pair<size_t, double>>>();
+  profile.cached = regime(json.at("cached"));
+  profile.streaming = regime(json.at("streaming"));
+  return profile;
+}
+
+void save_profile(const std::string& path, const CostProfile& profile) {
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream file(temporary);
+    file << profile_to_json(profile) << "\n";
+    if (!file) throw Error("cannot write profile '" + temporary + "'");
+  }
+  std::filesystem::rename(temporary, path);  // atomic: a reader never sees half a profile
+}
+
+CostProfile load_profile(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) throw UsageError("cannot read profile '" + path + "'");
+  std::stringstream text;
+  text << file.rdbuf();
+  try {
+    return profile_from_json(text.str());
+  } catch (const std::exception& error) {
+    throw UsageError("profile '" + path + "' is not valid: " + error.what());
+  }
+}
+
+namespace {
+
+// " (over 512 B: 3.14 us, 9.84 GB/s)" for a line that breaks at a protocol switch, else "".
+std::string describe_break(const LinkCost& link) {
+  if (link.protocol_bytes == SIZE_MAX) return "";
+  char text[128];
+  std::snprintf(text, sizeof(text), " (over %zu B: %.2f us, %.2f GB/s)", link.protocol_bytes, link.large_alpha_us,
+                gbps(link.large_beta_us_per_byte));
+  return text;
+}
+
+}  // namespace
+
+std::string describe_profile(const CostProfile& p) {
+  const LinkCost &intra = p.cached.intra_node, &inter = p.cached.inter_node;
+  char line[512];
+  std::snprintf(line, sizeof(line), "intra-node alpha %.2f us, %.2f GB/s%s; inter-node alpha %.2f us, %.2f GB/s%s; "
+                "reduce %.2f GB/s (%s)", intra.alpha_us, gbps(intra.beta_us_per_byte), describe_break(intra).c_str(),
+                inter.alpha_us, gbps(inter.beta_us_per_byte), describe_break(inter).c_str(),
+                gbps(p.cached.gamma_us_per_byte), p.transport.c_str());
+  return line;
+}
+
+std::string describe_profile_in_full(const CostProfile& p) {
+  char line[2048];
+  const LinkCost& intra = p.cached.intra_node;
+  const std::string protocol = describe_break(intra), inter_protocol = describe_break(p.cached.inter_node);
+  auto describe_curve = [](const StreamingCurve& streaming_curve) {
+    std::string curve;
+    for (const auto& [footprint, fraction] : streaming_curve.points) {
+      char point[48];
+      std::snprintf(point, sizeof(point), "%s%zuM:%.0f%%", curve.empty() ? "" : " ", footprint >> 20, fraction * 100);
+      curve += point;
+    }
+    return curve;
+  };
+  const std::string curve = describe_curve(p.streaming_curve), kernel_curve = describe_curve(p.kernel_streaming_curve);
+  std::snprintf(line, sizeof(line),
+                "intra-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; inter-node alpha %.2f us, %.2f GB/s%s "
+                "cached, %.2f GB/s streaming; reduce %.2f / %.2f GB/s; writing what a peer read +%.2f / %.2f ns/B, reading what a peer "
+                "wrote +%.2f / %.2f ns/B; streaming share by node footprint: transfers %s, reductions %s (%s)",
+                intra.alpha_us, gbps(intra.beta_us_per_byte), protocol.c_str(), gbps(p.streaming.intra_node.beta_us_per_byte),
+                p.cached.inter_node.alpha_us, gbps(p.cached.inter_node.beta_us_per_byte), inter_protocol.c_str(),
+                gbps(p.streaming.inter_node.beta_us_per_byte), gbps(p.cached.gamma_us_per_byte),
+                gbps(p.streaming.gamma_us_per_byte), p.cached.shared_write_us_per_byte * 1e3,
+                p.streaming.shared_write_us_per_byte * 1e3, p.cached.dirty_read_us_per_byte * 1e3,
+                p.streaming.dirty_read_us_per_byte * 1e3, curve.c_str(), kernel_curve.c_str(), p.transport.c_str());
+  return line;
+}
+
+}  // namespace cclab
