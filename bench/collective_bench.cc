@@ -20,8 +20,9 @@
 #include "cclab/test_fault.h"
 #include "check.h"
 #include "cclab/host_buffer.h"
-#include "profile.h"
+#include "calibration.h"
 #include "results.h"
+#include "size_sweep.h"
 #include "statistics.h"
 #include "table.h"
 
@@ -31,7 +32,7 @@ namespace {
 // Rounds in which the implementations of a sweep take turns at each size (when there are several),
 // from this size on. Below it a block of iterations takes well under a millisecond, too short for
 // the machine to drift, and switching implementations would only leave each round's first
-// iterations colder (an 8 KiB allreduce measured 5 us in one block, 15 us in rounds).
+// iterations colder (figures in docs/measurements.md).
 constexpr int kRounds = 5;
 constexpr size_t kRoundsFromBytes = size_t{1} << 20;
 
@@ -92,35 +93,27 @@ struct RankSummary {
 
 }  // namespace
 
-std::vector<size_t> sweep_sizes(const CollectiveBenchOptions& options, size_t element_bytes) {
-  std::vector<size_t> sizes;
-  for (size_t bytes = options.min_bytes; bytes <= options.max_bytes;) {
-    sizes.push_back(bytes / element_bytes * element_bytes);
-    const size_t next = options.step_bytes ? bytes + options.step_bytes : size_t(double(bytes) * options.step_factor);
-    if (next <= bytes) break;  // a factor of 1 measures one size
-    bytes = next;
-  }
-  return sizes;
-}
-
 void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, const std::vector<std::string>& argv,
                           std::ostream& out) {
   const int rank = comm.rank(), ranks = comm.size();
   const size_t element = dtype_size(options.dtype);
-  const std::vector<size_t> sizes = sweep_sizes(options, element);
+  const std::vector<size_t> sizes =
+      size_sweep(options.min_bytes, options.max_bytes, options.step_bytes, options.step_factor, element);
 
   // The cost model behind `auto` and the pred_us column: measured on this job unless given.
   std::ostringstream model_line;
   CostProfile profile;
   if (!options.profile_path.empty()) {
     profile = load_profile(options.profile_path);
-    model_line << "# cost model: " << describe_profile(profile) << ", from " << options.profile_path << "\n";
   } else if (ranks > 1) {
     CalibrationOptions calibration;
     calibration.timeout_s = options.timeout_s;
     calibration.iters = 10;  // a quick estimate; bench p2p --fit measures longer
-    profile = calibrate_cost_profile(comm, calibration, &model_line);
+    profile = calibrate_cost_profile(comm, calibration);
   }
+  if (!options.profile_path.empty() || ranks > 1)
+    model_line << "# cost model: " << (options.verbose ? describe_profile_in_full(profile) : describe_profile(profile))
+               << (options.profile_path.empty() ? "" : ", from " + options.profile_path) << "\n";
 
   // A profile measured on this job keeps its sharing costs current through the sweep.
   std::optional<SharingCostTracker> sharing;
@@ -184,7 +177,7 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
     for (auto& impl : impls) impl->prepare(args);
 
     // Implementations take turns at each size, in rounds of a few iterations each, so drifts of
-    // the machine (a VM's cores move between dies every few seconds here) hit them alike. A round
+    // the machine (a VM's cores can move between dies every few seconds) hit them alike. A round
     // starts with one untimed iteration (the other implementations ran in between), the first
     // with the warm-up iterations.
     const int rounds = impls.size() > 1 && bytes >= kRoundsFromBytes ? rounds_of_turns : 1;

@@ -26,6 +26,7 @@ struct CollectiveBenchOptions {
   bool check = false;
   bool inplace = false;
   bool percentiles = false;
+  bool verbose = false;  // the header shows every figure of the cost model, not the short line
   std::vector<std::string> impls = {"ring"};
   double timeout_s = 60;
   std::string json_path;
@@ -33,9 +34,6 @@ struct CollectiveBenchOptions {
   size_t segment_bytes = size_t{1} << 20;
   size_t segments_in_flight = 4;
 };
-
-/// Message sizes of the sweep, in bytes, each a whole number of elements of `element_bytes`.
-std::vector<size_t> sweep_sizes(const CollectiveBenchOptions& options, size_t element_bytes);
 
 /// Runs the sweep on every rank of `comm`; rank 0 prints to `out` and writes results.
 /// `argv` is recorded in every result.

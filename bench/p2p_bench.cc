@@ -8,6 +8,7 @@
 
 #include "cclab/host_buffer.h"
 #include "results.h"
+#include "size_sweep.h"
 #include "statistics.h"
 
 namespace cclab {
@@ -72,17 +73,6 @@ struct PairTimer {
   }
 };
 
-std::vector<size_t> p2p_sizes(const P2pBenchOptions& options) {
-  std::vector<size_t> sizes;
-  for (size_t bytes = options.min_bytes; bytes <= options.max_bytes;) {
-    sizes.push_back(bytes);
-    const size_t next = options.step_bytes ? bytes + options.step_bytes : size_t(double(bytes) * options.step_factor);
-    if (next <= bytes) break;
-    bytes = next;
-  }
-  return sizes;
-}
-
 std::string format_row(const char* pattern, auto... values) {
   char line[256];
   std::snprintf(line, sizeof(line), pattern, values...);
@@ -103,7 +93,8 @@ std::string_view p2p_test_name(P2pTest test) {
 std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, const std::vector<std::string>& argv,
                                     std::ostream& out) {
   const int rank = comm.rank(), ranks = comm.size();
-  const std::vector<size_t> sizes = p2p_sizes(options);
+  const std::vector<size_t> sizes =
+      size_sweep(options.min_bytes, options.max_bytes, options.step_bytes, options.step_factor);
   HostBuffer send_buffer(options.max_bytes, 1), recv_buffer(options.max_bytes, 0);
   PairTimer timer{comm, options, send_buffer, recv_buffer};
 
@@ -134,7 +125,8 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
       std::vector<double> times;
       comm.barrier();
       if (in_pair) {
-        const int warmup = std::max(options.warmup, int(std::min<size_t>(options.warmup_bytes / std::max<size_t>(bytes, 1), 1 << 16)));
+        const int warmup =
+            std::max(options.warmup, int(std::min<size_t>(options.warmup_bytes / std::max<size_t>(bytes, 1), 1 << 16)));
         for (int i = 0; i < warmup; ++i) timer.iteration(rank, peer, rank == first, bytes);
         for (int i = 0; i < options.iters; ++i) times.push_back(timer.iteration(rank, peer, rank == first, bytes));
       }

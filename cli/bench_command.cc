@@ -1,6 +1,8 @@
 // `cclab bench <collective>|p2p`: nccl-tests and OSU flags (DESIGN 3.4), run as a job of N ranks.
 #include <algorithm>
+#include <cmath>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <sstream>
 
@@ -10,7 +12,7 @@
 #include "commands.h"
 #include "job.h"
 #include "p2p_bench.h"
-#include "profile.h"
+#include "calibration.h"
 
 namespace cclab {
 
@@ -24,7 +26,9 @@ size_t parse_size(const std::string& text) {
   else if (suffix == "G" || suffix == "g") multiplier = size_t{1} << 30;
   else if (!suffix.empty()) digits = 0;
   if (digits == 0 || digits > 15) throw UsageError("bad size '" + text + "' (expected e.g. 8, 64K, 256M, 1G)");
-  return std::stoull(text.substr(0, digits)) * multiplier;
+  const size_t count = std::stoull(text.substr(0, digits));
+  if (count > std::numeric_limits<size_t>::max() / multiplier) throw UsageError("size '" + text + "' is too large");
+  return count * multiplier;
 }
 
 namespace {
@@ -40,9 +44,9 @@ void add_sweep_flags(CLI::App& command, SweepFlags& flags) {
   command.add_option("-b,--minbytes", flags.min_bytes, "Smallest message size (K, M, G = 1024^1..3)")
       ->capture_default_str();
   command.add_option("-e,--maxbytes", flags.max_bytes, "Largest message size")->capture_default_str();
-  command.add_option("-f,--stepfactor", flags.step_factor, "Multiply the size by this factor each step")
+  command.add_option("-f,--stepfactor", flags.step_factor, "Multiply the size by this factor each step (1: step by -i)")
       ->capture_default_str();
-  command.add_option("-i,--stepbytes", flags.step_bytes, "Add this many bytes each step instead of -f");
+  command.add_option("-i,--stepbytes", flags.step_bytes, "Add this many bytes each step instead of -f (with -f 1: 1M)");
   command.add_option("--iters", flags.iters, "Timed iterations per size and implementation")->capture_default_str();
   command.add_option("-w,--warmup", flags.warmup, "Untimed iterations before timing")->capture_default_str();
 }
@@ -58,7 +62,10 @@ Sweep validate_sweep(const SweepFlags& flags) {
     throw UsageError("-b/--minbytes (" + flags.min_bytes + ") is larger than -e/--maxbytes (" + flags.max_bytes + ")");
   sweep.step_bytes = flags.step_bytes.empty() ? 0 : parse_size(flags.step_bytes);
   if (!flags.step_bytes.empty() && sweep.step_bytes == 0) throw UsageError("-i/--stepbytes must be positive");
-  if (flags.step_factor < 1) throw UsageError("-f/--stepfactor must be at least 1");
+  if (!std::isfinite(flags.step_factor) || flags.step_factor < 1)
+    throw UsageError("-f/--stepfactor must be a number of at least 1");
+  // As nccl-tests: a factor of 1 means no factor, and the sizes step by -i (1M unless given).
+  if (flags.step_factor == 1 && sweep.step_bytes == 0) sweep.step_bytes = size_t{1} << 20;
   if (flags.iters < 1) throw UsageError("--iters must be at least 1");
   if (flags.warmup < 0) throw UsageError("-w/--warmup must not be negative");
   return sweep;
@@ -76,6 +83,7 @@ struct CollectiveFlags {
   JobFlags job;
   SweepFlags sweep;
   std::string dtype = "f32", op = "sum", impls, segment = "1M";
+  bool impls_given = false;  // --impl '' names no implementation: refused, not read as the default
   CollectiveBenchOptions options;
 };
 
@@ -99,10 +107,10 @@ void validate(CollectiveFlags& flags, Collective collective) {
   if (!op) throw UsageError("unknown reduction op '" + flags.op + "' (sum prod min max avg)");
   o.op = *op;
   o.impls = split_list(flags.impls);
-  if (flags.impls.empty())  // default: every hand-written algorithm of this collective
+  if (!flags.impls_given)  // default: every hand-written algorithm of this collective
     for (const Algorithm& algorithm : algorithm_registry())
       if (algorithm.collective == collective) o.impls.push_back(algorithm.name);
-  if (o.impls.empty()) throw UsageError("--impl needs at least one implementation");
+  if (o.impls.empty()) throw UsageError("--impl needs at least one implementation (see cclab info)");
   const auto vendors = vendor_implementation_names(collective);
   for (const std::string& name : o.impls) {
     if (name == "auto" || find_algorithm(collective, name) ||
@@ -147,13 +155,15 @@ void add_collective_commands(CLI::App& bench, const std::vector<std::string>& ar
     sub->add_option("--json", o.json_path, "Append one JSON record per (size, impl) to this file");
     sub->add_flag("--inplace", o.inplace, "Run the in-place form (NCCL's buffer layout)");
     sub->add_flag("--percentiles", o.percentiles, "Also report the 99th percentile time");
+    sub->add_flag("-v,--verbose", o.verbose, "Print every figure of the cost model, not the short line");
     sub->add_option("--profile", o.profile_path,
                     "Cost model profile (from bench p2p --fit) for auto and pred_us; default: measure it first");
     sub->add_option("--segment", flags->segment, "Pipelining segment of segmented algorithms")->capture_default_str();
     sub->add_option("--segments-in-flight", o.segments_in_flight, "Receive slots per segmented algorithm")
         ->capture_default_str()
         ->check(CLI::Range(1, 1024));
-    actions.emplace_back(sub, [flags, collective, argv]() -> int {
+    actions.emplace_back(sub, [flags, collective, argv, sub]() -> int {
+      flags->impls_given = sub->count("--impl") > 0;
       validate(*flags, collective);
       bool needs_mpirun = false;
       for (const std::string& name : flags->options.impls) needs_mpirun |= needs_mpi_launch(name);
@@ -171,7 +181,7 @@ struct P2pFlags {
   JobFlags job;
   SweepFlags sweep{"8", "4M", "", 2, 100, 10};
   std::string test = "latency", pairs = "0,1", profile_path = "results/profile.json";
-  bool fit = false;
+  bool fit = false, verbose = false;
   P2pBenchOptions options;
 };
 
@@ -192,6 +202,7 @@ void add_p2p_command(CLI::App& bench, const std::vector<std::string>& argv,
   sub->add_flag("--fit", flags->fit,
                 "Fit the cost model (alpha, beta per level; gamma) on this job and save it to --profile");
   sub->add_option("--profile", flags->profile_path, "Where --fit writes the profile")->capture_default_str();
+  sub->add_flag("-v,--verbose", flags->verbose, "With --fit: print every figure of the cost model");
   actions.emplace_back(sub, [flags, argv]() -> int {
     validate_job_flags(flags->job);
     P2pBenchOptions& o = flags->options;
@@ -218,8 +229,10 @@ void add_p2p_command(CLI::App& bench, const std::vector<std::string>& argv,
         calibration.iters = flags->options.iters;
         calibration.warmup = flags->options.warmup;
         calibration.timeout_s = flags->options.timeout_s;
-        const CostProfile profile = calibrate_cost_profile(comm, calibration, &std::cout);
+        const CostProfile profile = calibrate_cost_profile(comm, calibration);
         if (comm.rank() == 0) {
+          std::cout << "# cost model: "
+                    << (flags->verbose ? describe_profile_in_full(profile) : describe_profile(profile)) << "\n";
           save_profile(flags->profile_path, profile);
           std::cout << "# saved to " << flags->profile_path << " (use: cclab bench <collective> --profile "
                     << flags->profile_path << ")\n";
