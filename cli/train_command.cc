@@ -1,15 +1,10 @@
 // `cclab train`: the reference CNN trainers (DESIGN 3.6). Data mode runs in this process for one
 // rank, and as a job of N ranks (cli/job.h: -n N locally, or the ranks of mpirun/srun/env jobs)
 // otherwise; `--scaling 1,2,4` runs the same training at each rank count in turn and prints a speedup
-// table. Every mode (data, tensor, pipeline, hybrid) runs through the same loop (trainers/modes/mode.h);
-// the grid of ranks comes from the mode, --stages and --grid.
-#include <unistd.h>
-
-#include <cstdio>
-#include <filesystem>
+// table (trainers/scaling.h). Every mode (data, tensor, pipeline, hybrid) runs through the same loop
+// (trainers/modes/mode.h); the grid of ranks comes from the mode, --stages and --grid.
 #include <iostream>
 #include <memory>
-#include <optional>
 #include <sstream>
 
 #include "cclab/comm.h"
@@ -17,7 +12,7 @@
 #include "cclab/launch.h"
 #include "commands.h"
 #include "job.h"
-#include "results.h"
+#include "scaling.h"
 #include "trainer.h"
 
 namespace cclab {
@@ -157,102 +152,15 @@ void validate(TrainFlags& flags) {
   o.evaluate = !flags.no_eval;
 }
 
-// The arguments without the options that --scaling sets for each run.
-std::vector<std::string> strip_arguments(const std::vector<std::string>& argv) {
-  static const std::vector<std::string> kWithValue{"--scaling", "--json", "-n", "--ranks", "--mode"};
-  std::vector<std::string> kept;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    bool drop = false;
-    for (const std::string& name : kWithValue) {
-      if (argv[i] == name) {
-        drop = true;
-        ++i;  // and its value
-        break;
-      }
-      if (argv[i].rfind(name + "=", 0) == 0 || (name == "-n" && argv[i].size() > 2 && argv[i].rfind("-n", 0) == 0 &&
-                                                std::isdigit(static_cast<unsigned char>(argv[i][2])))) {
-        drop = true;
-        break;
-      }
-    }
-    if (!drop) kept.push_back(argv[i]);
-  }
-  return kept;
-}
-
-// One `cclab train` job of `ranks` local ranks in `mode`: its exit status, and its train record in
-// `train_record`.
-int run_scaled(const TrainFlags& flags, const std::vector<std::string>& argv, const std::string& mode, int ranks,
-               nlohmann::json& train_record) {
-  const std::string scratch =
-      (std::filesystem::temp_directory_path() / ("cclab_scaling_" + std::to_string(getpid()) + ".jsonl")).string();
-  std::filesystem::remove(scratch);
-  std::vector<std::string> run_argv = strip_arguments(argv);
-  for (const std::string& extra :
-       {std::string("--mode"), mode, std::string("-n"), std::to_string(ranks), std::string("--json"), scratch})
-    run_argv.push_back(extra);
-  std::cout << "# --scaling: " << mode << " mode, " << ranks << (ranks == 1 ? " rank" : " ranks") << "\n" << std::flush;
-  LocalLaunchOptions launch;
-  launch.ranks = ranks;
-  launch.timeout_s = flags.job.timeout_s;
-  launch.bind = flags.job.bind == "core";
-  const int status = launch_local(run_argv, launch);
-  if (status == 0)
-    for (const nlohmann::json& record : read_results(scratch))
-      if (record.value("kind", "") == "train") train_record = record;
-  std::filesystem::remove(scratch);
-  if (status == 0 && train_record.is_null())
-    throw Error("the " + std::to_string(ranks) + "-rank run wrote no train record");
-  return status;
-}
-
-// --scaling: one local job per mode and rank count (this program relaunched with -n k), then the
-// table. One rank is single-process training whatever the mode: it runs once, as every mode's baseline.
-int run_scaling(const TrainFlags& flags, const std::vector<std::string>& argv) {
-  ResultWriter user_json(flags.options.json_path);
-  std::vector<nlohmann::json> records;
-  std::optional<double> base;
-  for (const std::string& mode : flags.scaling_modes)
-    for (int ranks : flags.scaling_ranks) {
-      if (ranks == 1 && base) continue;
-      nlohmann::json record;
-      if (const int status = run_scaled(flags, argv, mode, ranks, record); status != 0) return status;
-      records.push_back(std::move(record));
-      if (ranks == 1) base = records.back()["images_per_s"].get<double>();
-    }
-  if (!base) base = records.front()["images_per_s"].get<double>();  // no 1-rank run: over the first
-  const auto& first = records.front();
-  std::cout << "# scaling: " << first["model"].get<std::string>() << ", global batch " << first["global_batch"] << ", "
-            << first["threads"] << " thread(s) per rank; speedup in images/s over "
-            << (first["ranks"] == 1 ? "1 rank" : "the first run")
-            << "\n# time per step in ms (compute / comm / idle); bytes sent per step and rank (max over ranks) by "
-               "phase, measured, and the total predicted by DESIGN 3.7\n";
-  char line[512];
-  std::snprintf(line, sizeof line, "%-8s %5s %9s %9s %7s %8s %8s %7s %7s %11s %11s %11s %11s\n", "mode", "ranks",
-                "grid", "images/s", "speedup", "step_ms", "compute", "comm", "idle", "forward_B", "backward_B",
-                "grad_sync_B", "predicted_B");
-  std::cout << line;
-  for (nlohmann::json& record : records) {
-    const double speedup = record["images_per_s"].get<double>() / *base;
-    record["speedup"] = speedup;
-    const auto& time = record["step_time_s"];
-    const auto& phases = record["phases"];
-    const auto sent = [&](const char* phase) { return phases[phase]["sent_bytes_per_rank"].get<double>(); };
-    const auto& predicted = record["predicted_sent_bytes_per_rank"];
-    const std::string grid =
-        record["grid"]["dp"].dump() + "x" + record["grid"]["tp"].dump() + "x" + record["grid"]["pp"].dump();
-    const std::string mode = record["ranks"] == 1 ? "single" : record["mode"].get<std::string>();
-    std::snprintf(line, sizeof line, "%-8s %5d %9s %9.0f %7.2f %8.2f %8.2f %7.2f %7.2f %11.0f %11.0f %11.0f %11s\n",
-                  mode.c_str(), record["ranks"].get<int>(), grid.c_str(), record["images_per_s"].get<double>(), speedup,
-                  time["total"].get<double>() * 1e3, time["compute"].get<double>() * 1e3,
-                  time["comm"].get<double>() * 1e3, time["idle"].get<double>() * 1e3, sent("forward"), sent("backward"),
-                  sent("grad_sync"),
-                  predicted.is_number() ? std::to_string(std::llround(predicted.get<double>())).c_str() : "-");
-    std::cout << line;
-    user_json.write(record);
-  }
-  std::cout << std::flush;
-  return 0;
+// The --scaling runs of `flags` (validated).
+train::ScalingOptions scaling_options(const TrainFlags& flags) {
+  train::ScalingOptions scaling;
+  scaling.modes = flags.scaling_modes;
+  scaling.ranks = flags.scaling_ranks;
+  scaling.json_path = flags.options.json_path;
+  scaling.timeout_s = flags.job.timeout_s;
+  scaling.bind = flags.job.bind == "core";
+  return scaling;
 }
 
 }  // namespace
@@ -315,7 +223,7 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
   command->add_flag("--profile-layers", o.profile_layers, "Print the time each layer takes per step");
   return [flags, argv]() -> int {
     validate(*flags);
-    if (!flags->scaling_ranks.empty()) return run_scaling(*flags, argv);
+    if (!flags->scaling_ranks.empty()) return train::run_scaling(scaling_options(*flags), argv, std::cout);
     if (flags->options.grid.ranks() == 1) {
       // One rank: train in this process (also as the only rank of a launcher's job).
       train::train_single_process(flags->options, argv, std::cout);

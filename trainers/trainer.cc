@@ -1,9 +1,12 @@
 #include "trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
+#include <optional>
 #include <sstream>
 
 #include "backends/onednn/onednn_backend.h"
@@ -147,256 +150,346 @@ TrainOptions with_checkpoint_layout(TrainOptions options, int rank) {
   return options;
 }
 
-TrainSummary train_impl(const TrainOptions& requested, const std::vector<std::string>& argv, std::ostream& out_stream,
-                        Comm* comm) {
-  validate(requested);
-  const TrainOptions options = with_checkpoint_layout(requested, comm ? comm->rank() : 0);
-  const int rank = comm ? comm->rank() : 0;
-  const int ranks = comm ? comm->size() : 1;
-  NullBuffer null_buffer;
-  std::ostream null_stream(&null_buffer);
-  std::ostream& out = rank == 0 ? out_stream : null_stream;
-  if (options.batch < size_t(options.grid.dp))
-    throw UsageError("--batch " + std::to_string(options.batch) + " is smaller than the " +
-                     std::to_string(options.grid.dp) + " data-parallel ranks: every one needs a sample per step");
-  const DataSource source = parse_data_source(options.data, options.data_directory);
-  TrainSummary run;
-  run.plan = plan_model(options.model, source.shape);
-  const size_t classes = run.plan.output().elements();
-  if (source.kind == DataSource::Kind::fashion_mnist && classes != 10)
-    throw UsageError("the model ends in " + std::to_string(classes) + " outputs but fashion-mnist has 10 classes");
-  ResultWriter writer(rank == 0 ? options.json_path : std::string());  // fail early on an unwritable file
-  std::tie(run.threads, run.threads_source) = resolve_compute_threads(options.threads);
-  set_compute_threads(run.threads);
+// What the end of a run takes from every rank (gathered once): the indices of rank_figures().
+enum RankFigure {
+  kTotal,
+  kCompute,
+  kComm,
+  kIdle,
+  kTrainTime,
+  kFirstStep,
+  kSentForward,
+  kSentBackward,
+  kSentSync,
+  kSentTotal,
+  kPredictedForward,
+  kPredictedBackward,
+  kPredictedSync,
+  kPredictedTotal,
+  kMessagesForward,
+  kMessagesBackward,
+  kMessagesSync,
+  kReceived,
+  kMessagesReceived,
+  kFigures
+};
 
-  const DataSplits data = open_data(source, classes, options.seed);
-  run.train_description = data.train->description();
-  run.test_description = data.test->description();
-  OnednnBackend backend;
-  std::unique_ptr<ParallelMode> mode = make_mode(comm, options, run.plan, backend);
-  run.parameters = run.plan.parameter_count();
-  run.buckets = mode->buckets();
-  run.grad_sync_path = mode->grad_sync_path();
-  run.split = mode->describe();
-  LayerProfile profile;
-  if (options.profile_layers) mode->local_model().set_profile(&profile);
-  BatchLoader loader(*data.train, options.batch, options.seed, true, mode->shard());
-  std::vector<float> images(loader.max_local_batch() * data.train->sample_shape().elements());
-  std::vector<int32_t> labels(loader.max_local_batch());
+// What one epoch's steps leave on this rank: the time of its timed steps, and its share of every
+// step's loss sum and correct count with the step's global batch size. The shares are summed over
+// ranks after the epoch (outside the timed steps), which gives the global batch's mean loss of
+// every step.
+struct EpochSteps {
+  explicit EpochSteps(size_t steps) : local(2 * steps, 0.0), global_sizes(steps, 0.0) {}
+  PhaseTimes sums;
+  double wall_s = 0;
+  size_t timed_steps = 0, timed_samples = 0;
+  std::vector<double> local, global_sizes;
+};
 
-  const size_t steps_per_epoch = loader.steps_per_epoch();
-  const size_t total_steps = options.steps > 0 ? options.steps : options.epochs * steps_per_epoch;
-  const size_t epochs = (total_steps + steps_per_epoch - 1) / steps_per_epoch;
+// One training run on this rank, one method per step of it; train() runs them in order. Rank 0
+// prints to the stream and writes the records.
+class TrainingRun {
+ public:
+  TrainingRun(const TrainOptions& options, const std::vector<std::string>& argv, std::ostream& out, Comm* comm)
+      : options_(options),
+        argv_(argv),
+        comm_(comm),
+        rank_(comm ? comm->rank() : 0),
+        null_stream_(&null_buffer_),
+        out_(rank_ == 0 ? out : null_stream_) {}
+
+  TrainSummary train() {
+    plan_model_and_open_data();
+    build_mode();
+    describe_checkpoints();
+    if (options_.resume) resume_from_checkpoint();
+    first_epoch_ = done_steps_ / steps_per_epoch_;
+    print_header();
+    for (size_t epoch = first_epoch_; epoch < epochs_; ++epoch) train_epoch(epoch);
+    summarise_run();
+    take_figures_over_ranks();
+    report();
+    return run_;
+  }
+
+ private:
+  // The model planned for the data's shape and checked against it; the records' file, opened before
+  // the data so that an unwritable one fails early; the compute threads; the data.
+  void plan_model_and_open_data() {
+    if (options_.batch < size_t(options_.grid.dp))
+      throw UsageError("--batch " + std::to_string(options_.batch) + " is smaller than the " +
+                       std::to_string(options_.grid.dp) + " data-parallel ranks: every one needs a sample per step");
+    source_ = parse_data_source(options_.data, options_.data_directory);
+    run_.plan = plan_model(options_.model, source_.shape);
+    const size_t classes = run_.plan.output().elements();
+    if (source_.kind == DataSource::Kind::fashion_mnist && classes != 10)
+      throw UsageError("the model ends in " + std::to_string(classes) + " outputs but fashion-mnist has 10 classes");
+    writer_.emplace(rank_ == 0 ? options_.json_path : std::string());
+    std::tie(run_.threads, run_.threads_source) = resolve_compute_threads(options_.threads);
+    set_compute_threads(run_.threads);
+    data_ = open_data(source_, classes, options_.seed);
+    run_.train_description = data_.train->description();
+    run_.test_description = data_.test->description();
+  }
+
+  // This rank's part of the mode, the loader of its shard and the run's length.
+  void build_mode() {
+    mode_ = make_mode(comm_, options_, run_.plan, backend_);
+    run_.parameters = run_.plan.parameter_count();
+    run_.buckets = mode_->buckets();
+    run_.grad_sync_path = mode_->grad_sync_path();
+    run_.split = mode_->describe();
+    if (options_.profile_layers) mode_->local_model().set_profile(&profile_);
+    loader_.emplace(*data_.train, options_.batch, options_.seed, true, mode_->shard());
+    images_.resize(loader_->max_local_batch() * data_.train->sample_shape().elements());
+    labels_.resize(loader_->max_local_batch());
+    steps_per_epoch_ = loader_->steps_per_epoch();
+    total_steps_ = options_.steps > 0 ? options_.steps : options_.epochs * steps_per_epoch_;
+    epochs_ = (total_steps_ + steps_per_epoch_ - 1) / steps_per_epoch_;
+  }
 
   // Checkpoints: the state is parameters, momentum and the global step count (data order and
   // initial weights are pure functions of the seed and epoch). Replicated modes share one file that
   // rank 0 writes; the others write one file per rank.
-  CheckpointHeader checkpoint_header;
-  checkpoint_header.model = options.model;
-  checkpoint_header.data = options.data;
-  checkpoint_header.mode = options.mode;
-  checkpoint_header.layout = mode->layout();
-  checkpoint_header.parameters = mode->parameters().size();
-  checkpoint_header.ranks = uint64_t(ranks);
-  checkpoint_header.global_batch = options.batch;
-  checkpoint_header.seed = options.seed;
-  checkpoint_header.learning_rate = options.learning_rate;
-  checkpoint_header.momentum = options.momentum;
-  const int checkpoint_part = mode->replicated() ? -1 : rank;
-  size_t done_steps = 0;  // global steps done, including those before a resume
-  if (options.resume) {
-    CheckpointState state = read_checkpoint(options.checkpoint_dir, checkpoint_part, checkpoint_header);
-    if (state.steps >= total_steps)
-      throw UsageError("cannot resume from checkpoint " + checkpoint_path(options.checkpoint_dir, checkpoint_part) +
-                       ": it is at step " + std::to_string(state.steps) + ", this run ends at step " +
-                       std::to_string(total_steps));
-    std::copy(state.parameters.begin(), state.parameters.end(), mode->parameters().begin());
-    std::copy(state.velocity.begin(), state.velocity.end(), mode->velocity().begin());
-    done_steps = state.steps;
-    // Every part must resume at the same step (a kill between two ranks' writes leaves them apart).
-    if (comm && !mode->replicated()) {
-      for (const auto& theirs : gather_over_ranks(*comm, {double(done_steps)}))
-        if (theirs[0] != double(done_steps))
-          throw UsageError("cannot resume: the per-rank checkpoints in " + options.checkpoint_dir +
-                           " are at different steps (" + std::to_string(size_t(theirs[0])) + " and " +
-                           std::to_string(done_steps) + ")");
-    }
+  void describe_checkpoints() {
+    checkpoint_header_.model = options_.model;
+    checkpoint_header_.data = options_.data;
+    checkpoint_header_.mode = options_.mode;
+    checkpoint_header_.layout = mode_->layout();
+    checkpoint_header_.parameters = mode_->parameters().size();
+    checkpoint_header_.ranks = uint64_t(comm_ ? comm_->size() : 1);
+    checkpoint_header_.global_batch = options_.batch;
+    checkpoint_header_.seed = options_.seed;
+    checkpoint_header_.learning_rate = options_.learning_rate;
+    checkpoint_header_.momentum = options_.momentum;
+    checkpoint_part_ = mode_->replicated() ? -1 : rank_;
   }
-  const size_t first_epoch = done_steps / steps_per_epoch;
-  const auto save_checkpoint = [&] {
-    if (options.checkpoint_dir.empty()) return;
-    mode->prepare_checkpoint();
-    if (checkpoint_part < 0 && rank != 0) return;
-    write_checkpoint(options.checkpoint_dir, checkpoint_part, checkpoint_header, mode->parameters(), mode->velocity(),
-                     done_steps);
-  };
-  print_run_header(out, options, run, source.kind == DataSource::Kind::fashion_mnist);
-  if (options.resume)
-    out << "# resumed from " << checkpoint_path(options.checkpoint_dir, checkpoint_part) << " at step " << done_steps
-        << "\n";
 
-  PhaseTimes run_sums;
-  double run_wall_s = 0;
-  size_t run_samples = 0;
-  for (size_t epoch = first_epoch; epoch < epochs; ++epoch) {
+  void resume_from_checkpoint() {
+    CheckpointState state = read_checkpoint(options_.checkpoint_dir, checkpoint_part_, checkpoint_header_);
+    if (state.steps >= total_steps_)
+      throw UsageError("cannot resume from checkpoint " + checkpoint_path(options_.checkpoint_dir, checkpoint_part_) +
+                       ": it is at step " + std::to_string(state.steps) + ", this run ends at step " +
+                       std::to_string(total_steps_));
+    std::copy(state.parameters.begin(), state.parameters.end(), mode_->parameters().begin());
+    std::copy(state.velocity.begin(), state.velocity.end(), mode_->velocity().begin());
+    done_steps_ = state.steps;
+    if (comm_ && !mode_->replicated()) check_parts_at_same_step();
+  }
+
+  // A kill between two ranks' writes leaves their per-rank checkpoints at different steps.
+  void check_parts_at_same_step() {
+    for (const auto& theirs : gather_over_ranks(*comm_, {double(done_steps_)}))
+      if (theirs[0] != double(done_steps_))
+        throw UsageError("cannot resume: the per-rank checkpoints in " + options_.checkpoint_dir +
+                         " are at different steps (" + std::to_string(size_t(theirs[0])) + " and " +
+                         std::to_string(done_steps_) + ")");
+  }
+
+  void save_checkpoint() {
+    if (options_.checkpoint_dir.empty()) return;
+    mode_->prepare_checkpoint();
+    if (checkpoint_part_ < 0 && rank_ != 0) return;
+    write_checkpoint(options_.checkpoint_dir, checkpoint_part_, checkpoint_header_, mode_->parameters(),
+                     mode_->velocity(), done_steps_);
+  }
+
+  void print_header() {
+    print_run_header(out_, options_, run_, source_.kind == DataSource::Kind::fashion_mnist);
+    if (options_.resume)
+      out_ << "# resumed from " << checkpoint_path(options_.checkpoint_dir, checkpoint_part_) << " at step "
+           << done_steps_ << "\n";
+  }
+
+  // The epoch's steps, its summary (printed and written), then its checkpoint.
+  void train_epoch(size_t epoch) {
     EpochSummary summary;
     summary.epoch = epoch + 1;
-    const size_t first_step = done_steps - epoch * steps_per_epoch;  // > 0 only in a resumed epoch
-    summary.steps = std::min(steps_per_epoch - first_step, total_steps - done_steps);
-    PhaseTimes sums;
-    double wall_s = 0;
-    // This rank's share of the loss sums and correct counts per step; summed over ranks after the
-    // epoch (outside the timed steps), which gives the global batch's mean loss of every step.
-    std::vector<double> local(2 * summary.steps, 0.0), global_sizes(summary.steps, 0.0);
-    size_t timed_samples = 0;
-    for (size_t step = 0; step < summary.steps; ++step) {
-      const auto start = Clock::now();
-      const BatchInfo info = loader.load(epoch, first_step + step, images.data(), labels.data());
-      const auto loaded = Clock::now();
-      const StepResult result = mode->train_step({images.data(), labels.data(), info.local_size, info.global_size});
-      const auto end = Clock::now();
-      // The process's first step builds the oneDNN primitives (JIT) and connects the peers: a
-      // warm-up, left out of the rates unless it is the only step (as benchmarks skip warm-up
-      // iterations; it trains like every other step).
-      const bool warm_up = run.steps == 0 && step == 0 && summary.steps > 1;
-      if (warm_up) {
-        run.first_step_s = seconds(start, end);
-        if (options.profile_layers) mode->local_model().set_profile(&profile);  // from zero
-      } else {
-        sums = sums +
-               PhaseTimes{seconds(start, loaded), result.forward_s, result.backward_s, result.update_s, result.comm_s};
-        wall_s += seconds(start, end);
-        ++summary.timed_steps;
-        timed_samples += info.global_size;
-      }
-      if (!std::isfinite(result.loss_sum))
-        throw Error("the loss diverged to " + std::to_string(result.loss_sum) + " at epoch " +
-                    std::to_string(epoch + 1) + " step " + std::to_string(first_step + step + 1) +
-                    " (try a smaller --lr)");
-      local[2 * step] = result.loss_sum;
-      local[2 * step + 1] = double(result.correct);
-      global_sizes[step] = double(info.global_size);
-      ++done_steps;
-      // Mid-epoch checkpoints (the end of the epoch writes one below in any case).
-      if (options.checkpoint_every > 0 && done_steps % options.checkpoint_every == 0 && step + 1 < summary.steps)
-        save_checkpoint();
-      maybe_inject_fault(rank, done_steps, "CCLAB_FAULT_AFTER_STEPS");
-    }
-    const std::vector<double> global = sum_shares(comm, local);
-    double loss_sum = 0, correct = 0;
-    for (size_t step = 0; step < summary.steps; ++step) {
-      const double mean_loss = global[2 * step] / global_sizes[step];
-      run.step_losses.push_back(mean_loss);
-      loss_sum += mean_loss;
-      correct += global[2 * step + 1];
-      summary.samples += size_t(global_sizes[step]);
-      run.last_step_loss = mean_loss;
-    }
-    run.steps += summary.steps;
-    summary.train_loss = loss_sum / double(summary.steps);
-    summary.train_accuracy = correct / double(summary.samples);
-    summary.time_s = wall_s + (epoch == first_epoch ? run.first_step_s : 0.0);
-    summary.images_per_s = double(timed_samples) / wall_s;
-    summary.phases = sums / double(summary.timed_steps);
-    summary.step_time = step_time(sums, wall_s, summary.timed_steps);
-    if (options.evaluate) {
-      const auto start = Clock::now();
-      summary.test = evaluate_mode(*mode, comm, *data.test, options.batch);
-      run.eval_time_s += seconds(start, Clock::now());
-    }
-    print_epoch_line(out, summary);
-    run_sums = run_sums + sums;
-    run_wall_s += wall_s;
-    run_samples += timed_samples;
-    run.timed_steps += summary.timed_steps;
-    run.epoch_summaries.push_back(summary);
-    writer.write(epoch_record(options, run, summary, argv));
+    const size_t first_step = done_steps_ - epoch * steps_per_epoch_;  // > 0 only in a resumed epoch
+    summary.steps = std::min(steps_per_epoch_ - first_step, total_steps_ - done_steps_);
+    EpochSteps steps(summary.steps);
+    for (size_t step = 0; step < summary.steps; ++step) train_step(epoch, first_step, step, summary, steps);
+    add_epoch_losses(steps, summary);
+    add_epoch_times(epoch, steps, summary);
+    if (options_.evaluate) evaluate_epoch(summary);
+    print_epoch_line(out_, summary);
+    run_sums_ = run_sums_ + steps.sums;
+    run_wall_s_ += steps.wall_s;
+    run_samples_ += steps.timed_samples;
+    run_.timed_steps += summary.timed_steps;
+    run_.epoch_summaries.push_back(summary);
+    writer_->write(epoch_record(options_, run_, summary, argv_));
     save_checkpoint();
   }
 
-  run.epochs = double(run.steps) / double(steps_per_epoch);
-  run.final_loss = run.epoch_summaries.back().train_loss;
-  run.test = run.epoch_summaries.back().test;
-  run.train_time_s = run_wall_s;
-  run.images_per_s = double(run_samples) / run_wall_s;
-  run.phases = run_sums / double(run.timed_steps);
-  run.step_time = step_time(run_sums, run_wall_s, run.timed_steps);
-  const auto [parameter_sum, parameter_abs_sum] = mode->parameter_sums();
-  const std::vector<double> sums = sum_shares(comm, {parameter_sum, parameter_abs_sum});
-  run.parameter_sum = sums[0];
-  run.parameter_abs_sum = sums[1];
-  // Traffic per step: the slowest rank sets the pace and the busiest one the traffic, so report
-  // the step-time split of the slowest rank (largest mean step time) and the maxima of the bytes.
-  const double steps = double(run.steps);
-  const ModeTraffic traffic = mode->traffic();
-  const PhaseCounts &sent = traffic.bytes_sent, &messages = traffic.messages_sent;
-  const PhaseCounts predicted = mode->predicted_sent_bytes();
-  // Every rank's figures, gathered once (bootstrap traffic, after the timed steps).
-  enum Field {
-    kTotal,
-    kCompute,
-    kComm,
-    kIdle,
-    kTrainTime,
-    kFirstStep,
-    kSentForward,
-    kSentBackward,
-    kSentSync,
-    kSentTotal,
-    kPredictedForward,
-    kPredictedBackward,
-    kPredictedSync,
-    kPredictedTotal,
-    kMessagesForward,
-    kMessagesBackward,
-    kMessagesSync,
-    kReceived,
-    kMessagesReceived,
-    kFields
-  };
-  std::vector<double> mine(kFields);
-  mine[kTotal] = run.step_time.total_s;
-  mine[kCompute] = run.step_time.compute_s;
-  mine[kComm] = run.step_time.comm_s;
-  mine[kIdle] = run.step_time.idle_s;
-  mine[kTrainTime] = run.train_time_s;
-  mine[kFirstStep] = run.first_step_s;
-  const auto per_step = [&](const PhaseCounts& counts, Field forward, Field backward, Field sync) {
-    mine[forward] = counts.forward / steps;
-    mine[backward] = counts.backward / steps;
-    mine[sync] = counts.grad_sync / steps;
-  };
-  per_step(sent, kSentForward, kSentBackward, kSentSync);
-  per_step(predicted, kPredictedForward, kPredictedBackward, kPredictedSync);
-  per_step(messages, kMessagesForward, kMessagesBackward, kMessagesSync);
-  mine[kSentTotal] = sent.total() / steps;
-  mine[kPredictedTotal] = predicted.total() / steps;
-  mine[kReceived] = traffic.bytes_received / steps;
-  mine[kMessagesReceived] = traffic.messages_received / steps;
-  const std::vector<std::vector<double>> all =
-      comm ? gather_over_ranks(*comm, mine) : std::vector<std::vector<double>>{mine};
-  std::vector<double> most(mine.size(), 0.0);
-  size_t slowest = 0;
-  for (size_t r = 0; r < all.size(); ++r) {
-    if (all[r][kTotal] > all[slowest][kTotal]) slowest = r;
-    for (size_t i = 0; i < mine.size(); ++i) most[i] = std::max(most[i], all[r][i]);
+  // Step `step` of the epoch's `summary.steps`, which begin at the epoch's step `first_step`.
+  void train_step(size_t epoch, size_t first_step, size_t step, const EpochSummary& summary, EpochSteps& steps) {
+    const auto start = Clock::now();
+    const BatchInfo info = loader_->load(epoch, first_step + step, images_.data(), labels_.data());
+    const auto loaded = Clock::now();
+    const StepResult result = mode_->train_step({images_.data(), labels_.data(), info.local_size, info.global_size});
+    const auto end = Clock::now();
+    // The process's first step builds the oneDNN primitives (JIT) and connects the peers: a
+    // warm-up, left out of the rates unless it is the only step (as benchmarks skip warm-up
+    // iterations; it trains like every other step).
+    if (run_.steps == 0 && step == 0 && summary.steps > 1) {
+      run_.first_step_s = seconds(start, end);
+      if (options_.profile_layers) mode_->local_model().set_profile(&profile_);  // from zero
+    } else {
+      steps.sums = steps.sums + PhaseTimes{seconds(start, loaded), result.forward_s, result.backward_s, result.update_s,
+                                           result.comm_s};
+      steps.wall_s += seconds(start, end);
+      ++steps.timed_steps;
+      steps.timed_samples += info.global_size;
+    }
+    if (!std::isfinite(result.loss_sum))
+      throw Error("the loss diverged to " + std::to_string(result.loss_sum) + " at epoch " + std::to_string(epoch + 1) +
+                  " step " + std::to_string(first_step + step + 1) + " (try a smaller --lr)");
+    steps.local[2 * step] = result.loss_sum;
+    steps.local[2 * step + 1] = double(result.correct);
+    steps.global_sizes[step] = double(info.global_size);
+    ++done_steps_;
+    // Mid-epoch checkpoints (the end of the epoch writes one in any case).
+    if (options_.checkpoint_every > 0 && done_steps_ % options_.checkpoint_every == 0 && step + 1 < summary.steps)
+      save_checkpoint();
+    maybe_inject_fault(rank_, done_steps_, "CCLAB_FAULT_AFTER_STEPS");
   }
-  run.step_time = {all[slowest][kCompute], all[slowest][kComm], all[slowest][kIdle], all[slowest][kTotal]};
-  run.traffic.forward = {most[kSentForward], most[kPredictedForward], most[kMessagesForward]};
-  run.traffic.backward = {most[kSentBackward], most[kPredictedBackward], most[kMessagesBackward]};
-  run.traffic.grad_sync = {most[kSentSync], most[kPredictedSync], most[kMessagesSync]};
-  run.received_bytes_per_rank = most[kReceived];
-  run.received_messages_per_rank = most[kMessagesReceived];
-  run.train_time_s = most[kTrainTime];
-  run.first_step_s = most[kFirstStep];
-  // The busiest rank's whole step (phases peak on different ranks in a pipeline: not their sum).
-  run.sent_bytes_per_rank = most[kSentTotal];
-  run.predicted_sent_bytes_per_rank = most[kPredictedTotal];
-  run.images_per_s = double(run_samples) / run.train_time_s;
-  writer.write(train_record(options, run, argv));
-  if (options.profile_layers) print_layer_profile(out, mode->local_model(), profile, run.timed_steps);
-  print_summary(out, options, run);
-  return run;
+
+  // Every step's global mean loss, from the shares of every rank, and the epoch's means.
+  void add_epoch_losses(const EpochSteps& steps, EpochSummary& summary) {
+    const std::vector<double> global = sum_shares(comm_, steps.local);
+    double loss_sum = 0, correct = 0;
+    for (size_t step = 0; step < summary.steps; ++step) {
+      const double mean_loss = global[2 * step] / steps.global_sizes[step];
+      run_.step_losses.push_back(mean_loss);
+      loss_sum += mean_loss;
+      correct += global[2 * step + 1];
+      summary.samples += size_t(steps.global_sizes[step]);
+      run_.last_step_loss = mean_loss;
+    }
+    run_.steps += summary.steps;
+    summary.train_loss = loss_sum / double(summary.steps);
+    summary.train_accuracy = correct / double(summary.samples);
+  }
+
+  void add_epoch_times(size_t epoch, const EpochSteps& steps, EpochSummary& summary) const {
+    summary.timed_steps = steps.timed_steps;
+    summary.time_s = steps.wall_s + (epoch == first_epoch_ ? run_.first_step_s : 0.0);
+    summary.images_per_s = double(steps.timed_samples) / steps.wall_s;
+    summary.phases = steps.sums / double(summary.timed_steps);
+    summary.step_time = step_time(steps.sums, steps.wall_s, summary.timed_steps);
+  }
+
+  void evaluate_epoch(EpochSummary& summary) {
+    const auto start = Clock::now();
+    summary.test = evaluate_mode(*mode_, comm_, *data_.test, options_.batch);
+    run_.eval_time_s += seconds(start, Clock::now());
+  }
+
+  // This rank's means over the run's timed steps, and the final parameters' sums over ranks.
+  void summarise_run() {
+    run_.epochs = double(run_.steps) / double(steps_per_epoch_);
+    run_.final_loss = run_.epoch_summaries.back().train_loss;
+    run_.test = run_.epoch_summaries.back().test;
+    run_.train_time_s = run_wall_s_;
+    run_.images_per_s = double(run_samples_) / run_wall_s_;
+    run_.phases = run_sums_ / double(run_.timed_steps);
+    run_.step_time = step_time(run_sums_, run_wall_s_, run_.timed_steps);
+    const auto [parameter_sum, parameter_abs_sum] = mode_->parameter_sums();
+    const std::vector<double> sums = sum_shares(comm_, {parameter_sum, parameter_abs_sum});
+    run_.parameter_sum = sums[0];
+    run_.parameter_abs_sum = sums[1];
+  }
+
+  // This rank's step time and traffic per step, indexed by RankFigure.
+  std::vector<double> rank_figures() const {
+    const double steps = double(run_.steps);
+    const ModeTraffic traffic = mode_->traffic();
+    const PhaseCounts predicted = mode_->predicted_sent_bytes();
+    std::vector<double> mine(kFigures);
+    mine[kTotal] = run_.step_time.total_s;
+    mine[kCompute] = run_.step_time.compute_s;
+    mine[kComm] = run_.step_time.comm_s;
+    mine[kIdle] = run_.step_time.idle_s;
+    mine[kTrainTime] = run_.train_time_s;
+    mine[kFirstStep] = run_.first_step_s;
+    const auto per_step = [&](const PhaseCounts& counts, RankFigure forward, RankFigure backward, RankFigure sync) {
+      mine[forward] = counts.forward / steps;
+      mine[backward] = counts.backward / steps;
+      mine[sync] = counts.grad_sync / steps;
+    };
+    per_step(traffic.bytes_sent, kSentForward, kSentBackward, kSentSync);
+    per_step(predicted, kPredictedForward, kPredictedBackward, kPredictedSync);
+    per_step(traffic.messages_sent, kMessagesForward, kMessagesBackward, kMessagesSync);
+    mine[kSentTotal] = traffic.bytes_sent.total() / steps;
+    mine[kPredictedTotal] = predicted.total() / steps;
+    mine[kReceived] = traffic.bytes_received / steps;
+    mine[kMessagesReceived] = traffic.messages_received / steps;
+    return mine;
+  }
+
+  // The slowest rank sets the pace and the busiest one the traffic: the step-time split of the
+  // slowest rank (largest mean step time) and the maxima of the bytes.
+  void take_figures_over_ranks() {
+    const std::vector<double> mine = rank_figures();
+    const std::vector<std::vector<double>> all =
+        comm_ ? gather_over_ranks(*comm_, mine) : std::vector<std::vector<double>>{mine};
+    std::vector<double> most(mine.size(), 0.0);
+    size_t slowest = 0;
+    for (size_t r = 0; r < all.size(); ++r) {
+      if (all[r][kTotal] > all[slowest][kTotal]) slowest = r;
+      for (size_t i = 0; i < mine.size(); ++i) most[i] = std::max(most[i], all[r][i]);
+    }
+    run_.step_time = {all[slowest][kCompute], all[slowest][kComm], all[slowest][kIdle], all[slowest][kTotal]};
+    run_.traffic.forward = {most[kSentForward], most[kPredictedForward], most[kMessagesForward]};
+    run_.traffic.backward = {most[kSentBackward], most[kPredictedBackward], most[kMessagesBackward]};
+    run_.traffic.grad_sync = {most[kSentSync], most[kPredictedSync], most[kMessagesSync]};
+    run_.received_bytes_per_rank = most[kReceived];
+    run_.received_messages_per_rank = most[kMessagesReceived];
+    run_.train_time_s = most[kTrainTime];
+    run_.first_step_s = most[kFirstStep];
+    // The busiest rank's whole step (phases peak on different ranks in a pipeline: not their sum).
+    run_.sent_bytes_per_rank = most[kSentTotal];
+    run_.predicted_sent_bytes_per_rank = most[kPredictedTotal];
+    run_.images_per_s = double(run_samples_) / run_.train_time_s;
+  }
+
+  void report() {
+    writer_->write(train_record(options_, run_, argv_));
+    if (options_.profile_layers) print_layer_profile(out_, mode_->local_model(), profile_, run_.timed_steps);
+    print_summary(out_, options_, run_);
+  }
+
+  const TrainOptions options_;
+  const std::vector<std::string>& argv_;
+  Comm* const comm_;
+  const int rank_;
+  NullBuffer null_buffer_;
+  std::ostream null_stream_;
+  std::ostream& out_;
+  TrainSummary run_;
+  DataSource source_;
+  std::optional<ResultWriter> writer_;
+  DataSplits data_;
+  OnednnBackend backend_;
+  std::unique_ptr<ParallelMode> mode_;
+  LayerProfile profile_;
+  std::optional<BatchLoader> loader_;
+  std::vector<float> images_;
+  std::vector<int32_t> labels_;
+  size_t steps_per_epoch_ = 0, total_steps_ = 0, epochs_ = 0, first_epoch_ = 0;
+  CheckpointHeader checkpoint_header_;
+  int checkpoint_part_ = -1;
+  size_t done_steps_ = 0;  // global steps done, including those before a resume
+  PhaseTimes run_sums_;
+  double run_wall_s_ = 0;
+  size_t run_samples_ = 0;
+};
+
+TrainSummary train_impl(const TrainOptions& requested, const std::vector<std::string>& argv, std::ostream& out,
+                        Comm* comm) {
+  validate(requested);
+  return TrainingRun(with_checkpoint_layout(requested, comm ? comm->rank() : 0), argv, out, comm).train();
 }
 
 }  // namespace

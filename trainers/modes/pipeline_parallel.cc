@@ -1,5 +1,6 @@
-// Pipeline-parallel training (DESIGN 3.6): GPipe and 1F1B schedules over stages of consecutive
-// layers, and the data x pipeline grid (dp replicas of a pp-stage pipeline).
+// Pipeline-parallel training (DESIGN 3.6): GPipe and 1F1B schedules (pipeline_schedule.h) over
+// stages of consecutive layers (stage_balance.h), and the data x pipeline grid (dp replicas of a
+// pp-stage pipeline).
 //
 // Ranks. Rank = replica x pp + stage. Every stage of a replica loads the same shard of each global
 // batch (shard {replica, dp}); the first stage feeds the images, the last compares with the labels.
@@ -25,8 +26,6 @@
 // comm_s: posting sends and receives, progressing the transport between layers, and the replicas'
 // allreduce (starting, polling, finishing). Blocking on a neighbour's message (the pipeline bubble)
 // counts in neither: the training loop reports it as idle.
-#include "modes/pipeline_parallel.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -42,81 +41,11 @@
 #include "model/optimizer.h"
 #include "modes/gradient_buckets.h"
 #include "modes/mode.h"
+#include "modes/pipeline_schedule.h"
 #include "modes/process_group.h"
+#include "modes/stage_balance.h"
 
 namespace cclab::train {
-
-std::vector<PipelineAction> pipeline_schedule(const std::string& schedule, size_t stage, size_t stages,
-                                              size_t micro_batches) {
-  if (stage >= stages) throw Error("stage " + std::to_string(stage) + " of " + std::to_string(stages));
-  using Kind = PipelineAction::Kind;
-  std::vector<PipelineAction> actions;
-  if (schedule == "gpipe") {
-    // GPipe: every micro-batch's forward, then the backwards, last micro-batch first (the next stage
-    // finishes its forwards with it, so its gradient is the first to come back). All m micro-batches'
-    // activations are alive at the turn.
-    for (size_t i = 0; i < micro_batches; ++i) actions.push_back({Kind::forward, i});
-    for (size_t i = micro_batches; i-- > 0;) actions.push_back({Kind::backward, i});
-    return actions;
-  }
-  if (schedule == "1f1b") {
-    // 1F1B (PipeDream-Flush, Narayanan et al. 2021). Warm-up: stage s runs stages - s - 1 forwards,
-    // which is how many micro-batches are still ahead of it in the pipeline when the last stage
-    // starts its first backward. Steady state: each forward of micro-batch warm_up + i is followed by
-    // the backward of micro-batch i, whose gradient the next stage sends back just in time. Cooldown:
-    // the backwards of the last warm_up micro-batches. Backwards run in micro-batch order, so at most
-    // stages - s micro-batches are in flight on stage s (GPipe: all m).
-    const size_t warm_up = std::min(stages - stage - 1, micro_batches);
-    for (size_t i = 0; i < warm_up; ++i) actions.push_back({Kind::forward, i});
-    for (size_t i = 0; i + warm_up < micro_batches; ++i) {
-      actions.push_back({Kind::forward, warm_up + i});
-      actions.push_back({Kind::backward, i});
-    }
-    for (size_t i = micro_batches - warm_up; i < micro_batches; ++i) actions.push_back({Kind::backward, i});
-    return actions;
-  }
-  throw UsageError("--schedule must be gpipe or 1f1b, not \"" + schedule + "\"");
-}
-
-size_t max_in_flight(const std::vector<PipelineAction>& actions) {
-  size_t in_flight = 0, most = 0;
-  for (const PipelineAction& action : actions) {
-    if (action.kind == PipelineAction::Kind::forward)
-      most = std::max(most, ++in_flight);
-    else
-      --in_flight;
-  }
-  return most;
-}
-
-std::vector<size_t> balance_stages(const std::vector<double>& layer_costs, size_t stages) {
-  const size_t layers = layer_costs.size();
-  if (stages == 0) throw UsageError("a pipeline needs at least one stage");
-  if (stages > layers)
-    throw UsageError(std::to_string(stages) + " pipeline stages for a model of " + std::to_string(layers) +
-                     " layers: every stage needs at least one layer");
-  std::vector<double> prefix(layers + 1, 0.0);
-  for (size_t i = 0; i < layers; ++i) prefix[i + 1] = prefix[i] + layer_costs[i];
-  // slowest[k][j]: the least possible cost of the slowest stage when the first j layers form k
-  // stages; last_begin[k][j]: where the k-th of those stages begins in that best split.
-  constexpr double kInfinity = std::numeric_limits<double>::infinity();
-  std::vector<std::vector<double>> slowest(stages + 1, std::vector<double>(layers + 1, kInfinity));
-  std::vector<std::vector<size_t>> last_begin(stages + 1, std::vector<size_t>(layers + 1, 0));
-  slowest[0][0] = 0;
-  for (size_t k = 1; k <= stages; ++k)
-    for (size_t j = k; j <= layers; ++j)
-      for (size_t i = k - 1; i < j; ++i) {
-        const double cost = std::max(slowest[k - 1][i], prefix[j] - prefix[i]);
-        if (cost < slowest[k][j]) {
-          slowest[k][j] = cost;
-          last_begin[k][j] = i;
-        }
-      }
-  std::vector<size_t> boundaries(stages + 1, layers);
-  for (size_t k = stages; k > 0; --k) boundaries[k - 1] = last_begin[k][boundaries[k]];
-  return boundaries;
-}
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -142,30 +71,6 @@ constexpr uint32_t kExchangeMask = (uint32_t{1} << (24 - kMicroBatchBits)) - 1;
 
 // Forward + backward timing of the layers before training.
 constexpr int kTimingRepetitions = 5;
-
-// Samples [offset, offset + size) of the replica's shard.
-struct MicroBatch {
-  size_t offset = 0, size = 0;
-};
-
-// `samples` cut into min(samples, micro_batches) contiguous, nearly equal, non-empty micro-batches.
-// Every stage of a replica sees the same shard size, so all of them agree on the cut (a small last
-// batch just gives fewer micro-batches; an empty shard gives none).
-std::vector<MicroBatch> split_micro_batches(size_t samples, size_t micro_batches) {
-  const size_t count = std::min(samples, micro_batches);
-  std::vector<MicroBatch> result;
-  for (size_t i = 0; i < count; ++i) {
-    const size_t begin = i * samples / count, end = (i + 1) * samples / count;
-    result.push_back({begin, end - begin});
-  }
-  return result;
-}
-
-size_t largest_micro_batch(const std::vector<MicroBatch>& micro_batches) {
-  size_t largest = 0;
-  for (const MicroBatch& micro : micro_batches) largest = std::max(largest, micro.size);
-  return largest;
-}
 
 // Seconds of one forward + backward of each layer of the whole model on `micro_batch` samples: the
 // least of a few repetitions after a warm-up pass (oneDNN creates its primitives on first use), as
@@ -218,21 +123,6 @@ std::vector<double> layer_seconds_of_rank0(Comm& comm, const ModelPlan& plan, Ba
     cursor = end;
   }
   return seconds;
-}
-
-// Stage boundaries from --balance (layers per stage), checked against the grid and the model.
-std::vector<size_t> given_balance(const std::vector<size_t>& balance, size_t stages, size_t layers) {
-  size_t total = 0;
-  for (size_t count : balance) {
-    if (count == 0) throw UsageError("--balance gives a stage no layer");
-    total += count;
-  }
-  if (balance.size() != stages || total != layers)
-    throw UsageError("--balance needs " + std::to_string(stages) + " layer counts that add up to the model's " +
-                     std::to_string(layers) + " layers");
-  std::vector<size_t> boundaries{0};
-  for (size_t count : balance) boundaries.push_back(boundaries.back() + count);
-  return boundaries;
 }
 
 // Where this rank sits in the grid and what its stage runs.

@@ -74,9 +74,10 @@ class ProcessGroup {
   /// caller polling many messages; true if anything happened.
   bool progress() { return transport_.progress(); }
 
-  /// Traffic with group rank `peer` through node-shared memory (Transport::count_direct_traffic).
+  /// Traffic with group rank `peer` through node-shared memory, counted in the whole job's meter too
+  /// (TrafficMeter::count_direct_traffic).
   void count_direct_traffic(int peer, size_t bytes_sent, size_t bytes_received) {
-    transport_.count_direct_traffic(peer, bytes_sent, bytes_received);
+    transport_.traffic().count_direct_traffic(peer, bytes_sent, bytes_received);
   }
 
   /// This member's side of the group's traffic so far, without what ran while not counting.

@@ -1,5 +1,5 @@
-// Pipeline-parallel training (GPipe and 1F1B) and the data x pipeline grid: the pure parts of the
-// mode, exposed for unit tests. make_pipeline_parallel() (mode.h) builds the mode itself.
+// The pipeline schedules (GPipe and 1F1B) of the pipeline-parallel mode (pipeline_parallel.cc) and
+// the cut of a shard into micro-batches: pure functions, so that tests can check them alone.
 //
 // A pipeline of `stages` ranks runs consecutive layers each; a global batch's shard is cut into
 // micro-batches that flow through the stages, so that stages work on different micro-batches at
@@ -32,10 +32,17 @@ std::vector<PipelineAction> pipeline_schedule(const std::string& schedule, size_
 /// Most micro-batches whose forward has run and whose backward has not, at any point of `actions`.
 size_t max_in_flight(const std::vector<PipelineAction>& actions);
 
-/// The contiguous split of layers with costs `layer_costs` into `stages` non-empty stages that
-/// minimises the costliest stage (exact dynamic programming over the split points). Returns
-/// stages + 1 boundaries: stage s runs layers [result[s], result[s + 1]). Throws UsageError when
-/// there are more stages than layers.
-std::vector<size_t> balance_stages(const std::vector<double>& layer_costs, size_t stages);
+/// Samples [offset, offset + size) of a replica's shard.
+struct MicroBatch {
+  size_t offset = 0, size = 0;
+};
+
+/// `samples` cut into min(samples, micro_batches) contiguous, nearly equal, non-empty micro-batches.
+/// Every stage of a replica sees the same shard size, so all of them agree on the cut (a small last
+/// batch just gives fewer micro-batches; an empty shard gives none).
+std::vector<MicroBatch> split_micro_batches(size_t samples, size_t micro_batches);
+
+/// The size of the largest of `micro_batches` (0 for none).
+size_t largest_micro_batch(const std::vector<MicroBatch>& micro_batches);
 
 }  // namespace cclab::train

@@ -1,0 +1,126 @@
+#include "scaling.h"
+
+#include <unistd.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "cclab/error.h"
+#include "cclab/launch.h"
+#include "results.h"
+
+namespace cclab::train {
+namespace {
+
+// The arguments without the options that each run sets for itself.
+std::vector<std::string> strip_arguments(const std::vector<std::string>& argv) {
+  static const std::vector<std::string> kWithValue{"--scaling", "--json", "-n", "--ranks", "--mode"};
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    bool drop = false;
+    for (const std::string& name : kWithValue) {
+      if (argv[i] == name) {
+        drop = true;
+        ++i;  // and its value
+        break;
+      }
+      if (argv[i].rfind(name + "=", 0) == 0 || (name == "-n" && argv[i].size() > 2 && argv[i].rfind("-n", 0) == 0 &&
+                                                std::isdigit(static_cast<unsigned char>(argv[i][2])))) {
+        drop = true;
+        break;
+      }
+    }
+    if (!drop) kept.push_back(argv[i]);
+  }
+  return kept;
+}
+
+// One `cclab train` job of `ranks` local ranks in `mode`: its exit status, and its train record in
+// `train_record`.
+int run_scaled(const ScalingOptions& options, const std::vector<std::string>& argv, const std::string& mode, int ranks,
+               std::ostream& out, nlohmann::json& train_record) {
+  const std::string scratch =
+      (std::filesystem::temp_directory_path() / ("cclab_scaling_" + std::to_string(getpid()) + ".jsonl")).string();
+  std::filesystem::remove(scratch);
+  std::vector<std::string> run_argv = strip_arguments(argv);
+  for (const std::string& extra :
+       {std::string("--mode"), mode, std::string("-n"), std::to_string(ranks), std::string("--json"), scratch})
+    run_argv.push_back(extra);
+  // Flushed before the job starts: its ranks write to the same output.
+  out << "# --scaling: " << mode << " mode, " << ranks << (ranks == 1 ? " rank" : " ranks") << "\n" << std::flush;
+  LocalLaunchOptions launch;
+  launch.ranks = ranks;
+  launch.timeout_s = options.timeout_s;
+  launch.bind = options.bind;
+  const int status = launch_local(run_argv, launch);
+  if (status == 0)
+    for (const nlohmann::json& record : read_results(scratch))
+      if (record.value("kind", "") == "train") train_record = record;
+  std::filesystem::remove(scratch);
+  if (status == 0 && train_record.is_null())
+    throw Error("the " + std::to_string(ranks) + "-rank run wrote no train record");
+  return status;
+}
+
+void print_table_header(const nlohmann::json& first, std::ostream& out) {
+  out << "# scaling: " << first["model"].get<std::string>() << ", global batch " << first["global_batch"] << ", "
+      << first["threads"] << " thread(s) per rank; speedup in images/s over "
+      << (first["ranks"] == 1 ? "1 rank" : "the first run")
+      << "\n# time per step in ms (compute / comm / idle); bytes sent per step and rank (max over ranks) by "
+         "phase, measured, and the total predicted by DESIGN 3.7\n";
+  char line[512];
+  std::snprintf(line, sizeof line, "%-8s %5s %9s %9s %7s %8s %8s %7s %7s %11s %11s %11s %11s\n", "mode", "ranks",
+                "grid", "images/s", "speedup", "step_ms", "compute", "comm", "idle", "forward_B", "backward_B",
+                "grad_sync_B", "predicted_B");
+  out << line;
+}
+
+void print_table_row(const nlohmann::json& record, double speedup, std::ostream& out) {
+  const auto& time = record["step_time_s"];
+  const auto& phases = record["phases"];
+  const auto sent = [&](const char* phase) { return phases[phase]["sent_bytes_per_rank"].get<double>(); };
+  const auto& predicted = record["predicted_sent_bytes_per_rank"];
+  const std::string grid =
+      record["grid"]["dp"].dump() + "x" + record["grid"]["tp"].dump() + "x" + record["grid"]["pp"].dump();
+  const std::string mode = record["ranks"] == 1 ? "single" : record["mode"].get<std::string>();
+  char line[512];
+  std::snprintf(line, sizeof line, "%-8s %5d %9s %9.0f %7.2f %8.2f %8.2f %7.2f %7.2f %11.0f %11.0f %11.0f %11s\n",
+                mode.c_str(), record["ranks"].get<int>(), grid.c_str(), record["images_per_s"].get<double>(), speedup,
+                time["total"].get<double>() * 1e3, time["compute"].get<double>() * 1e3,
+                time["comm"].get<double>() * 1e3, time["idle"].get<double>() * 1e3, sent("forward"), sent("backward"),
+                sent("grad_sync"),
+                predicted.is_number() ? std::to_string(std::llround(predicted.get<double>())).c_str() : "-");
+  out << line;
+}
+
+}  // namespace
+
+int run_scaling(const ScalingOptions& options, const std::vector<std::string>& argv, std::ostream& out) {
+  ResultWriter user_json(options.json_path);
+  std::vector<nlohmann::json> records;
+  std::optional<double> base;
+  for (const std::string& mode : options.modes)
+    for (int ranks : options.ranks) {
+      if (ranks == 1 && base) continue;
+      nlohmann::json record;
+      if (const int status = run_scaled(options, argv, mode, ranks, out, record); status != 0) return status;
+      records.push_back(std::move(record));
+      if (ranks == 1) base = records.back()["images_per_s"].get<double>();
+    }
+  if (!base) base = records.front()["images_per_s"].get<double>();  // no 1-rank run: over the first
+  print_table_header(records.front(), out);
+  for (nlohmann::json& record : records) {
+    const double speedup = record["images_per_s"].get<double>() / *base;
+    record["speedup"] = speedup;
+    print_table_row(record, speedup, out);
+    user_json.write(record);
+  }
+  out << std::flush;
+  return 0;
+}
+
+}  // namespace cclab::train
