@@ -1,6 +1,6 @@
 // Pipeline-parallel training. Through the binary (local launcher): `cclab train --mode pipeline` on
-// 2 and 4 stages with GPipe and 1F1B, and the data x pipeline grid `--mode hybrid --grid dp=2,pp=2`,
-// are exact decompositions of the one-rank run (same per-step losses, final parameters, evaluation),
+// 2, 3, 4 and 5 stages with GPipe and 1F1B, and the data x pipeline grid `--mode hybrid --grid
+// dp=2,pp=2`, are exact decompositions of the one-rank run (same per-step losses, final parameters, evaluation),
 // and the bytes each phase sends equal the prediction and DESIGN 3.7's formulas: B x a x 4 per
 // boundary and direction, the ring allreduce of a stage's parameters over its replicas. In-process:
 // the schedules (every micro-batch once each way, the activations each keeps alive, no deadlock
@@ -17,7 +17,8 @@
 #include <sstream>
 
 #include "cclab/error.h"
-#include "modes/pipeline_parallel.h"
+#include "modes/pipeline_schedule.h"
+#include "modes/stage_balance.h"
 #include "train_run.h"
 
 namespace cclab {
@@ -46,6 +47,8 @@ const std::map<std::string, std::string> kRuns = {
     {"1f1b_2", "--mode pipeline -n 2 --schedule 1f1b --no-eval"},
     {"gpipe_4", "--mode pipeline -n 4 --schedule gpipe --no-eval"},
     {"1f1b_4", "--mode pipeline -n 4 --schedule 1f1b --no-eval"},
+    {"gpipe_3", "--mode pipeline -n 3 --schedule gpipe --no-eval"},
+    {"1f1b_5", "--mode pipeline -n 5 --schedule 1f1b --no-eval"},
     {"grid_2x2", "--mode hybrid --grid dp=2,pp=2 -n 4 --no-eval"},
     {"reference_eval", "-n 1"},
     {"grid_2x2_eval", "--mode hybrid --grid dp=2,pp=2 -n 4 --schedule gpipe"},
@@ -59,6 +62,8 @@ const std::map<std::string, Expected> kPipelineRuns = {{"gpipe_2", {2, 1, "gpipe
                                                        {"1f1b_2", {2, 1, "1f1b"}},
                                                        {"gpipe_4", {4, 1, "gpipe"}},
                                                        {"1f1b_4", {4, 1, "1f1b"}},
+                                                       {"gpipe_3", {3, 1, "gpipe"}},
+                                                       {"1f1b_5", {5, 1, "1f1b"}},
                                                        {"grid_2x2", {2, 2, "1f1b"}}};
 
 class PipelineParallel : public ::testing::Test {

@@ -40,6 +40,24 @@ class CliTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
+// A cost model profile fitted once per test process, for runs that check results rather than the
+// model: without --profile every run calibrates first, which takes seconds per run.
+const std::string& fitted_profile() {
+  static const std::string path = [] {
+    const std::string profile =
+        (std::filesystem::temp_directory_path() / ("cclab_cli_test_profile_" + std::to_string(getpid()) + ".json"))
+            .string();
+    const RunResult result = run(kCclab + " bench p2p -n 2 --fit --iters 5 -e 1M --profile " + profile);
+    EXPECT_EQ(result.status, 0) << result.output;
+    std::atexit([] {
+      std::filesystem::remove(std::filesystem::temp_directory_path() /
+                              ("cclab_cli_test_profile_" + std::to_string(getpid()) + ".json"));
+    });
+    return profile;
+  }();
+  return path;
+}
+
 // Every record checked: no wrong element, measured bytes = simulator's = 2(N-1)/N count size.
 void expect_correct_ring_records(const std::vector<nlohmann::json>& records, int ranks) {
   ASSERT_FALSE(records.empty());
@@ -65,7 +83,8 @@ void expect_correct_ring_records(const std::vector<nlohmann::json>& records, int
 TEST_F(CliTest, RingIsCorrectOnTwoThreeAndFourLocalRanks) {
   for (int ranks : {2, 3, 4}) {  // 3 and 4 oversubscribe a 2-core machine: waits must yield
     const RunResult result = run(kCclab + " bench allreduce --impl ring -n " + std::to_string(ranks) +
-                                 " -b 8 -e 4M -f 8 --iters 3 -w 1 --check --segment 64K --json " + json());
+                                 " -b 8 -e 4M -f 8 --iters 3 -w 1 --check --segment 64K --profile " + fitted_profile() +
+                                 " --json " + json());
     ASSERT_EQ(result.status, 0) << result.output;
     auto records = read_results(json());
     EXPECT_EQ(records.size(), 7u);  // 8 B .. 2 MiB by x8
@@ -80,7 +99,7 @@ TEST_F(CliTest, EveryDtypeAndOpChecksOnThreeRanks) {
   for (const char* dtype : {"f32", "f64", "f16", "bf16", "i32", "i64", "u8"})
     for (const char* op : {"sum", "prod", "min", "max", "avg"}) {
       const RunResult result = run(kCclab + " bench allreduce -n 3 -b 1000 -e 1000 --iters 1 -w 0 --check -d " +
-                                   dtype + " -o " + op + " --json " + json());
+                                   dtype + " -o " + op + " --profile " + fitted_profile() + " --json " + json());
       ASSERT_EQ(result.status, 0) << dtype << " " << op << "\n" << result.output;
     }
   for (const auto& record : read_results(json())) EXPECT_EQ(record["wrong"], 0) << record.dump();
@@ -147,17 +166,21 @@ TEST_F(CliTest, AStalledRankEndsTheJobWithinTheTimeout) {
 
 // Every hand-written algorithm (the default --impl) of every collective, on real processes over
 // UCX: no wrong element, and the transport's byte counters equal the simulator's prediction.
-TEST_F(CliTest, EveryHandWrittenAlgorithmChecksOnRealRanks) {
-  const std::vector<std::string> layouts = {"-n 2", "-n 3", "-n 4", "-n 4 --ranks-per-node 2"};
-  for (const char* collective : {"allreduce", "broadcast", "reduce", "reduce_scatter", "allgather"})
-    for (const std::string& layout : layouts)
-      for (const char* inplace : {"", " --inplace"}) {
-        const bool rooted = std::string(collective) == "broadcast" || std::string(collective) == "reduce";
-        const RunResult result = run(kCclab + " bench " + collective + " " + layout +
-                                     " -b 4 -e 300K -f 37 --iters 2 -w 1 --check --segment 16K -o avg" +
-                                     (rooted ? " -r 1" : "") + inplace + " --json " + json());
-        ASSERT_EQ(result.status, 0) << collective << " " << layout << inplace << "\n" << result.output;
-      }
+// One test per collective: every hand-written algorithm, in and out of place, on 2, 3 and 4 ranks
+// of one node and on 2 nodes of 2 ranks.
+class EveryHandWrittenAlgorithm : public CliTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(EveryHandWrittenAlgorithm, ChecksOnRealRanks) {
+  const std::string collective = GetParam();
+  const bool rooted = collective == "broadcast" || collective == "reduce";
+  for (const std::string layout : {"-n 2", "-n 3", "-n 4", "-n 4 --ranks-per-node 2"})
+    for (const char* inplace : {"", " --inplace"}) {
+      const RunResult result = run(kCclab + " bench " + collective + " " + layout +
+                                   " -b 4 -e 300K -f 37 --iters 2 -w 1 --check --segment 16K -o avg" +
+                                   (rooted ? " -r 1" : "") + inplace + " --profile " + fitted_profile() +
+                                   " --json " + json());
+      ASSERT_EQ(result.status, 0) << collective << " " << layout << inplace << "\n" << result.output;
+    }
   const auto records = read_results(json());
   ASSERT_FALSE(records.empty());
   for (const auto& record : records) {
@@ -167,13 +190,17 @@ TEST_F(CliTest, EveryHandWrittenAlgorithmChecksOnRealRanks) {
   }
 }
 
+INSTANTIATE_TEST_SUITE_P(Collectives, EveryHandWrittenAlgorithm,
+                         ::testing::Values("allreduce", "broadcast", "reduce", "reduce_scatter", "allgather"),
+                         [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
+
 // Hand-written algorithms over the MPI transport, and over UCX inside nodes with MPI between them.
 TEST_F(CliTest, MpiTransportAndInterNodeTransport) {
-  RunResult result = run(kCclab + " bench allreduce -n 3 --transport mpi --impl ring,rabenseifner,tree" +
-                         " -b 4 -e 100K -f 50 --iters 2 --check --json " + json());
+  const std::string checked = " -b 4 -e 100K -f 50 --iters 2 --check --profile " + fitted_profile() + " --json ";
+  RunResult result = run(kCclab + " bench allreduce -n 3 --transport mpi --impl ring,rabenseifner,tree" + checked + json());
   ASSERT_EQ(result.status, 0) << result.output;
   result = run(kCclab + " bench allreduce -n 4 --ranks-per-node 2 --inter-transport mpi --impl hier_rab,hier_rail" +
-               " -b 4 -e 100K -f 50 --iters 2 --check --json " + json());
+               checked + json());
   ASSERT_EQ(result.status, 0) << result.output;
   result = run(kCclab + " bench p2p -n 2 --transport mpi -b 8 -e 64K -f 64 --iters 5 --json " + json());
   ASSERT_EQ(result.status, 0) << result.output;
@@ -193,7 +220,8 @@ TEST_F(CliTest, EveryCollectiveOfMpiChecksInAndOutOfPlace) {
   for (const char* collective : {"broadcast", "reduce", "reduce_scatter", "allgather", "allreduce"})
     for (const char* inplace : {"", " --inplace"}) {
       const RunResult result = run(kCclab + " bench " + collective + " -n 3 --impl mpi -b 4 -e 64K -f 16 --iters 2" +
-                                   " --check -o avg -d f64 --json " + json() + inplace +
+                                   " --check -o avg -d f64 --profile " + fitted_profile() + " --json " + json() +
+                                   inplace +
                                    (std::string(collective) == "broadcast" || std::string(collective) == "reduce"
                                         ? " -r 2"
                                         : ""));
@@ -252,13 +280,31 @@ TEST_F(CliTest, BadInputGivesOneLineAndStatusTwo) {
       "bench allreduce -n 0",                 "bench allreduce --bind sometimes",
       "bench nosuchcollective",               "bench allreduce -r 1",
       "bench broadcast -n 2 -r 2",            "bench p2p --test sideways",
-      "bench p2p -n 1",
+      "bench p2p -n 1",                       "bench allreduce --impl ''",
+      "bench allreduce -f nan",               "bench allreduce -f 0.5",
+      "bench allreduce -e 17592186044417M",
   };
   for (const std::string& args : bad) {
     const RunResult result = run(kCclab + " " + args);
     EXPECT_EQ(result.status, 2) << args << "\n" << result.output;
     EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << args << "\n" << result.output;
     EXPECT_NE(result.output.find("error"), std::string::npos) << args << "\n" << result.output;
+  }
+}
+
+// As nccl-tests: -f 1 is no factor, so the sizes step by -i (1M unless given).
+TEST_F(CliTest, AStepFactorOfOneStepsByStepBytes) {
+  const double mib = 1 << 20;
+  const std::vector<std::pair<std::string, std::vector<double>>> sweeps = {
+      {"", {mib, 2 * mib, 3 * mib}}, {" -i 512K", {mib, 1.5 * mib, 2 * mib, 2.5 * mib, 3 * mib}}};
+  for (const auto& [step, sizes] : sweeps) {
+    const RunResult result = run(kCclab + " bench allreduce -n 2 --impl ring -b 1M -e 3M -f 1" + step +
+                                 " --iters 1 -w 0 --profile " + fitted_profile() + " --json " + json());
+    ASSERT_EQ(result.status, 0) << result.output;
+    std::vector<double> measured;
+    for (const auto& record : read_results(json())) measured.push_back(record["bytes"].get<double>());
+    EXPECT_EQ(measured, sizes) << step;
+    std::filesystem::remove(json());
   }
 }
 

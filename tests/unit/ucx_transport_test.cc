@@ -357,7 +357,8 @@ TEST_P(UcxModes, DestructorAloneIsBounded) {
         },
         /*orderly_shutdown=*/false);
     const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("%d ranks, %s, destructor-only teardown: %.3f s\n", ranks, traffic ? "after traffic" : "no traffic", took);
+    std::printf("%d ranks, %s, destructor-only teardown: %.3f s\n", ranks, traffic ? "after traffic" : "no traffic",
+                took);
     EXPECT_LT(took, 4.5);
   }
 }

@@ -71,7 +71,8 @@ TEST(AlgorithmsLoopback, LargeArrayWithManySegmentsInFlight) {
     args.count = (size_t{1} << 20) + 3;
     args.segment_bytes = 64 * 1024;
     args.segments_in_flight = 8;
-    for (const RankOutcome& outcome : run_allreduce_on_loopback(*find_algorithm(Collective::allreduce, name), 3, args, 1)) {
+    for (const RankOutcome& outcome :
+         run_allreduce_on_loopback(*find_algorithm(Collective::allreduce, name), 3, args, 1)) {
       ASSERT_EQ(outcome.error, "") << name;
       EXPECT_EQ(outcome.wrong, 0u) << name;
     }

@@ -390,7 +390,8 @@ TEST(Model, StagesOfLayerRangesComposeToTheWholeModel) {
     const Layer& expected = whole.layer(i);
     const Layer& actual = i < cut ? first.layer(i) : second.layer(i - cut);
     for (size_t k = 0; k < expected.parameter_count(); ++k)
-      ASSERT_EQ(expected.weight_grads().data()[k], actual.weight_grads().data()[k]) << "layer " << i << " element " << k;
+      ASSERT_EQ(expected.weight_grads().data()[k], actual.weight_grads().data()[k])
+          << "layer " << i << " element " << k;
   }
   // The same ranges run inside one model with explicit [first, last).
   Activations ranged(whole, batch);
@@ -401,45 +402,55 @@ TEST(Model, StagesOfLayerRangesComposeToTheWholeModel) {
 }
 
 // Tensor-parallel: column-split convolution (output channels) followed by a row-split fc (input
-// channels), Megatron's pair. Each part starts from exactly its slice of the whole layers, the
-// column parts' outputs are the whole output's channels, and the row parts' outputs sum to the whole.
+// channels), Megatron's pair, in 2 equal parts and in 3 unequal ones (8 channels: 3, 3, 2). Each part
+// starts from exactly its slice of the whole layers, the column parts' outputs are the whole output's
+// channels, and the row parts' outputs sum to the whole.
 TEST(Model, TensorParallelSlicesReproduceTheWholeLayers) {
   OnednnBackend backend;
   const std::vector<LayerConfig> layers = parse_model_spec("conv3x3:8,relu,fc:6", {2, 5, 5});
   Model whole(layers, backend, 3);
-  const size_t batch = 3, parts = 2;
+  const size_t batch = 3;
   std::mt19937 rng(1);
   const std::vector<float> input = uniform_values(batch * 50, rng);
   Activations all(whole, batch);
   std::copy(input.begin(), input.end(), all.input());
   whole.forward(all, batch, true);
-  std::vector<float> summed(batch * 6, 0.0f);
-  for (size_t part = 0; part < parts; ++part) {
-    LayerConfig conv = column_slice(layers[0], part, parts);
-    LayerConfig activation = layers[1];
-    activation.input = conv.output();
-    LayerConfig fc = row_slice(layers[2], part, parts);
-    EXPECT_EQ(fc.input, conv.output());
-    Model slice({conv, activation, fc}, backend, 3);
-    // The conv part's weights are output channels [4 part, 4 part + 4) of the whole: a contiguous run.
-    const auto whole_conv = whole.layer(0).weights();
-    const size_t per_part = whole_conv.size() / parts;
-    EXPECT_TRUE(std::equal(slice.layer(0).weights().begin(), slice.layer(0).weights().end(),
-                           whole_conv.begin() + part * per_part));
-    EXPECT_EQ(slice.layer(2).bias().size(), part == 0 ? 6u : 0u);
-    Activations mine(slice, batch);
-    std::copy(input.begin(), input.end(), mine.input());
-    slice.forward(mine, batch, true);
-    // Column part: channels [4 part, 4 part + 4) of every NHWC pixel of the whole conv output.
-    const float* whole_conv_out = all.activation(1);
-    const float* part_conv_out = mine.activation(1);
-    for (size_t pixel = 0; pixel < batch * 25; ++pixel)
-      for (size_t c = 0; c < 4; ++c)
-        ASSERT_EQ(part_conv_out[pixel * 4 + c], whole_conv_out[pixel * 8 + part * 4 + c]);
-    for (size_t k = 0; k < summed.size(); ++k) summed[k] += mine.output()[k];
+  const auto whole_conv = whole.layer(0).weights();
+  const size_t conv_weights_per_channel = whole_conv.size() / 8;
+  for (size_t parts : {2, 3}) {
+    std::vector<float> summed(batch * 6, 0.0f);
+    size_t next_channel = 0;
+    for (size_t part = 0; part < parts; ++part) {
+      LayerConfig conv = column_slice(layers[0], part, parts);
+      const size_t begin = conv.outputs.begin, channels = conv.outputs.count;
+      EXPECT_EQ(begin, next_channel);
+      EXPECT_EQ(channels, 8 / parts + (part < 8 % parts ? 1 : 0));
+      next_channel += channels;
+      LayerConfig activation = layers[1];
+      activation.input = conv.output();
+      LayerConfig fc = row_slice(layers[2], part, parts);
+      EXPECT_EQ(fc.input, conv.output());
+      Model slice({conv, activation, fc}, backend, 3);
+      // The conv part's weights are output channels [begin, begin + channels) of the whole: a contiguous run.
+      EXPECT_TRUE(std::equal(slice.layer(0).weights().begin(), slice.layer(0).weights().end(),
+                             whole_conv.begin() + std::ptrdiff_t(begin * conv_weights_per_channel)));
+      EXPECT_EQ(slice.layer(2).bias().size(), part == 0 ? 6u : 0u);
+      Activations mine(slice, batch);
+      std::copy(input.begin(), input.end(), mine.input());
+      slice.forward(mine, batch, true);
+      // Column part: its channels of every NHWC pixel of the whole conv output.
+      const float* whole_conv_out = all.activation(1);
+      const float* part_conv_out = mine.activation(1);
+      for (size_t pixel = 0; pixel < batch * 25; ++pixel)
+        for (size_t c = 0; c < channels; ++c)
+          ASSERT_EQ(part_conv_out[pixel * channels + c], whole_conv_out[pixel * 8 + begin + c]);
+      for (size_t k = 0; k < summed.size(); ++k) summed[k] += mine.output()[k];
+    }
+    EXPECT_EQ(next_channel, 8u);
+    expect_close(summed, std::vector<float>(all.output(), all.output() + batch * 6), 1e-5,
+                 "row-parallel sum of " + std::to_string(parts) + " parts");
   }
-  expect_close(summed, std::vector<float>(all.output(), all.output() + batch * 6), 1e-5, "row-parallel sum");
-  EXPECT_THROW(column_slice(layers[0], 0, 3), UsageError);  // 8 channels do not split in 3
+  EXPECT_THROW(column_slice(layers[0], 0, 9), UsageError);  // 8 channels cannot give 9 parts one each
   EXPECT_THROW(column_slice(layers[1], 0, 2), UsageError);  // relu has nothing to split
 }
 

@@ -6,7 +6,7 @@
 
 #include "cclab/algorithm.h"
 #include "cclab/error.h"
-#include "profile.h"
+#include "calibration.h"
 
 namespace cclab {
 namespace {
@@ -44,7 +44,8 @@ TEST(CostModel, FitRecoversAlphaAndBetaFromASyntheticSchedule) {
   }
   const LinkCost fitted = fit_link_cost(bytes, times);
   EXPECT_NEAR(fitted.alpha_us, truth.cached.intra_node.alpha_us, 0.05 * truth.cached.intra_node.alpha_us);
-  EXPECT_NEAR(fitted.beta_us_per_byte, truth.cached.intra_node.beta_us_per_byte, 0.05 * truth.cached.intra_node.beta_us_per_byte);
+  EXPECT_NEAR(fitted.beta_us_per_byte, truth.cached.intra_node.beta_us_per_byte,
+              0.05 * truth.cached.intra_node.beta_us_per_byte);
 }
 
 TEST(CostModel, FitToleratesNoise) {

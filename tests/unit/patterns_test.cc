@@ -11,8 +11,8 @@
 // The double binary tree, recursive halving and doubling, the block ring, message segments.
 #include "patterns/block_ring.h"
 #include "patterns/double_binary_tree.h"
+#include "patterns/message_segments.h"
 #include "patterns/recursive.h"
-#include "patterns/segmented_messages.h"
 
 namespace cclab {
 namespace {

@@ -30,7 +30,12 @@
 #include <thread>
 #include <vector>
 
-#include "bootstrap/tcp_store.h"
+#include "bootstrap/job_token.h"
+#include "bootstrap/store_address.h"
+#include "bootstrap/tcp_store_bootstrap.h"
+#include "bootstrap/tcp_store_client.h"
+#include "bootstrap/tcp_store_server.h"
+#include "bootstrap/unique_fd.h"
 #include "cclab/error.h"
 #include "cclab/launch.h"
 
@@ -56,8 +61,9 @@ void report_line(const std::string& line) {
 }
 
 int play_rank(const std::string& role) {
-  const int rank = std::atoi(std::getenv("CCLAB_RANK") ? std::getenv("CCLAB_RANK")
-                                                       : std::getenv("OMPI_COMM_WORLD_RANK") ? std::getenv("OMPI_COMM_WORLD_RANK") : "0");
+  const int rank = std::atoi(std::getenv("CCLAB_RANK")             ? std::getenv("CCLAB_RANK")
+                             : std::getenv("OMPI_COMM_WORLD_RANK") ? std::getenv("OMPI_COMM_WORLD_RANK")
+                                                                   : "0");
   try {
     if (role == "hang-before-join" && rank == 1) {
       std::this_thread::sleep_for(std::chrono::seconds(30));  // the supervisor stops us long before
@@ -617,7 +623,8 @@ TEST(LaunchLocal, MoreRanksThanCoresAreUnboundAndOversubscribed) {
   EXPECT_EQ(result.status, 0) << result.errors;
   const auto lines = read_lines(output);
   ASSERT_EQ(lines.size(), static_cast<size_t>(cores + 1)) << result.errors;
-  for (const auto& line : lines) EXPECT_NE(line.find("binding=none threads=1 oversubscribed=1"), std::string::npos) << line;
+  for (const auto& line : lines)
+    EXPECT_NE(line.find("binding=none threads=1 oversubscribed=1"), std::string::npos) << line;
   std::remove(output.c_str());
 }
 
@@ -697,7 +704,8 @@ pid_t spawn_env_rank(int rank, int size, const std::string& store, const std::st
   std::vector<std::string> env;
   for (char** entry = environ; *entry != nullptr; ++entry) {
     const std::string text = *entry;
-    if (text.rfind("CCLAB_", 0) != 0 && text.rfind("OMPI_", 0) != 0 && text.rfind("SLURM_", 0) != 0) env.push_back(text);
+    if (text.rfind("CCLAB_", 0) != 0 && text.rfind("OMPI_", 0) != 0 && text.rfind("SLURM_", 0) != 0)
+      env.push_back(text);
   }
   env.push_back("CCLAB_RANK=" + std::to_string(rank));
   env.push_back("CCLAB_WORLD_SIZE=" + std::to_string(size));
@@ -748,7 +756,8 @@ TEST(EnvLaunch, ThreeProcessesRendezvousThroughRankZerosStore) {
   const auto lines = read_lines(output);
   ASSERT_EQ(lines.size(), 3u);
   for (int rank = 0; rank < 3; ++rank)
-    EXPECT_NE(lines[rank].find("rank=" + std::to_string(rank) + " size=3 launcher=env"), std::string::npos) << lines[rank];
+    EXPECT_NE(lines[rank].find("rank=" + std::to_string(rank) + " size=3 launcher=env"), std::string::npos)
+        << lines[rank];
   std::remove(output.c_str());
 }
 

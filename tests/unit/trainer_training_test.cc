@@ -32,7 +32,8 @@ TrainOptions small_run() {
 
 TEST(Training, LossDecreasesOnSyntheticDataAndRecordsAreWritten) {
   const std::string json =
-      (std::filesystem::temp_directory_path() / ("cclab_training_test_" + std::to_string(getpid()) + ".jsonl")).string();
+      (std::filesystem::temp_directory_path() / ("cclab_training_test_" + std::to_string(getpid()) + ".jsonl"))
+          .string();
   std::filesystem::remove(json);
   TrainOptions options = small_run();
   options.json_path = json;

@@ -8,9 +8,10 @@
 
 #include "cclab/error.h"
 #include "patterns/binomial.h"
-#include "patterns/fragments.h"
 #include "patterns/hierarchy.h"
+#include "patterns/message_segments.h"
 #include "patterns/ring.h"
+#include "schedule/schedule_writer.h"
 
 namespace cclab {
 namespace {
