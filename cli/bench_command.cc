@@ -6,13 +6,14 @@
 #include <memory>
 #include <sstream>
 
+#include "calibration.h"
 #include "cclab/error.h"
 #include "cclab/implementation.h"
 #include "collective_bench.h"
 #include "commands.h"
 #include "job.h"
+#include "flag_checks.h"
 #include "p2p_bench.h"
-#include "calibration.h"
 
 namespace cclab {
 
@@ -33,6 +34,10 @@ size_t parse_size(const std::string& text) {
 
 namespace {
 
+// Bounds: a sweep of at most this many sizes, each timed at most this many times.
+constexpr size_t kMostSizes = 10000;
+constexpr double kMostIterations = 1e8;
+
 // Size sweep flags shared by the collective and p2p benchmarks.
 struct SweepFlags {
   std::string min_bytes = "8", max_bytes = "64M", step_bytes;
@@ -47,8 +52,12 @@ void add_sweep_flags(CLI::App& command, SweepFlags& flags) {
   command.add_option("-f,--stepfactor", flags.step_factor, "Multiply the size by this factor each step (1: step by -i)")
       ->capture_default_str();
   command.add_option("-i,--stepbytes", flags.step_bytes, "Add this many bytes each step instead of -f (with -f 1: 1M)");
-  command.add_option("--iters", flags.iters, "Timed iterations per size and implementation")->capture_default_str();
-  command.add_option("-w,--warmup", flags.warmup, "Untimed iterations before timing")->capture_default_str();
+  command.add_option("--iters", flags.iters, "Timed iterations per size and implementation")
+      ->capture_default_str()
+      ->check(in_range(1, kMostIterations));
+  command.add_option("-w,--warmup", flags.warmup, "Untimed iterations before timing")
+      ->capture_default_str()
+      ->check(in_range(0, kMostIterations));
 }
 
 struct Sweep {
@@ -66,8 +75,14 @@ Sweep validate_sweep(const SweepFlags& flags) {
     throw UsageError("-f/--stepfactor must be a number of at least 1");
   // As nccl-tests: a factor of 1 means no factor, and the sizes step by -i (1M unless given).
   if (flags.step_factor == 1 && sweep.step_bytes == 0) sweep.step_bytes = size_t{1} << 20;
-  if (flags.iters < 1) throw UsageError("--iters must be at least 1");
-  if (flags.warmup < 0) throw UsageError("-w/--warmup must not be negative");
+  const double sizes = sweep.step_bytes > 0 ? double(sweep.max_bytes - sweep.min_bytes) / double(sweep.step_bytes)
+                      : flags.step_factor > 1 ? std::log(double(sweep.max_bytes) / double(std::max<size_t>(sweep.min_bytes, 1))) /
+                                                      std::log(flags.step_factor)
+                                                : 0;
+  if (sizes + 1 > double(kMostSizes))
+    throw UsageError("-b " + flags.min_bytes + " to -e " + flags.max_bytes + " in these steps makes about " +
+                     std::to_string(size_t(sizes + 1)) + " sizes; at most " + std::to_string(kMostSizes) +
+                     " (a larger -f or -i)");
   return sweep;
 }
 
@@ -124,6 +139,8 @@ void validate(CollectiveFlags& flags, Collective collective) {
     throw UsageError("unknown implementation '" + name + "' for " + std::string(collective_name(collective)) +
                      " (this build has: " + known + ")");
   }
+  if (!o.json_path.empty()) check_output_file("--json", o.json_path);
+  if (!o.profile_path.empty()) load_profile(o.profile_path);  // a bad profile is refused before any rank starts
   o.segment_bytes = parse_size(flags.segment);
   if (o.segment_bytes == 0) throw UsageError("--segment must be positive");
   if (o.max_bytes / dtype_size(o.dtype) > size_t(INT32_MAX))
@@ -148,7 +165,9 @@ void add_collective_commands(CLI::App& bench, const std::vector<std::string>& ar
     add_sweep_flags(*sub, flags->sweep);
     sub->add_option("-d,--datatype", flags->dtype, "f32 f64 f16 bf16 i32 i64 u8")->capture_default_str();
     sub->add_option("-o,--op", flags->op, "sum prod min max avg")->capture_default_str();
-    sub->add_option("-r,--root", o.root, "Root rank of broadcast and reduce")->capture_default_str();
+    sub->add_option("-r,--root", o.root, "Root rank of broadcast and reduce")
+        ->capture_default_str()
+        ->check(in_range(0, 1 << 20));
     sub->add_flag("-c,--check", o.check, "Check every result and count wrong elements");
     sub->add_option("--impl", flags->impls,
                     "Comma-separated implementations (see cclab info); default: every hand-written one");
@@ -221,6 +240,8 @@ void add_p2p_command(CLI::App& bench, const std::vector<std::string>& argv,
     if (flags->pairs != "all" && flags->pairs != "0,1") throw UsageError("--pairs takes 0,1 or all");
     o.all_pairs = flags->pairs == "all";
     if (flags->job.ranks == 1) throw UsageError("p2p needs at least 2 ranks");
+    if (!o.json_path.empty()) check_output_file("--json", o.json_path);
+    if (flags->fit) check_output_file("--profile", flags->profile_path);
     return run_job(flags->job, argv, false, [flags, argv](Comm& comm) {
       if (comm.size() < 2) throw UsageError("p2p needs at least 2 ranks");
       if (flags->fit) {

@@ -1,20 +1,40 @@
 #include "job.h"
 
+#include <sched.h>
+
+#include <algorithm>
 #include <iostream>
 
 #include "cclab/error.h"
 #include "cclab/launch.h"
+#include "flag_checks.h"
 
 namespace cclab {
 
+// Bounds of the job flags: a world of up to 2^20 ranks, waits of up to a week.
+constexpr double kMostRanks = 1 << 20;
+constexpr double kLongestTimeoutS = 7 * 24 * 3600;
+
+int default_max_local_ranks() {
+  cpu_set_t cpus;
+  const int usable = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  return std::max(64, 4 * usable);
+}
+
 void add_job_flags(CLI::App& command, JobFlags& flags) {
-  command.add_option("-n,--ranks", flags.ranks,
-                     "Local ranks to start (as mpirun -n); under a launcher: its world size");
+  command
+      .add_option("-n,--ranks", flags.ranks, "Local ranks to start (as mpirun -n); under a launcher: its world size")
+      ->check(in_range(1, kMostRanks));
   command.add_option("--timeout", flags.timeout_s, "Seconds any wait may take before the job fails")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(in_range(0.001, kLongestTimeoutS, false));
   command.add_option("--bind", flags.bind, "core: pin local ranks to cores when they fit; none")->capture_default_str();
   command.add_option("--ranks-per-node", flags.ranks_per_node, "Group ranks into virtual nodes of this size")
-      ->check(CLI::NonNegativeNumber);
+      ->check(in_range(1, kMostRanks));
+  command
+      .add_option("--max-local-ranks", flags.max_local_ranks,
+                  "Most ranks -n may start on this host (default: 64, or 4 per usable CPU where that is more)")
+      ->check(in_range(1, kMostRanks));
   command.add_option("--transport", flags.transport, "Transport of hand-written code: ucx or mpi")
       ->capture_default_str();
   command.add_option("--inter-transport", flags.inter_transport,
@@ -23,6 +43,11 @@ void add_job_flags(CLI::App& command, JobFlags& flags) {
 
 void validate_job_flags(const JobFlags& flags) {
   if (flags.ranks == 0 || flags.ranks < -1) throw UsageError("-n must be at least 1");
+  const int most_local = flags.max_local_ranks > 0 ? flags.max_local_ranks : default_max_local_ranks();
+  if (flags.ranks > most_local && detect_launch() == LaunchKind::none)
+    throw UsageError("-n " + std::to_string(flags.ranks) + " would start " + std::to_string(flags.ranks) +
+                     " processes on this host; at most " + std::to_string(most_local) +
+                     " unless --max-local-ranks says more");
   if (flags.bind != "core" && flags.bind != "none") throw UsageError("--bind takes core or none");
   if (flags.timeout_s <= 0) throw UsageError("--timeout must be positive");
   const auto transports = available_transports();

@@ -20,9 +20,15 @@ struct JobFlags {
   int ranks_per_node = 0;
   std::string transport = "ucx";
   std::string inter_transport;  // between nodes; empty: the same as `transport`
+  int max_local_ranks = 0;      // most ranks -n may start on this host; 0: default_max_local_ranks()
 };
 
-/// Adds -n, --timeout, --bind, --ranks-per-node, --transport and --inter-transport to `command`.
+/// How many ranks -n may start on one host unless --max-local-ranks says more: 64, or 4 per CPU
+/// this process may use where that is more. Each rank is a process with its own UCX context.
+int default_max_local_ranks();
+
+/// Adds -n, --timeout, --bind, --ranks-per-node, --transport, --inter-transport and
+/// --max-local-ranks to `command`.
 void add_job_flags(CLI::App& command, JobFlags& flags);
 
 /// Checks the flags before any rank starts (UsageError on bad input).

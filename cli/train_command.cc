@@ -10,7 +10,9 @@
 #include "cclab/comm.h"
 #include "cclab/error.h"
 #include "cclab/launch.h"
+#include "checkpoint.h"
 #include "commands.h"
+#include "flag_checks.h"
 #include "job.h"
 #include "scaling.h"
 #include "trainer.h"
@@ -31,6 +33,9 @@ struct TrainFlags {
   CLI::Option* epochs = nullptr;
   CLI::Option* steps = nullptr;
 };
+
+// Bounds of the training flags: far beyond any real run, short of what wraps or never ends.
+constexpr double kMostEpochs = 1e6, kMostSteps = 1e12, kLargestBatch = 1 << 24;
 
 std::vector<int> parse_rank_list(const std::string& text) {
   std::vector<int> ranks;
@@ -130,8 +135,6 @@ void validate(TrainFlags& flags) {
   if (o.resume && o.checkpoint_dir.empty()) throw UsageError("--resume needs --checkpoint-dir");
   if (o.checkpoint_every > 0 && o.checkpoint_dir.empty()) throw UsageError("--checkpoint-every needs --checkpoint-dir");
   if (flags.epochs->count() > 0 && flags.steps->count() > 0) throw UsageError("give --epochs or --steps, not both");
-  if (flags.steps->count() > 0 && o.steps == 0) throw UsageError("--steps must be at least 1");
-  if (flags.epochs->count() > 0 && o.epochs == 0) throw UsageError("--epochs must be at least 1");
   if (!(flags.bucket_mb > 0) || flags.bucket_mb > 4096) throw UsageError("--bucket-mb must be in (0, 4096]");
   o.bucket_bytes = std::max<size_t>(4, size_t(flags.bucket_mb * 1048576.0));
   if (!flags.scaling.empty()) {
@@ -139,6 +142,12 @@ void validate(TrainFlags& flags) {
       throw UsageError("--scaling starts its own jobs: run it by hand, not under a launcher");
     if (flags.job.ranks != -1) throw UsageError("give --scaling or -n, not both");
     flags.scaling_ranks = parse_rank_list(flags.scaling);
+    const int most_local = flags.job.max_local_ranks > 0 ? flags.job.max_local_ranks : default_max_local_ranks();
+    for (int scaled : flags.scaling_ranks)
+      if (scaled > most_local)
+        throw UsageError("--scaling " + std::to_string(scaled) + " would start " + std::to_string(scaled) +
+                         " processes on this host; at most " + std::to_string(most_local) +
+                         " unless --max-local-ranks says more");
     flags.scaling_modes = modes;
     if (!o.checkpoint_dir.empty()) throw UsageError("--scaling runs several trainings: give no --checkpoint-dir");
   }
@@ -150,6 +159,12 @@ void validate(TrainFlags& flags) {
     for (int scaled : flags.scaling_ranks) resolve_grid(run, scaled);
   }
   o.evaluate = !flags.no_eval;
+  // Where results go is checked before any work, so a bad path does not cost a training run.
+  if (!o.json_path.empty()) check_output_file("--json", o.json_path);
+  if (!o.checkpoint_dir.empty()) {
+    check_output_directory("--checkpoint-dir", o.checkpoint_dir);
+    train::check_checkpoint_directory(o.checkpoint_dir);
+  }
 }
 
 // The --scaling runs of `flags` (validated).
@@ -171,12 +186,18 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
   train::TrainOptions& o = flags->options;
   command->add_option("--model", o.model, "lenet5, convnet, or a layer list such as conv5x5:32,relu,pool2,fc:10")
       ->capture_default_str();
-  flags->epochs = command->add_option("--epochs", o.epochs, "Passes over the training set")->capture_default_str();
-  flags->steps = command->add_option("--steps", o.steps, "Train this many steps instead of whole epochs");
+  flags->epochs = command->add_option("--epochs", o.epochs, "Passes over the training set")
+                      ->capture_default_str()
+                      ->check(in_range(1, kMostEpochs));
+  flags->steps = command->add_option("--steps", o.steps, "Train this many steps instead of whole epochs")
+                     ->check(in_range(1, kMostSteps));
   command->add_option("--batch", o.batch, "Global batch size (split over the data-parallel ranks)")
-      ->capture_default_str();
-  command->add_option("--lr", o.learning_rate, "Learning rate of SGD")->capture_default_str();
-  command->add_option("--momentum", o.momentum, "Momentum of SGD")->capture_default_str();
+      ->capture_default_str()
+      ->check(in_range(1, kLargestBatch));
+  command->add_option("--lr", o.learning_rate, "Learning rate of SGD")
+      ->capture_default_str()
+      ->check(in_range(0, 1e6, false));
+  command->add_option("--momentum", o.momentum, "Momentum of SGD")->capture_default_str()->check(in_range(0, 1, false));
   command->add_option("--seed", o.seed, "Seeds initial weights, shuffling and synthetic data")->capture_default_str();
   command->add_option("--data", o.data, "fashion-mnist or synthetic:CxHxW[:N]")->capture_default_str();
   command->add_option("--data-dir", o.data_directory, "Where the Fashion-MNIST IDX files are")->capture_default_str();
@@ -185,21 +206,24 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
       ->add_option("--threads", o.threads,
                    "Compute threads per rank (default: CCLAB_THREADS, else OMP_NUM_THREADS, else the CPUs "
                    "available to the rank)")
-      ->check(CLI::Range(1, 4096));
+      ->check(in_range(1, 4096));
   command->add_option("--mode", o.mode, "data | tensor | pipeline | hybrid (with --scaling: several, e.g. data,hybrid)")
       ->capture_default_str();
   command->add_option("--grid", flags->grid,
                       "Ranks per dimension, e.g. dp=2,pp=2 (hybrid: data x pipeline); default from --mode");
-  command->add_option("--stages", flags->stages, "Pipeline stages (default: the rank count); dp = ranks / stages");
+  command->add_option("--stages", flags->stages, "Pipeline stages (default: the rank count); dp = ranks / stages")
+      ->check(in_range(1, 1 << 20));
   command
       ->add_option("--microbatches", o.microbatches,
                    "Pipeline micro-batches per global batch (0: 4 per stage, at most the batch)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(in_range(0, kLargestBatch));
   command->add_option("--schedule", o.schedule, "Pipeline schedule: gpipe | 1f1b")->capture_default_str();
   command
       ->add_option("--balance", o.balance,
                    "Pipeline layers per stage, e.g. 4,5 (default: balanced by measured layer times)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->check(in_range(1, 1 << 20));
   add_job_flags(*command, flags->job);
   command
       ->add_option("--bucket-mb", flags->bucket_mb,
@@ -217,7 +241,8 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
   command
       ->add_option("--checkpoint-every", o.checkpoint_every,
                    "Also write a checkpoint every K steps (0: only at epoch and run ends)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(in_range(0, kMostSteps));
   command->add_flag("--resume", o.resume,
                     "Continue from DIR/checkpoint.bin (--steps/--epochs stay the total of the whole run)");
   command->add_flag("--profile-layers", o.profile_layers, "Print the time each layer takes per step");

@@ -1,9 +1,13 @@
 #include "results.h"
 
+#include <fcntl.h>
 #include <mpi.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "cclab/error.h"
 #include "cclab_version.h"
@@ -57,15 +61,24 @@ ResultWriter::ResultWriter(const std::string& path) : path_(path) {
   if (path.empty()) return;
   const auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
-  stream_.open(path, std::ios::app);
-  if (!stream_) throw UsageError("cannot open results file '" + path + "' for appending");
+  fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0)
+    throw UsageError("cannot open results file '" + path + "' for appending: " + std::strerror(errno));
+}
+
+ResultWriter::~ResultWriter() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void ResultWriter::write(const nlohmann::json& record) {
-  if (!stream_.is_open()) return;
-  stream_ << record.dump() << '\n';
-  stream_.flush();
-  if (!stream_) throw Error("writing results to '" + path_ + "' failed");
+  if (fd_ < 0) return;
+  const std::string line = record.dump() + '\n';
+  ssize_t wrote;
+  do wrote = ::write(fd_, line.data(), line.size());
+  while (wrote < 0 && errno == EINTR);
+  // A regular file takes an appending write whole; a short one means the disk is full.
+  if (wrote != ssize_t(line.size()))
+    throw Error("writing results to '" + path_ + "' failed" + (wrote < 0 ? std::string(": ") + std::strerror(errno) : ""));
 }
 
 std::vector<nlohmann::json> read_results(const std::string& path) {

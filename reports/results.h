@@ -18,16 +18,21 @@ nlohmann::json environment_description();
 /// The keys every record has: schema, kind, argv, env.
 nlohmann::json base_record(const std::string& kind, const std::vector<std::string>& argv);
 
-/// Appends records to a JSONL file; an empty path writes nothing.
+/// Appends records to a JSONL file; an empty path writes nothing. Each record goes out with its
+/// newline in one write to a file opened for appending, so a kill or a second writer can never
+/// leave half a record joined to another.
 class ResultWriter {
  public:
   explicit ResultWriter(const std::string& path);
+  ~ResultWriter();
+  ResultWriter(const ResultWriter&) = delete;
+  ResultWriter& operator=(const ResultWriter&) = delete;
   void write(const nlohmann::json& record);
-  bool enabled() const { return stream_.is_open(); }
+  bool enabled() const { return fd_ >= 0; }
 
  private:
   std::string path_;
-  std::ofstream stream_;
+  int fd_ = -1;
 };
 
 /// Reads every record of a JSONL file (for tests and reports).

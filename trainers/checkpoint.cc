@@ -142,6 +142,17 @@ std::string checkpoint_file(const std::string& directory, int part, const char* 
 
 std::string checkpoint_path(const std::string& directory, int part) { return checkpoint_file(directory, part, ".bin"); }
 
+void check_checkpoint_directory(const std::string& directory) {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
+    const std::string name = entry.path().filename().string();
+    const bool ours = name.rfind("checkpoint", 0) == 0 && (name.ends_with(".bin") || name.ends_with(".tmp"));
+    if (ours && entry.is_directory(error))
+      throw UsageError(std::string("--checkpoint-dir ").append(directory).append(": ").append(name).append(
+          " is a directory, where a checkpoint goes"));
+  }
+}
+
 void write_checkpoint(const std::string& directory, int part, const CheckpointHeader& header,
                       std::span<const float> parameters, std::span<const float> velocity, uint64_t steps) {
   if (parameters.size() != velocity.size()) throw Error("checkpoint: parameters and momentum differ in size");

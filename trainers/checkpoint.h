@@ -38,6 +38,10 @@ struct CheckpointState {
 /// for rank R's own part of the model (tensor- and pipeline-parallel ranks hold different parts).
 std::string checkpoint_path(const std::string& directory, int part = -1);
 
+/// UsageError when something in `directory` stands where a checkpoint file goes (a directory named
+/// checkpoint*.bin or .tmp), so the run fails before training rather than at its first checkpoint.
+void check_checkpoint_directory(const std::string& directory);
+
 /// Writes `state` atomically to checkpoint_path(directory, part), creating the directory. Throws Error.
 void write_checkpoint(const std::string& directory, int part, const CheckpointHeader& header,
                       std::span<const float> parameters, std::span<const float> velocity, uint64_t steps);

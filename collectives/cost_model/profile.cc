@@ -78,32 +78,69 @@ std::string profile_to_json(const CostProfile& profile) {
       .dump(2);
 }
 
+namespace {
+
+// Bounds of a profile's values: a reader never trusts a file. Times and costs are finite and not
+// negative; a curve has a few dozen points at most, sorted, with fractions from 0 to 1.
+constexpr size_t kMostCurvePoints = 256;
+constexpr size_t kLargestProfileBytes = size_t{1} << 20;
+constexpr size_t kLargestProtocolBytes = size_t{1} << 40;
+
+double cost_value(const nlohmann::json& object, const char* key) {
+  const double value = object.at(key).get<double>();
+  if (!std::isfinite(value) || value < 0)
+    throw UsageError(std::string(key) + " is " + std::to_string(value) + " (a finite value of at least 0 expected)");
+  return value;
+}
+
+StreamingCurve curve_value(const nlohmann::json& json, const char* key) {
+  StreamingCurve curve;
+  curve.points = json.at(key).get<std::vector<std::pair<size_t, double>>>();
+  const std::string name(key);
+  if (curve.points.empty() || curve.points.size() > kMostCurvePoints)
+    throw UsageError(name + " has " + std::to_string(curve.points.size()) + " points (1 to " +
+                     std::to_string(kMostCurvePoints) + " expected)");
+  for (size_t i = 0; i < curve.points.size(); ++i) {
+    const auto& [footprint, fraction] = curve.points[i];
+    if (footprint == 0 || !(fraction >= 0 && fraction <= 1))
+      throw UsageError(name + " point " + std::to_string(i) + " is not a footprint above 0 with a fraction in [0, 1]");
+    if (i > 0 && (footprint <= curve.points[i - 1].first || fraction < curve.points[i - 1].second))
+      throw UsageError(name + " is not sorted by footprint with fractions that never fall");
+  }
+  return curve;
+}
+
+}  // namespace
+
 CostProfile profile_from_json(const std::string& text) {
+  if (text.size() > kLargestProfileBytes)
+    throw UsageError("a profile of " + std::to_string(text.size()) + " bytes is larger than any cclab writes");
   const nlohmann::json json = nlohmann::json::parse(text);
   if (json.value("schema", "") != "cclab.profile/5")
     throw UsageError("not a cclab.profile/5 document (profiles of older builds: run cclab bench p2p --fit again)");
   auto link = [](const nlohmann::json& cost) {
-    LinkCost link{cost.at("alpha_us").get<double>(), cost.at("beta_us_per_byte").get<double>()};
+    LinkCost link{cost_value(cost, "alpha_us"), cost_value(cost, "beta_us_per_byte")};
     if (cost.contains("protocol_bytes")) {
       link.protocol_bytes = cost.at("protocol_bytes");
-      link.large_alpha_us = cost.at("large_alpha_us");
-      link.large_beta_us_per_byte = cost.at("large_beta_us_per_byte");
+      if (link.protocol_bytes == 0 || link.protocol_bytes > kLargestProtocolBytes)
+        throw UsageError("protocol_bytes is " + std::to_string(link.protocol_bytes) + " (1 B to 1 TiB expected)");
+      link.large_alpha_us = cost_value(cost, "large_alpha_us");
+      link.large_beta_us_per_byte = cost_value(cost, "large_beta_us_per_byte");
     }
     return link;
   };
   auto regime = [&](const nlohmann::json& cost) {
     return RegimeCost{link(cost.at("intra_node")),
                       link(cost.at("inter_node")),
-                      cost.at("gamma_us_per_byte").get<double>(),
-                      cost.at("copy_us_per_byte").get<double>(),
-                      cost.at("shared_write_us_per_byte").get<double>(),
-                      cost.at("dirty_read_us_per_byte").get<double>()};
+                      cost_value(cost, "gamma_us_per_byte"),
+                      cost_value(cost, "copy_us_per_byte"),
+                      cost_value(cost, "shared_write_us_per_byte"),
+                      cost_value(cost, "dirty_read_us_per_byte")};
   };
   CostProfile profile;
   profile.transport = json.at("transport");
-  profile.streaming_curve.points = json.at("streaming_curve").get<std::vector<std::pair<size_t, double>>>();
-  profile.kernel_streaming_curve.points =
-      json.at("kernel_streaming_curve").get<std::vector<std::pair<size_t, double>>>();
+  profile.streaming_curve = curve_value(json, "streaming_curve");
+  profile.kernel_streaming_curve = curve_value(json, "kernel_streaming_curve");
   profile.cached = regime(json.at("cached"));
   profile.streaming = regime(json.at("streaming"));
   return profile;
@@ -122,6 +159,11 @@ void save_profile(const std::string& path, const CostProfile& profile) {
 }
 
 CostProfile load_profile(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) throw UsageError("profile '" + path + "' is a directory");
+  const auto bytes = std::filesystem::file_size(path, error);
+  if (!error && bytes > kLargestProfileBytes)
+    throw UsageError("profile '" + path + "' is " + std::to_string(bytes) + " bytes, larger than any cclab writes");
   std::ifstream file(path);
   if (!file) throw UsageError("cannot read profile '" + path + "'");
   std::stringstream text;
@@ -171,11 +213,13 @@ std::string describe_profile_in_full(const CostProfile& p) {
   };
   const std::string curve = describe_curve(p.streaming_curve), kernel_curve = describe_curve(p.kernel_streaming_curve);
   std::snprintf(line, sizeof(line),
-                "intra-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; inter-node alpha %.2f us, %.2f GB/s%s "
-                "cached, %.2f GB/s streaming; reduce %.2f / %.2f GB/s; writing what a peer read +%.2f / %.2f ns/B, reading what a peer "
-                "wrote +%.2f / %.2f ns/B; streaming share by node footprint: transfers %s, reductions %s (%s)",
-                intra.alpha_us, gbps(intra.beta_us_per_byte), protocol.c_str(), gbps(p.streaming.intra_node.beta_us_per_byte),
-                p.cached.inter_node.alpha_us, gbps(p.cached.inter_node.beta_us_per_byte), inter_protocol.c_str(),
+                "intra-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; "
+                "inter-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; reduce %.2f / %.2f GB/s; "
+                "writing what a peer read +%.2f / %.2f ns/B, reading what a peer wrote +%.2f / %.2f ns/B; "
+                "streaming share by node footprint: transfers %s, reductions %s (%s)",
+                intra.alpha_us, gbps(intra.beta_us_per_byte), protocol.c_str(),
+                gbps(p.streaming.intra_node.beta_us_per_byte), p.cached.inter_node.alpha_us,
+                gbps(p.cached.inter_node.beta_us_per_byte), inter_protocol.c_str(),
                 gbps(p.streaming.inter_node.beta_us_per_byte), gbps(p.cached.gamma_us_per_byte),
                 gbps(p.streaming.gamma_us_per_byte), p.cached.shared_write_us_per_byte * 1e3,
                 p.streaming.shared_write_us_per_byte * 1e3, p.cached.dirty_read_us_per_byte * 1e3,

@@ -4,11 +4,12 @@
 #include <sys/wait.h>
 
 #include <array>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "results.h"
 #include "run_command.h"
@@ -17,7 +18,6 @@ namespace cclab {
 namespace {
 
 RunResult run(const std::string& command) { return run_command(command); }
-
 
 const std::string kCclab = CCLAB_BINARY;
 
@@ -39,6 +39,14 @@ class CliTest : public ::testing::Test {
   std::string json() const { return (dir_ / "results.jsonl").string(); }
   std::filesystem::path dir_;
 };
+
+// Bad input: exit status 2 and one line that says it is an error.
+void expect_usage_error(const std::string& args) {
+  const RunResult result = run(kCclab + " " + args);
+  EXPECT_EQ(result.status, 2) << args << "\n" << result.output;
+  EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << args << "\n" << result.output;
+  EXPECT_NE(result.output.find("error"), std::string::npos) << args << "\n" << result.output;
+}
 
 // A cost model profile fitted once per test process, for runs that check results rather than the
 // model: without --profile every run calibrates first, which takes seconds per run.
@@ -197,7 +205,8 @@ INSTANTIATE_TEST_SUITE_P(Collectives, EveryHandWrittenAlgorithm,
 // Hand-written algorithms over the MPI transport, and over UCX inside nodes with MPI between them.
 TEST_F(CliTest, MpiTransportAndInterNodeTransport) {
   const std::string checked = " -b 4 -e 100K -f 50 --iters 2 --check --profile " + fitted_profile() + " --json ";
-  RunResult result = run(kCclab + " bench allreduce -n 3 --transport mpi --impl ring,rabenseifner,tree" + checked + json());
+  RunResult result =
+      run(kCclab + " bench allreduce -n 3 --transport mpi --impl ring,rabenseifner,tree" + checked + json());
   ASSERT_EQ(result.status, 0) << result.output;
   result = run(kCclab + " bench allreduce -n 4 --ranks-per-node 2 --inter-transport mpi --impl hier_rab,hier_rail" +
                checked + json());
@@ -284,11 +293,74 @@ TEST_F(CliTest, BadInputGivesOneLineAndStatusTwo) {
       "bench allreduce -f nan",               "bench allreduce -f 0.5",
       "bench allreduce -e 17592186044417M",
   };
+  for (const std::string& args : bad) expect_usage_error(args);
+}
+
+// Every numeric flag has its range; sweeps, rank counts and output paths are bounded and checked
+// before any rank starts: one line, exit 2, at once.
+TEST_F(CliTest, FlagsOutOfRangeAndBadPathsAreRefusedBeforeAnyWork) {
+  std::ofstream(dir_ / "a_file") << "x";
+  std::filesystem::create_directories(dir_ / "a_dir.json");
+  const std::string file = (dir_ / "a_file").string(), directory = (dir_ / "a_dir.json").string();
+  const std::vector<std::string> bad = {
+      "bench allreduce -n -1",
+      "bench allreduce -n 1000",
+      "bench allreduce --timeout inf",
+      "bench allreduce --timeout nan",
+      "bench allreduce --timeout 1e12",
+      "bench allreduce --timeout -5",
+      "bench allreduce --iters -1",
+      "bench allreduce --iters 1.5",
+      "bench allreduce -w nan",
+      "bench broadcast -r -1",
+      "bench allreduce --ranks-per-node -2",
+      "bench allreduce -b 1 -e 64G -f 1 -i 1",
+      "bench allreduce -b 8 -e 64M -f 1.0000001",
+      "bench allreduce --json " + directory,
+      "bench allreduce --json " + file + "/results.jsonl",
+      "bench p2p -n 2 --fit --profile " + directory,
+      "bench allreduce --profile " + directory,
+  };
   for (const std::string& args : bad) {
-    const RunResult result = run(kCclab + " " + args);
-    EXPECT_EQ(result.status, 2) << args << "\n" << result.output;
-    EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << args << "\n" << result.output;
-    EXPECT_NE(result.output.find("error"), std::string::npos) << args << "\n" << result.output;
+    const auto start = std::chrono::steady_clock::now();
+    expect_usage_error(args);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << args;
+  }
+  // More local ranks than the default bound, asked for on purpose, pass the check.
+  EXPECT_EQ(run(kCclab + " bench allreduce -n 70 --max-local-ranks 70 --bind sometimes").output.find("-n 70"),
+            std::string::npos);
+}
+
+// A profile is a file a reader must not trust: negative or infinite costs, a break at 0 bytes,
+// unsorted or empty curves and oversized files are refused with the reason.
+TEST_F(CliTest, ProfilesWithValuesOutOfRangeAreRefused) {
+  nlohmann::json good = nlohmann::json::parse(std::ifstream(fitted_profile()));
+  ASSERT_EQ(run(kCclab + " bench allreduce -n 2 -b 8 -e 8 --iters 1 -w 0 --profile " + fitted_profile()).status, 0);
+  const std::vector<std::pair<std::string, std::function<void(nlohmann::json&)>>> damages = {
+      {"alpha_us is -1", [](nlohmann::json& p) { p["cached"]["intra_node"]["alpha_us"] = -1.0; }},
+      {"gamma_us_per_byte is", [](nlohmann::json& p) { p["streaming"]["gamma_us_per_byte"] = -0.5; }},
+      {"protocol_bytes is 0",
+       [](nlohmann::json& p) {
+         auto& link = p["cached"]["inter_node"];
+         link["protocol_bytes"] = 0;
+         link["large_alpha_us"] = 1.0;
+         link["large_beta_us_per_byte"] = 0.001;
+       }},
+      {"streaming_curve has 0 points", [](nlohmann::json& p) { p["streaming_curve"] = nlohmann::json::array(); }},
+      {"kernel_streaming_curve is not sorted",
+       [](nlohmann::json& p) { p["kernel_streaming_curve"] = {{1 << 30, 0.5}, {1 << 20, 0.7}}; }},
+      {"point 0 is not a footprint", [](nlohmann::json& p) { p["streaming_curve"] = {{1 << 20, 1.5}}; }},
+      {"larger than any cclab writes",
+       [](nlohmann::json& p) { p["padding"] = std::string(size_t{2} << 20, ' '); }},
+  };
+  for (const auto& [reason, damage] : damages) {
+    nlohmann::json profile = good;
+    damage(profile);
+    const std::string path = (dir_ / "damaged.json").string();
+    std::ofstream(path) << profile.dump();
+    const RunResult result = run(kCclab + " bench allreduce -n 2 --profile " + path);
+    EXPECT_EQ(result.status, 2) << reason << "\n" << result.output;
+    EXPECT_NE(result.output.find(reason), std::string::npos) << reason << "\n" << result.output;
   }
 }
 

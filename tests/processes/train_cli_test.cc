@@ -5,8 +5,12 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
 
 #include "results.h"
 #include "run_command.h"
@@ -44,8 +48,58 @@ TEST(TrainCli, BadInputIsAUsageError) {
                      "'/nonexistent/fmnist/train-images-idx3-ubyte.gz' does not exist");
   expect_usage_error("train --data imagenet", "--data takes fashion-mnist or synthetic:CxHxW");
   expect_usage_error("train --epochs 2 --steps 3", "give --epochs or --steps, not both");
-  expect_usage_error("train --batch 0 --data synthetic:1x8x8", "--batch must be at least 1");
+  expect_usage_error("train --batch 0 --data synthetic:1x8x8", "--batch: '0' is not a whole number from 1");
   expect_usage_error("train --model conv3x3:2,fc:4 --data fashion-mnist", "fashion-mnist has 10 classes");
+}
+
+// Counts that would wrap or never end, and paths that would fail only after training, are refused
+// before any work: one line, exit 2, at once.
+TEST(TrainCli, FlagsOutOfRangeAndBadPathsAreRefusedBeforeTraining) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("cclab_train_cli_paths_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "checkpoints" / "checkpoint.bin");
+  std::ofstream(dir / "a_file") << "x";
+  const std::string synthetic = " --data synthetic:1x8x8:64 --model fc:10 ";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--steps -1", "--steps: '-1' is not a whole number"},
+      {"--steps 18446744073709551615", "--steps: '18446744073709551615' is not a whole number"},
+      {"--epochs -1", "--epochs: '-1' is not a whole number"},
+      {"--lr nan", "--lr: 'nan' is not a number"},
+      {"--momentum -1", "--momentum: '-1' is not a number"},
+      {"--mode pipeline -n 2 --balance 1,-1", "--balance: '-1' is not a whole number"},
+      {"--timeout inf", "--timeout: 'inf' is not a number"},
+      {"-n 1000", "-n 1000 would start 1000 processes on this host"},
+      {"--scaling 1,500", "--scaling 500 would start 500 processes"},
+      {"--json " + dir.string(), "is a directory, not a file"},
+      {"--checkpoint-dir " + (dir / "a_file").string(), "is not a directory"},
+      {"--checkpoint-dir " + (dir / "checkpoints").string(), "checkpoint.bin is a directory"},
+  };
+  for (const auto& [arguments, fragment] : cases) {
+    const auto start = std::chrono::steady_clock::now();
+    expect_usage_error("train" + synthetic + arguments, fragment);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << arguments;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// Fashion-MNIST files whose images are not 28x28 (the model's input) are refused from their header.
+TEST(TrainCli, ImagesOfAnotherShapeAreRefused) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("cclab_train_cli_idx_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  // Uncompressed IDX (gzread reads plain files too): 3 images of 14 x 14, 3 labels.
+  auto write_idx = [&](const std::string& name, std::vector<uint8_t> header, size_t data_bytes) {
+    header.resize(header.size() + data_bytes, 1);
+    std::ofstream(dir / name, std::ios::binary).write(reinterpret_cast<const char*>(header.data()), header.size());
+  };
+  for (const std::string split : {"train", "t10k"}) {
+    write_idx(split + "-images-idx3-ubyte.gz", {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 14, 0, 0, 0, 14}, 3 * 14 * 14);
+    write_idx(split + "-labels-idx1-ubyte.gz", {0, 0, 8, 1, 0, 0, 0, 3}, 3);
+  }
+  expect_usage_error("train --model lenet5 --steps 3 --data-dir " + dir.string(),
+                     "holds 3x14x14 elements; expected N x 28x28");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(TrainCli, SyntheticRunWritesEpochAndTrainRecords) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -109,7 +110,8 @@ TEST_F(DataFiles, FashionMnistFilesAreCheckedAsAPair) {
   const auto images = counting(5 * 2 * 3);
   write_gz("train-images-idx3-ubyte.gz", idx_bytes(8, {5, 2, 3}, images));
   write_gz("train-labels-idx1-ubyte.gz", idx_bytes(8, {5}, {0, 9, 3, 3, 1}));
-  auto train = load_fashion_mnist(dir_.string(), Split::train);
+  const ActivationShape shape{1, 2, 3};
+  auto train = load_fashion_mnist(dir_.string(), Split::train, shape);
   EXPECT_EQ(train->size(), 5u);
   EXPECT_EQ(train->sample_shape(), (ActivationShape{1, 2, 3}));
   std::vector<float> batch(2 * 6);
@@ -122,7 +124,7 @@ TEST_F(DataFiles, FashionMnistFilesAreCheckedAsAPair) {
 
   // Missing test split: the message names the file.
   try {
-    load_fashion_mnist(dir_.string(), Split::test);
+    load_fashion_mnist(dir_.string(), Split::test, shape);
     ADD_FAILURE();
   } catch (const UsageError& error) {
     EXPECT_NE(std::string(error.what()).find("t10k-images-idx3-ubyte.gz' does not exist"), std::string::npos)
@@ -130,9 +132,28 @@ TEST_F(DataFiles, FashionMnistFilesAreCheckedAsAPair) {
   }
   write_gz("t10k-images-idx3-ubyte.gz", idx_bytes(8, {5, 2, 3}, images));
   write_gz("t10k-labels-idx1-ubyte.gz", idx_bytes(8, {4}, {0, 1, 2, 3}));
-  EXPECT_THROW(load_fashion_mnist(dir_.string(), Split::test), UsageError);  // 5 images, 4 labels
+  EXPECT_THROW(load_fashion_mnist(dir_.string(), Split::test, shape), UsageError);  // 5 images, 4 labels
   write_gz("t10k-labels-idx1-ubyte.gz", idx_bytes(8, {5}, {0, 1, 2, 10, 3}));
-  EXPECT_THROW(load_fashion_mnist(dir_.string(), Split::test), UsageError);  // label 10
+  EXPECT_THROW(load_fashion_mnist(dir_.string(), Split::test, shape), UsageError);  // label 10
+}
+
+// A file whose images do not have the model's input shape, or whose header claims far more data
+// than it holds, is refused before its data is read into memory of the claimed size.
+TEST_F(DataFiles, ImagesOfAnotherShapeOrAHugeClaimAreRefusedEarly) {
+  write_gz("train-images-idx3-ubyte.gz", idx_bytes(8, {5, 14, 14}, counting(5 * 14 * 14)));
+  write_gz("train-labels-idx1-ubyte.gz", idx_bytes(8, {5}, {0, 1, 2, 3, 4}));
+  try {
+    load_fashion_mnist(dir_.string(), Split::train);
+    ADD_FAILURE();
+  } catch (const UsageError& error) {
+    EXPECT_NE(std::string(error.what()).find("holds 5x14x14 elements; expected N x 28x28"), std::string::npos)
+        << error.what();
+  }
+  // 65536 x 256 x 256 claimed (4 GiB), none of it there: truncated, and nothing that large allocated.
+  const std::string huge = write_gz("huge.gz", {0, 0, 8, 3, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0});
+  const auto start = std::chrono::steady_clock::now();
+  expect_error(huge, "ends after 0 of the 4294967296 bytes of data");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
 // The normalisation constants are the training set's statistics.

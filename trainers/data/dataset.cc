@@ -31,14 +31,13 @@ void ByteImageDataset::gather(std::span<const size_t> indices, float* images, in
   }
 }
 
-std::unique_ptr<Dataset> load_fashion_mnist(const std::string& directory, Split split) {
+std::unique_ptr<Dataset> load_fashion_mnist(const std::string& directory, Split split, ActivationShape shape) {
   const std::string prefix = directory + "/" + (split == Split::train ? "train" : "t10k");
   const std::string images_path = prefix + "-images-idx3-ubyte.gz", labels_path = prefix + "-labels-idx1-ubyte.gz";
-  IdxArray images = read_idx(images_path);
+  if (shape.channels != 1) throw UsageError("Fashion-MNIST images have 1 channel, not " + std::to_string(shape.channels));
+  // The images must have the model's input shape: read_idx checks it from the header, before the data.
+  IdxArray images = read_idx(images_path, {shape.height, shape.width});
   const IdxArray labels = read_idx(labels_path);
-  if (images.dims.size() != 3)
-    throw UsageError("data file '" + images_path + "' holds " + std::to_string(images.dims.size()) +
-                     "-dimensional data; images need 3 (count, rows, columns)");
   if (labels.dims.size() != 1)
     throw UsageError("data file '" + labels_path + "' holds " + std::to_string(labels.dims.size()) +
                      "-dimensional data; labels need 1");
@@ -51,7 +50,6 @@ std::unique_ptr<Dataset> load_fashion_mnist(const std::string& directory, Split 
     if (label_values[i] >= int32_t(kClasses))
       throw UsageError("data file '" + labels_path + "' has label " + std::to_string(label_values[i]) + " at index " +
                        std::to_string(i) + " (0..9 expected)");
-  const ActivationShape shape{1, images.dims[1], images.dims[2]};
   const std::string description = std::string("fashion-mnist ") + (split == Split::train ? "train" : "test") + " (" +
                                   std::to_string(label_values.size()) + ")";
   return std::make_unique<ByteImageDataset>(description, shape, kClasses, std::move(images.values),
@@ -139,8 +137,8 @@ DataSource parse_data_source(const std::string& text, const std::string& fashion
 DataSplits open_data(const DataSource& source, size_t classes, uint64_t seed) {
   DataSplits splits;
   if (source.kind == DataSource::Kind::fashion_mnist) {
-    splits.train = load_fashion_mnist(source.directory, Split::train);
-    splits.test = load_fashion_mnist(source.directory, Split::test);
+    splits.train = load_fashion_mnist(source.directory, Split::train, source.shape);
+    splits.test = load_fashion_mnist(source.directory, Split::test, source.shape);
   } else {
     splits.train = std::make_unique<SyntheticDataset>(source.shape, classes, source.train_size, seed, Split::train);
     splits.test = std::make_unique<SyntheticDataset>(source.shape, classes, source.test_size, seed, Split::test);

@@ -52,9 +52,11 @@ inline constexpr const char* kFashionMnistDirectory = "/usr/share/datasets/fashi
 
 enum class Split { train, test };
 
-/// Loads {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz from `directory`. Missing or corrupt files
-/// and inconsistent pairs (counts, shapes, labels outside 0..9) throw UsageError naming the file.
-std::unique_ptr<Dataset> load_fashion_mnist(const std::string& directory, Split split);
+/// Loads {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz from `directory`, whose images must have
+/// `shape` (the model's input). Missing or corrupt files, images of another shape and inconsistent
+/// pairs (counts, labels outside 0..9) throw UsageError naming the file.
+std::unique_ptr<Dataset> load_fashion_mnist(const std::string& directory, Split split,
+                                            ActivationShape shape = {1, 28, 28});
 
 /// Learnable synthetic data, every sample a pure function of (seed, split, index): each class has a
 /// fixed random pattern in [-1, 1]; a sample is 0.5 x its class pattern + uniform noise in [-1, 1];

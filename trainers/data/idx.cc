@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +21,15 @@ using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
 
 // Largest element count we accept: a corrupt header must not make us allocate terabytes.
 constexpr size_t kMaxElements = size_t{1} << 32;
+// The data is read in pieces of this size, so the memory held follows the bytes the file really
+// has, not what its header claims.
+constexpr size_t kReadPiece = size_t{16} << 20;
+
+std::string dims_text(const std::vector<size_t>& dims) {
+  std::string text;
+  for (size_t d = 0; d < dims.size(); ++d) text += (d ? "x" : "") + std::to_string(dims[d]);
+  return text;
+}
 
 class IdxReader {
  public:
@@ -33,8 +43,9 @@ class IdxReader {
     gzbuffer(file_.get(), 1 << 17);
   }
 
-  // Reads exactly `bytes` bytes or fails saying what was being read.
-  void read(void* into, size_t bytes, const std::string& what) {
+  // Reads exactly `bytes` bytes or fails saying what was being read: the bytes from `offset` of
+  // `total` bytes of `what`.
+  void read(void* into, size_t bytes, const std::string& what, size_t offset = 0, size_t total = 0) {
     auto* at = static_cast<uint8_t*>(into);
     size_t done = 0;
     while (done < bytes) {
@@ -45,8 +56,8 @@ class IdxReader {
         int code = Z_OK;
         gzerror(file_.get(), &code);
         if (code != Z_OK) fail_zlib();
-        fail("is truncated: it ends after " + std::to_string(done) + " of the " + std::to_string(bytes) +
-             " bytes of " + what);
+        fail("is truncated: it ends after " + std::to_string(offset + done) + " of the " +
+             std::to_string(total ? total : bytes) + " bytes of " + what);
       }
       done += static_cast<size_t>(got);
     }
@@ -76,7 +87,7 @@ class IdxReader {
 
 }  // namespace
 
-IdxArray read_idx(const std::string& path) {
+IdxArray read_idx(const std::string& path, const std::vector<size_t>& item_dims) {
   IdxReader reader(path);
   uint8_t magic[4];
   reader.read(magic, 4, "the header");
@@ -100,8 +111,15 @@ IdxArray read_idx(const std::string& path) {
     elements *= dim;
     if (elements > kMaxElements) reader.fail("announces more than 2^32 elements (corrupt header?)");
   }
-  array.values.resize(elements);
-  reader.read(array.values.data(), elements, "data");
+  if (!item_dims.empty() &&
+      (array.dims.size() != item_dims.size() + 1 || !std::equal(item_dims.begin(), item_dims.end(), array.dims.begin() + 1)))
+    reader.fail("holds " + dims_text(array.dims) + " elements; expected N x " + dims_text(item_dims));
+  for (size_t done = 0; done < elements;) {
+    const size_t piece = std::min(kReadPiece, elements - done);
+    array.values.resize(done + piece);
+    reader.read(array.values.data() + done, piece, "data", done, elements);
+    done += piece;
+  }
   reader.expect_end();
   return array;
 }

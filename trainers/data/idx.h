@@ -15,6 +15,9 @@ struct IdxArray {
 
 /// Reads an IDX file of unsigned bytes (type 0x08), gzip-compressed or not. A missing, unreadable,
 /// corrupt, truncated or over-long file, or another element type, throws UsageError naming the file.
-IdxArray read_idx(const std::string& path);
+/// With `item_dims`, the file must hold N items of exactly those dimensions (checked from the
+/// header, before any data is read). Memory grows with the data read, never to a size the header
+/// only claims.
+IdxArray read_idx(const std::string& path, const std::vector<size_t>& item_dims = {});
 
 }  // namespace cclab::train
