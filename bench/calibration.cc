@@ -49,7 +49,6 @@ double per_byte_cost(KernelArrays& arrays, Comm* comm, Work work, size_t bytes =
 void sum_kernel(float* a, const float* b, size_t n) { reduce(a, a, b, n, DataType::f32, ReduceOp::sum); }
 void copy_kernel(float* a, const float* b, size_t n) { std::memcpy(a, b, n * 4); }
 
-
 // Tags of the calibration's own messages, apart from collectives and the p2p benchmark.
 constexpr uint64_t kSharingSequence = 0xFFFFE0;
 

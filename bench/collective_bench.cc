@@ -14,13 +14,13 @@
 #include <sstream>
 #include <thread>
 
+#include "calibration.h"
 #include "cclab/error.h"
+#include "cclab/host_buffer.h"
 #include "cclab/implementation.h"
 #include "cclab/launch.h"
 #include "cclab/test_fault.h"
 #include "check.h"
-#include "cclab/host_buffer.h"
-#include "calibration.h"
 #include "results.h"
 #include "size_sweep.h"
 #include "statistics.h"

@@ -76,7 +76,6 @@ size_t own_path_bytes(const Transport& transport) {
   return dynamic_cast<const MailboxTransport*>(&transport) ? MailboxTransport::kMostBytes : 0;
 }
 
-
 // A streaming curve from per-byte times at growing footprints: each point's fraction is how far its
 // time has moved from the smallest footprint's (cached) to the largest one's (streaming). The curve
 // is the closest monotone one to the measured fractions (least squares: adjacent points that fall
