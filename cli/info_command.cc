@@ -1,6 +1,9 @@
 #include <iostream>
 
 #include "cclab/algorithm.h"
+#ifdef CCLAB_HAVE_CUDA
+#include "cclab/cuda_devices.h"
+#endif
 #include "cclab/comm.h"
 #include "cclab/implementation.h"
 #include "commands.h"
@@ -13,6 +16,33 @@ std::string version_string() {
   return "cclab " + env["cclab"].get<std::string>() + " (git " + env["git"].get<std::string>() + ")";
 }
 
+namespace {
+
+std::string gpu_line(const nlohmann::json& env) {
+  if (env["cuda"].is_null()) return "none: this build has no CUDA";
+  if (!env["gpu"].is_null()) {
+    std::string names;
+    for (const auto& name : env["gpu"]) names += (names.empty() ? "" : "; ") + name.get<std::string>();
+    return names;
+  }
+#ifdef CCLAB_HAVE_CUDA
+  return "none: " + cuda::find_devices().missing;
+#else
+  return "none";
+#endif
+}
+
+std::string cuda_line(const nlohmann::json& env) {
+  if (env["cuda"].is_null()) return "not built";
+#ifdef CCLAB_HAVE_CUDA
+  return env["cuda"].get<std::string>() + " (reduce kernels for " + cuda::built_architectures() + ")";
+#else
+  return env["cuda"].get<std::string>();
+#endif
+}
+
+}  // namespace
+
 CommandAction add_info_command(CLI::App& app) {
   app.add_subcommand("info", "Show versions, hardware, transports and implementations of this build");
   return [] {
@@ -23,11 +53,12 @@ CommandAction add_info_command(CLI::App& app) {
     std::cout << "cclab       " << env["cclab"].get<std::string>() << " (git " << env["git"].get<std::string>() << ")\n"
               << "host        " << env["host"].get<std::string>() << "\n"
               << "cpu         " << env["cpu"].get<std::string>() << " (" << env["cores"] << " cores online)\n"
-              << "gpu         none used by this build\n"
+              << "gpu         " << gpu_line(env) << "\n"
               << "ucx         " << env["ucx"].get<std::string>() << "\n"
               << "mpi         " << env["mpi"].get<std::string>() << "\n"
-              << "cuda        " << text(env["cuda"]) << " (detected at build time, not used yet)\n"
-              << "nccl        " << text(env["nccl"]) << " (detected at build time, not used yet)\n"
+              << "cuda        " << cuda_line(env) << "\n"
+              << "nccl        " << text(env["nccl"])
+              << (env["nccl"].is_null() ? "" : " (found at build time; nothing in cclab uses it yet)") << "\n"
               << "transports  ";
     for (const std::string& name : available_transports()) std::cout << name << " (host memory) ";
     std::cout << "\nimplementations:\n";

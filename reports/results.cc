@@ -10,6 +10,9 @@
 #include <fstream>
 
 #include "cclab/error.h"
+#ifdef CCLAB_HAVE_CUDA
+#include "cclab/cuda_devices.h"
+#endif
 #include "cclab_version.h"
 #include "transports/ucx/ucx_transport.h"
 
@@ -33,6 +36,15 @@ std::string mpi_version() {
   return version;
 }
 
+// The GPUs this process sees, or null: none, or a build without CUDA.
+nlohmann::json gpu_names() {
+#ifdef CCLAB_HAVE_CUDA
+  const cuda::Devices devices = cuda::find_devices();
+  if (!devices.names.empty()) return devices.names;
+#endif
+  return nullptr;
+}
+
 }  // namespace
 
 nlohmann::json environment_description() {
@@ -42,7 +54,7 @@ nlohmann::json environment_description() {
   env["host"] = host;
   env["cpu"] = cpu_model();
   env["cores"] = sysconf(_SC_NPROCESSORS_ONLN);
-  env["gpu"] = nullptr;  // host-memory transports only in this build
+  env["gpu"] = gpu_names();
   env["cclab"] = CCLAB_VERSION;
   env["git"] = CCLAB_GIT_REVISION;
   env["ucx"] = UcxTransport::version();

@@ -12,7 +12,7 @@ namespace cclab {
 
 inline constexpr const char* kResultSchema = "cclab.result/1";
 
-/// Host, CPU, GPU and the versions of everything that can change a number.
+/// Host, CPU, GPUs (names, or null) and the versions of everything that can change a number.
 nlohmann::json environment_description();
 
 /// The keys every record has: schema, kind, argv, env.

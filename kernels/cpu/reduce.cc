@@ -17,121 +17,24 @@
 
 #include <immintrin.h>
 
-#include <bit>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 
 // The element operators take __m256 by value in F16HardwareKernel. GCC warns that this ABI differs
-// without AVX; these functions have internal linkage and are inlined into AVX code, so no call
-// crosses the ABI.
+// without AVX; they are inlined into AVX code (the entry points flatten), so no call crosses the ABI.
 #pragma GCC diagnostic ignored "-Wpsabi"
+#include "cclab/reduce_operators.h"
 
 namespace cclab {
 namespace {
 
 enum class CpuLevel { baseline, avx2 };
 
-// ---------------------------------------------------------------------------------------------
-// Element operators. They are templates on the value type V so that the f16 kernel can apply them
-// to eight f32 lanes at once (__m256 is a GCC vector type: arithmetic, comparisons and ?: work
-// lane-wise).
-
-template <class V>
-auto is_nan(V x) {
-  if constexpr (std::is_integral_v<V>) {
-    return false;
-  } else {
-    return x != x;
-  }
-}
-
-// Integer sums and products wrap modulo 2^bits: they are computed in the unsigned type, because
-// signed overflow is undefined behaviour (and u8 operands are promoted to int anyway).
-template <class V>
-V add(V x, V y) {
-  if constexpr (std::is_integral_v<V>) {
-    using Unsigned = std::make_unsigned_t<V>;
-    return static_cast<V>(static_cast<Unsigned>(x) + static_cast<Unsigned>(y));
-  } else {
-    return x + y;
-  }
-}
-
-template <class V>
-V multiply(V x, V y) {
-  if constexpr (std::is_integral_v<V>) {
-    using Unsigned = std::make_unsigned_t<V>;
-    return static_cast<V>(static_cast<Unsigned>(x) * static_cast<Unsigned>(y));
-  } else {
-    return x * y;
-  }
-}
-
-struct Sum {
-  template <class V>
-  V operator()(V x, V y) const {
-    return add(x, y);
-  }
-};
-
-struct Prod {
-  template <class V>
-  V operator()(V x, V y) const {
-    return multiply(x, y);
-  }
-};
-
-// min and max propagate NaN (IEEE 754-2019 minimum/maximum, torch.minimum): if either operand is
-// NaN the result is NaN (the first operand when both are), so a NaN on any rank reaches every
-// result. Zeros of either sign compare equal and the second operand is returned. (| rather than ||
-// because the operands may be vectors.)
-struct Min {
-  template <class V>
-  V operator()(V x, V y) const {
-    return (x < y) | is_nan(x) ? x : y;
-  }
-};
-
-struct Max {
-  template <class V>
-  V operator()(V x, V y) const {
-    return (x > y) | is_nan(x) ? x : y;
-  }
-};
-
-// Integer averages truncate toward zero. x86 has no SIMD integer division, so u8 and i32 divide in
-// double, where the truncated quotient is exact: for |sum| < 2^31 the quotient's rounding error is
-// below 1/divisor, the smallest distance from a fractional quotient to an integer, so rounding never
-// crosses an integer (and exact quotients stay exact). i64 sums exceed a double's 53 bits and
-// divide as integers, unvectorized.
-template <class T>
-using Divisor = std::conditional_t<std::is_same_v<T, int64_t>, int64_t,
-                                   std::conditional_t<std::is_same_v<T, float>, float, double>>;
-
-/// The last step of an average: the sum divided by the rank count. T is the computing type.
-template <class T>
-struct SumDivide {
-  Divisor<T> divisor;
-
-  template <class V>
-  V operator()(V x, V y) const {
-    return static_cast<V>(add(x, y) / divisor);
-  }
-};
-
-/// divide(): the element divided by the rank count. It runs as a combine whose dst, a and b are all
-/// the buffer, so the second operand is the element again.
-template <class T>
-struct Quotient {
-  Divisor<T> divisor;
-
-  template <class V>
-  V operator()(V x, V /*same as x*/) const {
-    return static_cast<V>(x / divisor);
-  }
-};
+// The element operators (Sum, Prod, Min, Max, SumDivide, Quotient) and the 16-bit rounding come
+// from cclab/reduce_operators.h, which the CUDA kernels share.
+using namespace reduce_operators;
 
 // ---------------------------------------------------------------------------------------------
 // Loops. __restrict tells the vectorizer the arrays do not overlap, which lets it skip runtime
@@ -186,17 +89,6 @@ struct NativeKernel {
   }
 };
 
-/// An f32 rounded to bf16 (nearest even), left in the high 16 bits with the low 16 bits zero. Same
-/// rounding as cclab::f32_to_bf16, written inline so that the loops vectorize (kernels_test checks
-/// that the two agree on every value).
-uint32_t bf16_round_high(float value) {
-  const uint32_t bits = std::bit_cast<uint32_t>(value);
-  const uint32_t rounded = bits + 0x7fff + ((bits >> 16) & 1);
-  // Rounding could carry a NaN's payload into infinity; keep it a quiet NaN.
-  const uint32_t nan = bits | 0x400000;
-  return (is_nan(value) ? nan : rounded) & 0xffff0000;
-}
-
 /// Two adjacent bf16 values read as one 32-bit word, the first in the low half (x86 is
 /// little-endian). may_alias: it is read from uint16_t buffers; packed/aligned(2): those are only
 /// 2-byte aligned.
@@ -212,9 +104,8 @@ struct Bf16PairOp {
   Op op;
 
   Bf16Pair operator()(Bf16Pair x, Bf16Pair y) const {
-    const float first = op(std::bit_cast<float>(x.bits << 16), std::bit_cast<float>(y.bits << 16));
-    const float second =
-        op(std::bit_cast<float>(x.bits & 0xffff0000), std::bit_cast<float>(y.bits & 0xffff0000));
+    const float first = op(bits_float(x.bits << 16), bits_float(y.bits << 16));
+    const float second = op(bits_float(x.bits & 0xffff0000), bits_float(y.bits & 0xffff0000));
     return Bf16Pair{bf16_round_high(first) >> 16 | bf16_round_high(second)};
   }
 };
@@ -229,7 +120,7 @@ struct Bf16Kernel {
     if (count % 2 != 0) {
       const size_t last = count - 1;
       const auto widen = [](const void* buffer, size_t index) {
-        return std::bit_cast<float>(static_cast<uint32_t>(static_cast<const uint16_t*>(buffer)[index]) << 16);
+        return reduce_operators::bf16_to_f32(static_cast<const uint16_t*>(buffer)[index]);
       };
       const float result = op(widen(a, last), widen(b, last));
       static_cast<uint16_t*>(dst)[last] = static_cast<uint16_t>(bf16_round_high(result) >> 16);
@@ -237,14 +128,16 @@ struct Bf16Kernel {
   }
 };
 
-/// f16 without F16C (x86-64 CPUs before 2013): the scalar conversions of dtype.cc, unvectorized.
+/// f16 without F16C (x86-64 CPUs before 2013): the shared scalar conversions, unvectorized.
 struct F16ScalarKernel {
   using Compute = float;
 
   template <class Op>
   struct HalfOp {
     Op op;
-    uint16_t operator()(uint16_t x, uint16_t y) const { return f32_to_f16(op(f16_to_f32(x), f16_to_f32(y))); }
+    uint16_t operator()(uint16_t x, uint16_t y) const {
+      return reduce_operators::f32_to_f16(op(reduce_operators::f16_to_f32(x), reduce_operators::f16_to_f32(y)));
+    }
   };
 
   template <class Op>
@@ -255,7 +148,7 @@ struct F16ScalarKernel {
 };
 
 /// f16 with the F16C instructions, eight elements at a time. They round to nearest even and quiet
-/// NaNs exactly as cclab::f32_to_f16 and cclab::f16_to_f32 do. Each group of eight is read
+/// NaNs exactly as the shared conversions (reduce_operators.h) do. Each group of eight is read
 /// before it is written, so dst may alias a or b.
 struct F16HardwareKernel {
   using Compute = float;
@@ -305,25 +198,6 @@ void with_kernel(DataType type, Visit&& visit) {
       return visit(NativeKernel<uint8_t>{});
   }
   throw std::invalid_argument("invalid DataType value " + std::to_string(static_cast<int>(type)));
-}
-
-/// Calls run(element_op) with the element operator for `op` computing in T.
-template <class T, class Run>
-void with_operator(ReduceOp op, int divisor, Run&& run) {
-  switch (op) {
-    case ReduceOp::sum:
-      return run(Sum{});
-    case ReduceOp::prod:
-      return run(Prod{});
-    case ReduceOp::min:
-      return run(Min{});
-    case ReduceOp::max:
-      return run(Max{});
-    case ReduceOp::avg:
-      if (divisor > 1) return run(SumDivide<T>{static_cast<Divisor<T>>(divisor)});
-      return run(Sum{});
-  }
-  throw std::invalid_argument("invalid ReduceOp value " + std::to_string(static_cast<int>(op)));
 }
 
 template <CpuLevel level>

@@ -276,7 +276,9 @@ TEST_F(CliTest, FittedProfileDrivesAutoAndPredictions) {
     // The model's pick, or the fastest of the algorithms it could not tell apart, which were timed.
     const std::string by = record["selected_by"];
     EXPECT_TRUE(by == "model" || by == "measured") << by;
-    if (by == "measured") EXPECT_TRUE(record["probe_us"].contains(record["selected"].get<std::string>()));
+    if (by == "measured") {
+      EXPECT_TRUE(record["probe_us"].contains(record["selected"].get<std::string>()));
+    }
   }
   EXPECT_EQ(run(kCclab + " bench allreduce -n 2 --profile /nonexistent.json -e 8").status, 2);
 }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The GPU check: one call on a machine with one GPU, under 6 minutes, ending with a summary table.
+#
+#   ci/gpu-check.sh [BUILD_DIR]     (default: build/release)
+#
+# A GPU machine may have only the CUDA driver: no compiler, GoogleTest, UCX, MPI or oneDNN. So the
+# binaries come built from a development machine (`cmake --preset release` with nvcc; architectures
+# 80 and 90), linked so that they need only the driver and glibc 2.34: copy BUILD_DIR's tests/ and
+# kernels/ folders along. What runs today (more steps arrive with the rest of the GPU work):
+#   1. the GPU, driver and CUDA versions;
+#   2. cuda_kernels_test: the CUDA reduce kernels bit for bit against the CPU kernels, every dtype x
+#      operator, odd counts and offsets;
+#   3. cclab_cuda_kernel_bench: reduce GB/s beside cudaMemcpy device-to-device, 1 MiB to 1 GiB.
+# Logs go to $OUT (or gpu-check-logs/) one file per step.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build/release}
+logs=${OUT:-gpu-check-logs}
+mkdir -p "$logs"
+
+declare -a names statuses seconds
+step() {  # step NAME TIMEOUT_S COMMAND...: runs it, keeps its log, records the result
+  local name=$1 limit=$2
+  shift 2
+  local start=$SECONDS
+  echo "== $name: $*"
+  timeout "$limit" "$@" >"$logs/$name.log" 2>&1
+  local rc=$?
+  tail -n 40 "$logs/$name.log"
+  names+=("$name")
+  seconds+=($((SECONDS - start)))
+  case $rc in
+    0) statuses+=("pass") ;;
+    124) statuses+=("timeout after ${limit}s") ;;
+    *) statuses+=("fail (exit $rc)") ;;
+  esac
+}
+
+echo "== machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "nvidia-smi: not available"
+nvcc --version 2>/dev/null | tail -n 1 || true
+
+# CCLAB_REQUIRE_GPU: a GPU test fails, rather than skips, when it finds no usable device.
+CCLAB_REQUIRE_GPU=1 step kernels_bitwise 180 "$build/tests/cuda_kernels_test" --gtest_brief=1
+step kernel_bandwidth 120 "$build/kernels/cclab_cuda_kernel_bench" --max-mib 1024 --iters 20
+
+echo
+echo "== summary"
+printf '%-20s %-22s %8s\n' step result seconds
+failed=0
+for i in "${!names[@]}"; do
+  printf '%-20s %-22s %8s\n' "${names[$i]}" "${statuses[$i]}" "${seconds[$i]}"
+  [ "${statuses[$i]}" = pass ] || failed=1
+done
+exit $failed
