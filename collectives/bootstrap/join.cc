@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "bootstrap/job_token.h"
 #include "bootstrap/mpi_bootstrap.h"
 #include "bootstrap/store_address.h"
 #include "bootstrap/tcp_store_bootstrap.h"
@@ -42,10 +43,6 @@ int int_env(const char* name) {
 int env_rank() { return env("CCLAB_RANK") ? int_env("CCLAB_RANK") : int_env("SLURM_PROCID"); }
 int env_world_size() { return env("CCLAB_WORLD_SIZE") ? int_env("CCLAB_WORLD_SIZE") : int_env("SLURM_NTASKS"); }
 
-bool is_loopback(const std::string& host) {
-  return host.rfind("127.", 0) == 0 || host == "localhost" || host == "::1";
-}
-
 std::unique_ptr<TcpStoreBootstrap> join_store(LaunchKind kind, double timeout_s, Deadline deadline) {
   const int rank = env_rank();
   const int size = env_world_size();
@@ -53,22 +50,24 @@ std::unique_ptr<TcpStoreBootstrap> join_store(LaunchKind kind, double timeout_s,
   if (rank >= size)
     throw UsageError("rank " + std::to_string(rank) + " is outside a world of " + std::to_string(size) + " ranks");
   const StoreAddress store = parse_store_address(env("CCLAB_STORE") ? env("CCLAB_STORE") : "", "CCLAB_STORE");
+  // Every rank presents the job's token to the store, so no other process can join, set keys or
+  // hold the store's resources. The local launcher makes one; an env launch is given one.
   const char* token_env = env("CCLAB_TOKEN");
-  if (kind == LaunchKind::local && token_env == nullptr)
-    throw UsageError("CCLAB_TOKEN is not set (cclab's local launcher always sets it)");
-  // Env launch without CCLAB_TOKEN: every peer presents the empty token. That is only allowed while
-  // rank 0's store listens on loopback (checked below), where only this host's users can reach it;
-  // a store reachable from the network must be protected by a real token.
-  const std::string token = token_env ? token_env : "";
+  if (token_env == nullptr) {
+    if (kind == LaunchKind::local) throw UsageError("CCLAB_TOKEN is not set (cclab's local launcher always sets it)");
+    throw UsageError("CCLAB_TOKEN is not set: give every rank of an env launch the same secret, e.g. "
+                     "export CCLAB_TOKEN=$(openssl rand -hex 16), so that no other process can join the rendezvous");
+  }
+  const std::string token = token_env;
+  if (token.size() < kShortestToken)
+    throw UsageError("CCLAB_TOKEN has " + std::to_string(token.size()) + " characters; a token needs at least " +
+                     std::to_string(kShortestToken) + " (e.g. openssl rand -hex 16)");
 
   std::unique_ptr<TcpStoreServer> server;
   StoreAddress connect_to = store;
   if (kind == LaunchKind::env && rank == 0) {
     if (store.port == 0) throw UsageError("CCLAB_STORE needs a fixed port for rank 0 to listen on, got port 0");
     const std::string bind = env("CCLAB_STORE_BIND_ADDR") ? env("CCLAB_STORE_BIND_ADDR") : "127.0.0.1";
-    if (token.empty() && !is_loopback(bind))
-      throw UsageError("CCLAB_TOKEN must be set when the store listens beyond loopback (CCLAB_STORE_BIND_ADDR=" +
-                       bind + "); give every rank the same random token, e.g. from `openssl rand -hex 16`");
     server = std::make_unique<TcpStoreServer>(token, bind, store.port);
     // Rank 0 reaches its own server directly: CCLAB_STORE may name an interface it does not listen on.
     connect_to = server->local_address();

@@ -21,9 +21,10 @@
 namespace cclab {
 
 // Before a peer has shown the token it may only send a short HELLO; afterwards frames are bounded
-// so that a corrupt length prefix cannot make either side allocate gigabytes.
+// so that a corrupt length prefix cannot make either side allocate much (a rendezvous carries
+// addresses: a WAIT's reply for 10^4 ranks of 4 KiB each fits).
 constexpr uint32_t kMaxHelloFrame = 4096;
-constexpr uint32_t kMaxFrame = 1u << 30;
+constexpr uint32_t kMaxFrame = 64u << 20;
 
 /// The big-endian u32 at `data`: a frame's or a field's length.
 uint32_t get_u32(const char* data);

@@ -30,6 +30,9 @@ namespace {
 
 // A connection that has not authenticated by then is dropped: it holds a slot and nothing else.
 constexpr auto kHelloTimeout = std::chrono::seconds(10);
+// At most this many connections may wait to authenticate; a new one beyond it closes the oldest, so
+// idle strangers cannot exhaust the descriptors a real rank needs (a rank says HELLO at once).
+constexpr size_t kMostUnauthenticated = 32;
 
 }  // namespace
 
@@ -53,8 +56,9 @@ struct TcpStoreServer::State {
   UniqueFd wake;  // eventfd: the destructor writes to it to stop the poll loop
   std::atomic<bool> stopping{false};
 
-  std::map<uint64_t, Connection> connections;
+  std::map<uint64_t, Connection> connections;  // by id: the oldest first
   uint64_t next_connection_id = 1;
+  size_t unauthenticated = 0;
   std::unordered_map<std::string, std::string> data;
   // Which connections' pending WAITs need a key, so a SET wakes exactly those.
   std::unordered_map<std::string, std::vector<uint64_t>> waiters;
@@ -68,6 +72,13 @@ struct TcpStoreServer::State {
   // While accept() fails for lack of descriptors or memory, the listener stays readable; we stop
   // polling it for a moment instead of spinning.
   Clock::time_point accept_paused_until{};
+
+  // One request in flight: a connection is read only while it has no reply pending (neither a WAIT
+  // nor reply bytes the peer has not taken), so a peer that pipelines requests without reading the
+  // replies is held back by TCP flow control instead of growing the server's queues.
+  static bool ready_for_request(const Connection& connection) {
+    return !connection.waiting && connection.out.empty() && !connection.close_after_flush;
+  }
 
   void accept_all();
   bool read_from(uint64_t id, Connection& connection);  // false: close it
@@ -94,10 +105,18 @@ void TcpStoreServer::State::accept_all() {
       return;
     }
     set_nodelay(fd);
+    if (unauthenticated >= kMostUnauthenticated) {
+      for (auto& [id, connection] : connections)
+        if (!connection.authenticated) {
+          close_connection(id);
+          break;
+        }
+    }
     Connection connection;
     connection.fd.reset(fd);
     connection.hello_deadline = Clock::now() + kHelloTimeout;
     connections.emplace(next_connection_id++, std::move(connection));
+    ++unauthenticated;
   }
 }
 
@@ -115,8 +134,15 @@ void TcpStoreServer::State::flush(Connection& connection) {
 }
 
 bool TcpStoreServer::State::read_from(uint64_t id, Connection& connection) {
+  // Reads until one whole request is buffered: what a peer sends beyond it waits in the socket.
+  const auto whole_frame = [&] {
+    return connection.in.size() >= 4 && connection.in.size() - 4 >= get_u32(connection.in.data());
+  };
   char buffer[64 * 1024];
-  for (;;) {
+  while (!whole_frame()) {
+    if (connection.in.size() >= 4 &&
+        get_u32(connection.in.data()) > (connection.authenticated ? kMaxFrame : kMaxHelloFrame))
+      return false;
     const ssize_t n = ::recv(connection.fd.get(), buffer, sizeof buffer, 0);
     if (n > 0) {
       connection.in.append(buffer, static_cast<size_t>(n));
@@ -129,12 +155,10 @@ bool TcpStoreServer::State::read_from(uint64_t id, Connection& connection) {
   }
   size_t consumed = 0;
   std::vector<std::string> fields;
-  while (connection.in.size() - consumed >= 4) {
+  while (connection.in.size() - consumed >= 4 && ready_for_request(connection)) {
     const uint32_t length = get_u32(connection.in.data() + consumed);
     if (length > (connection.authenticated ? kMaxFrame : kMaxHelloFrame)) return false;
     if (connection.in.size() - consumed - 4 < length) break;
-    // A request while a WAIT is pending breaks the one-request-in-flight rule: drop the peer.
-    if (connection.waiting || connection.close_after_flush) return false;
     if (!decode_fields(connection.in.data() + consumed + 4, length, fields) || fields.empty()) return false;
     consumed += 4 + length;
     handle_frame(id, connection, fields);
@@ -148,6 +172,7 @@ void TcpStoreServer::State::handle_frame(uint64_t id, Connection& connection, co
   if (!connection.authenticated) {
     if (op == "HELLO" && fields.size() == 2 && same_token(fields[1], token)) {
       connection.authenticated = true;
+      --unauthenticated;
       {
         std::lock_guard lock(count_mutex);
         ++authenticated_open;
@@ -241,6 +266,7 @@ void TcpStoreServer::State::close_connection(uint64_t id) {
   const auto found = connections.find(id);
   if (found == connections.end()) return;
   if (found->second.waiting) forget_waiter(id, found->second);
+  if (!found->second.authenticated) --unauthenticated;
   if (found->second.authenticated) {
     {
       std::lock_guard lock(count_mutex);
@@ -253,6 +279,7 @@ void TcpStoreServer::State::close_connection(uint64_t id) {
 
 TcpStoreServer::TcpStoreServer(std::string token, const std::string& bind_address, uint16_t port)
     : state_(std::make_unique<State>()), bind_address_(bind_address) {
+  if (token.size() < kShortestToken) throw Error("rendezvous store: a job token of at least 16 characters is needed");
   state_->token = std::move(token);
   std::string error;
   AddrInfoList list = resolve(bind_address, port, true, error);
@@ -317,7 +344,9 @@ void TcpStoreServer::serve() {
       entries.push_back({s.listener.get(), static_cast<short>(accepting ? POLLIN : 0), 0});
       Clock::time_point next_deadline = accepting ? Clock::now() + std::chrono::hours(1) : s.accept_paused_until;
       for (auto& [id, connection] : s.connections) {
-        short events = POLLIN;
+        // A request already buffered behind a reply that has gone out: handle it without waiting.
+        if (State::ready_for_request(connection) && !connection.in.empty()) next_deadline = Clock::now();
+        short events = State::ready_for_request(connection) ? POLLIN : 0;
         if (!connection.out.empty()) events |= POLLOUT;
         entries.push_back({connection.fd.get(), events, 0});
         ids.push_back(id);
@@ -330,15 +359,20 @@ void TcpStoreServer::serve() {
       if (ready > 0 && (entries[1].revents & POLLIN)) s.accept_all();
 
       std::vector<uint64_t> to_close;
-      for (size_t i = 0; ready > 0 && i < ids.size(); ++i) {
-        const short revents = entries[i + 2].revents;
-        if (revents == 0) continue;
+      for (size_t i = 0; i < ids.size(); ++i) {
+        const short revents = ready > 0 ? entries[i + 2].revents : 0;
         auto found = s.connections.find(ids[i]);
         if (found == s.connections.end()) continue;
         State::Connection& connection = found->second;
+        // Both directions gone (a half-close only ends reading, which recv reports as 0).
+        if (revents & (POLLHUP | POLLERR)) {
+          to_close.push_back(ids[i]);
+          continue;
+        }
         if (revents & POLLOUT) s.flush(connection);
-        // POLLHUP/POLLERR also go through recv, which reports the end or the error.
-        if ((revents & (POLLIN | POLLHUP | POLLERR)) && !s.read_from(ids[i], connection)) to_close.push_back(ids[i]);
+        // Requests that arrived behind a reply the peer has now taken are parsed too.
+        const bool buffered = State::ready_for_request(connection) && !connection.in.empty();
+        if (((revents & POLLIN) || buffered) && !s.read_from(ids[i], connection)) to_close.push_back(ids[i]);
       }
       const auto now = Clock::now();
       for (auto& [id, connection] : s.connections) {

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -34,6 +35,7 @@
 #include "bootstrap/store_address.h"
 #include "bootstrap/tcp_store_bootstrap.h"
 #include "bootstrap/tcp_store_client.h"
+#include "bootstrap/tcp_store_protocol.h"
 #include "bootstrap/tcp_store_server.h"
 #include "bootstrap/unique_fd.h"
 #include "cclab/error.h"
@@ -320,6 +322,64 @@ TEST(TcpStore, GarbageFromAnUnauthenticatedPeerClosesOnlyThatConnection) {
   EXPECT_EQ(member.get("still", Deadline::after(1)), "works");
 }
 
+// Open descriptors of this process (the store's server runs in it as a thread).
+size_t open_descriptors() {
+  size_t count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++count;
+  return count;
+}
+
+size_t resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  return 0;
+}
+
+// 300 strangers that connect and say nothing hold at most a few dozen of the store's descriptors,
+// and a rank that arrives after them joins at once.
+TEST(TcpStore, IdleStrangersCannotStarveARank) {
+  const std::string token = make_job_token();
+  TcpStoreServer server(token);
+  const size_t before = open_descriptors();
+  std::vector<UniqueFd> strangers;
+  for (int i = 0; i < 300; ++i) strangers.push_back(raw_connection(server.port()));
+  const auto start = std::chrono::steady_clock::now();
+  TcpStoreClient member(server.local_address(), token, Deadline::after(5));
+  member.set("k", "v");
+  EXPECT_EQ(member.get("k", Deadline::after(2)), "v");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server has accepted them all by now
+  EXPECT_LT(open_descriptors(), before + 300 + 40) << "the server holds more than a bounded number of strangers";
+}
+
+// A member that pipelines requests without reading the replies gets one reply at a time: the
+// others wait in its socket, the server's memory does not grow with them, and the store serves
+// the other ranks meanwhile.
+TEST(TcpStore, PipelinedRequestsWaitForTheirReplies) {
+  const std::string token = make_job_token();
+  TcpStoreServer server(token);
+  UniqueFd greedy = raw_connection(server.port());
+  const std::string big(size_t{1} << 20, 'x');
+  std::string requests = encode_frame({"HELLO", token}) + encode_frame({"SET", "big", big});
+  for (int i = 0; i < 200; ++i) requests += encode_frame({"WAIT", "0", "big"});
+  const size_t rss_before = resident_bytes();
+  std::thread sender([&] {  // blocks once the socket is full, which is the point
+    for (size_t sent = 0; sent < requests.size();) {
+      const ssize_t n = ::send(greedy.get(), requests.data() + sent, requests.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += size_t(n);
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  TcpStoreClient member(server.local_address(), token, Deadline::after(5));
+  member.set("k", "v");
+  EXPECT_EQ(member.get("k", Deadline::after(2)), "v");
+  EXPECT_LT(resident_bytes(), rss_before + (size_t{64} << 20)) << "200 replies of 1 MiB were queued";
+  ::shutdown(greedy.get(), SHUT_RDWR);
+  sender.join();
+}
+
 TEST(TcpStore, LostServerIsAnErrorNotAHang) {
   const std::string token = make_job_token();
   auto server = std::make_unique<TcpStoreServer>(token);
@@ -504,7 +564,7 @@ TEST(DetectLaunch, ReadsTheEnvironment) {
 
 TEST(JoinJob, EnvLaunchOfOneRankHostsItsOwnStore) {
   const auto clean = clean_launch_env();
-  ScopedEnv env{{"CCLAB_RANK", "0"}, {"CCLAB_WORLD_SIZE", "1"},
+  ScopedEnv env{{"CCLAB_RANK", "0"}, {"CCLAB_WORLD_SIZE", "1"}, {"CCLAB_TOKEN", make_job_token()},
                 {"CCLAB_STORE", "127.0.0.1:" + std::to_string(unused_port())}};
   auto bootstrap = join_job("fingerprint", 5);
   EXPECT_EQ(bootstrap->rank(), 0);
@@ -513,11 +573,26 @@ TEST(JoinJob, EnvLaunchOfOneRankHostsItsOwnStore) {
   EXPECT_EQ(bootstrap->allgather("solo"), std::vector<std::string>{"solo"});
 }
 
-TEST(JoinJob, EnvStoreBeyondLoopbackNeedsAToken) {
+// An env launch needs a token of at least 16 characters, on loopback too: without one any local
+// process could join the rendezvous or set its keys.
+TEST(JoinJob, EnvLaunchNeedsAStrongToken) {
   const auto clean = clean_launch_env();
   ScopedEnv env{{"CCLAB_RANK", "0"}, {"CCLAB_WORLD_SIZE", "1"}, {"CCLAB_STORE_BIND_ADDR", "0.0.0.0"},
                 {"CCLAB_STORE", "127.0.0.1:" + std::to_string(unused_port())}};
-  EXPECT_THROW(join_job("fingerprint", 5), UsageError);
+  const auto refusal = [] {
+    try {
+      join_job("fingerprint", 5);
+    } catch (const UsageError& error) {
+      return std::string(error.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(refusal().find("CCLAB_TOKEN is not set"), std::string::npos) << refusal();
+  {
+    ScopedEnv weak{{"CCLAB_TOKEN", "x"}};
+    EXPECT_NE(refusal().find("CCLAB_TOKEN has 1 characters; a token needs at least 16"), std::string::npos)
+        << refusal();
+  }
   ScopedEnv token{{"CCLAB_TOKEN", make_job_token()}};
   EXPECT_EQ(join_job("fingerprint", 5)->size(), 1);
 }
