@@ -93,7 +93,7 @@ struct RankSummary {
 
 }  // namespace
 
-void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, const std::vector<std::string>& argv,
+bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, const std::vector<std::string>& argv,
                           std::ostream& out) {
   const int rank = comm.rank(), ranks = comm.size();
   const size_t element = dtype_size(options.dtype);
@@ -161,6 +161,16 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
   const std::string launcher = comm.bootstrap().launcher();
   size_t records_done = 0;
   bool header_printed = false;
+  if (rank == 0 && (!options.profile_path.empty() || ranks > 1)) {
+    nlohmann::json record = base_record("profile", argv);
+    record["source"] = options.profile_path.empty() ? "calibrated on this job" : options.profile_path;
+    record["profile"] = nlohmann::json::parse(profile_to_json(profile));
+    writer.write(record);
+  }
+  // Rank 0's tally for the closing lines: wrong elements, and busbw per implementation.
+  uint64_t wrong_elements = 0;
+  std::vector<double> busbw_sums(impls.size(), 0);
+  std::vector<size_t> busbw_sizes(impls.size(), 0);
 
   const int rounds_of_turns = std::min(options.iters, kRounds);
   for (size_t requested : sizes) {
@@ -217,6 +227,7 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         if (!options.inplace) std::memset(output, 0, counts.output * element);
         fill_check_input(input, counts.input, options.dtype, options.op, rank);
         impl->run(input, output, Deadline::after(options.timeout_s));
+        if (fault_makes_results_wrong(rank) && counts.output > 0) output[0] ^= std::byte{0x40};  // test hook
         summary.wrong =
             count_wrong(options.collective, output, args.count, options.dtype, options.op, ranks, rank, options.root);
       }
@@ -281,6 +292,9 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         }
 
         writer.write(record);
+        wrong_elements += wrong;
+        busbw_sums[which] += record["busbw_gbps"].get<double>();
+        ++busbw_sizes[which];
         if (!header_printed) out << model_line.str() << collective_table_header(record, options.percentiles);
         header_printed = true;
         out << collective_table_row(record, options.percentiles) << std::flush;
@@ -288,6 +302,42 @@ void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
       maybe_inject_fault(rank, ++records_done, "CCLAB_FAULT_AFTER_RECORDS");
     }
   }
+
+  // Closing lines as nccl-tests prints them, and the verdict every rank returns.
+  bool passed = true;
+  if (rank == 0) {
+    nlohmann::json record = base_record("summary", argv);
+    record["wrong"] = options.check ? nlohmann::json(wrong_elements) : nlohmann::json(nullptr);
+    if (options.check) {
+      out << "# wrong elements: " << wrong_elements << (wrong_elements == 0 ? " OK" : " FAILED") << "\n";
+      passed = wrong_elements == 0;
+    } else {
+      out << "# wrong elements: not checked (--check checks every result)\n";
+    }
+    std::string averages, below;
+    record["average_busbw_gbps"] = nlohmann::json::object();
+    for (size_t which = 0; which < impls.size(); ++which) {
+      const double average = busbw_sizes[which] ? busbw_sums[which] / double(busbw_sizes[which]) : 0;
+      record["average_busbw_gbps"][impls[which]->name()] = average;
+      char text[96];
+      std::snprintf(text, sizeof text, "%s%s %.3f GB/s", averages.empty() ? "" : ", ", impls[which]->name().c_str(),
+                    average);
+      averages += text;
+      if (options.min_busbw_gbps > 0 && average < options.min_busbw_gbps)
+        below += (below.empty() ? "" : ", ") + impls[which]->name();
+    }
+    out << "# average busbw over the sizes: " << averages << "\n";
+    if (options.min_busbw_gbps > 0) {
+      record["min_busbw_gbps"] = options.min_busbw_gbps;
+      out << "# --min-busbw " << options.min_busbw_gbps
+          << " GB/s: " << (below.empty() ? "OK" : below + " below, FAILED") << "\n";
+      passed = passed && below.empty();
+    }
+    record["passed"] = passed;
+    writer.write(record);
+    out << std::flush;
+  }
+  return comm.allgather(passed ? "passed" : "failed")[0] == "passed";
 }
 
 }  // namespace cclab

@@ -27,6 +27,7 @@ struct CollectiveBenchOptions {
   bool inplace = false;
   bool percentiles = false;
   bool verbose = false;  // the header shows every figure of the cost model, not the short line
+  double min_busbw_gbps = 0;  // --min-busbw: the run fails when an implementation's average is below
   std::vector<std::string> impls = {"ring"};
   double timeout_s = 60;
   std::string json_path;
@@ -35,9 +36,11 @@ struct CollectiveBenchOptions {
   size_t segments_in_flight = 4;
 };
 
-/// Runs the sweep on every rank of `comm`; rank 0 prints to `out` and writes results.
-/// `argv` is recorded in every result.
-void run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, const std::vector<std::string>& argv,
+/// Runs the sweep on every rank of `comm`; rank 0 prints to `out` and writes results, and ends
+/// with nccl-tests' closing lines (wrong elements, average busbw per implementation). `argv` is
+/// recorded in every result. Returns, on every rank, whether the results passed their checks: no
+/// wrong element, and no average busbw below options.min_busbw_gbps.
+bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, const std::vector<std::string>& argv,
                           std::ostream& out);
 
 }  // namespace cclab

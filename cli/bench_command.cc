@@ -76,9 +76,10 @@ Sweep validate_sweep(const SweepFlags& flags) {
   // As nccl-tests: a factor of 1 means no factor, and the sizes step by -i (1M unless given).
   if (flags.step_factor == 1 && sweep.step_bytes == 0) sweep.step_bytes = size_t{1} << 20;
   const double sizes = sweep.step_bytes > 0 ? double(sweep.max_bytes - sweep.min_bytes) / double(sweep.step_bytes)
-                      : flags.step_factor > 1 ? std::log(double(sweep.max_bytes) / double(std::max<size_t>(sweep.min_bytes, 1))) /
-                                                      std::log(flags.step_factor)
-                                                : 0;
+                       : flags.step_factor > 1
+                           ? std::log(double(sweep.max_bytes) / double(std::max<size_t>(sweep.min_bytes, 1))) /
+                                 std::log(flags.step_factor)
+                           : 0;
   if (sizes + 1 > double(kMostSizes))
     throw UsageError("-b " + flags.min_bytes + " to -e " + flags.max_bytes + " in these steps makes about " +
                      std::to_string(size_t(sizes + 1)) + " sizes; at most " + std::to_string(kMostSizes) +
@@ -175,6 +176,9 @@ void add_collective_commands(CLI::App& bench, const std::vector<std::string>& ar
     sub->add_flag("--inplace", o.inplace, "Run the in-place form (NCCL's buffer layout)");
     sub->add_flag("--percentiles", o.percentiles, "Also report the 99th percentile time");
     sub->add_flag("-v,--verbose", o.verbose, "Print every figure of the cost model, not the short line");
+    sub->add_option("--min-busbw", o.min_busbw_gbps,
+                    "Fail the run (exit 1) when an implementation's average busbw is below this many GB/s")
+        ->check(in_range(0, 1e6, false));
     sub->add_option("--profile", o.profile_path,
                     "Cost model profile (from bench p2p --fit) for auto and pred_us; default: measure it first");
     sub->add_option("--segment", flags->segment, "Pipelining segment of segmented algorithms")->capture_default_str();
@@ -190,7 +194,7 @@ void add_collective_commands(CLI::App& bench, const std::vector<std::string>& ar
         if (flags->options.root >= comm.size())
           throw UsageError("-r/--root " + std::to_string(flags->options.root) + " is not a rank of the job (" +
                            std::to_string(comm.size()) + " ranks)");
-        run_collective_bench(comm, flags->options, argv, std::cout);
+        return run_collective_bench(comm, flags->options, argv, std::cout);
       });
     });
   }
@@ -258,9 +262,10 @@ void add_p2p_command(CLI::App& bench, const std::vector<std::string>& argv,
           std::cout << "# saved to " << flags->profile_path << " (use: cclab bench <collective> --profile "
                     << flags->profile_path << ")\n";
         }
-        return;
+        return true;
       }
       run_p2p_bench(comm, flags->options, argv, std::cout);
+      return true;
     });
   });
 }

@@ -28,7 +28,8 @@ void make_parent_directories(const std::string& flag, const std::string& path) {
   if (parent.empty()) return;
   std::error_code error;
   std::filesystem::create_directories(parent, error);
-  if (error) throw UsageError(flag + " " + path + ": cannot make directory " + parent.string() + ": " + error.message());
+  if (error)
+    throw UsageError(flag + " " + path + ": cannot make directory " + parent.string() + ": " + error.message());
 }
 
 }  // namespace

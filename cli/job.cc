@@ -8,6 +8,7 @@
 #include "cclab/error.h"
 #include "cclab/launch.h"
 #include "flag_checks.h"
+#include "results.h"
 
 namespace cclab {
 
@@ -57,7 +58,7 @@ void validate_job_flags(const JobFlags& flags) {
 }
 
 int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool needs_mpirun,
-            const std::function<void(Comm&)>& body) {
+            const std::function<bool(Comm&)>& body) {
   needs_mpirun |= flags.transport == "mpi" || flags.inter_transport == "mpi";
   const LaunchKind kind = detect_launch();
   if (kind == LaunchKind::none) {
@@ -86,9 +87,11 @@ int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool ne
     options.ranks_per_node = flags.ranks_per_node;
     options.yield_when_idle = this_rank_placement().oversubscribed;
     std::unique_ptr<Comm> comm = Comm::create(std::move(bootstrap), options);
-    body(*comm);
+    describe_job(*comm);  // the ranks' hosts, for the records
+    const bool passed = body(*comm);
     comm->transport().shutdown();  // collective: nobody tears down while a peer still needs it
-    return 0;
+    if (passed) return 0;
+    return kind == LaunchKind::local ? kRankChecksFailedExitStatus : kChecksFailedExitStatus;
   } catch (const UsageError& error) {
     // Usage errors are found alike on every rank: one of them says it.
     if (rank == 0) std::cerr << "cclab: error: " << error.what() << "\n";

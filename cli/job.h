@@ -35,9 +35,10 @@ void add_job_flags(CLI::App& command, JobFlags& flags);
 void validate_job_flags(const JobFlags& flags);
 
 /// Supervises N local ranks (through mpirun when `needs_mpirun`) or, as a rank, joins the job
-/// and runs `body`. Returns the process exit status: 0, 1 on a run-time failure (the message
-/// names the rank), 2 on bad input.
+/// and runs `body`, which says whether the results passed their checks. Returns the process exit
+/// status: 0; 1 on a run-time failure (the message names the rank) or when the results failed a
+/// check (rank 0 printed which); 2 on bad input.
 int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool needs_mpirun,
-            const std::function<void(Comm&)>& body);
+            const std::function<bool(Comm&)>& body);
 
 }  // namespace cclab

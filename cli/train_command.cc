@@ -251,11 +251,13 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
     if (!flags->scaling_ranks.empty()) return train::run_scaling(scaling_options(*flags), argv, std::cout);
     if (flags->options.grid.ranks() == 1) {
       // One rank: train in this process (also as the only rank of a launcher's job).
-      train::train_single_process(flags->options, argv, std::cout);
+      train::train_single_process(flags->options, argv, std::cout);  // a diverged loss throws (exit 1)
       return 0;
     }
-    return run_job(flags->job, argv, false,
-                   [flags, argv](Comm& comm) { train::train_parallel(comm, flags->options, argv, std::cout); });
+    return run_job(flags->job, argv, false, [flags, argv](Comm& comm) {
+      train::train_parallel(comm, flags->options, argv, std::cout);
+      return true;
+    });
   };
 }
 

@@ -5,7 +5,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <random>
 #include <filesystem>
 #include <fstream>
 
@@ -18,6 +22,12 @@
 
 namespace cclab {
 namespace {
+
+std::string this_host() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return host;
+}
 
 std::string cpu_model() {
   std::ifstream cpuinfo("/proc/cpuinfo");
@@ -48,15 +58,16 @@ nlohmann::json gpu_names() {
 }  // namespace
 
 nlohmann::json environment_description() {
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
   nlohmann::json env;
-  env["host"] = host;
+  env["host"] = this_host();
   env["cpu"] = cpu_model();
   env["cores"] = sysconf(_SC_NPROCESSORS_ONLN);
   env["gpu"] = gpu_names();
   env["cclab"] = CCLAB_VERSION;
   env["git"] = CCLAB_GIT_REVISION;
+  env["git_dirty"] = std::string(CCLAB_GIT_DIRTY) == "1";  // at configure time
+  env["build_type"] = CCLAB_BUILD_TYPE;
+  env["compiler"] = CCLAB_COMPILER;
   env["ucx"] = UcxTransport::version();
   env["mpi"] = mpi_version();
   env["cuda"] = CCLAB_CUDA_VERSION[0] ? nlohmann::json(CCLAB_CUDA_VERSION) : nlohmann::json(nullptr);
@@ -64,9 +75,68 @@ nlohmann::json environment_description() {
   return env;
 }
 
+namespace {
+
+struct RunIdentity {
+  std::string id, start_time;
+  nlohmann::json hosts = nlohmann::json::array({this_host()});
+  nlohmann::json settings = nlohmann::json::object();
+};
+
+// Variables that change what a run measures; launch identity (rank, store, the records' own
+// fields) and secrets stay out.
+bool is_setting(const std::string& name) {
+  for (const char* identity : {"CCLAB_TOKEN", "CCLAB_RUN_ID", "CCLAB_RUN_START", "CCLAB_RANK", "CCLAB_WORLD_SIZE",
+                               "CCLAB_STORE", "CCLAB_LOCAL_LAUNCH", "CCLAB_BINDING"})
+    if (name == identity) return false;
+  for (const char* prefix : {"UCX_", "OMPI_MCA_", "NCCL_", "CCLAB_", "OMP_", "MKL_"})
+    if (name.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+RunIdentity& run_identity() {
+  static RunIdentity identity = [] {
+    RunIdentity made;
+    if (const char* id = std::getenv("CCLAB_RUN_ID")) {
+      made.id = id;
+    } else {
+      std::random_device random;
+      char text[17];
+      std::snprintf(text, sizeof text, "%08x%08x", random(), random());
+      made.id = text;
+    }
+    if (const char* start = std::getenv("CCLAB_RUN_START")) {
+      made.start_time = start;
+    } else {
+      const std::time_t now = std::time(nullptr);
+      char text[32];
+      std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+      made.start_time = text;
+    }
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+      const std::string text = *entry;
+      const size_t equals = text.find('=');
+      if (equals != std::string::npos && is_setting(text.substr(0, equals)))
+        made.settings[text.substr(0, equals)] = text.substr(equals + 1);
+    }
+    return made;
+  }();
+  return identity;
+}
+
+}  // namespace
+
+const std::string& run_id() { return run_identity().id; }
+const std::string& run_start_time() { return run_identity().start_time; }
+
+void describe_job(Comm& comm) { run_identity().hosts = comm.allgather(this_host()); }
+
 nlohmann::json base_record(const std::string& kind, const std::vector<std::string>& argv) {
   static const nlohmann::json env = environment_description();
-  return {{"schema", kResultSchema}, {"kind", kind}, {"argv", argv}, {"env", env}};
+  const RunIdentity& identity = run_identity();
+  return {{"schema", kResultSchema}, {"kind", kind},         {"argv", argv},
+          {"env", env},              {"run_id", identity.id}, {"start_time", identity.start_time},
+          {"hosts", identity.hosts}, {"settings", identity.settings}};
 }
 
 ResultWriter::ResultWriter(const std::string& path) : path_(path) {
@@ -90,7 +160,8 @@ void ResultWriter::write(const nlohmann::json& record) {
   while (wrote < 0 && errno == EINTR);
   // A regular file takes an appending write whole; a short one means the disk is full.
   if (wrote != ssize_t(line.size()))
-    throw Error("writing results to '" + path_ + "' failed" + (wrote < 0 ? std::string(": ") + std::strerror(errno) : ""));
+    throw Error("writing results to '" + path_ + "' failed" +
+                (wrote < 0 ? std::string(": ") + std::strerror(errno) : ""));
 }
 
 std::vector<nlohmann::json> read_results(const std::string& path) {

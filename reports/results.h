@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cclab/comm.h"
+
 namespace cclab {
 
 inline constexpr const char* kResultSchema = "cclab.result/1";
@@ -15,8 +17,18 @@ inline constexpr const char* kResultSchema = "cclab.result/1";
 /// Host, CPU, GPUs (names, or null) and the versions of everything that can change a number.
 nlohmann::json environment_description();
 
-/// The keys every record has: schema, kind, argv, env.
+/// The keys every record has: schema, kind, argv, env, and the run's identity: run_id and
+/// start_time (the same in every record of one run; CCLAB_RUN_ID and CCLAB_RUN_START hand them to
+/// jobs a run starts), the hosts of the ranks (describe_job) and the environment settings that
+/// change results (UCX_*, OMPI_MCA_*, NCCL_*, CCLAB_* but the token, OMP_*, MKL_*).
 nlohmann::json base_record(const std::string& kind, const std::vector<std::string>& argv);
+
+/// Collective: gathers the host of every rank of `comm` for the records' "hosts".
+void describe_job(Comm& comm);
+
+/// This run's id and start time (ISO 8601, UTC), as the records carry them.
+const std::string& run_id();
+const std::string& run_start_time();
 
 /// Appends records to a JSONL file; an empty path writes nothing. Each record goes out with its
 /// newline in one write to a file opened for appending, so a kill or a second writer can never

@@ -208,8 +208,14 @@ class Children {
   std::vector<Child> children_;
 };
 
+bool checks_failed(int wait_status) {
+  return WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == kRankChecksFailedExitStatus;
+}
+
+// A rank that died or exited with an error; one whose results failed a check finished its run.
 bool failed(int wait_status) {
-  return WIFSIGNALED(wait_status) || (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) != 0);
+  return WIFSIGNALED(wait_status) ||
+         (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) != 0 && !checks_failed(wait_status));
 }
 
 /// The exit status a shell would report for a process that ended with `wait_status`.
@@ -227,6 +233,7 @@ struct Outcome {
   const Children::Child* first_failure = nullptr;  // the child whose failure stopped the job
   bool stopped_others = false;                     // we signalled at least one child still running
   int received_signal = 0;                         // SIGINT/SIGTERM the supervisor got and forwarded
+  bool checks_failed = false;                      // a rank finished with results that failed a check
 };
 
 /// Waits for every child. On the first failure, or a SIGINT/SIGTERM to the supervisor, stops the
@@ -269,6 +276,7 @@ Outcome supervise(Children& children, SupervisorSignals& signals, std::chrono::s
       }
       child.running = false;
       child.wait_status = reaped < 0 ? 0 : status;  // ECHILD: someone else reaped it; nothing to report
+      if (reaped > 0 && checks_failed(status)) outcome.checks_failed = true;
       if (!stopping && reaped > 0 && failed(status)) {
         stopping = true;
         outcome.first_failure = &child;
@@ -362,7 +370,7 @@ int launch_through_mpirun(const std::vector<std::string>& argv, const LocalLaunc
   if (WIFSIGNALED(child.wait_status))
     std::fprintf(stderr, "cclab: mpirun (pid %d) was killed by %s\n", static_cast<int>(child.pid),
                  signal_text(WTERMSIG(child.wait_status)).c_str());
-  return shell_status(child.wait_status);
+  return checks_failed(child.wait_status) ? kChecksFailedExitStatus : shell_status(child.wait_status);
 }
 
 }  // namespace
@@ -442,7 +450,7 @@ int launch_local(const std::vector<std::string>& argv, const LocalLaunchOptions&
     std::fprintf(stderr, "cclab: received %s; stopped the ranks\n", signal_text(outcome.received_signal).c_str());
     return 128 + outcome.received_signal;
   }
-  return 0;
+  return outcome.checks_failed ? kChecksFailedExitStatus : 0;  // rank 0 printed which checks failed
 }
 
 }  // namespace cclab

@@ -22,9 +22,6 @@
 #include <string>
 #include <type_traits>
 
-// The element operators take __m256 by value in F16HardwareKernel. GCC warns that this ABI differs
-// without AVX; they are inlined into AVX code (the entry points flatten), so no call crosses the ABI.
-#pragma GCC diagnostic ignored "-Wpsabi"
 #include "cclab/reduce_operators.h"
 
 namespace cclab {

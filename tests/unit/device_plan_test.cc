@@ -35,11 +35,13 @@ std::string describe(const Algorithm& algorithm, const Topology& topology, const
     return ::testing::AssertionFailure() << describe(algorithm, topology, args) << ": " << error.what();
   }
   std::vector<Schedule> ordered;
-  for (int r = 0; r < topology.ranks(); ++r) ordered.push_back(ordered_schedule(schedules[size_t(r)], plans[size_t(r)]));
+  for (int r = 0; r < topology.ranks(); ++r)
+    ordered.push_back(ordered_schedule(schedules[size_t(r)], plans[size_t(r)]));
   SimulationOptions options;
   options.check_dependencies = topology.ranks() <= 8;  // a group's messages must not touch what another writes
   const SimulationResult planned = simulate(topology, args, ordered, options);
-  if (!planned.correct) return ::testing::AssertionFailure() << describe(algorithm, topology, args) << ": " << planned.error;
+  if (!planned.correct)
+    return ::testing::AssertionFailure() << describe(algorithm, topology, args) << ": " << planned.error;
   const SimulationResult original = simulate(topology, args, schedules, SimulationOptions{false});
   if (planned.elements_sent != original.elements_sent || planned.elements_received != original.elements_received)
     return ::testing::AssertionFailure() << describe(algorithm, topology, args) << ": the plan moves other bytes";

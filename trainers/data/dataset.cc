@@ -34,7 +34,8 @@ void ByteImageDataset::gather(std::span<const size_t> indices, float* images, in
 std::unique_ptr<Dataset> load_fashion_mnist(const std::string& directory, Split split, ActivationShape shape) {
   const std::string prefix = directory + "/" + (split == Split::train ? "train" : "t10k");
   const std::string images_path = prefix + "-images-idx3-ubyte.gz", labels_path = prefix + "-labels-idx1-ubyte.gz";
-  if (shape.channels != 1) throw UsageError("Fashion-MNIST images have 1 channel, not " + std::to_string(shape.channels));
+  if (shape.channels != 1)
+    throw UsageError("Fashion-MNIST images have 1 channel, not " + std::to_string(shape.channels));
   // The images must have the model's input shape: read_idx checks it from the header, before the data.
   IdxArray images = read_idx(images_path, {shape.height, shape.width});
   const IdxArray labels = read_idx(labels_path);

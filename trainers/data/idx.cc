@@ -27,7 +27,10 @@ constexpr size_t kReadPiece = size_t{16} << 20;
 
 std::string dims_text(const std::vector<size_t>& dims) {
   std::string text;
-  for (size_t d = 0; d < dims.size(); ++d) text += (d ? "x" : "") + std::to_string(dims[d]);
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (d > 0) text += 'x';
+    text += std::to_string(dims[d]);
+  }
   return text;
 }
 
@@ -111,8 +114,8 @@ IdxArray read_idx(const std::string& path, const std::vector<size_t>& item_dims)
     elements *= dim;
     if (elements > kMaxElements) reader.fail("announces more than 2^32 elements (corrupt header?)");
   }
-  if (!item_dims.empty() &&
-      (array.dims.size() != item_dims.size() + 1 || !std::equal(item_dims.begin(), item_dims.end(), array.dims.begin() + 1)))
+  if (!item_dims.empty() && (array.dims.size() != item_dims.size() + 1 ||
+                             !std::equal(item_dims.begin(), item_dims.end(), array.dims.begin() + 1)))
     reader.fail("holds " + dims_text(array.dims) + " elements; expected N x " + dims_text(item_dims));
   for (size_t done = 0; done < elements;) {
     const size_t piece = std::min(kReadPiece, elements - done);

@@ -18,6 +18,14 @@ enum class LaunchKind {
   env,    // a rank rendezvousing through CCLAB_RANK/CCLAB_WORLD_SIZE/CCLAB_STORE or Slurm variables
 };
 
+/// Exit statuses beside 0, 1 (a run-time failure, naming the rank) and 2 (bad input): a run that
+/// completed but whose results failed a check (wrong elements, --min-busbw, a NaN loss) exits
+/// with kChecksFailedExitStatus. A rank of the local launcher exits with kRankChecksFailedExitStatus
+/// instead, so the supervisor tells it from a failed rank: it lets the other ranks finish and exits
+/// with kChecksFailedExitStatus itself.
+inline constexpr int kChecksFailedExitStatus = 1;
+inline constexpr int kRankChecksFailedExitStatus = 99;  // no other exit of a rank uses it
+
 /// Looks at the environment only; starts nothing.
 LaunchKind detect_launch();
 /// World size announced by the launcher, or 0 under LaunchKind::none.
