@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -100,6 +101,9 @@ void print_table_row(const nlohmann::json& record, double speedup, std::ostream&
 }  // namespace
 
 int run_scaling(const ScalingOptions& options, const std::vector<std::string>& argv, std::ostream& out) {
+  // The jobs started here are one run: their records carry this run's id and start time.
+  setenv("CCLAB_RUN_ID", run_id().c_str(), 1);
+  setenv("CCLAB_RUN_START", run_start_time().c_str(), 1);
   ResultWriter user_json(options.json_path);
   std::vector<nlohmann::json> records;
   std::optional<double> base;
