@@ -115,6 +115,10 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
     model_line << "# cost model: " << (options.verbose ? describe_profile_in_full(profile) : describe_profile(profile))
                << (options.profile_path.empty() ? "" : ", from " + options.profile_path) << "\n";
 
+  if (ranks == 1) model_line << "# warning: one rank: the collectives move no data, only local copies\n";
+  if (this_rank_placement().oversubscribed)
+    model_line << "# warning: more ranks than cores on a host: the ranks take turns on the cores, and times show it\n";
+
   // A profile measured on this job keeps its sharing costs current through the sweep.
   std::optional<SharingCostTracker> sharing;
   if (options.profile_path.empty() && ranks > 1) sharing.emplace(profile);

@@ -48,7 +48,7 @@ void validate_job_flags(const JobFlags& flags) {
   if (flags.ranks > most_local && detect_launch() == LaunchKind::none)
     throw UsageError("-n " + std::to_string(flags.ranks) + " would start " + std::to_string(flags.ranks) +
                      " processes on this host; at most " + std::to_string(most_local) +
-                     " unless --max-local-ranks says more");
+                     " unless --max-local-ranks says more (-n is ranks, as mpirun -n; iterations are --iters)");
   if (flags.bind != "core" && flags.bind != "none") throw UsageError("--bind takes core or none");
   if (flags.timeout_s <= 0) throw UsageError("--timeout must be positive");
   const auto transports = available_transports();

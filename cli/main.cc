@@ -4,6 +4,26 @@
 
 #include "cclab/error.h"
 #include "commands.h"
+#include "nccl_tests_habits.h"
+
+namespace {
+
+// "cclab bench allreduce --help": the help of the deepest subcommand `args` names.
+std::string help_command(CLI::App& app, const std::vector<std::string>& args) {
+  std::string command = "cclab";
+  CLI::App* current = &app;
+  for (size_t i = 1; i < args.size(); ++i) {
+    CLI::App* next = nullptr;
+    for (CLI::App* sub : current->get_subcommands({}))
+      if (sub->get_name() == args[i]) next = sub;
+    if (next == nullptr) continue;
+    command += " " + args[i];
+    current = next;
+  }
+  return command + " --help";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
@@ -29,7 +49,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& version) {
     return app.exit(version);
   } catch (const CLI::ParseError& error) {
-    std::cerr << "cclab: error: " << error.what() << " (see 'cclab --help')\n";
+    std::cerr << "cclab: error: " << error.what() << cclab::nccl_tests_hint(args) << " (see '"
+              << help_command(app, args) << "')\n";
     return 2;
   } catch (const cclab::UsageError& error) {
     std::cerr << "cclab: error: " << error.what() << "\n";

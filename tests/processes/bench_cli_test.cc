@@ -346,6 +346,21 @@ TEST_F(CliTest, FlagsOutOfRangeAndBadPathsAreRefusedBeforeAnyWork) {
             std::string::npos);
 }
 
+// nccl-tests habits get a hint in the error line, and every parse error names the subcommand's help.
+TEST_F(CliTest, NcclTestsHabitsGetAHint) {
+  const std::vector<std::pair<std::string, std::string>> habits = {
+      {"bench allreduce -c 5", "-c/--check takes no value"},
+      {"bench allreduce -J f.json", "-J FILE is --json FILE here"},
+      {"bench allreduce -g 1", "nccl-tests' -g (GPUs per thread)"},
+      {"bench allreduce -n 100", "-n is ranks, as mpirun -n; iterations are --iters"},
+      {"bench allreduce --nosuch", "see 'cclab bench allreduce --help'"},
+  };
+  for (const auto& [args, hint] : habits) {
+    expect_usage_error(args);
+    EXPECT_NE(run(kCclab + " " + args).output.find(hint), std::string::npos) << args;
+  }
+}
+
 // A profile is a file a reader must not trust: negative or infinite costs, a break at 0 bytes,
 // unsorted or empty curves and oversized files are refused with the reason.
 TEST_F(CliTest, ProfilesWithValuesOutOfRangeAreRefused) {
