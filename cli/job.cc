@@ -42,15 +42,18 @@ void add_job_flags(CLI::App& command, JobFlags& flags) {
                      "Transport between nodes (ucx or mpi); default: the same as --transport");
 }
 
-void validate_job_flags(const JobFlags& flags) {
-  if (flags.ranks == 0 || flags.ranks < -1) throw UsageError("-n must be at least 1");
-  const int most_local = flags.max_local_ranks > 0 ? flags.max_local_ranks : default_max_local_ranks();
-  if (flags.ranks > most_local && detect_launch() == LaunchKind::none)
-    throw UsageError("-n " + std::to_string(flags.ranks) + " would start " + std::to_string(flags.ranks) +
-                     " processes on this host; at most " + std::to_string(most_local) +
+void check_local_ranks(int ranks, const JobFlags& flags, const std::string& flag) {
+  const int most = flags.max_local_ranks > 0 ? flags.max_local_ranks : default_max_local_ranks();
+  if (ranks > most)
+    throw UsageError(flag + " " + std::to_string(ranks) + " would start " + std::to_string(ranks) +
+                     " processes on this host; at most " + std::to_string(most) +
                      " unless --max-local-ranks says more (-n is ranks, as mpirun -n; iterations are --iters)");
+}
+
+void validate_job_flags(const JobFlags& flags) {
+  // -n and --timeout ranges are checked where they are parsed (add_job_flags).
+  if (detect_launch() == LaunchKind::none) check_local_ranks(flags.ranks, flags, "-n");
   if (flags.bind != "core" && flags.bind != "none") throw UsageError("--bind takes core or none");
-  if (flags.timeout_s <= 0) throw UsageError("--timeout must be positive");
   const auto transports = available_transports();
   for (const std::string& name : {flags.transport, flags.inter_transport})
     if (!name.empty() && std::find(transports.begin(), transports.end(), name) == transports.end())

@@ -31,6 +31,10 @@ int default_max_local_ranks();
 /// --max-local-ranks to `command`.
 void add_job_flags(CLI::App& command, JobFlags& flags);
 
+/// UsageError when starting `ranks` processes on this host (for `flag`, e.g. "-n") passes the bound
+/// of --max-local-ranks (default_max_local_ranks()).
+void check_local_ranks(int ranks, const JobFlags& flags, const std::string& flag);
+
 /// Checks the flags before any rank starts (UsageError on bad input).
 void validate_job_flags(const JobFlags& flags);
 

@@ -142,12 +142,7 @@ void validate(TrainFlags& flags) {
       throw UsageError("--scaling starts its own jobs: run it by hand, not under a launcher");
     if (flags.job.ranks != -1) throw UsageError("give --scaling or -n, not both");
     flags.scaling_ranks = parse_rank_list(flags.scaling);
-    const int most_local = flags.job.max_local_ranks > 0 ? flags.job.max_local_ranks : default_max_local_ranks();
-    for (int scaled : flags.scaling_ranks)
-      if (scaled > most_local)
-        throw UsageError("--scaling " + std::to_string(scaled) + " would start " + std::to_string(scaled) +
-                         " processes on this host; at most " + std::to_string(most_local) +
-                         " unless --max-local-ranks says more");
+    for (int scaled : flags.scaling_ranks) check_local_ranks(scaled, flags.job, "--scaling");
     flags.scaling_modes = modes;
     if (!o.checkpoint_dir.empty()) throw UsageError("--scaling runs several trainings: give no --checkpoint-dir");
   }

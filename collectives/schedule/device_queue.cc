@@ -18,13 +18,7 @@ void enqueue_plan(DeviceQueue& queue, const Schedule& schedule, const DevicePlan
   const size_t element = dtype_size(type);
   const int divisor = op == ReduceOp::avg ? queue.size() : 1;
   auto address = [&](const Region& region) {
-    std::byte* base = nullptr;
-    switch (region.buffer) {
-      case BufferKind::input: base = static_cast<std::byte*>(const_cast<void*>(buffers.input)); break;
-      case BufferKind::output: base = static_cast<std::byte*>(buffers.output); break;
-      case BufferKind::scratch: base = static_cast<std::byte*>(buffers.scratch); break;
-    }
-    return base + region.offset * element;
+    return region_address(region, buffers.input, buffers.output, buffers.scratch, element);
   };
   auto run_local = [&](uint32_t index) {
     const Step& step = schedule.steps[index];

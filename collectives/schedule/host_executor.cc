@@ -47,13 +47,7 @@ void PendingCollective::restart(const CompiledSchedule& compiled, HostBuffers bu
 }
 
 std::byte* PendingCollective::address(const Region& region) const {
-  std::byte* base = nullptr;
-  switch (region.buffer) {
-    case BufferKind::input: base = static_cast<std::byte*>(const_cast<void*>(buffers_.input)); break;
-    case BufferKind::output: base = static_cast<std::byte*>(buffers_.output); break;
-    case BufferKind::scratch: base = scratch_->data(); break;
-  }
-  return base + region.offset * element_;
+  return region_address(region, buffers_.input, buffers_.output, scratch_ ? scratch_->data() : nullptr, element_);
 }
 
 void PendingCollective::finish(uint32_t step) {

@@ -19,42 +19,26 @@ ScheduleWriter::ScheduleWriter(const CollectiveArgs& args, int ranks, int rank)
 
 void ScheduleWriter::send(int peer, uint32_t tag, Region source) {
   if (source.count == 0) return;
-  Step step;
-  step.kind = StepKind::send;
-  step.peer = peer;
-  step.tag = tag;
-  step.source = source;
-  append(std::move(step), {{source, false}});
+  const auto accesses = {Access{source, false}};
+  record(schedule_.send(peer, tag, source, dependencies(accesses)), accesses);
 }
 
 void ScheduleWriter::recv(int peer, uint32_t tag, Region target) {
   if (target.count == 0) return;
-  Step step;
-  step.kind = StepKind::recv;
-  step.peer = peer;
-  step.tag = tag;
-  step.target = target;
-  append(std::move(step), {{target, true}});
+  const auto accesses = {Access{target, true}};
+  record(schedule_.recv(peer, tag, target, dependencies(accesses)), accesses);
 }
 
 void ScheduleWriter::reduce(Region target, Region source, Region operand, bool finalize) {
   if (target.count == 0) return;
-  Step step;
-  step.kind = StepKind::reduce;
-  step.target = target;
-  step.source = source;
-  step.operand = operand;
-  step.finalize = finalize;
-  append(std::move(step), {{source, false}, {operand, false}, {target, true}});
+  const auto accesses = {Access{source, false}, Access{operand, false}, Access{target, true}};
+  record(schedule_.reduce(target, source, operand, finalize, dependencies(accesses)), accesses);
 }
 
 void ScheduleWriter::copy(Region target, Region source) {
   if (target.count == 0) return;
-  Step step;
-  step.kind = StepKind::copy;
-  step.target = target;
-  step.source = source;
-  append(std::move(step), {{source, false}, {target, true}});
+  const auto accesses = {Access{source, false}, Access{target, true}};
+  record(schedule_.copy(target, source, dependencies(accesses)), accesses);
 }
 
 size_t ScheduleWriter::reserve_scratch(size_t count) {
@@ -87,25 +71,25 @@ void ScheduleWriter::split_at(IntervalMap& intervals, size_t at) {
   }
 }
 
-void ScheduleWriter::append(Step step, std::initializer_list<Access> accesses) {
-  // Conflicts with what is recorded so far decide the dependencies.
+std::vector<uint32_t> ScheduleWriter::dependencies(std::initializer_list<Access> accesses) {
+  std::vector<uint32_t> deps;
   for (const Access& access : accesses) {
     const auto [intervals, first] = locate(access.region);
     const size_t end = first + access.region.count;
     auto interval = intervals->upper_bound(first);
     if (interval != intervals->begin() && std::prev(interval)->second.end > first) --interval;
     for (; interval != intervals->end() && interval->first < end; ++interval) {
-      if (interval->second.writer) step.deps.push_back(*interval->second.writer);
-      if (access.writes)
-        step.deps.insert(step.deps.end(), interval->second.readers.begin(), interval->second.readers.end());
+      if (interval->second.writer) deps.push_back(*interval->second.writer);
+      if (access.writes) deps.insert(deps.end(), interval->second.readers.begin(), interval->second.readers.end());
     }
   }
-  std::sort(step.deps.begin(), step.deps.end());
-  step.deps.erase(std::unique(step.deps.begin(), step.deps.end()), step.deps.end());
-  const uint32_t index = schedule_.add(std::move(step));
+  std::sort(deps.begin(), deps.end());
+  deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
+  return deps;
+}
 
-  // Then record this step: reads first, so a step that reads and writes the same elements ends up
-  // as their writer alone.
+void ScheduleWriter::record(uint32_t index, std::initializer_list<Access> accesses) {
+  // Reads first, so a step that reads and writes the same elements ends up as their writer alone.
   for (bool writes : {false, true}) {
     for (const Access& access : accesses) {
       if (access.writes != writes || access.region.count == 0) continue;

@@ -74,7 +74,11 @@ class ScheduleWriter {
     bool writes;
   };
 
-  void append(Step step, std::initializer_list<Access> accesses);
+  // The steps this one must follow: the last writer of what it touches, and for what it writes the
+  // readers since.
+  std::vector<uint32_t> dependencies(std::initializer_list<Access> accesses);
+  // Records step `index` as the last reader or writer of what it touches.
+  void record(uint32_t index, std::initializer_list<Access> accesses);
   // The storage a region lives in and its first element there.
   std::pair<IntervalMap*, size_t> locate(const Region& region);
   static void split_at(IntervalMap& intervals, size_t at);

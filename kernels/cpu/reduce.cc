@@ -175,26 +175,24 @@ using F16Kernel = std::conditional_t<level == CpuLevel::avx2, F16HardwareKernel,
 // ---------------------------------------------------------------------------------------------
 // Dispatch on type and operator.
 
+/// The CPU kernel of an element type (reduce_operators.h's Native, Half, BFloat).
+template <class Element, CpuLevel level>
+struct CpuKernelOf {
+  using type = NativeKernel<typename Element::Storage>;
+};
+template <CpuLevel level>
+struct CpuKernelOf<Half, level> {
+  using type = F16Kernel<level>;
+};
+template <CpuLevel level>
+struct CpuKernelOf<BFloat, level> {
+  using type = Bf16Kernel;
+};
+
 /// Calls visit(kernel) with the kernel for `type`.
 template <CpuLevel level, class Visit>
 void with_kernel(DataType type, Visit&& visit) {
-  switch (type) {
-    case DataType::f32:
-      return visit(NativeKernel<float>{});
-    case DataType::f64:
-      return visit(NativeKernel<double>{});
-    case DataType::f16:
-      return visit(F16Kernel<level>{});
-    case DataType::bf16:
-      return visit(Bf16Kernel{});
-    case DataType::i32:
-      return visit(NativeKernel<int32_t>{});
-    case DataType::i64:
-      return visit(NativeKernel<int64_t>{});
-    case DataType::u8:
-      return visit(NativeKernel<uint8_t>{});
-  }
-  throw std::invalid_argument("invalid DataType value " + std::to_string(static_cast<int>(type)));
+  with_element(type, [&](auto element) { visit(typename CpuKernelOf<decltype(element), level>::type{}); });
 }
 
 template <CpuLevel level>
@@ -254,13 +252,6 @@ const Kernels& kernels() {
     return Kernels{reduce_baseline, divide_baseline};
   }();
   return selected;
-}
-
-void check_divisor(const char* function, int divisor) {
-  if (divisor < 1) {
-    throw std::invalid_argument(std::string(function) + ": divisor must be >= 1, got " +
-                                std::to_string(divisor));
-  }
 }
 
 }  // namespace

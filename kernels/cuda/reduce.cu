@@ -88,16 +88,11 @@ void launch(void* dst_buffer, const void* a_buffer, const void* b_buffer, size_t
     throw std::runtime_error(std::string("CUDA reduce kernel: ") + cudaGetErrorString(error));
 }
 
-void check_divisor(const char* function, int divisor) {
-  if (divisor < 1)
-    throw std::invalid_argument(std::string(function) + ": divisor must be >= 1, got " + std::to_string(divisor));
-}
-
 }  // namespace
 
 void reduce(void* dst, const void* a, const void* b, size_t count, DataType type, ReduceOp op, int divisor,
             cudaStream_t stream) {
-  check_divisor("cuda::reduce", divisor);
+  ops::check_divisor("cuda::reduce", divisor);
   ops::with_element(type, [&](auto element) {
     using Element = decltype(element);
     ops::with_operator<typename Element::Compute>(
@@ -106,7 +101,7 @@ void reduce(void* dst, const void* a, const void* b, size_t count, DataType type
 }
 
 void divide(void* buffer, size_t count, DataType type, int divisor, cudaStream_t stream) {
-  check_divisor("cuda::divide", divisor);
+  ops::check_divisor("cuda::divide", divisor);
   if (divisor == 1) return;
   ops::with_element(type, [&](auto element) {
     using Element = decltype(element);

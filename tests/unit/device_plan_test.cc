@@ -12,6 +12,7 @@
 #include "cclab/device_plan.h"
 #include "cclab/error.h"
 #include "cclab/simulator.h"
+#include "topologies.h"
 
 namespace cclab {
 namespace {
@@ -46,22 +47,6 @@ std::string describe(const Algorithm& algorithm, const Topology& topology, const
   if (planned.elements_sent != original.elements_sent || planned.elements_received != original.elements_received)
     return ::testing::AssertionFailure() << describe(algorithm, topology, args) << ": the plan moves other bytes";
   return ::testing::AssertionSuccess();
-}
-
-Topology nodes_of(const std::vector<int>& sizes, bool interleaved) {
-  Topology topology;
-  if (!interleaved) {
-    for (size_t node = 0; node < sizes.size(); ++node)
-      topology.node_of_rank.insert(topology.node_of_rank.end(), size_t(sizes[node]), int(node));
-    return topology;
-  }
-  std::vector<int> left = sizes;
-  for (bool placed = true; placed;) {
-    placed = false;
-    for (size_t node = 0; node < left.size(); ++node)
-      if (left[node]-- > 0) topology.node_of_rank.push_back(int(node)), placed = true;
-  }
-  return topology;
 }
 
 CollectiveArgs args_of(Collective collective, int ranks, size_t per_rank, bool inplace, int root) {

@@ -11,6 +11,7 @@
 
 #include "cclab/algorithm.h"
 #include "cclab/simulator.h"
+#include "topologies.h"
 
 namespace cclab {
 namespace {
@@ -24,28 +25,6 @@ std::vector<size_t> interesting_counts(int ranks) {
 std::vector<int> roots_of(int ranks) {
   const std::set<int> roots = {0, ranks / 2, ranks - 1};
   return {roots.begin(), roots.end()};
-}
-
-// Nodes of the given sizes; ranks numbered node by node, or dealt to the nodes in turn
-// (0,1,2,0,1,2,...) while a node has room, as a round-robin launcher places them.
-Topology nodes_of(const std::vector<int>& sizes, bool interleaved) {
-  Topology topology;
-  if (!interleaved) {
-    for (size_t node = 0; node < sizes.size(); ++node)
-      topology.node_of_rank.insert(topology.node_of_rank.end(), size_t(sizes[node]), int(node));
-    return topology;
-  }
-  std::vector<int> room = sizes;
-  for (bool placed = true; placed;) {
-    placed = false;
-    for (size_t node = 0; node < room.size(); ++node)
-      if (room[node] > 0) {
-        --room[node];
-        topology.node_of_rank.push_back(int(node));
-        placed = true;
-      }
-  }
-  return topology;
 }
 
 std::string describe(const Topology& topology, const CollectiveArgs& args) {

@@ -54,6 +54,16 @@ struct Schedule {
   size_t elements_received() const;
 };
 
+/// Where `region` starts, given the call's buffers and the element size: what every executor
+/// (host, device) needs to turn a step into memory.
+inline std::byte* region_address(const Region& region, const void* input, void* output, void* scratch,
+                                 size_t element) {
+  void* base = region.buffer == BufferKind::input    ? const_cast<void*>(input)
+               : region.buffer == BufferKind::output ? output
+                                                     : scratch;
+  return static_cast<std::byte*>(base) + region.offset * element;
+}
+
 /// Human-readable listing, for debugging and `--dump-schedule`-style tooling.
 std::string to_string(const Schedule& schedule);
 

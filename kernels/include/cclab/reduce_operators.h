@@ -129,6 +129,12 @@ struct Quotient {
   }
 };
 
+/// std::invalid_argument unless an average's divisor is at least 1 (host code, both kernels' entries).
+inline void check_divisor(const char* function, int divisor) {
+  if (divisor < 1)
+    throw std::invalid_argument(std::string(function) + ": divisor must be >= 1, got " + std::to_string(divisor));
+}
+
 /// Calls run(element_op) with the element operator for `op` computing in T (host code: the CPU
 /// kernels call it, and the CUDA kernels' launcher, which passes the operator to the device).
 template <class T, class Run>
