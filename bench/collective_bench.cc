@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -16,7 +15,7 @@
 
 #include "calibration.h"
 #include "cclab/error.h"
-#include "cclab/host_buffer.h"
+#include "cclab/device.h"
 #include "cclab/implementation.h"
 #include "cclab/launch.h"
 #include "cclab/test_fault.h"
@@ -56,14 +55,15 @@ double busbw_factor(Collective collective, int ranks) {
   }
 }
 
-size_t available_memory_bytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  size_t kib = 0;
-  std::string unit;
-  while (meminfo >> key >> kib >> unit)
-    if (key == "MemAvailable:") return kib * 1024;
-  return SIZE_MAX;
+// The implementation `name` on the bench's memory (check_implementation_memory has passed).
+std::unique_ptr<Implementation> make_bench_implementation(const CollectiveBenchOptions& options,
+                                                          const std::string& name, Comm& comm,
+                                                          const CostProfile& profile,
+                                                          const std::shared_ptr<DeviceContext>& device) {
+  check_implementation_memory(options, name);
+  if (!device) return make_implementation(options.collective, name, comm, profile);
+  if (name == "nccl") return make_nccl_collective(options.collective, device);
+  return make_nccl_scheduled(*find_algorithm(options.collective, name), device);
 }
 
 // What each rank reports after one (size, implementation): its iteration times and counters.
@@ -93,6 +93,20 @@ struct RankSummary {
 
 }  // namespace
 
+void check_implementation_memory(const CollectiveBenchOptions& options, const std::string& name) {
+  const bool nccl_impl = name == "nccl";
+  if ((nccl_impl || options.nccl_transport) && options.mem != "cuda")
+    throw UsageError(std::string(nccl_impl ? "--impl nccl" : "--transport nccl") +
+                     " runs on GPU memory: add --mem cuda");
+  if (options.mem != "cuda" || nccl_impl) return;
+  if (!find_algorithm(options.collective, name))
+    throw UsageError("--mem cuda: '" + name + "' runs on host memory only (on GPUs: nccl, or a hand-written "
+                     "algorithm with --transport nccl)");
+  if (!options.nccl_transport)
+    throw UsageError("--mem cuda: " + name + " needs --transport nccl: UCX here is built without CUDA and cannot "
+                     "reach GPU memory");
+}
+
 bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, const std::vector<std::string>& argv,
                           std::ostream& out) {
   const int rank = comm.rank(), ranks = comm.size();
@@ -100,10 +114,18 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
   const std::vector<size_t> sizes =
       size_sweep(options.min_bytes, options.max_bytes, options.step_bytes, options.step_factor, element);
 
-  // The cost model behind `auto` and the pred_us column: measured on this job unless given.
+  // GPU memory: this rank's device; every array lives there and device implementations run on it.
+  const std::shared_ptr<DeviceContext> device = options.mem == "cuda" ? open_device(comm) : nullptr;
+  const std::unique_ptr<MemorySpace> memory = device ? device_memory(device) : host_memory();
+
+  // The cost model behind `auto` and the pred_us column: measured on this job unless given. It
+  // describes the host transports, so GPU runs neither measure nor use one.
   std::ostringstream model_line;
   CostProfile profile;
-  if (!options.profile_path.empty()) {
+  if (device) {
+    model_line << "# device: " << describe_device(*device) << " (rank 0); NCCL " << nccl_version()
+               << "; no cost model for GPU memory (pred_us empty)\n";
+  } else if (!options.profile_path.empty()) {
     profile = load_profile(options.profile_path);
   } else if (ranks > 1) {
     CalibrationOptions calibration;
@@ -111,7 +133,7 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
     calibration.iters = 10;  // a quick estimate; bench p2p --fit measures longer
     profile = calibrate_cost_profile(comm, calibration);
   }
-  if (!options.profile_path.empty() || ranks > 1)
+  if (!device && (!options.profile_path.empty() || ranks > 1))
     model_line << "# cost model: " << (options.verbose ? describe_profile_in_full(profile) : describe_profile(profile))
                << (options.profile_path.empty() ? "" : ", from " + options.profile_path) << "\n";
 
@@ -121,11 +143,14 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
 
   // A profile measured on this job keeps its sharing costs current through the sweep.
   std::optional<SharingCostTracker> sharing;
-  if (options.profile_path.empty() && ranks > 1) sharing.emplace(profile);
+  if (!device && options.profile_path.empty() && ranks > 1) sharing.emplace(profile);
 
   std::vector<std::unique_ptr<Implementation>> impls;
-  for (const std::string& name : options.impls)
-    impls.push_back(make_implementation(options.collective, name, comm, profile));
+  std::vector<std::unique_ptr<IterationClock>> clocks;
+  for (const std::string& name : options.impls) {
+    impls.push_back(make_bench_implementation(options, name, comm, profile, device));
+    clocks.push_back(impls.back()->clock());
+  }
 
   CollectiveArgs args;
   args.collective = options.collective;
@@ -148,24 +173,43 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
   const size_t per_rank = data_elements * element + scratch;
   const int node = comm.topology().node_of_rank[size_t(rank)];
   const size_t ranks_here =
-      size_t(std::count(comm.topology().node_of_rank.begin(), comm.topology().node_of_rank.end(), node));
-  const size_t available = available_memory_bytes();
+      memory->shared_by_node_ranks()
+          ? size_t(std::count(comm.topology().node_of_rank.begin(), comm.topology().node_of_rank.end(), node))
+          : 1;
+  const size_t available = memory->available_bytes();
   const bool fits = per_rank * ranks_here < available / 10 * 9;
   for (const std::string& verdict : comm.allgather(fits ? "ok" : "no"))
     if (verdict != "ok")
       throw UsageError("the largest size (" + std::to_string(largest) + " B) needs " + std::to_string(per_rank >> 20) +
-                       " MiB per rank x " + std::to_string(ranks_here) + " ranks on a host with " +
-                       std::to_string(available >> 20) + " MiB available; lower -e/--maxbytes");
+                       " MiB per rank x " + std::to_string(ranks_here) + " ranks on a " +
+                       (device ? "GPU" : "host") + " with " + std::to_string(available >> 20) +
+                       " MiB available; lower -e/--maxbytes");
 
-  HostBuffer input_buffer(options.inplace ? data_elements * element : largest_counts.input * element);
-  HostBuffer output_buffer(options.inplace ? 0 : largest_counts.output * element);
+  const std::shared_ptr<std::byte> input_buffer =
+      memory->allocate(options.inplace ? data_elements * element : largest_counts.input * element);
+  const std::shared_ptr<std::byte> output_buffer =
+      memory->allocate(options.inplace ? 0 : largest_counts.output * element);
+  // Check values are written and read on the host: in place where the host reaches the arrays,
+  // through this copy where it does not (a GPU's).
+  std::vector<std::byte> staging(memory->host_accessible() ? 0 : std::max(largest_counts.input, largest_counts.output) *
+                                                                      element);
+  auto fill_input = [&](std::byte* input, size_t count) {
+    if (memory->host_accessible()) return fill_check_input(input, count, options.dtype, options.op, rank);
+    fill_check_input(staging.data(), count, options.dtype, options.op, rank);
+    memory->copy_in(input, staging.data(), count * element);
+  };
+  auto read_output = [&](std::byte* output, size_t count) {
+    if (memory->host_accessible()) return output;
+    memory->copy_out(staging.data(), output, count * element);
+    return staging.data();
+  };
 
   ResultWriter writer(rank == 0 ? options.json_path : std::string());
   const Placement placement = this_rank_placement();
   const std::string launcher = comm.bootstrap().launcher();
   size_t records_done = 0;
   bool header_printed = false;
-  if (rank == 0 && (!options.profile_path.empty() || ranks > 1)) {
+  if (rank == 0 && !device && (!options.profile_path.empty() || ranks > 1)) {
     nlohmann::json record = base_record("profile", argv);
     record["source"] = options.profile_path.empty() ? "calibrated on this job" : options.profile_path;
     record["profile"] = nlohmann::json::parse(profile_to_json(profile));
@@ -184,8 +228,8 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
     // In place, input and output are windows of one buffer at NCCL's offsets.
     const InplaceOffsets offsets =
         options.inplace ? inplace_offsets(options.collective, args.count, ranks, rank) : InplaceOffsets{};
-    std::byte* input = input_buffer.data() + offsets.input * element;
-    std::byte* output = (options.inplace ? input_buffer.data() : output_buffer.data()) + offsets.output * element;
+    std::byte* input = input_buffer.get() + offsets.input * element;
+    std::byte* output = (options.inplace ? input_buffer.get() : output_buffer.get()) + offsets.output * element;
     // The cores may have moved since the last size (auto selects with the refreshed profile).
     if (sharing) sharing->refresh(comm, profile, options.timeout_s);
     for (auto& impl : impls) impl->prepare(args);
@@ -201,19 +245,24 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
       for (size_t which = 0; which < impls.size(); ++which) {
         Implementation& impl = *impls[which];
         RankSummary& summary = summaries[which];
-        if (round == 0) fill_check_input(input, counts.input, options.dtype, options.op, rank);
+        IterationClock& clock = *clocks[which];
+        if (round == 0) fill_input(input, counts.input);
         comm.barrier();
         for (int i = 0; i < (round == 0 ? options.warmup : 1); ++i)
           impl.run(input, output, Deadline::after(options.timeout_s));
+        impl.wait(Deadline::after(options.timeout_s));
         comm.barrier();
-        const TrafficCounters before = comm.transport().counters();
+        const TrafficCounters* counters = impl.traffic();  // null for vendor code: its traffic bypasses ours
+        const TrafficCounters before = counters ? *counters : TrafficCounters();
         for (int i = 0; i < iters; ++i) {
-          const auto start = Clock::now();
+          clock.start();
           impl.run(input, output, Deadline::after(options.timeout_s));
-          summary.times_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+          clock.stop();
         }
-        if (!impl.counted_by_transport()) continue;  // vendor code: its traffic bypasses our counters
-        const TrafficCounters& after = comm.transport().counters();
+        impl.wait(Deadline::after(options.timeout_s));
+        for (double us : clock.take_times_us(Deadline::after(options.timeout_s))) summary.times_us.push_back(us);
+        if (!counters) continue;
+        const TrafficCounters& after = *impl.traffic();
         summary.bytes_sent += after.total_bytes_sent() - before.total_bytes_sent();
         summary.bytes_received += after.total_bytes_received() - before.total_bytes_received();
       }
@@ -228,12 +277,14 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
       }
       if (options.check) {
         // Zero the output first (inputs are never 0), so an element nobody wrote is caught.
-        if (!options.inplace) std::memset(output, 0, counts.output * element);
-        fill_check_input(input, counts.input, options.dtype, options.op, rank);
+        if (!options.inplace) memory->zero(output, counts.output * element);
+        fill_input(input, counts.input);
         impl->run(input, output, Deadline::after(options.timeout_s));
-        if (fault_makes_results_wrong(rank) && counts.output > 0) output[0] ^= std::byte{0x40};  // test hook
+        impl->wait(Deadline::after(options.timeout_s));
+        std::byte* result = read_output(output, counts.output);
+        if (fault_makes_results_wrong(rank) && counts.output > 0) result[0] ^= std::byte{0x40};  // test hook
         summary.wrong =
-            count_wrong(options.collective, output, args.count, options.dtype, options.op, ranks, rank, options.root);
+            count_wrong(options.collective, result, args.count, options.dtype, options.op, ranks, rank, options.root);
       }
 
       const std::vector<std::string> gathered = comm.allgather(summary.pack());
@@ -256,6 +307,8 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         record["collective"] = collective_name(options.collective);
         record["impl"] = impl->name();
         record["transport"] = impl->transport();
+        record["mem"] = memory->name();
+        if (device) record["device"] = describe_device(*device);
         record["dtype"] = dtype_name(options.dtype);
         record["op"] = op_name(options.op);
         record["root"] = options.root;
@@ -277,9 +330,8 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         record["busbw_gbps"] = algbw * busbw_factor(options.collective, ranks);
         record["wrong"] = options.check ? nlohmann::json(wrong) : nlohmann::json(nullptr);
         const auto predicted = impl->predicted_traffic();
-        record["sent_bytes_per_rank"] = impl->counted_by_transport() ? nlohmann::json(sent) : nlohmann::json(nullptr);
-        record["recv_bytes_per_rank"] =
-            impl->counted_by_transport() ? nlohmann::json(received) : nlohmann::json(nullptr);
+        record["sent_bytes_per_rank"] = impl->traffic() ? nlohmann::json(sent) : nlohmann::json(nullptr);
+        record["recv_bytes_per_rank"] = impl->traffic() ? nlohmann::json(received) : nlohmann::json(nullptr);
         record["predicted_sent_bytes_per_rank"] =
             predicted ? nlohmann::json(predicted->max_bytes_sent) : nlohmann::json(nullptr);
         record["predicted_recv_bytes_per_rank"] =

@@ -29,12 +29,18 @@ struct CollectiveBenchOptions {
   bool verbose = false;  // the header shows every figure of the cost model, not the short line
   double min_busbw_gbps = 0;  // --min-busbw: the run fails when an implementation's average is below
   std::vector<std::string> impls = {"ring"};
+  std::string mem = "host";     // where the arrays live: "host", or "cuda" (the GPU of the rank's local rank)
+  bool nccl_transport = false;  // hand-written algorithms run over NCCL point-to-point (needs mem "cuda")
   double timeout_s = 60;
   std::string json_path;
   std::string profile_path;  // cost model parameters; empty: calibrate on this job first
   size_t segment_bytes = size_t{1} << 20;
   size_t segments_in_flight = 4;
 };
+
+/// UsageError unless implementation `name` can run on options.mem: host implementations on host
+/// memory; on a GPU, "nccl" and hand-written algorithms with options.nccl_transport.
+void check_implementation_memory(const CollectiveBenchOptions& options, const std::string& name);
 
 /// Runs the sweep on every rank of `comm`; rank 0 prints to `out` and writes results, and ends
 /// with nccl-tests' closing lines (wrong elements, average busbw per implementation). `argv` is

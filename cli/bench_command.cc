@@ -7,7 +7,9 @@
 #include <sstream>
 
 #include "calibration.h"
+#include "cclab/device.h"
 #include "cclab/error.h"
+#include "cclab/launch.h"
 #include "cclab/implementation.h"
 #include "collective_bench.h"
 #include "commands.h"
@@ -103,9 +105,28 @@ struct CollectiveFlags {
   CollectiveBenchOptions options;
 };
 
+// --mem and --transport nccl: GPU requests are refused here, before any rank starts, when this
+// machine or build cannot serve them. Hand-written algorithms over NCCL keep a host transport
+// (--transport's default) for the control traffic.
+void validate_memory(CollectiveFlags& flags) {
+  CollectiveBenchOptions& o = flags.options;
+  if (o.mem != "host" && o.mem != "cuda") throw UsageError("--mem takes host or cuda, not '" + o.mem + "'");
+  o.nccl_transport = flags.job.transport == "nccl";
+  if (o.nccl_transport) flags.job.transport = "ucx";
+  if (o.mem == "cuda") {
+    if (const std::string why = cuda_unavailable_reason(); !why.empty()) throw UsageError("--mem cuda: " + why);
+    if (const std::string why = nccl_unavailable_reason(); !why.empty()) throw UsageError("--mem cuda: NCCL: " + why);
+  }
+  for (const std::string& name : o.impls) check_implementation_memory(o, name);
+  if (o.mem != "cuda") return;
+  if (detect_launch() == LaunchKind::none && flags.job.ranks > cuda_device_count())
+    throw UsageError("--mem cuda: -n " + std::to_string(flags.job.ranks) + " ranks but " +
+                     std::to_string(cuda_device_count()) + " GPU(s) here: each rank needs its own (NCCL " +
+                     nccl_version() + " refuses two ranks on one GPU)");
+}
+
 // Checks everything that can be checked before any rank starts, so bad input costs nothing.
 void validate(CollectiveFlags& flags, Collective collective) {
-  validate_job_flags(flags.job);
   CollectiveBenchOptions& o = flags.options;
   o.collective = collective;
   const Sweep sweep = validate_sweep(flags.sweep);
@@ -129,17 +150,19 @@ void validate(CollectiveFlags& flags, Collective collective) {
   if (o.impls.empty()) throw UsageError("--impl needs at least one implementation (see cclab info)");
   const auto vendors = vendor_implementation_names(collective);
   for (const std::string& name : o.impls) {
-    if (name == "auto" || find_algorithm(collective, name) ||
+    if (name == "auto" || name == "nccl" || find_algorithm(collective, name) ||
         std::find(vendors.begin(), vendors.end(), name) != vendors.end())
       continue;
     std::string known;
     for (const Algorithm& algorithm : algorithm_registry())
       if (algorithm.collective == collective) known += (known.empty() ? "" : ", ") + algorithm.name;
     for (const std::string& vendor : vendors) known += ", " + vendor;
-    known += ", auto";
+    known += ", nccl (--mem cuda), auto";
     throw UsageError("unknown implementation '" + name + "' for " + std::string(collective_name(collective)) +
                      " (this build has: " + known + ")");
   }
+  validate_memory(flags);
+  validate_job_flags(flags.job);
   if (!o.json_path.empty()) check_output_file("--json", o.json_path);
   if (!o.profile_path.empty()) load_profile(o.profile_path);  // a bad profile is refused before any rank starts
   o.segment_bytes = parse_size(flags.segment);
@@ -174,6 +197,10 @@ void add_collective_commands(CLI::App& bench, const std::vector<std::string>& ar
                     "Comma-separated implementations (see cclab info); default: every hand-written one");
     sub->add_option("--json", o.json_path, "Append one JSON record per (size, impl) to this file");
     sub->add_flag("--inplace", o.inplace, "Run the in-place form (NCCL's buffer layout)");
+    sub->add_option("--mem", o.mem,
+                    "Where the arrays live: host, or cuda (local rank i on GPU i; for --impl nccl and "
+                    "--transport nccl)")
+        ->capture_default_str();
     sub->add_flag("--percentiles", o.percentiles, "Also report the 99th percentile time");
     sub->add_flag("-v,--verbose", o.verbose, "Print every figure of the cost model, not the short line");
     sub->add_option("--min-busbw", o.min_busbw_gbps,

@@ -5,6 +5,7 @@
 #include "cclab/cuda_devices.h"
 #endif
 #include "cclab/comm.h"
+#include "cclab/device.h"
 #include "cclab/implementation.h"
 #include "commands.h"
 #include "results.h"
@@ -41,15 +42,20 @@ std::string cuda_line(const nlohmann::json& env) {
 #endif
 }
 
+// The NCCL the build was compiled against, and the one that loads here (they may differ).
+std::string nccl_line(const nlohmann::json& env) {
+  if (env["nccl"].is_null()) return "not built";
+  const std::string why = nccl_unavailable_reason();
+  return "built against " + env["nccl"].get<std::string>() + "; " +
+         (why.empty() ? "loads " + nccl_version() : "does not load: " + why);
+}
+
 }  // namespace
 
 CommandAction add_info_command(CLI::App& app) {
   app.add_subcommand("info", "Show versions, hardware, transports and implementations of this build");
   return [] {
     const nlohmann::json env = environment_description();
-    auto text = [](const nlohmann::json& value) {
-      return value.is_null() ? std::string("not built") : value.get<std::string>();
-    };
     std::cout << "cclab       " << env["cclab"].get<std::string>() << " (git " << env["git"].get<std::string>() << ")\n"
               << "host        " << env["host"].get<std::string>() << "\n"
               << "cpu         " << env["cpu"].get<std::string>() << " (" << env["cores"] << " cores online)\n"
@@ -57,10 +63,10 @@ CommandAction add_info_command(CLI::App& app) {
               << "ucx         " << env["ucx"].get<std::string>() << "\n"
               << "mpi         " << env["mpi"].get<std::string>() << "\n"
               << "cuda        " << cuda_line(env) << "\n"
-              << "nccl        " << text(env["nccl"])
-              << (env["nccl"].is_null() ? "" : " (found at build time; nothing in cclab uses it yet)") << "\n"
+              << "nccl        " << nccl_line(env) << "\n"
               << "transports  ";
     for (const std::string& name : available_transports()) std::cout << name << " (host memory) ";
+    if (nccl_unavailable_reason().empty()) std::cout << "nccl (GPU memory, bench collectives with --mem cuda)";
     std::cout << "\nimplementations:\n";
     for (Collective collective : {Collective::allreduce, Collective::broadcast, Collective::reduce,
                                   Collective::reduce_scatter, Collective::allgather}) {
@@ -71,6 +77,9 @@ CommandAction add_info_command(CLI::App& app) {
       for (const std::string& vendor : vendor_implementation_names(collective))
         std::printf("  %-14s %-21s vendor reference\n", std::string(collective_name(collective)).c_str(),
                     vendor.c_str());
+      if (nccl_unavailable_reason().empty())
+        std::printf("  %-14s %-21s vendor reference on GPU memory (--mem cuda)\n",
+                    std::string(collective_name(collective)).c_str(), "nccl");
     }
     return 0;
   };

@@ -36,7 +36,8 @@ void add_job_flags(CLI::App& command, JobFlags& flags) {
       .add_option("--max-local-ranks", flags.max_local_ranks,
                   "Most ranks -n may start on this host (default: 64, or 4 per usable CPU where that is more)")
       ->check(in_range(1, kMostRanks));
-  command.add_option("--transport", flags.transport, "Transport of hand-written code: ucx or mpi")
+  command.add_option("--transport", flags.transport,
+                     "Transport of hand-written code: ucx or mpi (host memory), nccl (bench collectives, --mem cuda)")
       ->capture_default_str();
   command.add_option("--inter-transport", flags.inter_transport,
                      "Transport between nodes (ucx or mpi); default: the same as --transport");
@@ -57,7 +58,7 @@ void validate_job_flags(const JobFlags& flags) {
   const auto transports = available_transports();
   for (const std::string& name : {flags.transport, flags.inter_transport})
     if (!name.empty() && std::find(transports.begin(), transports.end(), name) == transports.end())
-      throw UsageError("unknown transport '" + name + "' (this build has: ucx, mpi)");
+      throw UsageError("unknown transport '" + name + "' here (ucx, mpi; nccl for bench collectives with --mem cuda)");
 }
 
 int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool needs_mpirun,

@@ -100,7 +100,7 @@ class AutoImplementation : public Implementation {
     return most + probe_bytes(args);
   }
   std::optional<PredictedTraffic> predicted_traffic() const override { return chosen_->predicted_traffic(); }
-  bool counted_by_transport() const override { return true; }
+  const TrafficCounters* traffic() const override { return chosen_->traffic(); }
   std::optional<double> predicted_time_us(const CostProfile& profile) const override {
     return chosen_->predicted_time_us(profile);
   }

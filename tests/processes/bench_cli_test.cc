@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 
+#include "cclab/device.h"
 #include "results.h"
 #include "run_command.h"
 
@@ -447,6 +448,35 @@ TEST_F(CliTest, RecordsCarryTheRunsIdentity) {
     EXPECT_TRUE(record["env"]["git_dirty"].is_boolean());
     EXPECT_FALSE(record["env"]["build_type"].get<std::string>().empty());
     EXPECT_FALSE(record["env"]["compiler"].get<std::string>().empty());
+    if (record["kind"] == "collective") {
+      EXPECT_EQ(record["mem"], "host");
+    }
+  }
+}
+
+// GPU requests that this machine or build cannot serve end before any rank starts, with one line
+// that says why: GPU-only implementations and transports without --mem cuda, host-only ones with
+// it, and --mem cuda without a usable GPU (on a machine with one, that part does not apply).
+TEST_F(CliTest, GpuRequestsThatCannotBeServedAreRefusedBeforeAnyRankStarts) {
+  for (const char* args : {"bench allreduce --impl nccl", "bench allreduce --transport nccl --impl ring",
+                                  "bench broadcast --impl ring,nccl", "bench allreduce --mem gpu",
+                                  "bench p2p --transport nccl"})
+    expect_usage_error(args);
+  const RunResult nccl = run(kCclab + " bench reduce_scatter --impl nccl -n 2");
+  EXPECT_NE(nccl.output.find("--impl nccl runs on GPU memory: add --mem cuda"), std::string::npos) << nccl.output;
+  if (!cuda_unavailable_reason().empty()) {
+    for (const std::string args : {"bench allreduce --mem cuda --impl nccl -n 2",
+                                    "bench allgather --mem cuda --transport nccl --impl ring -n 3",
+                                    "bench allreduce --mem cuda"}) {
+      expect_usage_error(args);
+      EXPECT_NE(run(kCclab + " " + args).output.find("--mem cuda: " + cuda_unavailable_reason()), std::string::npos)
+          << args;
+    }
+  } else {
+    const RunResult mpi = run(kCclab + " bench allreduce --mem cuda --impl mpi");
+    EXPECT_NE(mpi.output.find("runs on host memory only"), std::string::npos) << mpi.output;
+    const RunResult ucx = run(kCclab + " bench allreduce --mem cuda --impl ring");
+    EXPECT_NE(ucx.output.find("needs --transport nccl"), std::string::npos) << ucx.output;
   }
 }
 
@@ -472,6 +502,10 @@ TEST_F(CliTest, InfoAndVersion) {
   EXPECT_NE(info.output.find("ucx"), std::string::npos);
   EXPECT_NE(info.output.find("ring"), std::string::npos);
   EXPECT_NE(info.output.find("mpi"), std::string::npos);
+  EXPECT_NE(info.output.find("nccl        "), std::string::npos) << info.output;
+  if (nccl_unavailable_reason().empty()) {
+    EXPECT_NE(info.output.find("nccl                  vendor reference on GPU memory"), std::string::npos);
+  }
   const RunResult version = run(kCclab + " --version");
   EXPECT_EQ(version.status, 0);
   EXPECT_EQ(version.output.rfind("cclab ", 0), 0u) << version.output;

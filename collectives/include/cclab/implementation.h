@@ -11,6 +11,7 @@
 #include "cclab/comm.h"
 #include "cclab/cost_model.h"
 #include "cclab/host_executor.h"
+#include "cclab/memory_space.h"
 #include "cclab/simulator.h"
 
 namespace cclab {
@@ -34,14 +35,21 @@ class Implementation {
   virtual std::string transport() const = 0;
   /// Called once per message size before any run; may build schedules. Collective over ranks.
   virtual void prepare(const CollectiveArgs& args) = 0;
-  /// One call of the collective on host buffers (output == input for the in-place form).
+  /// One call of the collective (output == input for the in-place form) on buffers of the memory
+  /// the implementation works on. Device implementations only enqueue the call: see wait().
   virtual void run(const void* input, void* output, Deadline deadline) = 0;
+  /// Returns when every call run() enqueued is done; TimeoutError once `deadline` passes. Host
+  /// implementations are done when run() returns.
+  virtual void wait(Deadline) {}
+  /// What times this implementation's iterations: the host clock, or events on a device's stream.
+  virtual std::unique_ptr<IterationClock> clock() const { return host_clock(); }
   /// Scratch bytes this implementation needs beyond input and output, for the memory check.
   virtual size_t scratch_bytes(const CollectiveArgs&) const { return 0; }
   /// The simulator's bytes per rank; nullopt for vendor code whose traffic we cannot see.
   virtual std::optional<PredictedTraffic> predicted_traffic() const { return std::nullopt; }
-  /// True when the Comm's transport counters measure this implementation's traffic.
-  virtual bool counted_by_transport() const { return false; }
+  /// The counters that measure this implementation's traffic, counted as it posts its messages;
+  /// nullptr for vendor code, whose traffic we cannot see.
+  virtual const TrafficCounters* traffic() const { return nullptr; }
   /// The cost model's time for the prepared size; nullopt where no model applies (vendors).
   virtual std::optional<double> predicted_time_us(const CostProfile&) const { return std::nullopt; }
   /// For `auto`: what it chose for the prepared size; nullopt for everything else.
@@ -58,7 +66,7 @@ class ScheduledImplementation : public Implementation {
   void run(const void* input, void* output, Deadline deadline) override;
   size_t scratch_bytes(const CollectiveArgs& args) const override;
   std::optional<PredictedTraffic> predicted_traffic() const override { return predicted_; }
-  bool counted_by_transport() const override { return true; }
+  const TrafficCounters* traffic() const override { return &comm_.transport().counters(); }
   std::optional<double> predicted_time_us(const CostProfile& profile) const override;
   const Algorithm& algorithm() const { return algorithm_; }
 

@@ -1,0 +1,59 @@
+// The CUDA side of cclab/device.h: a rank's device, stream and NCCL communicator.
+#pragma once
+
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include <string>
+
+#include "cclab/comm.h"
+#include "cclab/deadline.h"
+#include "cclab/device.h"
+#include "cclab/memory_space.h"
+#include "nccl_library.h"
+
+namespace cclab {
+
+/// Throws Error "<what>: <CUDA's message>" unless `status` is cudaSuccess.
+void check_cuda(cudaError_t status, const std::string& what);
+
+class DeviceContext;
+/// Times iterations by a pair of CUDA events around each on the context's stream.
+std::unique_ptr<IterationClock> device_clock(DeviceContext& device);
+
+class DeviceContext {
+ public:
+  DeviceContext(Comm& comm, int device);
+  ~DeviceContext();
+  DeviceContext(const DeviceContext&) = delete;
+  DeviceContext& operator=(const DeviceContext&) = delete;
+
+  Comm& comm() { return comm_; }
+  int device() const { return device_; }
+  const std::string& name() const { return name_; }
+  cudaStream_t stream() const { return stream_; }
+  /// Makes this context's device current for the calling thread.
+  void make_current() const;
+
+  /// The NCCL communicator of the Comm's ranks on their devices; the first call creates it on every
+  /// rank (collective), non-blocking, so its wait keeps the job's deadline.
+  ncclComm_t nccl(Deadline deadline);
+  /// Throws unless an NCCL call succeeded; a call still in progress (non-blocking communicator) is
+  /// waited for until `deadline`.
+  void check_nccl(ncclResult_t status, const char* what, Deadline deadline);
+
+  /// Returns when everything enqueued on the stream has run. Once `deadline` passes, or NCCL reports
+  /// an error (a peer died), the communicator is aborted and Error/TimeoutError names this rank.
+  void synchronize(Deadline deadline);
+
+ private:
+  [[noreturn]] void abort(const std::string& why, bool timed_out);
+
+  Comm& comm_;
+  int device_;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+  ncclComm_t nccl_ = nullptr;
+};
+
+}  // namespace cclab

@@ -1,0 +1,46 @@
+// A rank's GPU (DESIGN 3.8): its device, stream and NCCL communicator, and what runs on them:
+// device memory for the bench's arrays, NCCL's collectives as reference rows, and hand-written
+// Schedules compiled into device plans over NCCL point-to-point. No CUDA types here: a build
+// without CUDA links the same entry points, and each refuses with the reason (UsageError).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cclab/algorithm.h"
+
+namespace cclab {
+
+class Comm;
+class Implementation;
+class MemorySpace;
+
+/// Why this process cannot use a GPU ("" when it can): no CUDA in the build, no driver, no device.
+std::string cuda_unavailable_reason();
+/// The GPUs this process sees (0 when it cannot use one).
+int cuda_device_count();
+/// Why NCCL cannot be used ("" when it can): no CUDA in the build, or libnccl.so.2 does not load.
+std::string nccl_unavailable_reason();
+/// The version of the NCCL library that loads ("2.28.9"); "" when none does.
+std::string nccl_version();
+
+/// One rank's GPU. Everything its implementations do is enqueued on its one stream, in order.
+class DeviceContext;
+
+/// Opens the GPU of this rank for `comm`: device i for the i-th rank of its node. UsageError when
+/// the node has fewer GPUs than ranks (NCCL refuses two ranks on one GPU) or no usable GPU.
+/// `comm` must outlive the context.
+std::shared_ptr<DeviceContext> open_device(Comm& comm);
+/// "cuda:0 NVIDIA H100 80GB HBM3", for headers and records.
+std::string describe_device(const DeviceContext& device);
+/// The context's GPU memory.
+std::unique_ptr<MemorySpace> device_memory(std::shared_ptr<DeviceContext> device);
+
+/// NCCL's own collective (ncclAllReduce, ...) as the reference row "nccl". Its NCCL communicator is
+/// created on first use, collectively.
+std::unique_ptr<Implementation> make_nccl_collective(Collective collective, std::shared_ptr<DeviceContext> device);
+/// A hand-written algorithm on the GPU: every rank's Schedule compiled into device plans
+/// (cclab/device_plan.h) and enqueued as NCCL groups, reduce kernels and copies on the stream.
+std::unique_ptr<Implementation> make_nccl_scheduled(const Algorithm& algorithm, std::shared_ptr<DeviceContext> device);
+
+}  // namespace cclab
