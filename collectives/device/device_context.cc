@@ -7,6 +7,7 @@
 #include <cstring>
 #include <thread>
 
+#include "cclab/comm.h"
 #include "cclab/error.h"
 #include "cclab/memory_space.h"
 
@@ -42,7 +43,8 @@ std::string nccl_version() {
   return library ? library->version : "";
 }
 
-DeviceContext::DeviceContext(Comm& comm, int device) : comm_(comm), device_(device) {
+DeviceContext::DeviceContext(Bootstrap& bootstrap, Topology topology, int device, double timeout_s)
+    : bootstrap_(bootstrap), topology_(std::move(topology)), device_(device), timeout_s_(timeout_s) {
   make_current();
   cudaDeviceProp properties{};
   check_cuda(cudaGetDeviceProperties(&properties, device), "cudaGetDeviceProperties");
@@ -55,7 +57,7 @@ DeviceContext::~DeviceContext() {
     const NcclLibrary& nccl = *load_nccl();
     // Finalize flushes this rank's operations; a communicator that fails to is aborted instead.
     ncclResult_t status = nccl.ncclCommFinalize(nccl_);
-    const Deadline deadline = Deadline::after(comm_.timeout_s());
+    const Deadline deadline = Deadline::after(timeout_s_);
     while (status == ncclSuccess || status == ncclInProgress) {
       if (nccl.ncclCommGetAsyncError(nccl_, &status) != ncclSuccess || status != ncclInProgress) break;
       if (deadline.passed()) break;
@@ -75,15 +77,15 @@ ncclComm_t DeviceContext::nccl(Deadline deadline) {
   if (nccl_) return nccl_;
   const NcclLibrary& nccl = nccl_or_refuse();
   ncclUniqueId id{};
-  if (comm_.rank() == 0) check_nccl(nccl.ncclGetUniqueId(&id), "ncclGetUniqueId", deadline);
-  const std::string mine = comm_.rank() == 0 ? std::string(id.internal, sizeof id.internal) : std::string();
-  const std::string root = comm_.allgather(mine)[0];
+  if (rank() == 0) check_nccl(nccl.ncclGetUniqueId(&id), "ncclGetUniqueId", deadline);
+  const std::string mine = rank() == 0 ? std::string(id.internal, sizeof id.internal) : std::string();
+  const std::string root = bootstrap_.allgather(mine)[0];
   std::memcpy(id.internal, root.data(), sizeof id.internal);
   make_current();
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;
   ncclComm_t created = nullptr;
-  const ncclResult_t status = nccl.ncclCommInitRankConfig(&created, comm_.size(), id, comm_.rank(), &config);
+  const ncclResult_t status = nccl.ncclCommInitRankConfig(&created, size(), id, rank(), &config);
   nccl_ = created;  // set first, so a failed initialization is aborted
   check_nccl(status, "ncclCommInitRankConfig", deadline);
   return nccl_;
@@ -108,7 +110,7 @@ void DeviceContext::synchronize(Deadline deadline) {
   for (;;) {
     const cudaError_t status = cudaStreamQuery(stream_);
     if (status == cudaSuccess) return;
-    if (status != cudaErrorNotReady) check_cuda(status, "rank " + std::to_string(comm_.rank()) + ": the stream failed");
+    if (status != cudaErrorNotReady) check_cuda(status, "rank " + std::to_string(rank()) + ": the stream failed");
     if (nccl) {
       ncclResult_t error = ncclSuccess;
       if (nccl->ncclCommGetAsyncError(nccl_, &error) == ncclSuccess && error != ncclSuccess && error != ncclInProgress)
@@ -124,23 +126,29 @@ void DeviceContext::abort(const std::string& why, bool timed_out) {
     load_nccl()->ncclCommAbort(nccl_);
     nccl_ = nullptr;
   }
-  const std::string message = "rank " + std::to_string(comm_.rank()) + " on " + name_ + ": " + why;
+  const std::string message = "rank " + std::to_string(rank()) + " on " + name_ + ": " + why;
   if (timed_out) throw TimeoutError(message);
   throw Error(message);
 }
 
-std::shared_ptr<DeviceContext> open_device(Comm& comm) {
+std::shared_ptr<DeviceContext> open_device(Bootstrap& bootstrap, const Topology& topology, double timeout_s,
+                                           int device) {
   if (const std::string why = cuda_unavailable_reason(); !why.empty()) throw UsageError("--mem cuda: " + why);
-  const std::vector<int>& node_of_rank = comm.topology().node_of_rank;
-  const int node = node_of_rank[size_t(comm.rank())];
-  const int local_rank = int(std::count(node_of_rank.begin(), node_of_rank.begin() + comm.rank(), node));
+  if (device >= 0) return std::make_shared<DeviceContext>(bootstrap, topology, device, timeout_s);
+  const std::vector<int>& node_of_rank = topology.node_of_rank;
+  const int node = node_of_rank[size_t(bootstrap.rank())];
+  const int local_rank = int(std::count(node_of_rank.begin(), node_of_rank.begin() + bootstrap.rank(), node));
   const int local_ranks = int(std::count(node_of_rank.begin(), node_of_rank.end(), node));
   const int devices = cuda_device_count();
   if (local_ranks > devices)
-    throw UsageError("--mem cuda: " + std::to_string(local_ranks) + " ranks on " +
-                     comm.host_names()[size_t(comm.rank())] + " but " + std::to_string(devices) +
-                     " GPU(s): each rank needs its own (NCCL " + nccl_version() + " refuses two ranks on one GPU)");
-  return std::make_shared<DeviceContext>(comm, local_rank);
+    throw UsageError("--mem cuda: " + std::to_string(local_ranks) + " ranks on node " + std::to_string(node) + " but " +
+                     std::to_string(devices) + " GPU(s): each rank needs its own (NCCL " + nccl_version() +
+                     " refuses two ranks on one GPU)");
+  return std::make_shared<DeviceContext>(bootstrap, topology, local_rank, timeout_s);
+}
+
+std::shared_ptr<DeviceContext> open_device(Comm& comm) {
+  return open_device(comm.bootstrap(), comm.topology(), comm.timeout_s());
 }
 
 std::string describe_device(const DeviceContext& device) { return device.name(); }
@@ -192,7 +200,7 @@ class DeviceMemory : public MemorySpace {
   bool host_accessible() const override { return false; }
 
  private:
-  void finish() { device_->synchronize(Deadline::after(device_->comm().timeout_s())); }
+  void finish() { device_->synchronize(Deadline::after(device_->timeout_s())); }
 
   std::shared_ptr<DeviceContext> device_;
 };

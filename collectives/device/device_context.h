@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "cclab/comm.h"
+#include "cclab/bootstrap.h"
 #include "cclab/deadline.h"
 #include "cclab/device.h"
 #include "cclab/memory_space.h"
@@ -23,12 +23,16 @@ std::unique_ptr<IterationClock> device_clock(DeviceContext& device);
 
 class DeviceContext {
  public:
-  DeviceContext(Comm& comm, int device);
+  /// GPU `device` for rank bootstrap.rank() of `topology`; every wait on it gives up after `timeout_s`.
+  DeviceContext(Bootstrap& bootstrap, Topology topology, int device, double timeout_s);
   ~DeviceContext();
   DeviceContext(const DeviceContext&) = delete;
   DeviceContext& operator=(const DeviceContext&) = delete;
 
-  Comm& comm() { return comm_; }
+  int rank() const { return bootstrap_.rank(); }
+  int size() const { return bootstrap_.size(); }
+  const Topology& topology() const { return topology_; }
+  double timeout_s() const { return timeout_s_; }
   int device() const { return device_; }
   const std::string& name() const { return name_; }
   cudaStream_t stream() const { return stream_; }
@@ -49,8 +53,10 @@ class DeviceContext {
  private:
   [[noreturn]] void abort(const std::string& why, bool timed_out);
 
-  Comm& comm_;
+  Bootstrap& bootstrap_;
+  Topology topology_;
   int device_;
+  double timeout_s_;
   std::string name_;
   cudaStream_t stream_ = nullptr;
   ncclComm_t nccl_ = nullptr;

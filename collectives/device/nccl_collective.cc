@@ -42,14 +42,14 @@ class NcclCollective : public Implementation {
 
   void prepare(const CollectiveArgs& args) override {
     args_ = args;
-    device_->nccl(Deadline::after(device_->comm().timeout_s()));  // created on every rank at the first size
+    device_->nccl(Deadline::after(device_->timeout_s()));  // created on every rank at the first size
   }
 
   void run(const void* input, void* output, Deadline deadline) override {
     const NcclLibrary& nccl = *load_nccl();
     ncclComm_t comm = device_->nccl(deadline);
     const ncclDataType_t type = nccl_type(args_.dtype);
-    const size_t block = args_.count / size_t(device_->comm().size());  // reduce_scatter's and allgather's
+    const size_t block = args_.count / size_t(device_->size());  // reduce_scatter's and allgather's
     cudaStream_t stream = device_->stream();
     ncclResult_t status = ncclSuccess;
     switch (collective_) {

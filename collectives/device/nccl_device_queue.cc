@@ -5,11 +5,11 @@
 namespace cclab {
 
 NcclDeviceQueue::NcclDeviceQueue(DeviceContext& device, Deadline deadline)
-    : DeviceQueue(device.comm().rank(), device.comm().size()),
+    : DeviceQueue(device.rank(), device.size()),
       device_(device),
       nccl_(nccl_or_refuse()),
       comm_(device.nccl(deadline)),
-      timeout_s_(device.comm().timeout_s()) {}
+      timeout_s_(device.timeout_s()) {}
 
 void NcclDeviceQueue::group_start() {
   device_.check_nccl(nccl_.ncclGroupStart(), "ncclGroupStart", Deadline::after(timeout_s_));

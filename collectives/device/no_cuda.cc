@@ -19,6 +19,9 @@ std::string nccl_version() { return ""; }
 class DeviceContext {};
 
 std::shared_ptr<DeviceContext> open_device(Comm&) { throw UsageError(std::string("--mem cuda: ") + kNoCuda); }
+std::shared_ptr<DeviceContext> open_device(Bootstrap&, const Topology&, double, int) {
+  throw UsageError(std::string("--mem cuda: ") + kNoCuda);
+}
 std::string describe_device(const DeviceContext&) { return ""; }
 std::unique_ptr<MemorySpace> device_memory(std::shared_ptr<DeviceContext>) { throw UsageError(kNoCuda); }
 std::unique_ptr<Implementation> make_nccl_collective(Collective, std::shared_ptr<DeviceContext>) {
@@ -26,6 +29,13 @@ std::unique_ptr<Implementation> make_nccl_collective(Collective, std::shared_ptr
 }
 std::unique_ptr<Implementation> make_nccl_scheduled(const Algorithm&, std::shared_ptr<DeviceContext>) {
   throw UsageError(std::string("--transport nccl: ") + kNoCuda);
+}
+
+class LoopbackDeviceFabric {};
+std::shared_ptr<LoopbackDeviceFabric> make_loopback_fabric(int) { throw UsageError(kNoCuda); }
+std::unique_ptr<Implementation> make_loopback_scheduled(const Algorithm&, std::shared_ptr<DeviceContext>,
+                                                        std::shared_ptr<LoopbackDeviceFabric>) {
+  throw UsageError(kNoCuda);
 }
 
 }  // namespace cclab

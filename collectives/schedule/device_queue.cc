@@ -1,15 +1,13 @@
 #include "cclab/device_queue.h"
 
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "cclab/error.h"
 #include "cclab/reduce.h"
+#include "schedule/pair_channels.h"
 
 namespace cclab {
 
@@ -53,50 +51,8 @@ void enqueue_plan(DeviceQueue& queue, const Schedule& schedule, const DevicePlan
 // ---------------------------------------------------------------------------------------------
 // The host stand-in.
 
-namespace {
-
-struct Message {
-  std::vector<std::byte> payload;
-};
-
-}  // namespace
-
-class ThreadDeviceFabric {
- public:
-  explicit ThreadDeviceFabric(int ranks) : ranks_(ranks), channels_(size_t(ranks) * size_t(ranks)) {}
-  int ranks() const { return ranks_; }
-
-  void deliver(int from, int to, std::vector<std::byte> payload) {
-    {
-      std::lock_guard lock(mutex_);
-      channel(from, to).push_back({std::move(payload)});
-    }
-    arrived_.notify_all();
-  }
-
-  // The next message from `from` to `to`, copied into `buffer`; it must have `bytes` bytes.
-  void take(int from, int to, void* buffer, size_t bytes, Deadline deadline) {
-    std::unique_lock lock(mutex_);
-    auto& queue = channel(from, to);
-    if (!arrived_.wait_until(lock, deadline.when, [&] { return !queue.empty(); }))
-      throw TimeoutError("rank " + std::to_string(to) + ": no message from rank " + std::to_string(from) +
-                         " before the deadline");
-    Message message = std::move(queue.front());
-    queue.pop_front();
-    if (message.payload.size() != bytes)
-      throw Error("rank " + std::to_string(to) + " expected " + std::to_string(bytes) + " bytes from rank " +
-                  std::to_string(from) + ", the next message has " + std::to_string(message.payload.size()) +
-                  " (NCCL matches each pair's messages in order)");
-    std::memcpy(buffer, message.payload.data(), bytes);
-  }
-
- private:
-  std::deque<Message>& channel(int from, int to) { return channels_[size_t(from) * size_t(ranks_) + size_t(to)]; }
-
-  int ranks_;
-  std::mutex mutex_;
-  std::condition_variable arrived_;
-  std::vector<std::deque<Message>> channels_;
+class ThreadDeviceFabric : public PairChannels<std::vector<std::byte>> {
+  using PairChannels::PairChannels;
 };
 
 // The enqueued work: each entry runs in synchronize(), in order. A group's sends snapshot their
@@ -127,15 +83,18 @@ void ThreadDeviceQueue::send(int peer, const void* buffer, size_t bytes) {
   const int me = rank();
   work_->group_sends.push_back([this, me, peer, buffer, bytes](Deadline) {
     const auto* data = static_cast<const std::byte*>(buffer);
-    fabric_->deliver(me, peer, std::vector<std::byte>(data, data + bytes));
+    fabric_->put(me, peer, std::vector<std::byte>(data, data + bytes));
   });
 }
 
 void ThreadDeviceQueue::recv(int peer, void* buffer, size_t bytes) {
   if (!work_->in_group) throw Error("device queue: recv outside a group");
   const int me = rank();
-  work_->group_receives.push_back(
-      [this, me, peer, buffer, bytes](Deadline deadline) { fabric_->take(peer, me, buffer, bytes, deadline); });
+  work_->group_receives.push_back([this, me, peer, buffer, bytes](Deadline deadline) {
+    const std::vector<std::byte> payload = fabric_->take(peer, me, deadline);
+    if (payload.size() != bytes) throw mismatched_message(me, peer, bytes, payload.size());
+    std::memcpy(buffer, payload.data(), bytes);
+  });
 }
 
 void ThreadDeviceQueue::group_end() {

@@ -11,6 +11,7 @@
 
 namespace cclab {
 
+class Bootstrap;
 class Comm;
 class Implementation;
 class MemorySpace;
@@ -31,6 +32,10 @@ class DeviceContext;
 /// the node has fewer GPUs than ranks (NCCL refuses two ranks on one GPU) or no usable GPU.
 /// `comm` must outlive the context.
 std::shared_ptr<DeviceContext> open_device(Comm& comm);
+/// The same for ranks with a bootstrap and a topology but no Comm (threads of a GPU test), on GPU
+/// `device`, or as above when `device` is -1. `bootstrap` must outlive the context.
+std::shared_ptr<DeviceContext> open_device(Bootstrap& bootstrap, const Topology& topology, double timeout_s,
+                                           int device = -1);
 /// "cuda:0 NVIDIA H100 80GB HBM3", for headers and records.
 std::string describe_device(const DeviceContext& device);
 /// The context's GPU memory.
@@ -42,5 +47,15 @@ std::unique_ptr<Implementation> make_nccl_collective(Collective collective, std:
 /// A hand-written algorithm on the GPU: every rank's Schedule compiled into device plans
 /// (cclab/device_plan.h) and enqueued as NCCL groups, reduce kernels and copies on the stream.
 std::unique_ptr<Implementation> make_nccl_scheduled(const Algorithm& algorithm, std::shared_ptr<DeviceContext> device);
+
+/// device-loopback: ranks that are threads of one process sharing one GPU (NCCL 2.28 refuses two
+/// ranks on one GPU), each with its own DeviceContext on that GPU; a message is a copy between
+/// their buffers on the receiver's stream, ordered by events. The ranks share one fabric.
+class LoopbackDeviceFabric;
+std::shared_ptr<LoopbackDeviceFabric> make_loopback_fabric(int ranks);
+/// A hand-written algorithm over device-loopback: the same device plans as over NCCL.
+std::unique_ptr<Implementation> make_loopback_scheduled(const Algorithm& algorithm,
+                                                        std::shared_ptr<DeviceContext> device,
+                                                        std::shared_ptr<LoopbackDeviceFabric> fabric);
 
 }  // namespace cclab
