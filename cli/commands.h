@@ -16,6 +16,8 @@ using CommandAction = std::function<int()>;
 CommandAction add_info_command(CLI::App& app);
 /// `cclab bench allreduce ...`; `argv` is the whole command line (for relaunching ranks).
 CommandAction add_bench_commands(CLI::App& app, const std::vector<std::string>& argv);
+/// `cclab compare BASE NEW`
+CommandAction add_compare_command(CLI::App& app);
 /// `cclab train ...`; `argv` is the whole command line (recorded in results; for relaunching ranks).
 CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& argv);
 

@@ -50,4 +50,15 @@ class ResultWriter {
 /// Reads every record of a JSONL file (for tests and reports).
 std::vector<nlohmann::json> read_results(const std::string& path);
 
+/// The records of one run of a results file, which may hold several (runs append).
+struct RunRecords {
+  std::string run_id, start_time;  // "" for records older than run identities
+  std::vector<nlohmann::json> records;
+};
+
+/// The latest run of `path` (the run of its last record), or the run `run_id` when not empty.
+/// UsageError naming the file, and the line where there is one, for a missing or empty file, a
+/// line that is not a cclab record, a schema this cclab does not read, or a run it does not hold.
+RunRecords load_run(const std::string& path, const std::string& run_id = "");
+
 }  // namespace cclab

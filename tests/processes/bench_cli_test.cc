@@ -496,6 +496,50 @@ TEST_F(CliTest, AStepFactorOfOneStepsByStepBytes) {
   }
 }
 
+// compare as a CI gate: a run against itself passes, a run made 1.5x slower fails (exit 1) unless the
+// threshold allows it, and unreadable inputs are refused with one line naming the file and line.
+TEST_F(CliTest, CompareGatesOnRegressionsAndRefusesBadInput) {
+  const RunResult bench = run(kCclab + " bench allreduce -n 2 --impl ring -b 64K -e 256K --iters 10 --profile " +
+                              fitted_profile() + " --json " + json());
+  ASSERT_EQ(bench.status, 0) << bench.output;
+  const RunResult same = run(kCclab + " compare " + json() + " " + json());
+  EXPECT_EQ(same.status, 0) << same.output;
+  EXPECT_NE(same.output.find("3 rows: 0 regressed"), std::string::npos) << same.output;
+
+  const std::string slower = (dir_ / "slower.jsonl").string();
+  {
+    std::ofstream out(slower);
+    for (nlohmann::json record : read_results(json())) {
+      if (record["kind"] == "collective") {
+        record["busbw_gbps"] = record["busbw_gbps"].get<double>() / 1.5;
+        for (auto& sample : record["samples_us"]) sample = sample.get<double>() * 1.5 + 100;
+      }
+      out << record.dump() << "\n";
+    }
+  }
+  const RunResult regressed = run(kCclab + " compare " + json() + " " + slower);
+  EXPECT_EQ(regressed.status, 1) << regressed.output;
+  EXPECT_NE(regressed.output.find("3 rows: 3 regressed"), std::string::npos) << regressed.output;
+  EXPECT_EQ(run(kCclab + " compare " + json() + " " + slower + " --threshold 50").status, 0);
+  EXPECT_EQ(run(kCclab + " compare " + slower + " " + json()).status, 0);  // an improvement passes
+
+  const std::string bad = (dir_ / "bad.jsonl").string();
+  const std::string first_line = read_results(json()).front().dump();
+  for (const auto& [content, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"", "bad.jsonl: no records"},
+           {first_line + "\n{oops\n", "bad.jsonl:2: not JSON"},
+           {"{\"a\": 1}\n", "bad.jsonl:1: not a cclab record"},
+           {"{\"schema\": \"cclab.result/9\", \"kind\": \"collective\"}\n", "bad.jsonl:1: schema 'cclab.result/9'"}}) {
+    std::ofstream(bad) << content;
+    const std::string args = "compare " + json() + " " + bad;
+    expect_usage_error(args);
+    EXPECT_NE(run(kCclab + " " + args).output.find(reason), std::string::npos) << reason;
+  }
+  expect_usage_error("compare " + json() + " " + (dir_ / "missing.jsonl").string());
+  expect_usage_error("compare " + json() + " " + json() + " --metric images_per_s");  // nothing in common
+  expect_usage_error("compare " + json() + " " + json() + " --base-run nosuchrun");
+}
+
 TEST_F(CliTest, InfoAndVersion) {
   const RunResult info = run(kCclab + " info");
   ASSERT_EQ(info.status, 0) << info.output;

@@ -1,0 +1,140 @@
+#include "compare.h"
+
+#include <cmath>
+#include <map>
+
+#include "cclab/error.h"
+#include "mann_whitney.h"
+
+namespace cclab {
+namespace {
+
+// The fields that say what a record measured, per kind: two records with equal values measured the
+// same thing, and their metrics compare.
+const std::map<std::string, std::vector<std::string>>& identity_fields() {
+  static const std::map<std::string, std::vector<std::string>> fields = {
+      {"collective",
+       {"collective", "impl", "transport", "mem", "dtype", "op", "root", "inplace", "ranks", "nodes", "bytes"}},
+      {"p2p", {"test", "transport", "from", "to", "ranks", "window", "bytes"}},
+      {"train", {"model", "mode", "ranks", "grid", "global_batch", "device"}},
+  };
+  return fields;
+}
+
+struct Metric {
+  std::string key;  // the record's field
+  bool higher_is_better;
+  std::vector<std::string> kinds;
+};
+
+Metric metric_of(const std::string& name) {
+  if (name == "busbw") return {"busbw_gbps", true, {"collective"}};
+  if (name == "bw") return {"bw_gbps", true, {"p2p"}};
+  if (name == "time") return {"time_us", false, {"collective", "p2p"}};
+  if (name == "images_per_s") return {"images_per_s", true, {"train"}};
+  throw UsageError("--metric takes busbw, bw, time or images_per_s, not '" + name + "'");
+}
+
+// The identity fields' values, as the join's key.
+std::string key_of(const nlohmann::json& record) {
+  std::string key;
+  for (const std::string& field : identity_fields().at(record["kind"].get<std::string>()))
+    key += record.value(field, nlohmann::json()).dump() + '\x1f';
+  return key;
+}
+
+// The same for people: values that are names as they are, numbers as field=value, and the fields
+// that hold their usual value (host memory, root 0, one node, out of place) left out.
+std::string label_of(const nlohmann::json& record) {
+  static const nlohmann::json usual = {{"mem", "host"}, {"root", 0}, {"nodes", 1}, {"inplace", false}};
+  std::string label;
+  for (const std::string& field : identity_fields().at(record["kind"].get<std::string>())) {
+    if (!record.contains(field) || record[field].is_null()) continue;
+    const nlohmann::json& value = record[field];
+    if (usual.contains(field) && usual[field] == value) continue;
+    label += label.empty() ? "" : " ";
+    if (field == "inplace") {
+      label += "inplace";
+    } else if (value.is_string()) {
+      label += value.get<std::string>();
+    } else {
+      label.append(field).append("=");
+      label += value.dump();
+    }
+  }
+  return label;
+}
+
+double metric_value(const nlohmann::json& record, const Metric& metric) {
+  const nlohmann::json& value = record[metric.key];
+  if (value.is_object()) return value["median"].get<double>();  // time_us
+  return value.is_number() ? value.get<double>() : NAN;
+}
+
+bool has_kind(const Metric& metric, const nlohmann::json& record) {
+  const std::string kind = record.value("kind", "");
+  for (const std::string& wanted : metric.kinds)
+    if (kind == wanted && record.contains(metric.key)) return true;
+  return false;
+}
+
+}  // namespace
+
+const char* verdict_name(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::same: return "same";
+    case Verdict::improved: return "improved";
+    case Verdict::regressed: return "REGRESSED";
+    case Verdict::inconclusive: return "inconclusive";
+  }
+  return "?";
+}
+
+Comparison compare_runs(const std::vector<nlohmann::json>& base, const std::vector<nlohmann::json>& fresh,
+                        const CompareOptions& options) {
+  const Metric metric = metric_of(options.metric);
+  Comparison comparison;
+  comparison.metric_key = metric.key;
+  comparison.higher_is_better = metric.higher_is_better;
+  std::map<std::string, const nlohmann::json*> fresh_rows;
+  for (const nlohmann::json& record : fresh)
+    if (has_kind(metric, record)) fresh_rows[key_of(record)] = &record;
+  size_t matched = 0;
+  for (const nlohmann::json& record : base) {
+    if (!has_kind(metric, record)) continue;
+    const auto found = fresh_rows.find(key_of(record));
+    if (found == fresh_rows.end()) {
+      ++comparison.only_in_base;
+      continue;
+    }
+    ++matched;
+    const nlohmann::json& other = *found->second;
+    ComparedRow row;
+    row.kind = record["kind"];
+    row.identity = label_of(record);
+    row.base = metric_value(record, metric);
+    row.fresh = metric_value(other, metric);
+    const double ratio = row.fresh / row.base;
+    row.change = metric.higher_is_better ? ratio - 1 : 1 / ratio - 1;
+    // Rows that carry their iterations' times are judged on them too: a change the U test cannot
+    // tell from noise is inconclusive, never a regression.
+    if (record.contains("samples_us") && other.contains("samples_us"))
+      row.p = mann_whitney_p(record["samples_us"].get<std::vector<double>>(),
+                             other["samples_us"].get<std::vector<double>>());
+    if (!std::isfinite(row.change) || std::abs(row.change) <= options.threshold)
+      row.verdict = Verdict::same;
+    else if (row.p && *row.p >= options.alpha)
+      row.verdict = Verdict::inconclusive;
+    else
+      row.verdict = row.change > 0 ? Verdict::improved : Verdict::regressed;
+    comparison.rows.push_back(std::move(row));
+    fresh_rows.erase(found);
+  }
+  comparison.only_in_fresh = fresh_rows.size();
+  if (matched == 0)
+    throw UsageError("no " + metric.key + " rows measured the same thing in both runs (compare matches " +
+                     "collective, impl, transport, dtype, op, ranks, bytes, ...; train: model, mode, ranks, batch)");
+  return comparison;
+}
+
+}  // namespace cclab
