@@ -31,7 +31,8 @@ int compare(const CompareFlags& flags) {
   const RunRecords fresh = load_run(flags.fresh, flags.fresh_run);
   const Comparison comparison = compare_runs(base.records, fresh.records, options);
 
-  std::printf("# base %s\n# new  %s\n", describe_run(flags.base, base).c_str(), describe_run(flags.fresh, fresh).c_str());
+  std::printf("# base %s\n", describe_run(flags.base, base).c_str());
+  std::printf("# new  %s\n", describe_run(flags.fresh, fresh).c_str());
   std::printf("# %s (%s is better); a change beyond %g%% counts; rows with iteration samples must also pass the "
               "Mann-Whitney U test at p < %g\n",
               comparison.metric_key.c_str(), comparison.higher_is_better ? "higher" : "lower", flags.threshold_percent,
