@@ -9,6 +9,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev
   libgloo-dev              # Gloo: reference allreduce and broadcast over TCP
   libgtest-dev libbenchmark-dev
+  libxml2-utils python3    # tests: xmllint checks JUnit reports against their schema, Python reads CSV
   libdnnl-dev zlib1g-dev dataset-fashion-mnist  # trainers: oneDNN layers, gzip IDX reader, Fashion-MNIST
 )
 

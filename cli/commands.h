@@ -18,6 +18,8 @@ CommandAction add_info_command(CLI::App& app);
 CommandAction add_bench_commands(CLI::App& app, const std::vector<std::string>& argv);
 /// `cclab compare BASE NEW`
 CommandAction add_compare_command(CLI::App& app);
+/// `cclab report FILE...`
+CommandAction add_report_command(CLI::App& app);
 /// `cclab train ...`; `argv` is the whole command line (recorded in results; for relaunching ranks).
 CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& argv);
 

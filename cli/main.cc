@@ -36,12 +36,14 @@ int main(int argc, char** argv) {
     cclab::CommandAction bench = cclab::add_bench_commands(app, args);
     cclab::CommandAction train = cclab::add_train_command(app, args);
     cclab::CommandAction compare = cclab::add_compare_command(app);
+    cclab::CommandAction report = cclab::add_report_command(app);
     app.parse(argc, argv);
     for (CLI::App* chosen : app.get_subcommands()) {
       if (chosen->get_name() == "info") return info();
       if (chosen->get_name() == "bench") return bench();
       if (chosen->get_name() == "train") return train();
       if (chosen->get_name() == "compare") return compare();
+      if (chosen->get_name() == "report") return report();
     }
     return 2;
   } catch (const CLI::CallForHelp& help) {

@@ -5,21 +5,10 @@
 
 #include "cclab/error.h"
 #include "mann_whitney.h"
+#include "record_identity.h"
 
 namespace cclab {
 namespace {
-
-// The fields that say what a record measured, per kind: two records with equal values measured the
-// same thing, and their metrics compare.
-const std::map<std::string, std::vector<std::string>>& identity_fields() {
-  static const std::map<std::string, std::vector<std::string>> fields = {
-      {"collective",
-       {"collective", "impl", "transport", "mem", "dtype", "op", "root", "inplace", "ranks", "nodes", "bytes"}},
-      {"p2p", {"test", "transport", "from", "to", "ranks", "window", "bytes"}},
-      {"train", {"model", "mode", "ranks", "grid", "global_batch", "device"}},
-  };
-  return fields;
-}
 
 struct Metric {
   std::string key;  // the record's field
@@ -33,36 +22,6 @@ Metric metric_of(const std::string& name) {
   if (name == "time") return {"time_us", false, {"collective", "p2p"}};
   if (name == "images_per_s") return {"images_per_s", true, {"train"}};
   throw UsageError("--metric takes busbw, bw, time or images_per_s, not '" + name + "'");
-}
-
-// The identity fields' values, as the join's key.
-std::string key_of(const nlohmann::json& record) {
-  std::string key;
-  for (const std::string& field : identity_fields().at(record["kind"].get<std::string>()))
-    key += record.value(field, nlohmann::json()).dump() + '\x1f';
-  return key;
-}
-
-// The same for people: values that are names as they are, numbers as field=value, and the fields
-// that hold their usual value (host memory, root 0, one node, out of place) left out.
-std::string label_of(const nlohmann::json& record) {
-  static const nlohmann::json usual = {{"mem", "host"}, {"root", 0}, {"nodes", 1}, {"inplace", false}};
-  std::string label;
-  for (const std::string& field : identity_fields().at(record["kind"].get<std::string>())) {
-    if (!record.contains(field) || record[field].is_null()) continue;
-    const nlohmann::json& value = record[field];
-    if (usual.contains(field) && usual[field] == value) continue;
-    label += label.empty() ? "" : " ";
-    if (field == "inplace") {
-      label += "inplace";
-    } else if (value.is_string()) {
-      label += value.get<std::string>();
-    } else {
-      label.append(field).append("=");
-      label += value.dump();
-    }
-  }
-  return label;
 }
 
 double metric_value(const nlohmann::json& record, const Metric& metric) {
@@ -98,11 +57,11 @@ Comparison compare_runs(const std::vector<nlohmann::json>& base, const std::vect
   comparison.higher_is_better = metric.higher_is_better;
   std::map<std::string, const nlohmann::json*> fresh_rows;
   for (const nlohmann::json& record : fresh)
-    if (has_kind(metric, record)) fresh_rows[key_of(record)] = &record;
+    if (has_kind(metric, record)) fresh_rows[record_key(record)] = &record;
   size_t matched = 0;
   for (const nlohmann::json& record : base) {
     if (!has_kind(metric, record)) continue;
-    const auto found = fresh_rows.find(key_of(record));
+    const auto found = fresh_rows.find(record_key(record));
     if (found == fresh_rows.end()) {
       ++comparison.only_in_base;
       continue;
@@ -111,7 +70,7 @@ Comparison compare_runs(const std::vector<nlohmann::json>& base, const std::vect
     const nlohmann::json& other = *found->second;
     ComparedRow row;
     row.kind = record["kind"];
-    row.identity = label_of(record);
+    row.identity = record_label(record);
     row.base = metric_value(record, metric);
     row.fresh = metric_value(other, metric);
     const double ratio = row.fresh / row.base;

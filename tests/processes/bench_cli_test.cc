@@ -540,6 +540,48 @@ TEST_F(CliTest, CompareGatesOnRegressionsAndRefusesBadInput) {
   expect_usage_error("compare " + json() + " " + json() + " --base-run nosuchrun");
 }
 
+// report renders a run for a CI page (Markdown), a spreadsheet (CSV, read back by Python's csv
+// reader) and a test dashboard (JUnit, valid against the schema CI servers read), with the failed
+// rows and gates failing; bad input leaves an existing report as it was.
+TEST_F(CliTest, ReportWritesMarkdownCsvAndJunit) {
+  const RunResult bench = run("CCLAB_FAULT_RANK=0 CCLAB_FAULT=wrong " + kCclab +
+                              " bench allreduce -n 2 --impl ring,rabenseifner -b 8 -e 1K -f 8 --iters 2 -w 0 --check"
+                              " --min-busbw 100000 --profile " + fitted_profile() + " --json " + json());
+  ASSERT_EQ(bench.status, 1) << bench.output;
+
+  const RunResult markdown = run(kCclab + " report " + json());
+  ASSERT_EQ(markdown.status, 0) << markdown.output;
+  EXPECT_NE(markdown.output.find("**Gates: FAILED**"), std::string::npos) << markdown.output;
+  EXPECT_NE(markdown.output.find("| ring | ucx"), std::string::npos) << markdown.output;
+
+  const std::string csv = (dir_ / "rows.csv").string();
+  ASSERT_EQ(run(kCclab + " report " + json() + " -o " + csv).status, 0);
+  const RunResult rows = run("python3 -c \"import csv,sys; r=list(csv.DictReader(open(sys.argv[1], newline=''))); "
+                             "assert all(len(x) == len(r[0]) for x in r); "
+                             "print(len(r), sorted(set(x['impl'] for x in r)), r[0]['wrong'])\" " + csv);
+  EXPECT_EQ(rows.output, "6 ['rabenseifner', 'ring'] 1\n") << rows.output;
+
+  const std::string xml = (dir_ / "report.xml").string();
+  ASSERT_EQ(run(kCclab + " report " + json() + " -o " + xml).status, 0);
+  const RunResult valid = run("xmllint --noout --schema " CCLAB_SOURCE_DIR "/tests/support/junit.xsd " + xml);
+  EXPECT_EQ(valid.status, 0) << valid.output;
+  std::ifstream junit(xml);
+  const std::string text((std::istreambuf_iterator<char>(junit)), std::istreambuf_iterator<char>());
+  // 6 checked rows and 3 gates (wrong elements; --min-busbw of each implementation), all failed.
+  EXPECT_NE(text.find("tests=\"9\" failures=\"9\""), std::string::npos) << text;
+  EXPECT_NE(text.find("message=\"1 wrong elements\""), std::string::npos) << text;
+
+  std::ofstream(dir_ / "keep.md") << "earlier report\n";
+  const std::string keep = (dir_ / "keep.md").string();
+  expect_usage_error("report " + (dir_ / "missing.jsonl").string() + " -o " + keep);
+  std::ifstream kept(keep);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(kept)), std::istreambuf_iterator<char>()), "earlier report\n");
+  expect_usage_error("report " + json() + " --format pdf");
+  expect_usage_error("report " + json() + " -o " + (dir_ / "report.html").string());
+  expect_usage_error("report " + json() + " -o /proc/cclab/report.md");
+  expect_usage_error("report " + json() + " --run nosuchrun");
+}
+
 TEST_F(CliTest, InfoAndVersion) {
   const RunResult info = run(kCclab + " info");
   ASSERT_EQ(info.status, 0) << info.output;
