@@ -10,6 +10,7 @@ packages=(
   libgloo-dev              # Gloo: reference allreduce and broadcast over TCP
   libgtest-dev libbenchmark-dev
   libxml2-utils python3    # tests: xmllint checks JUnit reports against their schema, Python reads CSV
+  chromium                 # tests: HTML reports open and draw their charts in a headless browser
   libdnnl-dev zlib1g-dev dataset-fashion-mnist  # trainers: oneDNN layers, gzip IDX reader, Fashion-MNIST
 )
 
@@ -19,12 +20,21 @@ for package in "${packages[@]}"; do
   [[ "$status" == "install ok installed" ]] || missing+=("$package")
 done
 
-if ((${#missing[@]} == 0)); then
-  exit 0
+command -v npm > /dev/null || missing+=(npm)
+
+if ((${#missing[@]} > 0)); then
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -q
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-echo "install-deps: installing ${missing[*]}"
-sudo_cmd=()
-[[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -q
-"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# The chart libraries HTML reports inline (versions pinned by reports/web/package-lock.json); the
+# build embeds them, so it works offline from here on.
+web="$(dirname "$0")/../reports/web"
+if [[ ! -f "$web/node_modules/vega-embed/build/vega-embed.min.js" ]]; then
+  echo "install-deps: npm ci in reports/web"
+  npm ci --prefix "$web" --no-audit --no-fund
+fi

@@ -1,5 +1,5 @@
-// `cclab report FILE... [-o OUT] [--format md|csv|junit]`: results for a CI page, a spreadsheet or
-// a test dashboard (DESIGN 3.9).
+// `cclab report FILE... [-o OUT] [--format html|md|csv|junit]`: results as a page with charts, for a
+// CI page, a spreadsheet or a test dashboard (DESIGN 3.5, 3.9).
 #include <unistd.h>
 
 #include <cstdio>
@@ -24,15 +24,17 @@ struct ReportFlags {
 // The format named, or the one -o's extension implies (.md, .csv, .xml), or Markdown.
 std::string format_of(const ReportFlags& flags) {
   if (!flags.format.empty()) {
-    if (flags.format != "md" && flags.format != "csv" && flags.format != "junit")
-      throw UsageError("--format takes md, csv or junit, not '" + flags.format + "'");
+    if (flags.format != "html" && flags.format != "md" && flags.format != "csv" && flags.format != "junit")
+      throw UsageError("--format takes html, md, csv or junit, not '" + flags.format + "'");
     return flags.format;
   }
   const std::string extension = std::filesystem::path(flags.output).extension().string();
   if (extension == ".csv") return "csv";
   if (extension == ".xml") return "junit";
+  if (extension == ".html" || extension == ".htm") return "html";
   if (extension.empty() || extension == ".md") return "md";
-  throw UsageError("-o " + flags.output + ": say which --format (md, csv or junit) a '" + extension + "' file is");
+  throw UsageError("-o " + flags.output + ": say which --format (html, md, csv or junit) a '" + extension +
+                   "' file is");
 }
 
 // Writes `text` to `path` through a temporary file beside it, so a failed write leaves nothing
@@ -56,8 +58,10 @@ int report(const ReportFlags& flags) {
   if (!flags.output.empty()) check_output_file("-o", flags.output);
   std::vector<ReportInput> inputs;
   for (const std::string& file : flags.files) inputs.push_back({file, load_run(file, flags.run_id)});
-  const std::string text = format == "csv" ? render_csv(inputs) : format == "junit" ? render_junit(inputs)
-                                                                                     : render_markdown(inputs);
+  const std::string text = format == "html"    ? render_html(inputs)
+                           : format == "csv"   ? render_csv(inputs)
+                           : format == "junit" ? render_junit(inputs)
+                                               : render_markdown(inputs);
   if (flags.output.empty())
     std::cout << text << std::flush;
   else
@@ -69,10 +73,11 @@ int report(const ReportFlags& flags) {
 
 CommandAction add_report_command(CLI::App& app) {
   auto flags = std::make_shared<ReportFlags>();
-  CLI::App* sub = app.add_subcommand("report", "Render results (JSONL) as Markdown, CSV or JUnit XML");
+  CLI::App* sub =
+      app.add_subcommand("report", "Render results (JSONL) as HTML with charts, Markdown, CSV or JUnit XML");
   sub->add_option("FILE", flags->files, "Results files; the latest run of each unless --run")->required();
   sub->add_option("-o,--output", flags->output, "Write here (default: standard output)");
-  sub->add_option("--format", flags->format, "md, csv or junit (default: from -o's extension, else md)");
+  sub->add_option("--format", flags->format, "html, md, csv or junit (default: from -o's extension, else md)");
   sub->add_option("--run", flags->run_id, "Report this run of each file instead of its latest");
   return [flags] { return report(*flags); };
 }

@@ -38,7 +38,8 @@ std::string run_line(const ReportInput& input) {
   std::string line = "`" + input.path + "`, run `" + (input.run.run_id.empty() ? "-" : input.run.run_id) + "`";
   if (!input.run.start_time.empty()) line += " started " + input.run.start_time;
   if (!hosts.empty()) line += " on " + hosts;
-  if (first.contains("env")) line += " (cclab " + text_of(first["env"], "cclab") + ", git " + text_of(first["env"], "git") + ")";
+  if (first.contains("env"))
+    line += " (cclab " + text_of(first["env"], "cclab") + ", git " + text_of(first["env"], "git") + ")";
   return line + "\n\n";
 }
 
@@ -57,7 +58,8 @@ void collective_tables(const std::vector<nlohmann::json>& records, std::string& 
     groups[title].push_back(&record);
   }
   for (const std::string& title : order) {
-    out += "### " + title + "\n\n| impl | transport | sizes | busbw avg GB/s | busbw peak GB/s (at B) | wrong | "
+    out += "### " + title +
+           "\n\n| impl | transport | sizes | busbw avg GB/s | busbw peak GB/s (at B) | wrong | "
            "model error, median |\n|---|---|---:|---:|---:|---:|---:|\n";
     std::map<std::string, std::vector<const nlohmann::json*>> by_impl;
     std::vector<std::string> impls;
@@ -101,8 +103,10 @@ void train_table(const std::vector<nlohmann::json>& records, std::string& out) {
             " | " + text_of(record, "predicted_sent_bytes_per_rank") + " |\n";
   }
   if (rows.empty()) return;
-  out += "### Training\n\n| run | images/s | speedup | final loss | test accuracy | bytes/step sent | predicted |\n"
-         "|---|---:|---:|---:|---:|---:|---:|\n" + rows + "\n";
+  out +=
+      "### Training\n\n| run | images/s | speedup | final loss | test accuracy | bytes/step sent | predicted |\n"
+      "|---|---:|---:|---:|---:|---:|---:|\n" +
+      rows + "\n";
 }
 
 void p2p_table(const std::vector<nlohmann::json>& records, std::string& out) {

@@ -577,9 +577,64 @@ TEST_F(CliTest, ReportWritesMarkdownCsvAndJunit) {
   std::ifstream kept(keep);
   EXPECT_EQ(std::string((std::istreambuf_iterator<char>(kept)), std::istreambuf_iterator<char>()), "earlier report\n");
   expect_usage_error("report " + json() + " --format pdf");
-  expect_usage_error("report " + json() + " -o " + (dir_ / "report.html").string());
+  expect_usage_error("report " + json() + " -o " + (dir_ / "report.pdf").string());
   expect_usage_error("report " + json() + " -o /proc/cclab/report.md");
   expect_usage_error("report " + json() + " --run nosuchrun");
+}
+
+// The HTML report as a person opens it: headless Chromium with no network (an unreachable proxy)
+// loads the page, every chart draws its marks, and the console stays free of errors. The page
+// covers a collective sweep, a p2p pair matrix and a training scaling run.
+TEST_F(CliTest, HtmlReportDrawsEveryChartOfflineInABrowser) {
+  if (run("command -v chromium").status != 0)
+    GTEST_SKIP() << "chromium is not installed (ci/install-deps.sh installs it)";
+  const std::string results = json();
+  ASSERT_EQ(run(kCclab + " bench allreduce -n 2 --impl ring,rabenseifner -b 8 -e 64K -f 8 --iters 3 -w 1 --profile " +
+                fitted_profile() + " --json " + results).status, 0);
+  ASSERT_EQ(run(kCclab + " bench p2p -n 3 --pairs all -e 1K --iters 5 --json " + results).status, 0);
+  const RunResult train = run(kCclab + " train --model lenet5 --data synthetic:1x28x28 --steps 4 --batch 16 "
+                              "--threads 1 --no-eval --scaling 1,2 --mode data,tensor --json " + results);
+  ASSERT_EQ(train.status, 0) << train.output;
+  std::vector<std::string> inputs;
+  for (const auto& record : read_results(results))
+    if (std::find(inputs.begin(), inputs.end(), record["run_id"]) == inputs.end()) inputs.push_back(record["run_id"]);
+  ASSERT_EQ(inputs.size(), 3u);
+  // One page per run, as each file's latest run is reported: write the runs to three files.
+  std::string files;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string file = (dir_ / ("run" + std::to_string(i) + ".jsonl")).string();
+    std::ofstream out(file);
+    for (const auto& record : read_results(results))
+      if (record["run_id"] == inputs[i]) out << record.dump() << "\n";
+    files += " " + file;
+  }
+  const std::string page = (dir_ / "report.html").string();
+  const RunResult report = run(kCclab + " report" + files + " -o " + page);
+  ASSERT_EQ(report.status, 0) << report.output;
+  std::ifstream source_stream(page);
+  const std::string source((std::istreambuf_iterator<char>(source_stream)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(source.find("<script src"), std::string::npos);
+  EXPECT_EQ(source.find("<link"), std::string::npos);
+
+  const std::string dom = (dir_ / "dom.html").string(), console = (dir_ / "console.log").string();
+  run("timeout 120 chromium --headless --no-sandbox --disable-gpu --proxy-server=127.0.0.1:9 "
+      "--virtual-time-budget=20000 --enable-logging=stderr --v=0 --dump-dom file://" + page + " > " + dom + " 2> " +
+      console);
+  std::ifstream dom_stream(dom), console_stream(console);
+  const std::string drawn((std::istreambuf_iterator<char>(dom_stream)), std::istreambuf_iterator<char>());
+  const std::string messages((std::istreambuf_iterator<char>(console_stream)), std::istreambuf_iterator<char>());
+  EXPECT_NE(drawn.find("data-charts=\"drawn\""), std::string::npos) << messages;
+  EXPECT_EQ(messages.find("CONSOLE"), std::string::npos) << messages;
+  // Every chart: busbw, time and model error of the sweep; the pair matrix; speedup, step split
+  // and bytes per phase of the training runs.
+  const std::string marker = " id=\"chart";  // vega-embed adds its class to the chart's div
+  size_t charts = 0;
+  for (size_t at = drawn.find(marker); at != std::string::npos; at = drawn.find(marker, at + 1), ++charts) {
+    const std::string chart = drawn.substr(at, drawn.find("</details>", at) - at);
+    EXPECT_NE(chart.find("<svg"), std::string::npos) << "chart " << charts;
+    EXPECT_NE(chart.find("class=\"mark-"), std::string::npos) << "chart " << charts;
+  }
+  EXPECT_EQ(charts, 7u);
 }
 
 TEST_F(CliTest, InfoAndVersion) {
