@@ -8,6 +8,7 @@ packages=(
   libopenmpi-dev openmpi-bin  # Open MPI: mpirun launch and the MPI reference implementation
   libcli11-dev nlohmann-json3-dev
   libgloo-dev              # Gloo: reference allreduce and broadcast over TCP
+  libtomlplusplus-dev      # suite files (cclab suite run)
   libgtest-dev libbenchmark-dev
   libxml2-utils python3    # tests: xmllint checks JUnit reports against their schema, Python reads CSV
   chromium                 # tests: HTML reports open and draw their charts in a headless browser

@@ -20,6 +20,8 @@ CommandAction add_bench_commands(CLI::App& app, const std::vector<std::string>& 
 CommandAction add_compare_command(CLI::App& app);
 /// `cclab report FILE...`
 CommandAction add_report_command(CLI::App& app);
+/// `cclab suite run FILE`
+CommandAction add_suite_command(CLI::App& app);
 /// `cclab train ...`; `argv` is the whole command line (recorded in results; for relaunching ranks).
 CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& argv);
 

@@ -33,28 +33,8 @@ int compare(const CompareFlags& flags) {
 
   std::printf("# base %s\n", describe_run(flags.base, base).c_str());
   std::printf("# new  %s\n", describe_run(flags.fresh, fresh).c_str());
-  std::printf("# %s (%s is better); a change beyond %g%% counts; rows with iteration samples must also pass the "
-              "Mann-Whitney U test at p < %g\n",
-              comparison.metric_key.c_str(), comparison.higher_is_better ? "higher" : "lower", flags.threshold_percent,
-              options.alpha);
-  size_t width = 8;
-  for (const ComparedRow& row : comparison.rows) width = std::max(width, row.identity.size());
-  std::printf("%-*s %12s %12s %8s %7s  %s\n", int(width), "# row", "base", "new", "change", "p", "verdict");
-  size_t counts[4] = {0, 0, 0, 0};
-  for (const ComparedRow& row : comparison.rows) {
-    ++counts[int(row.verdict)];
-    char p[16] = "-";
-    if (row.p) std::snprintf(p, sizeof p, "%.3f", *row.p);
-    std::printf("%-*s %12.4g %12.4g %+7.1f%% %7s  %s\n", int(width), row.identity.c_str(), row.base, row.fresh,
-                100 * row.change, p, verdict_name(row.verdict));
-  }
-  std::printf("# %zu rows: %zu regressed, %zu improved, %zu inconclusive (noise), %zu same", comparison.rows.size(),
-              counts[int(Verdict::regressed)], counts[int(Verdict::improved)], counts[int(Verdict::inconclusive)],
-              counts[int(Verdict::same)]);
-  if (comparison.only_in_base || comparison.only_in_fresh)
-    std::printf("; %zu only in base, %zu only in new", comparison.only_in_base, comparison.only_in_fresh);
-  std::printf("\n");
-  return counts[int(Verdict::regressed)] > 0 ? kChecksFailedExitStatus : 0;
+  std::cout << comparison_table(comparison, options) << std::flush;
+  return regressions(comparison) > 0 ? kChecksFailedExitStatus : 0;
 }
 
 }  // namespace

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
     cclab::CommandAction train = cclab::add_train_command(app, args);
     cclab::CommandAction compare = cclab::add_compare_command(app);
     cclab::CommandAction report = cclab::add_report_command(app);
+    cclab::CommandAction suite = cclab::add_suite_command(app);
     app.parse(argc, argv);
     for (CLI::App* chosen : app.get_subcommands()) {
       if (chosen->get_name() == "info") return info();
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
       if (chosen->get_name() == "train") return train();
       if (chosen->get_name() == "compare") return compare();
       if (chosen->get_name() == "report") return report();
+      if (chosen->get_name() == "suite") return suite();
     }
     return 2;
   } catch (const CLI::CallForHelp& help) {

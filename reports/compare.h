@@ -35,6 +35,11 @@ struct Comparison {
   size_t only_in_base = 0, only_in_fresh = 0;
 };
 
+/// The comparison as compare prints it: the method, a row per joined record, the tally.
+std::string comparison_table(const Comparison& comparison, const CompareOptions& options);
+/// The rows that regressed.
+size_t regressions(const Comparison& comparison);
+
 /// Compares the records of one run with another's. A change beyond the threshold is a regression
 /// or an improvement; where both rows carry per-iteration samples it must also pass the U test,
 /// or it is inconclusive (noise). UsageError when the metric is unknown or no row is in both.

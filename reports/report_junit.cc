@@ -12,11 +12,20 @@ std::string escaped(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -47,8 +56,8 @@ std::vector<TestCase> test_cases(const std::vector<nlohmann::json>& records) {
       if (wrong > 0) test.failure = std::to_string(wrong) + " wrong elements";
       cases.push_back(test);
     } else if (kind == "train") {
-      TestCase test{"cclab.train." + record.value("mode", ""), record_label(record),
-                    record.value("train_time_s", 0.0), ""};
+      TestCase test{"cclab.train." + record.value("mode", ""), record_label(record), record.value("train_time_s", 0.0),
+                    ""};
       const nlohmann::json& loss = record["final_loss"];
       if (!loss.is_number() || !std::isfinite(loss.get<double>())) test.failure = "the loss is not finite";
       cases.push_back(test);
@@ -61,9 +70,9 @@ std::vector<TestCase> test_cases(const std::vector<nlohmann::json>& records) {
         const double floor = record["min_busbw_gbps"].get<double>();
         for (const auto& [impl, average] : record["average_busbw_gbps"].items()) {
           const double gbps = average.get<double>();
-          cases.push_back({"cclab.gate", "average busbw of " + impl + " at least " + record["min_busbw_gbps"].dump() +
-                                             " GB/s",
-                           0, gbps < floor ? "average busbw " + std::to_string(gbps) + " GB/s" : ""});
+          cases.push_back({"cclab.gate",
+                           "average busbw of " + impl + " at least " + record["min_busbw_gbps"].dump() + " GB/s", 0,
+                           gbps < floor ? "average busbw " + std::to_string(gbps) + " GB/s" : ""});
         }
       }
     }

@@ -100,8 +100,9 @@ void DeviceContext::check_nccl(ncclResult_t status, const char* what, Deadline d
   }
   if (status == ncclSuccess) return;
   const char* last = nccl.ncclGetLastError(nccl_);
-  abort(std::string(what) + " failed: " + nccl.ncclGetErrorString(status) + (last && *last ? std::string(" (") +
-        last + ")" : std::string()), false);
+  abort(std::string(what) + " failed: " + nccl.ncclGetErrorString(status) +
+            (last && *last ? std::string(" (") + last + ")" : std::string()),
+        false);
 }
 
 void DeviceContext::synchronize(Deadline deadline) {

@@ -47,8 +47,7 @@ class DeviceScheduled : public Implementation {
   std::unique_ptr<IterationClock> clock() const override { return device_clock(*device_); }
 
   size_t scratch_bytes(const CollectiveArgs& args) const override {
-    return algorithm_.build(device_->topology(), device_->rank(), args).scratch_count *
-           dtype_size(args.dtype);
+    return algorithm_.build(device_->topology(), device_->rank(), args).scratch_count * dtype_size(args.dtype);
   }
   std::optional<PredictedTraffic> predicted_traffic() const override { return predicted_; }
   const TrafficCounters* traffic() const override { return queue_ ? &queue_->traffic().counters() : nullptr; }

@@ -40,9 +40,7 @@ class HostMemory : public MemorySpace {
 class HostClock : public IterationClock {
  public:
   void start() override { started_ = Clock::now(); }
-  void stop() override {
-    times_.push_back(std::chrono::duration<double, std::micro>(Clock::now() - started_).count());
-  }
+  void stop() override { times_.push_back(std::chrono::duration<double, std::micro>(Clock::now() - started_).count()); }
   std::vector<double> take_times_us(Deadline) override { return std::exchange(times_, {}); }
 
  private:

@@ -29,8 +29,7 @@ class LoopbackDeviceQueue : public DeviceQueue {
   /// deadline, for the peers to post them), then makes the stream wait until the peers have copied
   /// this rank's sends.
   void group_end() override;
-  void reduce(void* dst, const void* a, const void* b, size_t count, DataType type, ReduceOp op,
-              int divisor) override;
+  void reduce(void* dst, const void* a, const void* b, size_t count, DataType type, ReduceOp op, int divisor) override;
   void copy(void* dst, const void* source, size_t bytes) override;
   void synchronize(Deadline deadline) override;
 

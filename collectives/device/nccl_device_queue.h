@@ -16,8 +16,7 @@ class NcclDeviceQueue : public DeviceQueue {
   void send(int peer, const void* buffer, size_t bytes) override;
   void recv(int peer, void* buffer, size_t bytes) override;
   void group_end() override;
-  void reduce(void* dst, const void* a, const void* b, size_t count, DataType type, ReduceOp op,
-              int divisor) override;
+  void reduce(void* dst, const void* a, const void* b, size_t count, DataType type, ReduceOp op, int divisor) override;
   void copy(void* dst, const void* source, size_t bytes) override;
   void synchronize(Deadline deadline) override;
 

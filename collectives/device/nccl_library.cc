@@ -23,11 +23,11 @@ Loaded load() {
     return loaded;
   }
   NcclLibrary& library = loaded.library;
-#define CCLAB_NCCL_LOAD(name)                                                                   \
-  library.name = reinterpret_cast<decltype(library.name)>(dlsym(handle, #name));               \
-  if (!library.name) {                                                                          \
-    loaded.missing = "libnccl.so.2 has no " #name " (NCCL 2.14 or newer is needed)";            \
-    return loaded;                                                                              \
+#define CCLAB_NCCL_LOAD(name)                                                        \
+  library.name = reinterpret_cast<decltype(library.name)>(dlsym(handle, #name));     \
+  if (!library.name) {                                                               \
+    loaded.missing = "libnccl.so.2 has no " #name " (NCCL 2.14 or newer is needed)"; \
+    return loaded;                                                                   \
   }
   CCLAB_NCCL_FUNCTIONS(CCLAB_NCCL_LOAD)
 #undef CCLAB_NCCL_LOAD

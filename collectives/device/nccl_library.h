@@ -10,11 +10,13 @@
 namespace cclab {
 
 // Every NCCL function cclab calls; the table's entries have the header's types.
+// clang-format off
 #define CCLAB_NCCL_FUNCTIONS(X)                                                                             \
   X(ncclGetVersion) X(ncclGetErrorString) X(ncclGetLastError) X(ncclGetUniqueId) X(ncclCommInitRankConfig) \
   X(ncclCommGetAsyncError) X(ncclCommFinalize) X(ncclCommDestroy) X(ncclCommAbort) X(ncclGroupStart)     \
   X(ncclGroupEnd) X(ncclSend) X(ncclRecv) X(ncclAllReduce) X(ncclBroadcast) X(ncclReduce)                 \
   X(ncclReduceScatter) X(ncclAllGather)
+// clang-format on
 
 struct NcclLibrary {
 #define CCLAB_NCCL_ENTRY(name) decltype(&::name) name = nullptr;

@@ -637,6 +637,53 @@ TEST_F(CliTest, HtmlReportDrawsEveryChartOfflineInABrowser) {
   EXPECT_EQ(charts, 7u);
 }
 
+// A suite runs its runs as one run (one id, one results file), prints one summary and exits with
+// one status; with a baseline it gates as compare does; a bad suite file or a run refused as bad
+// input ends it with one line naming the file and line. ci/suites/smoke.toml is read as shipped.
+TEST_F(CliTest, SuitesRunAsOneRunWithOneVerdict) {
+  const std::string suite = (dir_ / "quick.toml").string();
+  auto write_suite = [&](const std::string& runs) { std::ofstream(suite) << "name = \"quick\"\n" << runs; };
+  const std::string sweep = "bench allreduce -n 2 --impl ring -b 8 -e 4K -f 8 --iters 3 -w 1 --check --profile " +
+                            fitted_profile();
+  write_suite("[[run]]\ncommand = \"" + sweep + "\"\n[[run]]\nname = \"train\"\ncommand = \"train -n 2 --mode data "
+              "--model lenet5 --data synthetic:1x28x28 --steps 3 --threads 1 --no-eval\"\n");
+  RunResult result = run(kCclab + " suite run " + suite + " --json " + json());
+  ASSERT_EQ(result.status, 0) << result.output;
+  EXPECT_NE(result.output.find("# suite quick: passed"), std::string::npos) << result.output;
+  const auto records = read_results(json());
+  EXPECT_TRUE(std::all_of(records.begin(), records.end(),
+                          [&](const auto& record) { return record["run_id"] == records.front()["run_id"]; }));
+  EXPECT_TRUE(
+      std::any_of(records.begin(), records.end(), [](const auto& record) { return record["kind"] == "train"; }));
+
+  const std::string again = (dir_ / "again.jsonl").string();
+  result = run(kCclab + " suite run " + suite + " --json " + again + " --baseline " + json() + " --threshold 1000");
+  EXPECT_EQ(result.status, 0) << result.output;
+  EXPECT_NE(result.output.find("0 regressed"), std::string::npos) << result.output;
+
+  write_suite("[[run]]\ncommand = \"" + sweep + " --min-busbw 100000\"\n");
+  result = run(kCclab + " suite run " + suite + " --json " + again);
+  EXPECT_EQ(result.status, 1) << result.output;
+  EXPECT_NE(result.output.find("FAILED (1)"), std::string::npos) << result.output;
+
+  for (const auto& [content, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"[[run]]\ncommand = \"bench allreduce\"\ncolour = \"red\"\n", "quick.toml:4: unknown key 'colour'"},
+           {"[[run]]\ncommand = \"bench allreduce --no-such-flag\"\n", "quick.toml:3: run 1: "},
+           {"[[run]]\ncommand = \"info\"\n", "quick.toml:3: a suite runs bench and train"},
+           {"[[run]]\ncommand = \"bench allreduce --json x\"\n", "quick.toml:3: drop --json"},
+           {"[[run]\n", "quick.toml:2: "}}) {
+    write_suite(content);
+    const std::string args = "suite run " + suite + " --json " + again;
+    expect_usage_error(args);
+    EXPECT_NE(run(kCclab + " " + args).output.find(reason), std::string::npos) << reason;
+  }
+  write_suite("[[run]]\nname = \"x\"\n");
+  expect_usage_error("suite run " + suite);
+  for (const char* shipped : {"ci/suites/smoke.toml", "ci/suites/nightly.toml"})
+    expect_usage_error(std::string("suite run " CCLAB_SOURCE_DIR "/") + shipped + " --baseline " +
+                       (dir_ / "missing.jsonl").string());  // read and checked, then the baseline refused
+}
+
 TEST_F(CliTest, InfoAndVersion) {
   const RunResult info = run(kCclab + " info");
   ASSERT_EQ(info.status, 0) << info.output;
