@@ -20,6 +20,7 @@
 #include "cclab/launch.h"
 #include "cclab/test_fault.h"
 #include "check.h"
+#include "progress.h"
 #include "results.h"
 #include "size_sweep.h"
 #include "statistics.h"
@@ -138,6 +139,8 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
   } else if (!options.profile_path.empty()) {
     profile = load_profile(options.profile_path);
   } else if (ranks > 1) {
+    ProgressLine calibrating(rank == 0);  // cleared when the calibration is done
+    calibrating.show("measuring the cost model on this job (--profile FILE skips it)");
     CalibrationOptions calibration;
     calibration.timeout_s = options.timeout_s;
     calibration.iters = 10;  // a quick estimate; bench p2p --fit measures longer
@@ -230,6 +233,13 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
   std::vector<double> busbw_sums(impls.size(), 0);
   std::vector<size_t> busbw_sizes(impls.size(), 0);
 
+  // The status line on a terminal: how far the sweep is, each size weighing its bytes plus a
+  // fixed part for the latency of small ones.
+  ProgressLine progress(rank == 0);
+  double weight_total = 0, weight_done = 0;
+  for (size_t requested : sizes) weight_total += double(requested + 65536) * double(impls.size());
+  size_t row = 0;
+
   const int rounds_of_turns = std::min(options.iters, kRounds);
   for (size_t requested : sizes) {
     args.count = array_count(options.collective, requested / element, ranks);
@@ -256,6 +266,11 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         Implementation& impl = *impls[which];
         RankSummary& summary = summaries[which];
         IterationClock& clock = *clocks[which];
+        progress.show(std::string(collective_name(options.collective)) + " " + std::to_string(bytes) + " B, " +
+                          impl.name() + " (" + std::to_string(row + which + 1) + "/" +
+                          std::to_string(sizes.size() * impls.size()) + ")",
+                      weight_done / weight_total);
+        weight_done += double(requested + 65536) / rounds;
         if (round == 0) fill_input(input, counts.input);
         comm.barrier();
         for (int i = 0; i < (round == 0 ? options.warmup : 1); ++i)
@@ -362,13 +377,16 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         wrong_elements += wrong;
         busbw_sums[which] += record["busbw_gbps"].get<double>();
         ++busbw_sizes[which];
+        progress.clear();
         if (!header_printed) out << model_line.str() << collective_table_header(record, options.percentiles);
         header_printed = true;
         out << collective_table_row(record, options.percentiles) << std::flush;
       }
       maybe_inject_fault(rank, ++records_done, "CCLAB_FAULT_AFTER_RECORDS");
     }
+    row += impls.size();
   }
+  progress.clear();
 
   // Closing lines as nccl-tests prints them, and the verdict every rank returns.
   bool passed = true;

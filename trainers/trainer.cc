@@ -18,6 +18,7 @@
 #include "data/loader.h"
 #include "model/loss.h"
 #include "modes/mode.h"
+#include "progress.h"
 #include "report.h"
 #include "results.h"
 
@@ -196,7 +197,8 @@ class TrainingRun {
         comm_(comm),
         rank_(comm ? comm->rank() : 0),
         null_stream_(&null_buffer_),
-        out_(rank_ == 0 ? out : null_stream_) {}
+        out_(rank_ == 0 ? out : null_stream_),
+        progress_(rank_ == 0) {}
 
   TrainSummary train() {
     plan_model_and_open_data();
@@ -311,6 +313,7 @@ class TrainingRun {
     for (size_t step = 0; step < summary.steps; ++step) train_step(epoch, first_step, step, summary, steps);
     add_epoch_losses(steps, summary);
     add_epoch_times(epoch, steps, summary);
+    progress_.clear();
     if (options_.evaluate) evaluate_epoch(summary);
     print_epoch_line(out_, summary);
     run_sums_ = run_sums_ + steps.sums;
@@ -349,6 +352,13 @@ class TrainingRun {
     steps.local[2 * step + 1] = double(result.correct);
     steps.global_sizes[step] = double(info.global_size);
     ++done_steps_;
+    if (progress_.enabled()) {
+      char text[160];
+      std::snprintf(text, sizeof text, "step %zu/%zu  loss %.4f (rank 0's share)  %.1f ms/step", done_steps_,
+                    total_steps_, result.loss_sum / double(std::max<size_t>(info.local_size, 1)),
+                    seconds(start, end) * 1e3);
+      progress_.show(text, double(done_steps_) / double(total_steps_));
+    }
     // Mid-epoch checkpoints (the end of the epoch writes one in any case).
     if (options_.checkpoint_every > 0 && done_steps_ % options_.checkpoint_every == 0 && step + 1 < summary.steps)
       save_checkpoint();
@@ -467,6 +477,7 @@ class TrainingRun {
   NullBuffer null_buffer_;
   std::ostream null_stream_;
   std::ostream& out_;
+  ProgressLine progress_;  // step, loss, time per step and ETA on a terminal
   TrainSummary run_;
   DataSource source_;
   std::optional<ResultWriter> writer_;

@@ -684,6 +684,22 @@ TEST_F(CliTest, SuitesRunAsOneRunWithOneVerdict) {
                        (dir_ / "missing.jsonl").string());  // read and checked, then the baseline refused
 }
 
+// On a terminal (a pseudo-terminal made by script(1)) a sweep and a training run draw a status line
+// in place; through a pipe they print none of it.
+TEST_F(CliTest, ProgressShowsOnATerminalOnly) {
+  const std::string sweep = kCclab + " bench allreduce -n 2 --impl ring -b 64K -e 256K --iters 3 -w 1 --profile " +
+                            fitted_profile();
+  const std::string train = kCclab + " train --model lenet5 --data synthetic:1x28x28 --steps 5 --threads 1 --no-eval";
+  const RunResult on_terminal = run("script -qec '" + sweep + " && " + train + "' /dev/null");
+  ASSERT_EQ(on_terminal.status, 0) << on_terminal.output;
+  EXPECT_NE(on_terminal.output.find("\r\033[Kallreduce 65536 B, ring (1/3)"), std::string::npos) << on_terminal.output;
+  EXPECT_NE(on_terminal.output.find("\r\033[Kstep 1/5  loss "), std::string::npos) << on_terminal.output;
+  const RunResult piped = run(sweep + " && " + train);
+  ASSERT_EQ(piped.status, 0) << piped.output;
+  EXPECT_EQ(piped.output.find('\r'), std::string::npos) << piped.output;
+  EXPECT_EQ(piped.output.find("\033["), std::string::npos) << piped.output;
+}
+
 TEST_F(CliTest, InfoAndVersion) {
   const RunResult info = run(kCclab + " info");
   ASSERT_EQ(info.status, 0) << info.output;

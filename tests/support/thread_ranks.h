@@ -13,22 +13,14 @@
 
 namespace cclab {
 
-/// Runs `body` on `ranks` threads (virtual nodes of `ranks_per_node`, 0: one node); returns the
-/// first failure, "" when every rank finished.
-inline std::string run_ranks(int ranks, int ranks_per_node, const std::function<void(Comm&)>& body) {
-  auto job = std::make_shared<ThreadJob>(ranks);
+/// Runs `body(rank)` on `ranks` threads; returns the first failure, "" when every rank finished.
+inline std::string run_threads(int ranks, const std::function<void(int)>& body) {
   std::vector<std::string> errors(static_cast<size_t>(ranks));
   std::vector<std::thread> threads;
   for (int r = 0; r < ranks; ++r)
     threads.emplace_back([&, r] {
       try {
-        CommOptions options;
-        options.timeout_s = 10;
-        options.ranks_per_node = ranks_per_node;
-        options.yield_when_idle = true;
-        auto comm = Comm::create(std::make_unique<ThreadBootstrap>(job, r), options);
-        body(*comm);
-        comm->barrier();
+        body(r);
       } catch (const std::exception& error) {
         errors[size_t(r)] = "rank " + std::to_string(r) + ": " + error.what();
       }
@@ -37,6 +29,21 @@ inline std::string run_ranks(int ranks, int ranks_per_node, const std::function<
   for (const std::string& error : errors)
     if (!error.empty()) return error;
   return "";
+}
+
+/// Runs `body` on `ranks` threads, each with its own Comm (virtual nodes of `ranks_per_node`, 0:
+/// one node); returns the first failure, "" when every rank finished.
+inline std::string run_ranks(int ranks, int ranks_per_node, const std::function<void(Comm&)>& body) {
+  auto job = std::make_shared<ThreadJob>(ranks);
+  return run_threads(ranks, [&](int rank) {
+    CommOptions options;
+    options.timeout_s = 10;
+    options.ranks_per_node = ranks_per_node;
+    options.yield_when_idle = true;
+    auto comm = Comm::create(std::make_unique<ThreadBootstrap>(job, rank), options);
+    body(*comm);
+    comm->barrier();
+  });
 }
 
 }  // namespace cclab

@@ -9,13 +9,12 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "bootstrap/thread_bootstrap.h"
 #include "cclab/device.h"
 #include "cclab/implementation.h"
 #include "check.h"
+#include "thread_ranks.h"
 
 namespace cclab {
 namespace {
@@ -54,24 +53,13 @@ size_t run_checked(Implementation& impl, MemorySpace& memory, const CollectiveAr
   return count_wrong(args.collective, host.data(), args.count, args.dtype, args.op, ranks, rank, args.root);
 }
 
-// Runs `body(bootstrap)` on `ranks` threads; returns the first failure, "" when all finished.
-std::string run_threads(int ranks, const std::function<void(Bootstrap&)>& body) {
+// Runs `body(bootstrap)` on `ranks` threads of one job; returns the first failure, "" when all finished.
+std::string run_threads_of_job(int ranks, const std::function<void(Bootstrap&)>& body) {
   auto job = std::make_shared<ThreadJob>(ranks);
-  std::vector<std::string> errors(static_cast<size_t>(ranks));
-  std::vector<std::thread> threads;
-  for (int rank = 0; rank < ranks; ++rank)
-    threads.emplace_back([&, rank] {
-      try {
-        ThreadBootstrap bootstrap(job, rank);
-        body(bootstrap);
-      } catch (const std::exception& error) {
-        errors[size_t(rank)] = "rank " + std::to_string(rank) + ": " + error.what();
-      }
-    });
-  for (auto& thread : threads) thread.join();
-  for (const std::string& error : errors)
-    if (!error.empty()) return error;
-  return "";
+  return run_threads(ranks, [&](int rank) {
+    ThreadBootstrap bootstrap(job, rank);
+    body(bootstrap);
+  });
 }
 
 CollectiveArgs args_for(Collective collective, size_t count, DataType type, ReduceOp op, int ranks) {
@@ -90,7 +78,7 @@ constexpr Collective kCollectives[] = {Collective::allreduce, Collective::broadc
 
 TEST_F(DeviceGpu, NcclCollectivesAtOneRank) {
   const Topology topology = Topology::single_node(1);
-  const std::string error = run_threads(1, [&](Bootstrap& bootstrap) {
+  const std::string error = run_threads_of_job(1, [&](Bootstrap& bootstrap) {
     auto device = open_device(bootstrap, topology, 20);
     auto memory = device_memory(device);
     for (Collective collective : kCollectives)
@@ -107,7 +95,7 @@ TEST_F(DeviceGpu, NcclCollectivesAtOneRank) {
 
 TEST_F(DeviceGpu, EveryHandWrittenAlgorithmOverNcclAtOneRank) {
   const Topology topology = Topology::single_node(1);
-  const std::string error = run_threads(1, [&](Bootstrap& bootstrap) {
+  const std::string error = run_threads_of_job(1, [&](Bootstrap& bootstrap) {
     auto device = open_device(bootstrap, topology, 20);
     auto memory = device_memory(device);
     for (const Algorithm& algorithm : algorithm_registry()) {
@@ -131,7 +119,7 @@ TEST_F(DeviceGpu, EveryHandWrittenAlgorithmOverDeviceLoopback) {
         auto fabric = make_loopback_fabric(ranks);
         const CollectiveArgs args = args_for(algorithm.collective, 30011, type, op, ranks);
         const PredictedTraffic predicted = predict_traffic(algorithm, topology, args);
-        const std::string error = run_threads(ranks, [&](Bootstrap& bootstrap) {
+        const std::string error = run_threads_of_job(ranks, [&](Bootstrap& bootstrap) {
           auto device = open_device(bootstrap, topology, 20, /*device=*/0);
           auto memory = device_memory(device);
           auto impl = make_loopback_scheduled(algorithm, device, fabric);
