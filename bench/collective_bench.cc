@@ -67,16 +67,6 @@ std::unique_ptr<Implementation> make_bench_implementation(const CollectiveBenchO
   return make_nccl_scheduled(*find_algorithm(options.collective, name), device);
 }
 
-// The slowest rank's iteration times as a record keeps them, for `cclab compare`'s test: every
-// one up to kMostSamples, beyond that an even stride through them (in iteration order).
-constexpr size_t kMostSamples = 1000;
-std::vector<double> samples_for_record(const std::vector<double>& times) {
-  if (times.size() <= kMostSamples) return times;
-  std::vector<double> kept;
-  for (size_t i = 0; i < kMostSamples; ++i) kept.push_back(times[i * times.size() / kMostSamples]);
-  return kept;
-}
-
 // What each rank reports after one (size, implementation): its iteration times and counters.
 struct RankSummary {
   std::vector<double> times_us;

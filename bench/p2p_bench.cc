@@ -172,6 +172,7 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
       record["window"] = is_latency ? 1 : options.window;
       record["time_us"] = {{"min", summary.min}, {"median", summary.median}, {"max", summary.max}};
       if (options.percentiles) record["time_us"]["p99"] = summary.p99;
+      record["samples_us"] = samples_for_record(times);
       record[is_latency ? "latency_us" : "bw_gbps"] = is_latency ? summary.median : point.gbps;
       writer.write(record);
     }

@@ -19,4 +19,12 @@ Summary summarize(std::vector<double> values) {
   return {values.front(), quantile(values, 0.5), values.back(), quantile(values, 0.99)};
 }
 
+std::vector<double> samples_for_record(const std::vector<double>& times) {
+  constexpr size_t kMostSamples = 1000;
+  if (times.size() <= kMostSamples) return times;
+  std::vector<double> kept;
+  for (size_t i = 0; i < kMostSamples; ++i) kept.push_back(times[i * times.size() / kMostSamples]);
+  return kept;
+}
+
 }  // namespace cclab

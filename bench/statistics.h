@@ -14,4 +14,8 @@ double quantile(const std::vector<double>& sorted, double fraction);
 /// min, median, max and 99th percentile of `values` (any order).
 Summary summarize(std::vector<double> values);
 
+/// Iteration times as a record keeps them (samples_us), for `cclab compare`'s test: every one up to
+/// 1000, beyond that an even stride of 1000 through them, in iteration order.
+std::vector<double> samples_for_record(const std::vector<double>& times);
+
 }  // namespace cclab
