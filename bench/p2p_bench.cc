@@ -10,6 +10,7 @@
 #include "results.h"
 #include "size_sweep.h"
 #include "statistics.h"
+#include "text_format.h"
 
 namespace cclab {
 namespace {
@@ -73,19 +74,16 @@ struct PairTimer {
   }
 };
 
-std::string format_row(const char* pattern, auto... values) {
-  char line[256];
-  std::snprintf(line, sizeof(line), pattern, values...);
-  return line;
-}
-
 }  // namespace
 
 std::string_view p2p_test_name(P2pTest test) {
   switch (test) {
-    case P2pTest::latency: return "latency";
-    case P2pTest::bw: return "bw";
-    case P2pTest::bibw: return "bibw";
+    case P2pTest::latency:
+      return "latency";
+    case P2pTest::bw:
+      return "bw";
+    case P2pTest::bibw:
+      return "bibw";
   }
   return "?";
 }
@@ -115,8 +113,8 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
     out << (is_latency ? "# latency: half the round trip of a ping-pong, us; min/median/max over iterations\n"
                        : "# one iteration: a window of messages then a zero-byte ack; bandwidth = bytes / median "
                          "iteration time (bibw: both directions), GB/s with GB = 10^9 B\n");
-    out << format_row("#%5s %5s %12s %10s %10s %10s %10s\n", "from", "to", "size(B)", "min_us", "median_us", "max_us",
-                      is_latency ? "GB/s" : "bw_GB/s");
+    out << format_text("#%5s %5s %12s %10s %10s %10s %10s\n", "from", "to", "size(B)", "min_us", "median_us", "max_us",
+                       is_latency ? "GB/s" : "bw_GB/s");
   }
   for (const auto& [first, second] : pairs) {
     const bool in_pair = rank == first || rank == second;
@@ -152,12 +150,12 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
         std::memcpy(times.data(), packed.data(), size);
       }
       const Summary summary = summarize(times);
-      const double moved = double(bytes) * (is_latency ? 1 : double(options.window)) *
-                           (options.test == P2pTest::bibw ? 2 : 1);
+      const double moved =
+          double(bytes) * (is_latency ? 1 : double(options.window)) * (options.test == P2pTest::bibw ? 2 : 1);
       P2pPoint point{first, second, bytes, summary.median, summary.median > 0 ? moved / summary.median / 1e3 : 0};
       points.push_back(point);
-      out << format_row("%6d %5d %12zu %10.2f %10.2f %10.2f %10.3f\n", first, second, bytes, summary.min,
-                        summary.median, summary.max, point.gbps)
+      out << format_text("%6d %5d %12zu %10.2f %10.2f %10.2f %10.3f\n", first, second, bytes, summary.min,
+                         summary.median, summary.max, point.gbps)
           << std::flush;
       nlohmann::json record = base_record("p2p", argv);
       record["test"] = p2p_test_name(options.test);
@@ -183,15 +181,15 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
     const size_t largest = sizes.back();
     out << "# " << (is_latency ? "median latency, us" : "bandwidth, GB/s") << " at " << largest
         << " B, row = from, column = to\n#     ";
-    for (int j = 0; j < ranks; ++j) out << format_row("%9d", j);
+    for (int j = 0; j < ranks; ++j) out << format_text("%9d", j);
     out << "\n";
     std::map<std::pair<int, int>, double> value;
     for (const P2pPoint& point : points)
-      if (point.bytes == largest) value[{point.from, point.to}] = value[{point.to, point.from}] =
-                                      is_latency ? point.median_us : point.gbps;
+      if (point.bytes == largest)
+        value[{point.from, point.to}] = value[{point.to, point.from}] = is_latency ? point.median_us : point.gbps;
     for (int i = 0; i < ranks; ++i) {
-      out << format_row("%7d", i);
-      for (int j = 0; j < ranks; ++j) out << (i == j ? format_row("%9s", "-") : format_row("%9.2f", value[{i, j}]));
+      out << format_text("%7d", i);
+      for (int j = 0; j < ranks; ++j) out << (i == j ? format_text("%9s", "-") : format_text("%9.2f", value[{i, j}]));
       out << "\n";
     }
   }

@@ -8,6 +8,7 @@
 #include "cclab/error.h"
 #include "mann_whitney.h"
 #include "record_identity.h"
+#include "text_format.h"
 
 namespace cclab {
 namespace {
@@ -102,38 +103,27 @@ Comparison compare_runs(const std::vector<nlohmann::json>& base, const std::vect
   return comparison;
 }
 
-namespace {
-
-template <typename... Values>
-std::string line(const char* format, Values... values) {
-  char text[1024];
-  std::snprintf(text, sizeof text, format, values...);
-  return text;
-}
-
-}  // namespace
-
 std::string comparison_table(const Comparison& comparison, const CompareOptions& options) {
-  std::string out = line(
+  std::string out = format_text(
       "# %s (%s is better); a change beyond %g%% counts; rows with iteration samples must also "
       "pass the Mann-Whitney U test at p < %g\n",
       comparison.metric_key.c_str(), comparison.higher_is_better ? "higher" : "lower", 100 * options.threshold,
       options.alpha);
   int width = 8;
   for (const ComparedRow& row : comparison.rows) width = std::max(width, int(row.identity.size()));
-  out += line("%-*s %12s %12s %8s %7s  %s\n", width, "# row", "base", "new", "change", "p", "verdict");
+  out += format_text("%-*s %12s %12s %8s %7s  %s\n", width, "# row", "base", "new", "change", "p", "verdict");
   size_t counts[4] = {0, 0, 0, 0};
   for (const ComparedRow& row : comparison.rows) {
     ++counts[int(row.verdict)];
-    const std::string p = row.p ? line("%.3f", *row.p) : "-";
-    out += line("%-*s %12.4g %12.4g %+7.1f%% %7s  %s\n", width, row.identity.c_str(), row.base, row.fresh,
-                100 * row.change, p.c_str(), verdict_name(row.verdict));
+    const std::string p = row.p ? format_text("%.3f", *row.p) : "-";
+    out += format_text("%-*s %12.4g %12.4g %+7.1f%% %7s  %s\n", width, row.identity.c_str(), row.base, row.fresh,
+                       100 * row.change, p.c_str(), verdict_name(row.verdict));
   }
-  out += line("# %zu rows: %zu regressed, %zu improved, %zu inconclusive (noise), %zu same", comparison.rows.size(),
-              counts[int(Verdict::regressed)], counts[int(Verdict::improved)], counts[int(Verdict::inconclusive)],
-              counts[int(Verdict::same)]);
+  out += format_text("# %zu rows: %zu regressed, %zu improved, %zu inconclusive (noise), %zu same",
+                     comparison.rows.size(), counts[int(Verdict::regressed)], counts[int(Verdict::improved)],
+                     counts[int(Verdict::inconclusive)], counts[int(Verdict::same)]);
   if (comparison.only_in_base || comparison.only_in_fresh)
-    out += line("; %zu only in base, %zu only in new", comparison.only_in_base, comparison.only_in_fresh);
+    out += format_text("; %zu only in base, %zu only in new", comparison.only_in_base, comparison.only_in_fresh);
   return out + "\n";
 }
 

@@ -52,4 +52,19 @@ std::string record_label(const nlohmann::json& record) {
   return label;
 }
 
+std::vector<RecordGroup> collective_groups(const std::vector<nlohmann::json>& records) {
+  std::vector<RecordGroup> groups;
+  std::map<std::string, size_t> index;
+  for (const nlohmann::json& record : records) {
+    if (record.value("kind", "") != "collective") continue;
+    nlohmann::json shared = record;
+    shared["impl"] = shared["transport"] = shared["bytes"] = nullptr;
+    const std::string title = record_label(shared);
+    const auto [found, added] = index.emplace(title, groups.size());
+    if (added) groups.push_back({title, {}});
+    groups[found->second].records.push_back(&record);
+  }
+  return groups;
+}
+
 }  // namespace cclab

@@ -2,10 +2,9 @@
 // key that joins two runs' records (compare) and as the label people read (compare, report).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace cclab {
 
@@ -20,5 +19,13 @@ std::string record_key(const nlohmann::json& record);
 /// numbers as field=value, fields at their usual value left out: host memory, root 0, one node,
 /// out of place).
 std::string record_label(const nlohmann::json& record);
+
+/// Collective records that differ only in implementation and size, titled by what they share
+/// ("allreduce f32 sum ranks=2"), in the order the records first show each title.
+struct RecordGroup {
+  std::string title;
+  std::vector<const nlohmann::json*> records;
+};
+std::vector<RecordGroup> collective_groups(const std::vector<nlohmann::json>& records);
 
 }  // namespace cclab

@@ -8,26 +8,10 @@
 #include "chart_libraries.h"
 #include "record_identity.h"
 #include "report.h"
+#include "text_format.h"
 
 namespace cclab {
 namespace {
-
-std::string escaped(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '&')
-      out += "&amp;";
-    else if (c == '<')
-      out += "&lt;";
-    else if (c == '>')
-      out += "&gt;";
-    else if (c == '"')
-      out += "&quot;";
-    else
-      out += c;
-  }
-  return out;
-}
 
 // JSON placed inside <script>: "</" would end the element.
 std::string script_json(const nlohmann::json& value) {
@@ -39,23 +23,19 @@ std::string script_json(const nlohmann::json& value) {
 std::string cell_text(const nlohmann::json& value) {
   if (value.is_null()) return "-";
   if (value.is_string()) return value.get<std::string>();
-  if (value.is_number_float()) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.4g", value.get<double>());
-    return text;
-  }
+  if (value.is_number_float()) return format_text("%.4g", value.get<double>());
   return value.dump();
 }
 
 // A table of `rows` (objects) with `columns` as headers, in that order.
 std::string table(const std::vector<nlohmann::json>& rows, const std::vector<std::string>& columns) {
   std::string out = "<table><tr>";
-  for (const std::string& column : columns) out += "<th>" + escaped(column) + "</th>";
+  for (const std::string& column : columns) out += "<th>" + xml_escaped(column) + "</th>";
   out += "</tr>";
   for (const nlohmann::json& row : rows) {
     out += "<tr>";
     for (const std::string& column : columns)
-      out += "<td>" + escaped(cell_text(row.value(column, nlohmann::json()))) + "</td>";
+      out += "<td>" + xml_escaped(cell_text(row.value(column, nlohmann::json()))) + "</td>";
     out += "</tr>";
   }
   return out + "</table>\n";
@@ -110,20 +90,10 @@ class Page {
 // Busbw and time against size per implementation, and the model's error, per group of rows that
 // differ only in implementation and size.
 void collective_charts(const std::vector<nlohmann::json>& records, Page& page) {
-  std::map<std::string, std::vector<const nlohmann::json*>> groups;
-  std::vector<std::string> order;
-  for (const nlohmann::json& record : records) {
-    if (record.value("kind", "") != "collective") continue;
-    nlohmann::json group = record;
-    group["impl"] = group["transport"] = group["bytes"] = nullptr;
-    const std::string title = record_label(group);
-    if (!groups.count(title)) order.push_back(title);
-    groups[title].push_back(&record);
-  }
-  for (const std::string& title : order) {
+  for (const auto& [title, group] : collective_groups(records)) {
     std::vector<nlohmann::json> rows, times, errors;
     nlohmann::json implementations = nlohmann::json::array();  // one color per implementation in every chart
-    for (const nlohmann::json* record : groups[title]) {
+    for (const nlohmann::json* record : group) {
       const std::string impl =
           (*record)["impl"].get<std::string>() + " (" + (*record)["transport"].get<std::string>() + ")";
       if (std::find(implementations.begin(), implementations.end(), impl) == implementations.end())
@@ -143,7 +113,7 @@ void collective_charts(const std::vector<nlohmann::json>& records, Page& page) {
             {{"impl", impl}, {"bytes", (*record)["bytes"]}, {"error_pct", 100 * (predicted - measured) / measured}});
       }
     }
-    page.html("<h3>" + escaped(title) + "</h3>\n");
+    page.html("<h3>" + xml_escaped(title) + "</h3>\n");
     const nlohmann::json color = {
         {"field", "impl"}, {"type", "nominal"}, {"title", "implementation"}, {"scale", {{"domain", implementations}}}};
     page.chart(
@@ -197,7 +167,7 @@ void p2p_charts(const std::vector<nlohmann::json>& records, Page& page) {
   }
   for (const auto& [test, rows] : by_test) {
     const std::string unit = test == "latency" ? "median latency (us)" : "GB/s";
-    page.html("<h3>point to point: " + escaped(test) + "</h3>\n");
+    page.html("<h3>point to point: " + xml_escaped(test) + "</h3>\n");
     page.chart("pairs at " + std::to_string(size_t(largest[test])) + " B: " + unit,
                {{"width", 360},
                 {"height", 360},
@@ -273,12 +243,12 @@ std::string render_html(const std::vector<ReportInput>& inputs) {
         "reports/web) and rebuild; --format md, csv and junit work without them");
   Page page;
   for (const ReportInput& input : inputs) {
-    page.html("<h2>" + escaped(input.path) + "</h2>\n<p>run " + escaped(input.run.run_id) + " started " +
-              escaped(input.run.start_time) + "</p>\n");
+    page.html("<h2>" + xml_escaped(input.path) + "</h2>\n<p>run " + xml_escaped(input.run.run_id) + " started " +
+              xml_escaped(input.run.start_time) + "</p>\n");
     for (const nlohmann::json& record : input.run.records)
       if (record.value("kind", "") == "summary")
         page.html(std::string("<p><b>gates: ") + (record.value("passed", false) ? "passed" : "FAILED") +
-                  "</b> (wrong elements: " + escaped(cell_text(record["wrong"])) + ")</p>\n");
+                  "</b> (wrong elements: " + xml_escaped(cell_text(record["wrong"])) + ")</p>\n");
     collective_charts(input.run.records, page);
     p2p_charts(input.run.records, page);
     train_charts(input.run.records, page);

@@ -4,38 +4,14 @@
 
 #include "record_identity.h"
 #include "report.h"
+#include "text_format.h"
 
 namespace cclab {
 namespace {
 
-std::string escaped(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // Seconds as JUnit's time attribute takes them: a plain decimal.
 std::string seconds_text(double seconds) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.9f", std::isfinite(seconds) && seconds > 0 ? seconds : 0.0);
-  return text;
+  return format_text("%.9f", std::isfinite(seconds) && seconds > 0 ? seconds : 0.0);
 }
 
 struct TestCase {
@@ -90,19 +66,19 @@ std::string render_junit(const std::vector<ReportInput>& inputs) {
     size_t failures = 0;
     std::string body;
     for (const TestCase& test : cases) {
-      body += "    <testcase classname=\"" + escaped(test.classname) + "\" name=\"" + escaped(test.name) +
+      body += "    <testcase classname=\"" + xml_escaped(test.classname) + "\" name=\"" + xml_escaped(test.name) +
               "\" time=\"" + seconds_text(test.seconds) + "\"";
       if (test.failure.empty()) {
         body += "/>\n";
       } else {
         ++failures;
-        body += ">\n      <failure message=\"" + escaped(test.failure) + "\" type=\"cclab\">" + escaped(test.failure) +
-                "</failure>\n    </testcase>\n";
+        body += ">\n      <failure message=\"" + xml_escaped(test.failure) + "\" type=\"cclab\">" +
+                xml_escaped(test.failure) + "</failure>\n    </testcase>\n";
       }
     }
-    suites += "  <testsuite name=\"" + escaped(input.path + " run " + input.run.run_id) + "\" tests=\"" +
+    suites += "  <testsuite name=\"" + xml_escaped(input.path + " run " + input.run.run_id) + "\" tests=\"" +
               std::to_string(cases.size()) + "\" failures=\"" + std::to_string(failures) + "\" errors=\"0\"" +
-              (input.run.start_time.empty() ? "" : " timestamp=\"" + escaped(input.run.start_time) + "\"") + ">\n" +
+              (input.run.start_time.empty() ? "" : " timestamp=\"" + xml_escaped(input.run.start_time) + "\"") + ">\n" +
               body + "  </testsuite>\n";
     all_tests += cases.size();
     all_failures += failures;

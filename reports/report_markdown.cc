@@ -6,15 +6,13 @@
 
 #include "record_identity.h"
 #include "report.h"
+#include "text_format.h"
 
 namespace cclab {
 namespace {
 
 std::string number(double value, const char* format = "%.3g") {
-  if (!std::isfinite(value)) return "-";
-  char text[64];
-  std::snprintf(text, sizeof text, format, value);
-  return text;
+  return std::isfinite(value) ? format_text(format, value) : "-";
 }
 
 std::string text_of(const nlohmann::json& record, const char* key) {
@@ -45,25 +43,13 @@ std::string run_line(const ReportInput& input) {
 
 // Collective rows grouped by everything but implementation and size.
 void collective_tables(const std::vector<nlohmann::json>& records, std::string& out) {
-  std::map<std::string, std::vector<const nlohmann::json*>> groups;
-  std::vector<std::string> order;
-  for (const nlohmann::json& record : records) {
-    if (record.value("kind", "") != "collective") continue;
-    nlohmann::json group = record;
-    group["impl"] = nullptr;
-    group["transport"] = nullptr;
-    group["bytes"] = nullptr;
-    const std::string title = record_label(group);
-    if (!groups.count(title)) order.push_back(title);
-    groups[title].push_back(&record);
-  }
-  for (const std::string& title : order) {
+  for (const auto& [title, group] : collective_groups(records)) {
     out += "### " + title +
            "\n\n| impl | transport | sizes | busbw avg GB/s | busbw peak GB/s (at B) | wrong | "
            "model error, median |\n|---|---|---:|---:|---:|---:|---:|\n";
     std::map<std::string, std::vector<const nlohmann::json*>> by_impl;
     std::vector<std::string> impls;
-    for (const nlohmann::json* record : groups[title]) {
+    for (const nlohmann::json* record : group) {
       const std::string impl = text_of(*record, "impl") + "\x1f" + text_of(*record, "transport");
       if (!by_impl.count(impl)) impls.push_back(impl);
       by_impl[impl].push_back(record);

@@ -5,16 +5,10 @@
 
 #include "backends/onednn/onednn_backend.h"
 #include "results.h"
+#include "text_format.h"
 
 namespace cclab::train {
 namespace {
-
-template <typename... Values>
-std::string format(const char* pattern, Values... values) {
-  char line[512];
-  std::snprintf(line, sizeof line, pattern, values...);
-  return line;
-}
 
 nlohmann::json step_time_json(const StepTime& time) {
   return {{"compute", time.compute_s}, {"comm", time.comm_s}, {"idle", time.idle_s}, {"total", time.total_s}};
@@ -41,7 +35,7 @@ nlohmann::json common_fields(const TrainOptions& options, const TrainSummary& ru
 }
 
 std::string optional_text(const std::optional<Evaluation>& test, double Evaluation::*member) {
-  return test ? format("%.4f", test.value().*member) : "-";
+  return test ? format_text("%.4f", test.value().*member) : "-";
 }
 
 }  // namespace
@@ -126,53 +120,54 @@ void print_run_header(std::ostream& out, const TrainOptions& options, const Trai
   out << "# layers: " << run.plan.spec << "\n";
   out << run.split;
   out << "# data: " << run.train_description << ", " << run.test_description;
-  if (normalised) out << format(", normalised (x/255 - %.4f) / %.4f", kFashionMnistMean, kFashionMnistStd);
-  out << format("; batch %zu, lr %g, momentum %g, seed %llu\n", options.batch, options.learning_rate, options.momentum,
-                static_cast<unsigned long long>(options.seed));
-  out << format("# %5s %7s %11s %10s %10s %9s %9s %11s %9s\n", "epoch", "steps", "train_loss", "train_acc", "test_loss",
-                "test_acc", "time_s", "images/s", "step_ms");
+  if (normalised) out << format_text(", normalised (x/255 - %.4f) / %.4f", kFashionMnistMean, kFashionMnistStd);
+  out << format_text("; batch %zu, lr %g, momentum %g, seed %llu\n", options.batch, options.learning_rate,
+                     options.momentum, static_cast<unsigned long long>(options.seed));
+  out << format_text("# %5s %7s %11s %10s %10s %9s %9s %11s %9s\n", "epoch", "steps", "train_loss", "train_acc",
+                     "test_loss", "test_acc", "time_s", "images/s", "step_ms");
   out.flush();
 }
 
 void print_epoch_line(std::ostream& out, const EpochSummary& epoch) {
-  out << format("  %5zu %7zu %11.4f %10.4f %10s %9s %9.2f %11.0f %9.3f\n", epoch.epoch, epoch.steps, epoch.train_loss,
-                epoch.train_accuracy, optional_text(epoch.test, &Evaluation::loss).c_str(),
-                optional_text(epoch.test, &Evaluation::accuracy).c_str(), epoch.time_s, epoch.images_per_s,
-                epoch.step_time.total_s * 1e3);
+  out << format_text("  %5zu %7zu %11.4f %10.4f %10s %9s %9.2f %11.0f %9.3f\n", epoch.epoch, epoch.steps,
+                     epoch.train_loss, epoch.train_accuracy, optional_text(epoch.test, &Evaluation::loss).c_str(),
+                     optional_text(epoch.test, &Evaluation::accuracy).c_str(), epoch.time_s, epoch.images_per_s,
+                     epoch.step_time.total_s * 1e3);
   out.flush();
 }
 
 void print_summary(std::ostream& out, const TrainOptions& options, const TrainSummary& run) {
-  out << format(
+  out << format_text(
       "# per step: data %.3f ms, forward %.3f ms, backward %.3f ms, update %.3f ms (compute); "
       "communication %.3f ms; evaluation took %.2f s (not in images/s)\n",
       run.phases.data_s * 1e3, run.phases.forward_s * 1e3, run.phases.backward_s * 1e3, run.phases.update_s * 1e3,
       run.phases.comm_s * 1e3, run.eval_time_s);
   if (run.first_step_s > 0)
-    out << format(
+    out << format_text(
         "# the first step took %.1f ms (building oneDNN primitives%s): a warm-up, not in images/s and step times, "
         "which cover the other %zu steps\n",
         run.first_step_s * 1e3, options.grid.ranks() > 1 ? ", connecting peers" : "", run.timed_steps);
   if (options.grid.ranks() > 1) {
     const auto pair = [](const Traffic& t) {
-      return format("%.0f B / %.0f msg (predicted %.0f B)", t.sent_bytes_per_rank, t.sent_messages_per_rank,
-                    t.predicted_sent_bytes_per_rank);
+      return format_text("%.0f B / %.0f msg (predicted %.0f B)", t.sent_bytes_per_rank, t.sent_messages_per_rank,
+                         t.predicted_sent_bytes_per_rank);
     };
     out << "# sent per step and rank (max over ranks): forward " << pair(run.traffic.forward) << ", backward "
         << pair(run.traffic.backward) << ", grad_sync " << pair(run.traffic.grad_sync)
-        << format("; received %.0f B / %.0f msg", run.received_bytes_per_rank, run.received_messages_per_rank);
+        << format_text("; received %.0f B / %.0f msg", run.received_bytes_per_rank, run.received_messages_per_rank);
     if (run.buckets > 0)
-      out << format("; %zu gradient buckets of >= %.3g MiB through %s", run.buckets,
-                    double(options.bucket_bytes) / 1048576.0,
-                    run.grad_sync_path == "node_shared_memory" ? "node-shared memory" : "the transport");
+      out << format_text("; %zu gradient buckets of >= %.3g MiB through %s", run.buckets,
+                         double(options.bucket_bytes) / 1048576.0,
+                         run.grad_sync_path == "node_shared_memory" ? "node-shared memory" : "the transport");
     out << "\n";
   }
-  out << format("%-10s %5s %6s %7s %7s %11s %9s %10s %9s %11s %8s %8s\n", "model", "mode", "ranks", "epochs", "steps",
-                "final_loss", "test_acc", "images/s", "step_ms", "compute_ms", "comm_ms", "idle_ms");
-  out << format("%-10s %5s %6d %7.2f %7zu %11.4f %9s %10.0f %9.3f %11.3f %8.3f %8.3f\n", run.plan.name.c_str(),
-                options.mode.c_str(), options.grid.ranks(), run.epochs, run.steps, run.final_loss,
-                optional_text(run.test, &Evaluation::accuracy).c_str(), run.images_per_s, run.step_time.total_s * 1e3,
-                run.step_time.compute_s * 1e3, run.step_time.comm_s * 1e3, run.step_time.idle_s * 1e3);
+  out << format_text("%-10s %5s %6s %7s %7s %11s %9s %10s %9s %11s %8s %8s\n", "model", "mode", "ranks", "epochs",
+                     "steps", "final_loss", "test_acc", "images/s", "step_ms", "compute_ms", "comm_ms", "idle_ms");
+  out << format_text("%-10s %5s %6d %7.2f %7zu %11.4f %9s %10.0f %9.3f %11.3f %8.3f %8.3f\n", run.plan.name.c_str(),
+                     options.mode.c_str(), options.grid.ranks(), run.epochs, run.steps, run.final_loss,
+                     optional_text(run.test, &Evaluation::accuracy).c_str(), run.images_per_s,
+                     run.step_time.total_s * 1e3, run.step_time.compute_s * 1e3, run.step_time.comm_s * 1e3,
+                     run.step_time.idle_s * 1e3);
   out.flush();
 }
 
@@ -180,15 +175,15 @@ void print_layer_profile(std::ostream& out, const Model& model, const LayerProfi
   double total = 0;
   for (size_t i = 0; i < model.size(); ++i) total += profile.forward_s[i] + profile.backward_s[i];
   out << "# time per layer and step (training steps only), ms\n";
-  out << format("# %5s  %-22s %12s %10s %10s %10s %7s\n", "layer", "name", "output", "params", "forward", "backward",
-                "share");
+  out << format_text("# %5s  %-22s %12s %10s %10s %10s %7s\n", "layer", "name", "output", "params", "forward",
+                     "backward", "share");
   for (size_t i = 0; i < model.size(); ++i) {
     const Layer& layer = model.layer(i);
     const double forward = profile.forward_s[i] / double(steps) * 1e3;
     const double backward = profile.backward_s[i] / double(steps) * 1e3;
-    out << format("  %5zu  %-22s %12s %10zu %10.3f %10.3f %6.1f%%\n", i, layer.config().name().c_str(),
-                  layer.output_shape().to_string().c_str(), layer.parameter_count(), forward, backward,
-                  100.0 * (profile.forward_s[i] + profile.backward_s[i]) / total);
+    out << format_text("  %5zu  %-22s %12s %10zu %10.3f %10.3f %6.1f%%\n", i, layer.config().name().c_str(),
+                       layer.output_shape().to_string().c_str(), layer.parameter_count(), forward, backward,
+                       100.0 * (profile.forward_s[i] + profile.backward_s[i]) / total);
   }
 }
 
