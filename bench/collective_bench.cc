@@ -19,6 +19,7 @@
 #include "cclab/implementation.h"
 #include "cclab/launch.h"
 #include "cclab/test_fault.h"
+#include "cclab/trace.h"
 #include "check.h"
 #include "progress.h"
 #include "results.h"
@@ -207,6 +208,14 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
     return staging.data();
   };
 
+  // The traced calls run apart from the timed ones, so tracing changes no time in the results.
+  std::unique_ptr<TraceRecorder> trace;
+  if (!options.trace_path.empty()) {
+    trace = std::make_unique<TraceRecorder>(rank, ranks, /*schedule_steps=*/true);
+    comm.barrier();
+    trace->align();
+  }
+
   ResultWriter writer(rank == 0 ? options.json_path : std::string());
   const Placement placement = this_rank_placement();
   const std::string launcher = comm.bootstrap().launcher();
@@ -300,6 +309,16 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         if (fault_makes_results_wrong(rank) && counts.output > 0) result[0] ^= std::byte{0x40};  // test hook
         summary.wrong =
             count_wrong(options.collective, result, args.count, options.dtype, options.op, ranks, rank, options.root);
+      }
+
+      if (trace) {
+        comm.barrier();
+        const ActiveTrace active(trace.get());
+        const double start_us = trace->now_us();
+        impl->run(input, output, Deadline::after(options.timeout_s));
+        impl->wait(Deadline::after(options.timeout_s));
+        trace->add("collective", std::string(collective_name(options.collective)) + " " + impl->name(), start_us,
+                   trace->now_us(), trace_arg("bytes", double(bytes)));
       }
 
       const std::vector<std::string> gathered = comm.allgather(summary.pack());
@@ -412,6 +431,7 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
     writer.write(record);
     out << std::flush;
   }
+  if (trace) out << write_trace(&comm.bootstrap(), *trace, options.trace_path, argv) << std::flush;
   return comm.allgather(passed ? "passed" : "failed")[0] == "passed";
 }
 

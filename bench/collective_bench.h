@@ -33,6 +33,9 @@ struct CollectiveBenchOptions {
   bool nccl_transport = false;  // hand-written algorithms run over NCCL point-to-point (needs mem "cuda")
   double timeout_s = 60;
   std::string json_path;
+  // Chrome trace events (cclab/trace.h): after each implementation's timed iterations at a size, one
+  // more call, traced step by step. Empty: no trace.
+  std::string trace_path;
   std::string profile_path;  // cost model parameters; empty: calibrate on this job first
   size_t segment_bytes = size_t{1} << 20;
   size_t segments_in_flight = 4;

@@ -7,6 +7,7 @@
 #include <ostream>
 
 #include "cclab/host_buffer.h"
+#include "cclab/trace.h"
 #include "results.h"
 #include "size_sweep.h"
 #include "statistics.h"
@@ -26,9 +27,17 @@ struct PairTimer {
 
   Deadline deadline() const { return Deadline::after(options.timeout_s); }
 
-  // One iteration, as seen by `me` talking to `peer`; returns its time in microseconds.
+  // One iteration, as seen by `me` talking to `peer`; returns its time in microseconds. Traced (the
+  // one extra iteration of --trace), each message's span runs from its posting to its wait's end.
   double iteration(int me, int peer, bool initiator, size_t bytes) {
     Transport& transport = comm.transport();
+    TraceRecorder* trace = active_trace();
+    const auto traced = [&](std::string_view kind, double posted_us, size_t messages) {
+      if (trace)
+        trace->add(kind, kind, posted_us, trace->now_us(),
+                   trace_arg("peer", peer) + "," + trace_arg("bytes", double(bytes * messages)));
+    };
+    const double start_us = trace ? trace->now_us() : 0;
     const auto start = Clock::now();
     switch (options.test) {
       case P2pTest::latency: {
@@ -37,12 +46,17 @@ struct PairTimer {
           auto send = transport.send(peer, send_buffer.data(), bytes, message_tag(kP2pSequence, 0));
           auto recv = transport.recv(peer, recv_buffer.data(), bytes, message_tag(kP2pSequence, 1));
           transport.wait(*send, deadline());
+          traced("send", start_us, 1);
           transport.wait(*recv, deadline());
+          traced("recv", start_us, 1);
         } else {
           auto recv = transport.recv(peer, recv_buffer.data(), bytes, message_tag(kP2pSequence, 0));
           transport.wait(*recv, deadline());
+          traced("recv", start_us, 1);
+          const double posted_us = trace ? trace->now_us() : 0;
           auto send = transport.send(peer, send_buffer.data(), bytes, message_tag(kP2pSequence, 1));
           transport.wait(*send, deadline());
+          traced("send", posted_us, 1);
         }
         return std::chrono::duration<double, std::micro>(Clock::now() - start).count() / 2;
       }
@@ -59,6 +73,8 @@ struct PairTimer {
             requests.push_back(transport.send(peer, send_buffer.data(), bytes, message_tag(kP2pSequence, 2 + i)));
         }
         transport.wait_all(requests, deadline());
+        if (sends) traced("send", start_us, size_t(options.window));
+        if (receives) traced("recv", start_us, size_t(options.window));
         if (initiator) {
           auto ack = transport.recv(peer, nullptr, 0, message_tag(kP2pSequence, 1));
           transport.wait(*ack, deadline());
@@ -103,6 +119,14 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
       for (int j = i + 1; j < ranks; ++j) pairs.emplace_back(i, j);
   }
 
+  // The traced iterations run apart from the timed ones, so tracing changes no time in the results.
+  std::unique_ptr<TraceRecorder> trace;
+  if (!options.trace_path.empty()) {
+    trace = std::make_unique<TraceRecorder>(rank, ranks, /*schedule_steps=*/true);
+    comm.barrier();
+    trace->align();
+  }
+
   ResultWriter writer(rank == 0 ? options.json_path : std::string());
   std::vector<P2pPoint> points;
   const bool is_latency = options.test == P2pTest::latency;
@@ -127,6 +151,13 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
             std::max(options.warmup, int(std::min<size_t>(options.warmup_bytes / std::max<size_t>(bytes, 1), 1 << 16)));
         for (int i = 0; i < warmup; ++i) timer.iteration(rank, peer, rank == first, bytes);
         for (int i = 0; i < options.iters; ++i) times.push_back(timer.iteration(rank, peer, rank == first, bytes));
+        if (trace) {
+          const ActiveTrace active(trace.get());
+          const double start_us = trace->now_us();
+          timer.iteration(rank, peer, rank == first, bytes);
+          trace->add("iteration", std::string(p2p_test_name(options.test)) + " " + std::to_string(bytes) + " B",
+                     start_us, trace->now_us(), trace_arg("peer", peer));
+        }
       }
       if (rank != 0 && rank != first) continue;
       // Rank 0 reports; when it is not in the pair, the pair's first rank hands it the times.
@@ -193,6 +224,7 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
       out << "\n";
     }
   }
+  if (trace) out << write_trace(&comm.bootstrap(), *trace, options.trace_path, argv) << std::flush;
   return points;
 }
 

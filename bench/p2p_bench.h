@@ -30,6 +30,7 @@ struct P2pBenchOptions {
   std::vector<std::pair<int, int>> pairs = {{0, 1}};
   double timeout_s = 60;
   std::string json_path;
+  std::string trace_path;  // Chrome trace events of one extra iteration per (pair, size) (cclab/trace.h)
   bool percentiles = false;
 };
 

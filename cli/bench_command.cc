@@ -164,6 +164,7 @@ void validate(CollectiveFlags& flags, Collective collective) {
   validate_memory(flags);
   validate_job_flags(flags.job);
   if (!o.json_path.empty()) check_output_file("--json", o.json_path);
+  if (!o.trace_path.empty()) check_output_file("--trace", o.trace_path);
   if (!o.profile_path.empty()) load_profile(o.profile_path);  // a bad profile is refused before any rank starts
   o.segment_bytes = parse_size(flags.segment);
   if (o.segment_bytes == 0) throw UsageError("--segment must be positive");
@@ -196,6 +197,8 @@ void add_collective_commands(CLI::App& bench, const std::vector<std::string>& ar
     sub->add_option("--impl", flags->impls,
                     "Comma-separated implementations (see cclab info); default: every hand-written one");
     sub->add_option("--json", o.json_path, "Append one JSON record per (size, impl) to this file");
+    sub->add_option("--trace", o.trace_path,
+                    "Write Chrome trace events of one extra call per (size, impl): each send, receive and reduce");
     sub->add_flag("--inplace", o.inplace, "Run the in-place form (NCCL's buffer layout)");
     sub->add_option("--mem", o.mem,
                     "Where the arrays live: host, or cuda (local rank i on GPU i; for --impl nccl and "
@@ -248,6 +251,8 @@ void add_p2p_command(CLI::App& bench, const std::vector<std::string>& argv,
   sub->add_option("--pairs", flags->pairs, "0,1 (ranks 0 and 1) or all (every pair, and a matrix)")
       ->capture_default_str();
   sub->add_option("--json", flags->options.json_path, "Append one JSON record per (pair, size) to this file");
+  sub->add_option("--trace", flags->options.trace_path,
+                  "Write Chrome trace events of one extra iteration per (pair, size): every message's span");
   sub->add_flag("--percentiles", flags->options.percentiles, "Also record the 99th percentile time");
   sub->add_flag("--fit", flags->fit,
                 "Fit the cost model (alpha, beta per level; gamma) on this job and save it to --profile");
@@ -272,6 +277,8 @@ void add_p2p_command(CLI::App& bench, const std::vector<std::string>& argv,
     o.all_pairs = flags->pairs == "all";
     if (flags->job.ranks == 1) throw UsageError("p2p needs at least 2 ranks");
     if (!o.json_path.empty()) check_output_file("--json", o.json_path);
+    if (!o.trace_path.empty()) check_output_file("--trace", o.trace_path);
+    if (flags->fit && !o.trace_path.empty()) throw UsageError("--fit measures the cost model: give --trace without it");
     if (flags->fit) check_output_file("--profile", flags->profile_path);
     return run_job(flags->job, argv, false, [flags, argv](Comm& comm) {
       if (comm.size() < 2) throw UsageError("p2p needs at least 2 ranks");

@@ -1,14 +1,12 @@
 // `cclab report FILE... [-o OUT] [--format html|md|csv|junit]`: results as a page with charts, for a
 // CI page, a spreadsheet or a test dashboard (DESIGN 3.5, 3.9).
-#include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 
 #include "cclab/error.h"
+#include "cclab/whole_file.h"
 #include "commands.h"
 #include "flag_checks.h"
 #include "report.h"
@@ -37,22 +35,6 @@ std::string format_of(const ReportFlags& flags) {
                    "' file is");
 }
 
-// Writes `text` to `path` through a temporary file beside it, so a failed write leaves nothing
-// half-written and an existing report stays as it was.
-void write_whole(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(temporary);
-      throw Error("cannot write " + path);
-    }
-  }
-  std::filesystem::rename(temporary, path);
-}
-
 int report(const ReportFlags& flags) {
   const std::string format = format_of(flags);
   if (!flags.output.empty()) check_output_file("-o", flags.output);
@@ -65,7 +47,7 @@ int report(const ReportFlags& flags) {
   if (flags.output.empty())
     std::cout << text << std::flush;
   else
-    write_whole(flags.output, text);
+    write_whole_file(flags.output, text);
   return 0;
 }
 

@@ -145,6 +145,7 @@ void validate(TrainFlags& flags) {
     for (int scaled : flags.scaling_ranks) check_local_ranks(scaled, flags.job, "--scaling");
     flags.scaling_modes = modes;
     if (!o.checkpoint_dir.empty()) throw UsageError("--scaling runs several trainings: give no --checkpoint-dir");
+    if (!o.trace_path.empty()) throw UsageError("--scaling runs several trainings: trace one with -n and no --scaling");
   }
   const int ranks = detect_launch() != LaunchKind::none ? launcher_world_size() : std::max(1, flags.job.ranks);
   if (flags.scaling_ranks.empty()) o.grid = resolve_grid(flags, ranks);
@@ -156,6 +157,7 @@ void validate(TrainFlags& flags) {
   o.evaluate = !flags.no_eval;
   // Where results go is checked before any work, so a bad path does not cost a training run.
   if (!o.json_path.empty()) check_output_file("--json", o.json_path);
+  if (!o.trace_path.empty()) check_output_file("--trace", o.trace_path);
   if (!o.checkpoint_dir.empty()) {
     check_output_directory("--checkpoint-dir", o.checkpoint_dir);
     train::check_checkpoint_directory(o.checkpoint_dir);
@@ -197,6 +199,9 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
   command->add_option("--data", o.data, "fashion-mnist or synthetic:CxHxW[:N]")->capture_default_str();
   command->add_option("--data-dir", o.data_directory, "Where the Fashion-MNIST IDX files are")->capture_default_str();
   command->add_option("--json", o.json_path, "Append the epoch and train records to this file");
+  command->add_option("--trace", o.trace_path,
+                      "Write Chrome trace events: every rank's load, forward, backward, update, comm and idle "
+                      "spans per step (pipeline bubbles too)");
   command
       ->add_option("--threads", o.threads,
                    "Compute threads per rank (default: CCLAB_THREADS, else OMP_NUM_THREADS, else the CPUs "

@@ -90,6 +90,7 @@ nlohmann::json train_record(const TrainOptions& options, const TrainSummary& run
   record["grad_sync_path"] = run.grad_sync_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.grad_sync_path);
   record["bucket_bytes"] = options.bucket_bytes;
   record["step_losses"] = run.step_losses;
+  record["samples_us"] = run.step_samples_us;
   record["parameter_sum"] = run.parameter_sum;
   record["parameter_abs_sum"] = run.parameter_abs_sum;
   record["parameters"] = run.parameters;

@@ -14,6 +14,7 @@
 #include "cclab/error.h"
 #include "cclab/launch.h"
 #include "cclab/test_fault.h"
+#include "cclab/trace.h"
 #include "checkpoint.h"
 #include "data/loader.h"
 #include "model/loss.h"
@@ -21,6 +22,7 @@
 #include "progress.h"
 #include "report.h"
 #include "results.h"
+#include "statistics.h"
 
 namespace cclab::train {
 namespace {
@@ -207,10 +209,12 @@ class TrainingRun {
     if (options_.resume) resume_from_checkpoint();
     first_epoch_ = done_steps_ / steps_per_epoch_;
     print_header();
+    start_trace();
     for (size_t epoch = first_epoch_; epoch < epochs_; ++epoch) train_epoch(epoch);
     summarise_run();
     take_figures_over_ranks();
     report();
+    if (trace_) out_ << write_trace(comm_ ? &comm_->bootstrap() : nullptr, *trace_, options_.trace_path, argv_);
     return run_;
   }
 
@@ -325,13 +329,34 @@ class TrainingRun {
     save_checkpoint();
   }
 
+  // --trace: the ranks' clocks start together, after a barrier; only training steps are traced.
+  void start_trace() {
+    if (options_.trace_path.empty()) return;
+    trace_ = std::make_unique<TraceRecorder>(rank_, comm_ ? comm_->size() : 1, /*schedule_steps=*/false);
+    if (comm_) comm_->barrier();
+    trace_->align();
+  }
+
   // Step `step` of the epoch's `summary.steps`, which begin at the epoch's step `first_step`.
   void train_step(size_t epoch, size_t first_step, size_t step, const EpochSummary& summary, EpochSteps& steps) {
+    const ActiveTrace tracing(trace_.get());
+    const size_t first_event = trace_ ? trace_->events().size() : 0;
+    const double start_us = trace_ ? trace_->now_us() : 0;
     const auto start = Clock::now();
-    const BatchInfo info = loader_->load(epoch, first_step + step, images_.data(), labels_.data());
+    BatchInfo info;
+    {
+      const TraceSpan span("compute", "load");
+      info = loader_->load(epoch, first_step + step, images_.data(), labels_.data());
+    }
     const auto loaded = Clock::now();
     const StepResult result = mode_->train_step({images_.data(), labels_.data(), info.local_size, info.global_size});
     const auto end = Clock::now();
+    if (trace_) {
+      // What no compute or communication span covers is the step's idle time, as the records count it.
+      const double end_us = trace_->now_us();
+      trace_->add_gaps(first_event, start_us, end_us, "idle", "idle");
+      trace_->add("step", "step", start_us, end_us, trace_arg("step", double(done_steps_ + 1)));
+    }
     // The process's first step builds the oneDNN primitives (JIT) and connects the peers: a
     // warm-up, left out of the rates unless it is the only step (as benchmarks skip warm-up
     // iterations; it trains like every other step).
@@ -342,6 +367,7 @@ class TrainingRun {
       steps.sums = steps.sums + PhaseTimes{seconds(start, loaded), result.forward_s, result.backward_s, result.update_s,
                                            result.comm_s};
       steps.wall_s += seconds(start, end);
+      step_times_us_.push_back(seconds(start, end) * 1e6);
       ++steps.timed_steps;
       steps.timed_samples += info.global_size;
     }
@@ -451,6 +477,12 @@ class TrainingRun {
       for (size_t i = 0; i < mine.size(); ++i) most[i] = std::max(most[i], all[r][i]);
     }
     run_.step_time = {all[slowest][kCompute], all[slowest][kComm], all[slowest][kIdle], all[slowest][kTotal]};
+    // Each step lasts as long as its slowest rank (every rank times the same steps).
+    std::vector<double> slowest_steps = step_times_us_;
+    if (comm_)
+      for (const std::vector<double>& theirs : gather_over_ranks(*comm_, step_times_us_))
+        for (size_t i = 0; i < slowest_steps.size(); ++i) slowest_steps[i] = std::max(slowest_steps[i], theirs[i]);
+    run_.step_samples_us = samples_for_record(slowest_steps);
     run_.traffic.forward = {most[kSentForward], most[kPredictedForward], most[kMessagesForward]};
     run_.traffic.backward = {most[kSentBackward], most[kPredictedBackward], most[kMessagesBackward]};
     run_.traffic.grad_sync = {most[kSentSync], most[kPredictedSync], most[kMessagesSync]};
@@ -488,6 +520,8 @@ class TrainingRun {
   std::optional<BatchLoader> loader_;
   std::vector<float> images_;
   std::vector<int32_t> labels_;
+  std::unique_ptr<TraceRecorder> trace_;  // --trace
+  std::vector<double> step_times_us_;     // of every timed step, for the record's samples
   size_t steps_per_epoch_ = 0, total_steps_ = 0, epochs_ = 0, first_epoch_ = 0;
   CheckpointHeader checkpoint_header_;
   int checkpoint_part_ = -1;

@@ -43,6 +43,7 @@ struct TrainOptions {
   bool evaluate = true;         // test-set loss and accuracy after every epoch, in global batches of `batch`
   bool profile_layers = false;  // print time per layer
   std::string json_path;
+  std::string trace_path;  // Chrome trace events of every training step (cclab/trace.h)
   std::string mode = "data";  // data | tensor | pipeline | hybrid
   Grid grid;
   size_t bucket_bytes = size_t{1} << 20;  // data mode: gradient bucket size (--bucket-mb)
@@ -125,6 +126,7 @@ struct TrainSummary {
   double sent_bytes_per_rank = 0, predicted_sent_bytes_per_rank = 0;  // per step, all phases, max over ranks
   std::vector<EpochSummary> epoch_summaries;
   std::vector<double> step_losses;                  // global mean loss of every step (for equivalence checks)
+  std::vector<double> step_samples_us;              // timed steps' wall times, slowest rank (samples_for_record)
   double parameter_sum = 0, parameter_abs_sum = 0;  // of the final parameters
   size_t buckets = 0;                               // data mode: gradient buckets per step
   std::string grad_sync_path;                       // data mode: ParallelMode::grad_sync_path()

@@ -42,6 +42,8 @@ void PendingCollective::restart(const CompiledSchedule& compiled, HostBuffers bu
   for (size_t i = 0; i < total_; ++i) waiting_on_[i] = uint32_t(schedule.steps[i].deps.size());
   ready_.assign(compiled.roots().rbegin(), compiled.roots().rend());
   in_flight_.clear();
+  TraceRecorder* trace = active_trace();
+  trace_ = trace && trace->schedule_steps() ? trace : nullptr;
   if (total_ == 0) scratch_.reset();
   start_ready_steps();
 }
@@ -65,35 +67,53 @@ void PendingCollective::start_ready_steps() {
     ready_.pop_back();
     const Step& step = schedule.steps[index];
     const uint64_t tag = message_tag(sequence_, step.tag);
+    const double start_us = trace_ ? trace_->now_us() : 0;
     switch (step.kind) {
       case StepKind::send:
-        in_flight_.emplace_back(index,
-                                transport_.send(step.peer, address(step.source), step.source.count * element_, tag));
+        in_flight_.push_back(
+            {index, transport_.send(step.peer, address(step.source), step.source.count * element_, tag), start_us});
         break;
       case StepKind::recv:
-        in_flight_.emplace_back(index,
-                                transport_.recv(step.peer, address(step.target), step.target.count * element_, tag));
+        in_flight_.push_back(
+            {index, transport_.recv(step.peer, address(step.target), step.target.count * element_, tag), start_us});
         break;
       case StepKind::reduce:
         reduce(address(step.target), address(step.source), address(step.operand), step.target.count, type_, op_,
                step.finalize ? divisor_ : 1);
+        if (trace_) trace_step(step, start_us);
         finish(index);
         break;
       case StepKind::copy:
         if (address(step.target) != address(step.source))
           std::memcpy(address(step.target), address(step.source), step.target.count * element_);
+        if (trace_) trace_step(step, start_us);
         finish(index);
         break;
     }
   }
 }
 
+// A transfer's span runs from its posting to the poll that saw it complete; a reduction's or
+// copy's is the work itself.
+void PendingCollective::trace_step(const Step& step, double start_us) {
+  static constexpr std::string_view kNames[] = {"send", "recv", "reduce", "copy"};
+  const std::string_view name = kNames[static_cast<int>(step.kind)];
+  const Region& region = step.kind == StepKind::send ? step.source : step.target;
+  std::string args = trace_arg("bytes", double(region.count * element_));
+  if (step.kind == StepKind::send || step.kind == StepKind::recv) {
+    args += ',';
+    args += trace_arg("peer", step.peer);
+  }
+  trace_->add(name, name, start_us, trace_->now_us(), std::move(args));
+}
+
 bool PendingCollective::test() {
   if (done()) return true;
   bool moved = transport_.progress();
   for (size_t i = 0; i < in_flight_.size();) {
-    if (in_flight_[i].second->complete()) {
-      const uint32_t index = in_flight_[i].first;
+    if (in_flight_[i].request->complete()) {
+      const uint32_t index = in_flight_[i].step;
+      if (trace_) trace_step(compiled_->schedule().steps[index], in_flight_[i].posted_us);
       in_flight_[i] = std::move(in_flight_.back());
       in_flight_.pop_back();
       finish(index);
@@ -117,7 +137,7 @@ void PendingCollective::wait(Deadline deadline) {
     }
     if (deadline.passed()) {
       std::set<int> peers;
-      for (const auto& [index, request] : in_flight_) peers.insert(request->peer);
+      for (const InFlight& transfer : in_flight_) peers.insert(transfer.request->peer);
       std::string names;
       for (int peer : peers) names += (names.empty() ? "" : ", ") + std::to_string(peer);
       throw TimeoutError("rank " + std::to_string(transport_.rank()) + " timed out in a collective waiting for rank" +

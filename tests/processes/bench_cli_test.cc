@@ -14,6 +14,7 @@
 #include "cclab/device.h"
 #include "results.h"
 #include "run_command.h"
+#include "trace_check.h"
 
 namespace cclab {
 namespace {
@@ -698,6 +699,55 @@ TEST_F(CliTest, ProgressShowsOnATerminalOnly) {
   ASSERT_EQ(piped.status, 0) << piped.output;
   EXPECT_EQ(piped.output.find('\r'), std::string::npos) << piped.output;
   EXPECT_EQ(piped.output.find("\033["), std::string::npos) << piped.output;
+}
+
+// --trace: one extra call per (size, impl), step by step, every rank on its own track.
+TEST_F(CliTest, TraceShowsEverySendReceiveAndReductionOfEveryRank) {
+  const std::string trace = (dir_ / "trace.json").string();
+  const RunResult result = run(kCclab + " bench allreduce -n 3 --impl ring,mpi -b 1K -e 64K -f 8 --iters 3 --profile " +
+                               fitted_profile() + " --trace " + trace);
+  ASSERT_EQ(result.status, 0) << result.output;
+  EXPECT_NE(result.output.find("# trace: " + trace), std::string::npos) << result.output;
+  const TraceFile file = read_trace(trace);
+  ASSERT_EQ(file.problem, "");
+  EXPECT_EQ(file.ranks, (std::set<int>{0, 1, 2}));
+  for (int rank = 0; rank < 3; ++rank) {
+    std::map<std::string, int> spans;
+    for (const nlohmann::json& span : file.spans) {
+      if (span["pid"] != rank) continue;
+      const std::string category = span["cat"];
+      spans[category == "collective" ? span["name"].get<std::string>() : category] += 1;
+      // The ring sends to the next rank and receives from the previous one, whole chunks at these sizes.
+      if (category != "send" && category != "recv") continue;
+      EXPECT_EQ(span["args"]["peer"], (rank + (category == "send" ? 1 : 2)) % 3) << span.dump();
+      EXPECT_GT(span["args"]["bytes"], 0) << span.dump();
+    }
+    // Three sizes: a ring allreduce on 3 ranks sends and receives 2(3-1) chunks and reduces 2 per call.
+    EXPECT_EQ(spans["allreduce ring"], 3) << rank;
+    EXPECT_EQ(spans["allreduce mpi"], 3) << rank;
+    EXPECT_EQ(spans["send"], 12) << rank;
+    EXPECT_EQ(spans["recv"], 12) << rank;
+    EXPECT_EQ(spans["reduce"], 6) << rank;
+  }
+  // p2p: one more iteration per size, each message from its posting to its completion.
+  const std::string p2p_trace = (dir_ / "p2p.json").string();
+  const RunResult p2p =
+      run(kCclab + " bench p2p -n 2 --test bw --window 4 -b 8 -e 1K -f 32 --iters 3 --trace " + p2p_trace);
+  ASSERT_EQ(p2p.status, 0) << p2p.output;
+  const TraceFile p2p_file = read_trace(p2p_trace);
+  ASSERT_EQ(p2p_file.problem, "");
+  for (int rank = 0; rank < 2; ++rank) {
+    std::map<std::string, int> spans;
+    for (const nlohmann::json& span : p2p_file.spans)
+      if (span["pid"] == rank) spans[span["cat"].get<std::string>()] += 1;
+    EXPECT_EQ(spans["iteration"], 2) << rank;  // 8 B and 256 B
+    EXPECT_EQ(spans[rank == 0 ? "send" : "recv"], 2) << rank;
+  }
+  expect_usage_error("bench p2p --fit --trace " + p2p_trace);
+
+  std::ofstream(dir_ / "a_file") << "not a directory";
+  expect_usage_error("bench allreduce --trace " + (dir_ / "a_file" / "trace.json").string());
+  expect_usage_error("bench allreduce --trace " + dir_.string());
 }
 
 TEST_F(CliTest, InfoAndVersion) {

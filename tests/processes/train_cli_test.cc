@@ -14,6 +14,7 @@
 
 #include "results.h"
 #include "run_command.h"
+#include "trace_check.h"
 
 namespace cclab {
 namespace {
@@ -117,9 +118,47 @@ TEST(TrainCli, SyntheticRunWritesEpochAndTrainRecords) {
   EXPECT_EQ(records[2]["kind"], "train");
   EXPECT_EQ(records[2]["model"], "custom");
   EXPECT_EQ(records[2]["steps"], 24);
+  // Every timed step's time (the first is the warm-up), for compare's test.
+  EXPECT_EQ(records[2]["samples_us"].size(), 23u);
   EXPECT_EQ(records[2]["threads"], 1);
   EXPECT_TRUE(records[2]["test_accuracy"].is_number());
   std::filesystem::remove(json);
+}
+
+// --trace: every rank's steps with their compute, communication and idle time; a pipeline's waits
+// for its neighbour show as bubbles.
+TEST(TrainCli, TraceShowsEachRanksComputeCommunicationAndIdleTime) {
+  const std::string trace =
+      (std::filesystem::temp_directory_path() / ("cclab_train_trace_" + std::to_string(getpid()) + ".json")).string();
+  const std::string training = "train --model conv3x3:4,relu,pool2,fc:6 --data synthetic:3x8x8:600 --steps 3 "
+                               "--batch 32 --threads 1 --no-eval -n 2 --trace " + trace;
+  struct Expected {
+    std::string mode;
+    std::vector<std::pair<std::string, std::string>> spans;  // (category, name)
+  };
+  for (const Expected& expected :
+       {Expected{"pipeline", {{"compute", "forward"}, {"compute", "backward"}, {"compute", "update"}, {"idle", "bubble"},
+                              {"comm", "post send"}, {"step", "step"}}},
+        Expected{"data", {{"compute", "forward"}, {"compute", "backward"}, {"compute", "update"},
+                          {"comm", "gradient buckets"}, {"step", "step"}}},
+        Expected{"tensor", {{"compute", "forward"}, {"comm", "allreduce"}, {"step", "step"}}}}) {
+    std::filesystem::remove(trace);
+    const RunResult result = run(training + " --mode " + expected.mode);
+    ASSERT_EQ(result.status, 0) << expected.mode << "\n" << result.output;
+    const TraceFile file = read_trace(trace);
+    ASSERT_EQ(file.problem, "") << expected.mode;
+    EXPECT_EQ(file.ranks, (std::set<int>{0, 1})) << expected.mode;
+    for (const auto& kind : expected.spans)
+      EXPECT_TRUE(file.kinds.count(kind)) << expected.mode << ": no " << kind.first << " " << kind.second;
+    for (int rank = 0; rank < 2; ++rank)
+      EXPECT_EQ(std::count_if(file.spans.begin(), file.spans.end(),
+                              [&](const nlohmann::json& span) { return span["pid"] == rank && span["name"] == "step"; }),
+                3)
+          << expected.mode << " rank " << rank;
+  }
+  std::filesystem::remove(trace);
+  expect_usage_error("train --steps 1 --trace /dev/null/trace.json", "--trace");
+  expect_usage_error("train --scaling 1,2 --steps 1 --trace " + trace, "--scaling");
 }
 
 }  // namespace

@@ -76,6 +76,29 @@ TEST(Compare, JudgesEachRow) {
   EXPECT_EQ(compare_runs(bare_base, bare_fresh, CompareOptions{}).rows[1].verdict, Verdict::regressed);
 }
 
+// A train record of `mode` whose timed steps took `samples` microseconds (64 images each).
+nlohmann::json train_record(const std::string& mode, const std::vector<double>& samples) {
+  double total = 0;
+  for (double us : samples) total += us;
+  return {{"schema", kResultSchema}, {"kind", "train"},  {"model", "lenet5"},
+          {"mode", mode},            {"ranks", 2},       {"grid", {{"dp", 2}, {"pp", 1}}},
+          {"global_batch", 64},      {"device", "cpu"},  {"images_per_s", 64 * double(samples.size()) / total * 1e6},
+          {"samples_us", samples}};
+}
+
+TEST(Compare, JudgesTrainRowsOnTheirStepTimes) {
+  const std::vector<nlohmann::json> base = {train_record("data", noisy(1000, 20, 11)),
+                                            train_record("pipeline", noisy(1000, 900, 12))};
+  const std::vector<nlohmann::json> fresh = {train_record("data", noisy(1300, 20, 13)),       // slower steps
+                                             train_record("pipeline", noisy(1200, 900, 14))};  // inside the noise
+  CompareOptions by_images;
+  by_images.metric = "images_per_s";
+  const Comparison comparison = compare_runs(base, fresh, by_images);
+  ASSERT_EQ(comparison.rows.size(), 2u);
+  EXPECT_EQ(comparison.rows[0].verdict, Verdict::regressed);
+  EXPECT_EQ(comparison.rows[1].verdict, Verdict::inconclusive) << comparison.rows[1].change;
+}
+
 TEST(Compare, RefusesRunsWithNothingInCommonAndUnknownMetrics) {
   const std::vector<nlohmann::json> base = {record("ring", 1024, {1, 2, 3})};
   const std::vector<nlohmann::json> other = {record("ring", 2048, {1, 2, 3})};

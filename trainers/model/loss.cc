@@ -3,11 +3,13 @@
 #include <cmath>
 
 #include "cclab/error.h"
+#include "cclab/trace.h"
 
 namespace cclab::train {
 
 LossResult softmax_cross_entropy(const float* scores, const int32_t* labels, size_t batch, size_t classes,
                                  float* scores_grad, double normaliser) {
+  const TraceSpan span("compute", "loss");
   LossResult result;
   const double scale = 1.0 / normaliser;
   for (size_t n = 0; n < batch; ++n) {

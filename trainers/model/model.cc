@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "cclab/error.h"
+#include "cclab/trace.h"
 
 namespace cclab::train {
 
@@ -53,11 +54,19 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 }  // namespace
 
+// Which layers a traced forward or backward ran, and on how many samples.
+static void trace_layers(TraceSpan& span, size_t first, size_t last, size_t batch) {
+  span.arg("layers", std::to_string(first) + ".." + std::to_string(last - 1));
+  span.arg("samples", double(batch));
+}
+
 void Model::forward(Activations& activations, size_t batch, bool training, size_t first, size_t last) {
   last = std::min(last, layers_.size());
   if (batch > activations.max_batch())
     throw Error("batch of " + std::to_string(batch) + " exceeds the activations' capacity " +
                 std::to_string(activations.max_batch()));
+  TraceSpan span("compute", "forward");
+  if (span) trace_layers(span, first, last, batch);
   for (size_t i = first; i < last; ++i) {
     const auto start = profile_ ? Clock::now() : Clock::time_point{};
     layers_[i]->forward({activations.activation(i), activations.activation(i + 1), activations.workspace(i), batch,
@@ -72,6 +81,8 @@ void Model::forward(Activations& activations, size_t batch, bool training, size_
 void Model::backward(Activations& activations, size_t batch, const BackwardOptions& options, size_t first,
                      size_t last) {
   last = std::min(last, layers_.size());
+  TraceSpan span("compute", "backward");
+  if (span) trace_layers(span, first, last, batch);
   for (size_t i = last; i-- > first;) {
     const auto start = profile_ ? Clock::now() : Clock::time_point{};
     const bool needs_input_grad = i > first || options.input_gradient;

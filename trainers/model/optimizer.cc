@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cclab/error.h"
+#include "cclab/trace.h"
 
 namespace cclab::train {
 
@@ -17,6 +18,7 @@ void SgdMomentum::update(std::span<float> values, size_t offset, size_t gradient
     throw Error("SGD step over elements [" + std::to_string(offset) + ", " + std::to_string(offset + values.size()) +
                 ") with " + std::to_string(gradient_count) + " gradients, outside the optimizer's " +
                 std::to_string(velocity_.size()));
+  const TraceSpan span("compute", "update");
   float* value = values.data();
   float* velocity = velocity_.data() + offset;
   const float learning_rate = learning_rate_, momentum = momentum_;

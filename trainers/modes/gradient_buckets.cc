@@ -1,6 +1,7 @@
 #include "modes/gradient_buckets.h"
 
 #include "cclab/error.h"
+#include "cclab/trace.h"
 
 namespace cclab::train {
 
@@ -43,6 +44,7 @@ void GradientBuckets::begin_step() {
 }
 
 void GradientBuckets::ready(const ParameterRange& range) {
+  const TraceSpan span("comm", "gradient buckets");
   const auto start = Clock::now();
   watermark_ = std::max(watermark_, range.offset + range.count);
   while (next_ < buckets_.size() && buckets_[next_].offset + buckets_[next_].count <= watermark_) {
@@ -56,6 +58,7 @@ void GradientBuckets::ready(const ParameterRange& range) {
 
 void GradientBuckets::finish() {
   if (!buckets_.empty()) ready({0, buckets_.back().offset + buckets_.back().count, 0});
+  const TraceSpan span("comm", "finish gradient sync");
   const auto start = Clock::now();
   const Deadline deadline = group_.deadline();
   for (Bucket& bucket : buckets_) {

@@ -37,6 +37,7 @@
 
 #include "cclab/comm.h"
 #include "cclab/error.h"
+#include "cclab/trace.h"
 #include "model/loss.h"
 #include "model/optimizer.h"
 #include "modes/gradient_buckets.h"
@@ -304,8 +305,11 @@ class PipelineParallel final : public ParallelMode {
   bool last_stage() const { return layout_.stage + 1 == layout_.stages; }
 
   // Blocking waits (not timed: idle) with the group's deadline; the request is done with after.
-  static void wait_for(ProcessGroup& group, RequestPtr& request) {
-    if (request) group.wait(*request);
+  // `what` names the wait in a trace: "bubble" where the stage waits for its neighbour's data.
+  static void wait_for(ProcessGroup& group, RequestPtr& request, std::string_view what) {
+    if (!request) return;
+    const TraceSpan span("idle", what);
+    group.wait(*request);
     request.reset();
   }
 
@@ -384,8 +388,9 @@ class PipelineParallel final : public ParallelMode {
       MicroBatchSlot& slot = *slot_of.at(index);
       Activations& activations = slot.activations;
       if (action.kind == PipelineAction::Kind::forward) {
-        wait_for(forward_group_, slot.input_receive);  // the bubble
-        wait_for(forward_group_, slot.output_send);    // a previous micro-batch's, from the buffer forward fills
+        wait_for(forward_group_, slot.input_receive, "bubble");
+        // A previous micro-batch's send, from the buffer forward fills.
+        wait_for(forward_group_, slot.output_send, "wait send");
         run_forward(activations, micro.size, training, result);
         if (last_stage())
           timed(result.forward_s, [&] {
@@ -406,8 +411,8 @@ class PipelineParallel final : public ParallelMode {
           });
         if (!training) release(index);
       } else {
-        wait_for(backward_group_, slot.gradient_receive);  // the bubble
-        wait_for(backward_group_, slot.gradient_send);     // a previous micro-batch's, from gradient(0)
+        wait_for(backward_group_, slot.gradient_receive, "bubble");
+        wait_for(backward_group_, slot.gradient_send, "wait send");  // a previous micro-batch's, from gradient 0
         run_backward(activations, micro.size, !first_backward, --backwards_left == 0, result);
         first_backward = false;
         if (!first_stage())
@@ -420,8 +425,8 @@ class PipelineParallel final : public ParallelMode {
     }
     // The step ends with the pipeline flushed: no transfer outlives it.
     for (const auto& slot : pool.slots()) {
-      wait_for(forward_group_, slot->output_send);
-      wait_for(backward_group_, slot->gradient_send);
+      wait_for(forward_group_, slot->output_send, "wait send");
+      wait_for(backward_group_, slot->gradient_send, "wait send");
     }
     return result;
   }

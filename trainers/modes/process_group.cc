@@ -3,6 +3,7 @@
 #include "cclab/comm.h"
 #include "cclab/error.h"
 #include "cclab/simulator.h"
+#include "cclab/trace.h"
 #include "modes/mode.h"
 
 namespace cclab::train {
@@ -85,8 +86,15 @@ size_t ProcessGroup::predicted_sent_bytes(Collective collective, size_t count) {
   return size() == 1 ? 0 : compiled(collective, count).predicted_sent_bytes;
 }
 
+// A traced communication call: what it was and how many bytes of this rank's it covered.
+static void trace_bytes(TraceSpan& span, size_t count) {
+  if (span) span.arg("bytes", double(count * sizeof(float)));
+}
+
 void ProcessGroup::allreduce(float* data, size_t count) {
   if (size() == 1 || count == 0) return;
+  TraceSpan span("comm", "allreduce");
+  trace_bytes(span, count);
   executor_.run(compiled(Collective::allreduce, count).schedule, {data, data}, DataType::f32, ReduceOp::sum,
                 next_sequence(), deadline());
 }
@@ -96,6 +104,8 @@ void ProcessGroup::allgather(const float* block, float* whole, size_t block_coun
     std::copy(block, block + block_count, whole);
     return;
   }
+  TraceSpan span("comm", "allgather");
+  trace_bytes(span, block_count * size_t(size()));
   executor_.run(compiled(Collective::allgather, block_count).schedule, {block, whole}, DataType::f32, ReduceOp::sum,
                 next_sequence(), deadline());
 }
@@ -105,33 +115,45 @@ void ProcessGroup::reduce_scatter(const float* whole, float* block, size_t block
     std::copy(whole, whole + block_count, block);
     return;
   }
+  TraceSpan span("comm", "reduce_scatter");
+  trace_bytes(span, block_count * size_t(size()));
   executor_.run(compiled(Collective::reduce_scatter, block_count).schedule, {whole, block}, DataType::f32,
                 ReduceOp::sum, next_sequence(), deadline());
 }
 
 std::unique_ptr<PendingCollective> ProcessGroup::start_allreduce(float* data, size_t count) {
+  TraceSpan span("comm", "start allreduce");
+  trace_bytes(span, count);
   return executor_.start(compiled(Collective::allreduce, count).schedule, {data, data}, DataType::f32, ReduceOp::sum,
                          next_sequence());
 }
 
 std::unique_ptr<PendingCollective> ProcessGroup::start_reduce_scatter(float* whole, size_t block_count) {
+  TraceSpan span("comm", "start reduce_scatter");
+  trace_bytes(span, block_count * size_t(size()));
   float* block = whole + size_t(rank()) * block_count;
   return executor_.start(compiled(Collective::reduce_scatter, block_count, true).schedule, {whole, block},
                          DataType::f32, ReduceOp::sum, next_sequence());
 }
 
 std::unique_ptr<PendingCollective> ProcessGroup::start_allgather(float* whole, size_t block_count) {
+  TraceSpan span("comm", "start allgather");
+  trace_bytes(span, block_count * size_t(size()));
   const float* block = whole + size_t(rank()) * block_count;
   return executor_.start(compiled(Collective::allgather, block_count, true).schedule, {block, whole}, DataType::f32,
                          ReduceOp::sum, next_sequence());
 }
 
 RequestPtr ProcessGroup::isend(int peer, const float* data, size_t count, uint32_t message) {
+  TraceSpan span("comm", "post send");
+  trace_bytes(span, count);
   return transport_.send(peer, data, count * sizeof(float),
                          message_tag((uint64_t{id_} << 16) | kPointToPoint, message & 0xFFFFFF));
 }
 
 RequestPtr ProcessGroup::irecv(int peer, float* data, size_t count, uint32_t message) {
+  TraceSpan span("comm", "post recv");
+  trace_bytes(span, count);
   return transport_.recv(peer, data, count * sizeof(float),
                          message_tag((uint64_t{id_} << 16) | kPointToPoint, message & 0xFFFFFF));
 }

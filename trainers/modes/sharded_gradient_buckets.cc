@@ -6,6 +6,7 @@
 
 #include "cclab/deadline.h"
 #include "cclab/error.h"
+#include "cclab/trace.h"
 
 namespace cclab::train {
 namespace {
@@ -270,6 +271,7 @@ bool ShardedGradientBuckets::progress() {
 }
 
 void ShardedGradientBuckets::ready(const ParameterRange& range) {
+  const TraceSpan span("comm", "gradient buckets");
   const auto start_time = Clock::now();
   const double update_before = update_s_;
   watermark_ = std::max(watermark_, range.offset + range.count);
@@ -294,6 +296,7 @@ bool ShardedGradientBuckets::find_pending(Visit visit) {
 
 void ShardedGradientBuckets::finish() {
   if (!buckets_.empty()) ready({0, buckets_.back().offset + buckets_.back().count, 0});
+  const TraceSpan span("comm", "finish gradient sync");
   const auto start = Clock::now();
   const double update_before = update_s_;
   // One loop over everything in flight rather than one wait per message or call: a segment's

@@ -9,6 +9,7 @@
 #include "cclab/deadline.h"
 #include "cclab/dtype.h"
 #include "cclab/schedule.h"
+#include "cclab/trace.h"
 #include "cclab/transport.h"
 
 namespace cclab {
@@ -57,6 +58,7 @@ class PendingCollective {
   std::byte* address(const Region& region) const;
   void start_ready_steps();
   void finish(uint32_t step);
+  void trace_step(const Step& step, double start_us);
 
   Transport& transport_;
   const CompiledSchedule* compiled_;
@@ -70,7 +72,14 @@ class PendingCollective {
   size_t total_, completed_ = 0;
   std::vector<uint32_t> waiting_on_;
   std::vector<uint32_t> ready_;  // a stack: lowest index on top
-  std::vector<std::pair<uint32_t, RequestPtr>> in_flight_;
+  struct InFlight {
+    uint32_t step;
+    RequestPtr request;
+    double posted_us;  // on trace_'s clock
+  };
+  std::vector<InFlight> in_flight_;
+  // Records each step as a span when the bench traces schedules (cclab/trace.h); null otherwise.
+  TraceRecorder* trace_ = nullptr;
 };
 
 /// Posts receives as soon as their slot is free, sends as soon as their data is ready, and runs
