@@ -183,7 +183,7 @@ void p2p_charts(const std::vector<nlohmann::json>& records, Page& page) {
 }
 
 // Training: speedup per mode, the step split into compute, communication and idle, and bytes per
-// phase measured beside predicted.
+// phase measured beside the prediction and the textbook formula.
 void train_charts(const std::vector<nlohmann::json>& records, Page& page) {
   std::vector<nlohmann::json> speedups, steps, bytes;
   for (const nlohmann::json& record : records) {
@@ -201,6 +201,11 @@ void train_charts(const std::vector<nlohmann::json>& records, Page& page) {
                        {"phase", phase},
                        {"series", "predicted"},
                        {"bytes", figures["predicted_sent_bytes_per_rank"]}});
+      if (figures.contains("textbook_sent_bytes_per_rank"))
+        bytes.push_back({{"run", run},
+                         {"phase", phase},
+                         {"series", "textbook formula"},
+                         {"bytes", figures["textbook_sent_bytes_per_rank"]}});
     }
   }
   if (steps.empty()) return;
@@ -221,7 +226,7 @@ void train_charts(const std::vector<nlohmann::json>& records, Page& page) {
                 {"color", {{"field", "part"}, {"type", "nominal"}}}}}},
              steps, {"run", "part", "seconds"});
   if (!bytes.empty())
-    page.chart("bytes sent per step and rank, by phase: measured and predicted",
+    page.chart("bytes sent per step and rank, by phase: measured, predicted (the simulator) and the textbook formula",
                {{"mark", {{"type", "bar"}, {"tooltip", true}}},
                 {"encoding",
                  {{"x", {{"field", "phase"}, {"type", "nominal"}}},

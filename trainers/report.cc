@@ -18,6 +18,7 @@ nlohmann::json phase_json(double time_s, const Traffic& traffic) {
   return {{"time_s", time_s},
           {"sent_bytes_per_rank", traffic.sent_bytes_per_rank},
           {"predicted_sent_bytes_per_rank", traffic.predicted_sent_bytes_per_rank},
+          {"textbook_sent_bytes_per_rank", traffic.textbook_sent_bytes_per_rank},
           {"sent_messages_per_rank", traffic.sent_messages_per_rank}};
 }
 

@@ -169,6 +169,9 @@ enum RankFigure {
   kPredictedBackward,
   kPredictedSync,
   kPredictedTotal,
+  kTextbookForward,
+  kTextbookBackward,
+  kTextbookSync,
   kMessagesForward,
   kMessagesBackward,
   kMessagesSync,
@@ -456,6 +459,7 @@ class TrainingRun {
     };
     per_step(traffic.bytes_sent, kSentForward, kSentBackward, kSentSync);
     per_step(predicted, kPredictedForward, kPredictedBackward, kPredictedSync);
+    per_step(mode_->textbook_sent_bytes(), kTextbookForward, kTextbookBackward, kTextbookSync);
     per_step(traffic.messages_sent, kMessagesForward, kMessagesBackward, kMessagesSync);
     mine[kSentTotal] = traffic.bytes_sent.total() / steps;
     mine[kPredictedTotal] = predicted.total() / steps;
@@ -483,9 +487,11 @@ class TrainingRun {
       for (const std::vector<double>& theirs : gather_over_ranks(*comm_, step_times_us_))
         for (size_t i = 0; i < slowest_steps.size(); ++i) slowest_steps[i] = std::max(slowest_steps[i], theirs[i]);
     run_.step_samples_us = samples_for_record(slowest_steps);
-    run_.traffic.forward = {most[kSentForward], most[kPredictedForward], most[kMessagesForward]};
-    run_.traffic.backward = {most[kSentBackward], most[kPredictedBackward], most[kMessagesBackward]};
-    run_.traffic.grad_sync = {most[kSentSync], most[kPredictedSync], most[kMessagesSync]};
+    run_.traffic.forward = {most[kSentForward], most[kPredictedForward], most[kMessagesForward],
+                            most[kTextbookForward]};
+    run_.traffic.backward = {most[kSentBackward], most[kPredictedBackward], most[kMessagesBackward],
+                             most[kTextbookBackward]};
+    run_.traffic.grad_sync = {most[kSentSync], most[kPredictedSync], most[kMessagesSync], most[kTextbookSync]};
     run_.received_bytes_per_rank = most[kReceived];
     run_.received_messages_per_rank = most[kMessagesReceived];
     run_.train_time_s = most[kTrainTime];

@@ -79,6 +79,7 @@ struct Traffic {
   double sent_bytes_per_rank = 0;
   double predicted_sent_bytes_per_rank = 0;
   double sent_messages_per_rank = 0;
+  double textbook_sent_bytes_per_rank = 0;  // DESIGN 3.7's formula for the same calls (no chunk rounding)
 };
 
 struct PhaseTraffic {

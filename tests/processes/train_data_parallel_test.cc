@@ -121,6 +121,9 @@ TEST_F(DataParallel, GradSyncBytesEqualPredictionAndRingFormula) {
     // to whole elements.
     const double formula = 2.0 * (ranks - 1) / ranks * parameters * 4;
     EXPECT_NEAR(sent, formula, record["buckets"].get<double>() * 2 * (ranks - 1) * 4) << run.name();
+    // The record carries the formula itself beside the prediction.
+    EXPECT_NEAR(phases["grad_sync"]["textbook_sent_bytes_per_rank"].get<double>(), formula, 1e-9 * formula)
+        << run.name();
     EXPECT_EQ(phases["forward"]["sent_bytes_per_rank"].get<double>(), 0);
     EXPECT_EQ(phases["backward"]["sent_bytes_per_rank"].get<double>(), 0);
     EXPECT_EQ(record["sent_bytes_per_rank"].get<double>(), sent);

@@ -88,6 +88,7 @@ class DataParallel : public ParallelMode {
     if (buckets_) {
       buckets_->finish();
       predicted_.grad_sync += buckets_->predicted_sent_bytes();
+      textbook_.grad_sync += buckets_->textbook_sent_bytes();
     }
     const auto synced = Clock::now();
     if (!buckets_) optimizer_.step(model_.parameters());
@@ -114,6 +115,7 @@ class DataParallel : public ParallelMode {
     return group_ ? traffic_of({}, {}, {group_.get(), gather_group_.get()}) : ModeTraffic{};
   }
   PhaseCounts predicted_sent_bytes() const override { return predicted_; }
+  PhaseCounts textbook_sent_bytes() const override { return textbook_; }
 
   std::span<float> parameters() override { return model_.parameters().values(); }
   std::span<float> velocity() override { return optimizer_.velocity(); }
@@ -155,7 +157,7 @@ class DataParallel : public ParallelMode {
   std::unique_ptr<ProcessGroup> gather_group_;
   std::unique_ptr<ShardedGradientBuckets> buckets_;
   BackwardOptions backward_options_;
-  PhaseCounts predicted_;
+  PhaseCounts predicted_, textbook_;
 };
 
 }  // namespace

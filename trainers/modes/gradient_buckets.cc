@@ -34,6 +34,7 @@ GradientBuckets::GradientBuckets(ProcessGroup& group, std::span<float> gradients
     Bucket& bucket = buckets_.emplace_back();
     static_cast<BucketSpan&>(bucket) = span;
     predicted_sent_bytes_ += double(group.predicted_sent_bytes(Collective::allreduce, span.count));
+    textbook_sent_bytes_ += train::textbook_sent_bytes(Collective::allreduce, span.count, group.size());
   }
 }
 

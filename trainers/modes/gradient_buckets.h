@@ -44,6 +44,8 @@ class GradientBuckets {
   size_t size() const { return buckets_.size(); }
   /// Bytes this rank sends in one step's allreduces (the simulator's count).
   double predicted_sent_bytes() const { return predicted_sent_bytes_; }
+  /// The same by DESIGN 3.7's formula, without chunk rounding.
+  double textbook_sent_bytes() const { return textbook_sent_bytes_; }
 
   void begin_step();
   /// The backward hook: gradients [0, range.offset + range.count) are final.
@@ -62,7 +64,7 @@ class GradientBuckets {
   ProcessGroup& group_;
   float* gradients_;
   std::vector<Bucket> buckets_;
-  double predicted_sent_bytes_ = 0;
+  double predicted_sent_bytes_ = 0, textbook_sent_bytes_ = 0;
   size_t watermark_ = 0, next_ = 0;
   double comm_s_ = 0;
 };

@@ -114,6 +114,9 @@ class HybridParallel : public ParallelMode {
     predicted_.forward += tally.predicted.forward;
     predicted_.backward += tally.predicted.backward;
     predicted_.grad_sync += gradient_sync_.predicted_sent_bytes();
+    textbook_.forward += tally.textbook.forward;
+    textbook_.backward += tally.textbook.backward;
+    textbook_.grad_sync += gradient_sync_.textbook_sent_bytes();
     return result;
   }
 
@@ -139,6 +142,7 @@ class HybridParallel : public ParallelMode {
     return traffic_of({&forward_group_.group()}, {&backward_group_.group()}, {&sync_group_});
   }
   PhaseCounts predicted_sent_bytes() const override { return predicted_; }
+  PhaseCounts textbook_sent_bytes() const override { return textbook_; }
 
   std::span<float> parameters() override { return model_.parameters().values(); }
   std::span<float> velocity() override { return optimizer_.velocity(); }
@@ -223,7 +227,7 @@ class HybridParallel : public ParallelMode {
   std::vector<int32_t> labels_;             // of the whole batch
   FloatBuffer label_block_, label_blocks_;  // this shard's labels; every shard's, padded
   FloatBuffer padded_;                      // the boundary in padded blocks (batches of uneven shards)
-  PhaseCounts predicted_;
+  PhaseCounts predicted_, textbook_;
 };
 
 }  // namespace

@@ -90,6 +90,8 @@ class ParallelMode {
   /// steps (the batch of each step, the last partial one included).
   virtual ModeTraffic traffic() const = 0;
   virtual PhaseCounts predicted_sent_bytes() const = 0;
+  /// The same steps' bytes by DESIGN 3.7's textbook formulas (ring volumes, no chunk rounding).
+  virtual PhaseCounts textbook_sent_bytes() const = 0;
 
   /// Checkpoints: this rank's parameters and SGD velocity, and whether every rank holds the same
   /// (data parallel: rank 0 writes one file, every rank reads it) or its own part (one file each).

@@ -261,13 +261,17 @@ class PipelineParallel final : public ParallelMode {
       replica_sync_->finish();
       result.comm_s += replica_sync_->comm_s();
       predicted_.grad_sync += replica_sync_->predicted_sent_bytes();
+      textbook_.grad_sync += replica_sync_->textbook_sent_bytes();
     }
     timed(result.update_s, [&] { optimizer_.step(model_.parameters()); });
 
+    // A boundary's messages are whole activations: the formula (B x a x 4 each way) is exact.
     for (const MicroBatch& micro : micro_batches) {
       if (!last_stage()) predicted_.forward += double(micro.size * output_elements_ * sizeof(float));
       if (!first_stage()) predicted_.backward += double(micro.size * input_elements_ * sizeof(float));
     }
+    textbook_.forward = predicted_.forward;
+    textbook_.backward = predicted_.backward;
     return result;
   }
 
@@ -283,6 +287,7 @@ class PipelineParallel final : public ParallelMode {
 
   ModeTraffic traffic() const override { return traffic_of({&forward_group_}, {&backward_group_}, {&replica_group_}); }
   PhaseCounts predicted_sent_bytes() const override { return predicted_; }
+  PhaseCounts textbook_sent_bytes() const override { return textbook_; }
 
   std::span<float> parameters() override { return model_.parameters().values(); }
   std::span<float> velocity() override { return optimizer_.velocity(); }
@@ -443,7 +448,7 @@ class PipelineParallel final : public ParallelMode {
   // dp > 1: the stage's gradients summed over its replicas (DDP buckets, started during the step's
   // last backward; the loss is normalised by the global batch, so the sum is the single-process one).
   std::unique_ptr<GradientBuckets> replica_sync_;
-  PhaseCounts predicted_;
+  PhaseCounts predicted_, textbook_;
 };
 
 }  // namespace

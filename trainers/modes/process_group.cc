@@ -86,6 +86,11 @@ size_t ProcessGroup::predicted_sent_bytes(Collective collective, size_t count) {
   return size() == 1 ? 0 : compiled(collective, count).predicted_sent_bytes;
 }
 
+double textbook_sent_bytes(Collective collective, size_t count, int ranks) {
+  const double n = ranks, bytes = double(count * sizeof(float));
+  return collective == Collective::allreduce ? 2 * (n - 1) / n * bytes : (n - 1) * bytes;
+}
+
 // A traced communication call: what it was and how many bytes of this rank's it covered.
 static void trace_bytes(TraceSpan& span, size_t count) {
   if (span) span.arg("bytes", double(count * sizeof(float)));

@@ -29,6 +29,11 @@ class Comm;
 
 namespace cclab::train {
 
+/// DESIGN 3.7's textbook volume of one call, bytes a rank sends: an allreduce of `count` floats
+/// 2(n-1)/n x count x 4; an allgather or reduce-scatter of `count` floats per member (n-1) x count x 4.
+/// The simulator's count (predicted_sent_bytes) differs from it by the chunk rounding only.
+double textbook_sent_bytes(Collective collective, size_t count, int ranks);
+
 /// Ranks 0 .. comm.size() - 1: the members of a group of the whole job.
 std::vector<int> every_rank(const Comm& comm);
 

@@ -104,6 +104,7 @@ ShardedGradientBuckets::ShardedGradientBuckets(ProcessGroup& reduce_group, Proce
     bucket.tail = span.count - bucket.block * ranks;
     bucket.segments = (bucket.block + kSegmentElements - 1) / kSegmentElements;
     bucket.first_message = uint32_t(messages);
+    textbook_sent_bytes_ += train::textbook_sent_bytes(Collective::allreduce, span.count, int(ranks));
     messages += bucket.segments;
     // Every element of the other blocks goes to its owner once: (N-1)/N of the main part, the ring
     // reduce-scatter's volume; the updated blocks come back as much (the allgather's).

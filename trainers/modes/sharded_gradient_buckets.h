@@ -88,6 +88,8 @@ class ShardedGradientBuckets {
 
   /// Bytes this rank sends in one step's reduce-scatters, allgathers and tail allreduces.
   double predicted_sent_bytes() const { return predicted_sent_bytes_; }
+  /// The same by DESIGN 3.7's formula for the ring allreduce it replaces, without chunk rounding.
+  double textbook_sent_bytes() const { return textbook_sent_bytes_; }
 
   void begin_step();
   /// The backward hook: gradients [0, range.offset + range.count) are final.
@@ -157,7 +159,7 @@ class ShardedGradientBuckets {
   uint64_t step_ = 0;  // steps begun: the value of this step's shared counters
   std::vector<float> tail_sum_;
   std::vector<Bucket> buckets_;
-  double predicted_sent_bytes_ = 0;
+  double predicted_sent_bytes_ = 0, textbook_sent_bytes_ = 0;
   size_t watermark_ = 0;
   size_t started_ = 0;  // buckets whose reduce-scatter (and tail allreduce) started
   size_t updated_ = 0;  // buckets updated, their allgather started

@@ -104,6 +104,7 @@ void PhaseGroup::run(Collective collective, size_t count, CommTally& tally, Call
   if (tally.training) {
     call();
     tally.predicted.*phase_ += double(group_.predicted_sent_bytes(collective, count));
+    tally.textbook.*phase_ += textbook_sent_bytes(collective, count, group_.size());
   } else {
     ProcessGroup::Uncounted evaluation(group_);
     call();
@@ -260,6 +261,8 @@ class TensorParallel : public ParallelMode {
     result.update_s = seconds_between(backwarded, Clock::now());
     predicted_.forward += tally.predicted.forward;
     predicted_.backward += tally.predicted.backward;
+    textbook_.forward += tally.textbook.forward;
+    textbook_.backward += tally.textbook.backward;
     return result;
   }
 
@@ -282,6 +285,7 @@ class TensorParallel : public ParallelMode {
 
   ModeTraffic traffic() const override { return traffic_of({&forward_group_.group()}, {&backward_group_.group()}, {}); }
   PhaseCounts predicted_sent_bytes() const override { return predicted_; }
+  PhaseCounts textbook_sent_bytes() const override { return textbook_; }
 
   std::span<float> parameters() override { return model_.parameters().values(); }
   std::span<float> velocity() override { return optimizer_.velocity(); }
@@ -297,7 +301,7 @@ class TensorParallel : public ParallelMode {
   PhaseGroup forward_group_, backward_group_;
   TensorParallelRun run_;
   size_t classes_;
-  PhaseCounts predicted_;
+  PhaseCounts predicted_, textbook_;
 };
 
 }  // namespace

@@ -68,6 +68,7 @@ struct CommTally {
   bool training = true;
   double comm_s = 0;
   PhaseCounts predicted;
+  PhaseCounts textbook;  // the same calls by DESIGN 3.7's formulas
 };
 
 /// A process group that carries the collectives of one phase (forward, backward or grad_sync, DESIGN
