@@ -1,7 +1,7 @@
 // `cclab train`: the reference CNN trainers (DESIGN 3.6). Data mode runs in this process for one
 // rank, and as a job of N ranks (cli/job.h: -n N locally, or the ranks of mpirun/srun/env jobs)
 // otherwise; `--scaling 1,2,4` runs the same training at each rank count in turn and prints a speedup
-// table (trainers/scaling.h). Every mode (data, tensor, pipeline, hybrid) runs through the same loop
+// table (trainers/scaling.h). Every mode (data, tensor, pipeline, hybrid, ps) runs through the same loop
 // (trainers/modes/mode.h); the grid of ranks comes from the mode, --stages and --grid.
 #include <iostream>
 #include <memory>
@@ -27,6 +27,8 @@ struct TrainFlags {
   double bucket_mb = 1.0;
   std::string grid;
   size_t stages = 0;
+  std::string servers = "colocated";  // --mode ps: colocated, or a count of dedicated server ranks
+  std::string straggler;              // RANK:FACTOR
   std::string scaling;
   std::vector<int> scaling_ranks;
   std::vector<std::string> scaling_modes;  // --scaling with --mode data,tensor,...: every mode in one table
@@ -79,6 +81,40 @@ train::Grid parse_grid(const std::string& text) {
   return grid;
 }
 
+// --servers, --sync, --staleness, --straggler: for --mode ps only, each within its range.
+void validate_parameter_server_flags(TrainFlags& flags, const std::vector<std::string>& modes) {
+  train::TrainOptions& o = flags.options;
+  const bool ps = std::find(modes.begin(), modes.end(), "ps") != modes.end();
+  const bool given = flags.servers != "colocated" || o.ps_sync != "sync" || o.staleness != 1 || !flags.straggler.empty();
+  if (given && !ps) throw UsageError("--servers, --sync, --staleness and --straggler are for --mode ps");
+  if (o.ps_sync != "sync" && o.ps_sync != "async" && o.ps_sync != "ssp")
+    throw UsageError("unknown --sync '" + o.ps_sync + "' (sync, async, ssp)");
+  if (o.staleness != 1 && o.ps_sync != "ssp") throw UsageError("--staleness bounds --sync ssp");
+  if (flags.servers != "colocated") {
+    char* end = nullptr;
+    const long servers = std::strtol(flags.servers.c_str(), &end, 10);
+    if (flags.servers.empty() || *end != '\0' || servers < 1 || servers > 1024)
+      throw UsageError("--servers takes colocated or a count of server ranks (1 or more), not '" + flags.servers + "'");
+    o.ps_servers = size_t(servers);
+  }
+  if (!flags.straggler.empty()) {
+    const size_t colon = flags.straggler.find(':');
+    char* rank_end = nullptr;
+    char* factor_end = nullptr;
+    const long rank = colon == std::string::npos ? -1 : std::strtol(flags.straggler.c_str(), &rank_end, 10);
+    const double factor =
+        colon == std::string::npos ? 0 : std::strtod(flags.straggler.c_str() + colon + 1, &factor_end);
+    if (colon == std::string::npos || rank_end != flags.straggler.c_str() + colon || *factor_end != '\0' || rank < 0 ||
+        rank > 1 << 20 || !(factor >= 1) || factor > 1000)
+      throw UsageError("--straggler takes RANK:FACTOR with FACTOR in [1, 1000], e.g. 1:3, not '" + flags.straggler +
+                       "'");
+    o.straggler_rank = int(rank);
+    o.straggler_factor = factor;
+  }
+  if (ps && !o.checkpoint_dir.empty())
+    throw UsageError("--mode ps writes no checkpoints yet: its servers' ranges and velocities are not saved");
+}
+
 // The grid of a run of `ranks` ranks. One rank is single-process training whatever the mode (the
 // baseline of --scaling). Otherwise --grid as given, or the mode's: data dp = ranks, tensor tp =
 // ranks, pipeline pp = --stages (default ranks) with dp = ranks / stages, hybrid dp = ranks (data-
@@ -104,13 +140,13 @@ train::Grid resolve_grid(const TrainFlags& flags, int ranks) {
   if (grid.ranks() != ranks)
     throw UsageError("--grid " + flags.grid + " has " + std::to_string(grid.ranks()) + " ranks, the job " +
                      std::to_string(ranks));
-  const bool fits = (o.mode == "data" && grid.tp == 1 && grid.pp == 1) || (o.mode == "tensor" && grid.tp == ranks) ||
-                    (o.mode == "pipeline" && grid.tp == 1) ||
+  const bool fits = ((o.mode == "data" || o.mode == "ps") && grid.tp == 1 && grid.pp == 1) ||
+                    (o.mode == "tensor" && grid.tp == ranks) || (o.mode == "pipeline" && grid.tp == 1) ||
                     (o.mode == "hybrid" && grid.tp == 1 && (grid.pp > 1 || grid.dp == ranks));
   if (!fits)
     throw UsageError("--mode " + o.mode + " does not run on the grid dp=" + std::to_string(grid.dp) +
                      ",tp=" + std::to_string(grid.tp) + ",pp=" + std::to_string(grid.pp) +
-                     " (data: dp; tensor: tp; pipeline: dp x pp; hybrid: dp, or dp x pp)");
+                     " (data, ps: dp; tensor: tp; pipeline: dp x pp; hybrid: dp, or dp x pp)");
   if (flags.stages > 0 && o.mode != "pipeline" && !(o.mode == "hybrid" && grid.pp > 1))
     throw UsageError("--stages is for --mode pipeline (or hybrid with a pp grid)");
   return grid;
@@ -118,7 +154,7 @@ train::Grid resolve_grid(const TrainFlags& flags, int ranks) {
 
 void validate(TrainFlags& flags) {
   train::TrainOptions& o = flags.options;
-  static const std::vector<std::string> kModes{"data", "tensor", "pipeline", "hybrid"};
+  static const std::vector<std::string> kModes{"data", "tensor", "pipeline", "hybrid", "ps"};
   std::vector<std::string> modes;
   {
     std::stringstream in(o.mode);
@@ -127,8 +163,9 @@ void validate(TrainFlags& flags) {
   if (modes.size() > 1 && flags.scaling.empty()) throw UsageError("several --mode values need --scaling");
   for (const std::string& mode : modes)
     if (std::find(kModes.begin(), kModes.end(), mode) == kModes.end())
-      throw UsageError("unknown --mode '" + mode + "' (data, tensor, pipeline, hybrid)");
-  if (modes.empty()) throw UsageError("unknown --mode '' (data, tensor, pipeline, hybrid)");
+      throw UsageError("unknown --mode '" + mode + "' (data, tensor, pipeline, hybrid, ps)");
+  if (modes.empty()) throw UsageError("unknown --mode '' (data, tensor, pipeline, hybrid, ps)");
+  validate_parameter_server_flags(flags, modes);
   if (o.schedule != "gpipe" && o.schedule != "1f1b")
     throw UsageError("unknown --schedule '" + o.schedule + "' (gpipe, 1f1b)");
   validate_job_flags(flags.job);
@@ -207,7 +244,8 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
                    "Compute threads per rank (default: CCLAB_THREADS, else OMP_NUM_THREADS, else the CPUs "
                    "available to the rank)")
       ->check(in_range(1, 4096));
-  command->add_option("--mode", o.mode, "data | tensor | pipeline | hybrid (with --scaling: several, e.g. data,hybrid)")
+  command->add_option("--mode", o.mode,
+                      "data | tensor | pipeline | hybrid | ps (with --scaling: several, e.g. data,ps)")
       ->capture_default_str();
   command->add_option("--grid", flags->grid,
                       "Ranks per dimension, e.g. dp=2,pp=2 (hybrid: data x pipeline); default from --mode");
@@ -219,6 +257,17 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
       ->capture_default_str()
       ->check(in_range(0, kLargestBatch));
   command->add_option("--schedule", o.schedule, "Pipeline schedule: gpipe | 1f1b")->capture_default_str();
+  command
+      ->add_option("--servers", flags->servers,
+                   "Parameter server: colocated (every rank also serves a range), or S dedicated server ranks "
+                   "(the last S)")
+      ->capture_default_str();
+  command->add_option("--sync", o.ps_sync, "Parameter server consistency: sync | async | ssp")->capture_default_str();
+  command->add_option("--staleness", o.staleness, "ssp: steps a worker may run ahead of the slowest")
+      ->capture_default_str()
+      ->check(in_range(0, 1 << 20));
+  command->add_option("--straggler", flags->straggler,
+                      "RANK:FACTOR: that parameter-server worker computes FACTOR times slower");
   command
       ->add_option("--balance", o.balance,
                    "Pipeline layers per stage, e.g. 4,5 (default: balanced by measured layer times)")

@@ -72,7 +72,7 @@ void print_table_header(const nlohmann::json& first, std::ostream& out) {
       << first["threads"] << " thread(s) per rank; speedup in images/s over "
       << (first["ranks"] == 1 ? "1 rank" : "the first run")
       << "\n# time per step in ms (compute / comm / idle); bytes sent per step and rank (max over ranks) by "
-         "phase, measured, and the total predicted by DESIGN 3.7\n";
+         "phase (ps: grad_sync is push + pull), measured, and the total predicted by DESIGN 3.7\n";
   char line[512];
   std::snprintf(line, sizeof line, "%-8s %5s %9s %9s %7s %8s %8s %7s %7s %11s %11s %11s %11s\n", "mode", "ranks",
                 "grid", "images/s", "speedup", "step_ms", "compute", "comm", "idle", "forward_B", "backward_B",
@@ -83,7 +83,9 @@ void print_table_header(const nlohmann::json& first, std::ostream& out) {
 void print_table_row(const nlohmann::json& record, double speedup, std::ostream& out) {
   const auto& time = record["step_time_s"];
   const auto& phases = record["phases"];
-  const auto sent = [&](const char* phase) { return phases[phase]["sent_bytes_per_rank"].get<double>(); };
+  const auto sent = [&](const char* phase) {
+    return phases.contains(phase) ? phases[phase]["sent_bytes_per_rank"].get<double>() : 0.0;
+  };
   const auto& predicted = record["predicted_sent_bytes_per_rank"];
   const std::string grid =
       record["grid"]["dp"].dump() + "x" + record["grid"]["tp"].dump() + "x" + record["grid"]["pp"].dump();
@@ -93,7 +95,7 @@ void print_table_row(const nlohmann::json& record, double speedup, std::ostream&
                 mode.c_str(), record["ranks"].get<int>(), grid.c_str(), record["images_per_s"].get<double>(), speedup,
                 time["total"].get<double>() * 1e3, time["compute"].get<double>() * 1e3,
                 time["comm"].get<double>() * 1e3, time["idle"].get<double>() * 1e3, sent("forward"), sent("backward"),
-                sent("grad_sync"),
+                sent("grad_sync") + sent("push") + sent("pull"),
                 predicted.is_number() ? std::to_string(std::llround(predicted.get<double>())).c_str() : "-");
   out << line;
 }

@@ -46,8 +46,9 @@ void validate(const TrainOptions& options) {
   if (!(options.learning_rate > 0) || !std::isfinite(options.learning_rate))
     throw UsageError("--lr must be a positive number");
   if (!(options.momentum >= 0 && options.momentum < 1)) throw UsageError("--momentum must be in [0, 1)");
-  if (options.mode != "data" && options.mode != "tensor" && options.mode != "pipeline" && options.mode != "hybrid")
-    throw UsageError("unknown --mode '" + options.mode + "' (data, tensor, pipeline, hybrid)");
+  if (options.mode != "data" && options.mode != "tensor" && options.mode != "pipeline" && options.mode != "hybrid" &&
+      options.mode != "ps")
+    throw UsageError("unknown --mode '" + options.mode + "' (data, tensor, pipeline, hybrid, ps)");
   if (options.schedule != "gpipe" && options.schedule != "1f1b")
     throw UsageError("unknown --schedule '" + options.schedule + "' (gpipe, 1f1b)");
   if (options.bucket_bytes < 4) throw UsageError("--bucket-mb must hold at least one float");
@@ -161,21 +162,14 @@ enum RankFigure {
   kIdle,
   kTrainTime,
   kFirstStep,
-  kSentForward,
-  kSentBackward,
-  kSentSync,
   kSentTotal,
-  kPredictedForward,
-  kPredictedBackward,
-  kPredictedSync,
   kPredictedTotal,
-  kTextbookForward,
-  kTextbookBackward,
-  kTextbookSync,
-  kMessagesForward,
-  kMessagesBackward,
-  kMessagesSync,
-  kReceived,
+  // Blocks of PhaseCounts::kPhases figures, one per phase in PhaseCounts' order.
+  kSentByPhase,
+  kPredictedByPhase = kSentByPhase + PhaseCounts::kPhases,
+  kTextbookByPhase = kPredictedByPhase + PhaseCounts::kPhases,
+  kMessagesByPhase = kTextbookByPhase + PhaseCounts::kPhases,
+  kReceived = kMessagesByPhase + PhaseCounts::kPhases,
   kMessagesReceived,
   kFigures
 };
@@ -318,6 +312,7 @@ class TrainingRun {
     summary.steps = std::min(steps_per_epoch_ - first_step, total_steps_ - done_steps_);
     EpochSteps steps(summary.steps);
     for (size_t step = 0; step < summary.steps; ++step) train_step(epoch, first_step, step, summary, steps);
+    mode_->finish_steps();
     add_epoch_losses(steps, summary);
     add_epoch_times(epoch, steps, summary);
     progress_.clear();
@@ -452,15 +447,13 @@ class TrainingRun {
     mine[kIdle] = run_.step_time.idle_s;
     mine[kTrainTime] = run_.train_time_s;
     mine[kFirstStep] = run_.first_step_s;
-    const auto per_step = [&](const PhaseCounts& counts, RankFigure forward, RankFigure backward, RankFigure sync) {
-      mine[forward] = counts.forward / steps;
-      mine[backward] = counts.backward / steps;
-      mine[sync] = counts.grad_sync / steps;
+    const auto per_step = [&](const PhaseCounts& counts, RankFigure first) {
+      for (size_t phase = 0; phase < PhaseCounts::kPhases; ++phase) mine[first + phase] = counts.at(phase) / steps;
     };
-    per_step(traffic.bytes_sent, kSentForward, kSentBackward, kSentSync);
-    per_step(predicted, kPredictedForward, kPredictedBackward, kPredictedSync);
-    per_step(mode_->textbook_sent_bytes(), kTextbookForward, kTextbookBackward, kTextbookSync);
-    per_step(traffic.messages_sent, kMessagesForward, kMessagesBackward, kMessagesSync);
+    per_step(traffic.bytes_sent, kSentByPhase);
+    per_step(predicted, kPredictedByPhase);
+    per_step(mode_->textbook_sent_bytes(), kTextbookByPhase);
+    per_step(traffic.messages_sent, kMessagesByPhase);
     mine[kSentTotal] = traffic.bytes_sent.total() / steps;
     mine[kPredictedTotal] = predicted.total() / steps;
     mine[kReceived] = traffic.bytes_received / steps;
@@ -487,11 +480,22 @@ class TrainingRun {
       for (const std::vector<double>& theirs : gather_over_ranks(*comm_, step_times_us_))
         for (size_t i = 0; i < slowest_steps.size(); ++i) slowest_steps[i] = std::max(slowest_steps[i], theirs[i]);
     run_.step_samples_us = samples_for_record(slowest_steps);
-    run_.traffic.forward = {most[kSentForward], most[kPredictedForward], most[kMessagesForward],
-                            most[kTextbookForward]};
-    run_.traffic.backward = {most[kSentBackward], most[kPredictedBackward], most[kMessagesBackward],
-                             most[kTextbookBackward]};
-    run_.traffic.grad_sync = {most[kSentSync], most[kPredictedSync], most[kMessagesSync], most[kTextbookSync]};
+    for (size_t phase = 0; phase < PhaseCounts::kPhases; ++phase)
+      run_.traffic.at(phase) = {most[kSentByPhase + phase], most[kPredictedByPhase + phase],
+                                     most[kMessagesByPhase + phase], most[kTextbookByPhase + phase]};
+    if (comm_ && options_.mode == "ps") {  // every rank takes part, server or not
+      const Staleness mine_applied = mode_->staleness().value_or(Staleness{});
+      Staleness over_ranks;
+      double sum = 0;
+      for (const auto& theirs : gather_over_ranks(
+               *comm_, {mine_applied.mean * double(mine_applied.pushes), double(mine_applied.pushes), mine_applied.max})) {
+        sum += theirs[0];
+        over_ranks.pushes += size_t(theirs[1]);
+        over_ranks.max = std::max(over_ranks.max, theirs[2]);
+      }
+      over_ranks.mean = over_ranks.pushes ? sum / double(over_ranks.pushes) : 0;
+      run_.staleness = over_ranks;
+    }
     run_.received_bytes_per_rank = most[kReceived];
     run_.received_messages_per_rank = most[kMessagesReceived];
     run_.train_time_s = most[kTrainTime];

@@ -44,9 +44,18 @@ struct TrainOptions {
   bool profile_layers = false;  // print time per layer
   std::string json_path;
   std::string trace_path;  // Chrome trace events of every training step (cclab/trace.h)
-  std::string mode = "data";  // data | tensor | pipeline | hybrid
+  std::string mode = "data";  // data | tensor | pipeline | hybrid | ps
   Grid grid;
   size_t bucket_bytes = size_t{1} << 20;  // data mode: gradient bucket size (--bucket-mb)
+  // Parameter server (--mode ps): dedicated server ranks (--servers S, the last S ranks; 0: every rank
+  // also serves, --servers colocated), consistency (--sync sync | async | ssp) and ssp's bound on how
+  // many steps a worker may run ahead of the slowest (--staleness K).
+  size_t ps_servers = 0;
+  std::string ps_sync = "sync";
+  size_t staleness = 1;
+  // --straggler RANK:FACTOR: that worker's compute takes FACTOR times as long (parameter server).
+  int straggler_rank = -1;
+  double straggler_factor = 1;
   // Pipeline: micro-batches per global batch (--microbatches; 0: 4 per stage, at most the batch)
   // and the schedule (--schedule gpipe | 1f1b). Stages: grid.pp (--stages).
   size_t microbatches = 0;
@@ -83,7 +92,11 @@ struct Traffic {
 };
 
 struct PhaseTraffic {
-  Traffic forward, backward, grad_sync;
+  Traffic forward, backward, grad_sync, push, pull;  // the order of PhaseCounts
+  Traffic& at(size_t phase) {
+    Traffic* const phases[] = {&forward, &backward, &grad_sync, &push, &pull};
+    return *phases[phase];
+  }
 };
 
 struct Evaluation {
@@ -103,6 +116,13 @@ struct EpochSummary {
   double images_per_s = 0;
   StepTime step_time;  // mean per timed step
   PhaseTimes phases;   // mean per timed step
+};
+
+/// How stale the gradients a parameter server applied were: updates to its range between the values
+/// a worker computed with and its push (mean and maximum over the pushes).
+struct Staleness {
+  double mean = 0, max = 0;
+  size_t pushes = 0;
 };
 
 struct TrainSummary {
@@ -133,6 +153,7 @@ struct TrainSummary {
   std::string grad_sync_path;                       // data mode: ParallelMode::grad_sync_path()
   double received_bytes_per_rank = 0, received_messages_per_rank = 0;  // per step, all phases, max over ranks
   std::string split;  // how the mode split the model over the ranks (ParallelMode::describe)
+  std::optional<Staleness> staleness;  // parameter server: over every server's pushes
 };
 
 /// Threads to use and where the number came from ("--threads", "CCLAB_THREADS", "OMP_NUM_THREADS",

@@ -176,6 +176,7 @@ TEST(TrainCheckpoint, RefusesCorruptTruncatedAndMismatchedCheckpoints) {
   const RunResult missing = run(kRun + " --steps 10 --checkpoint-dir " + dir.string() + " --resume");
   EXPECT_EQ(missing.status, 2) << missing.output;
   EXPECT_EQ(run(kRun + " --steps 10 --resume").status, 2);
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -14,7 +14,8 @@ constexpr uint64_t kShuffleStream = 0x5348'5546'0000'0000ull;
 BatchLoader::BatchLoader(const Dataset& dataset, size_t global_batch, uint64_t seed, bool shuffle, Shard shard)
     : dataset_(dataset), global_batch_(global_batch), seed_(seed), shuffle_(shuffle), shard_(shard) {
   if (global_batch == 0) throw UsageError("the batch size must be at least 1");
-  if (shard.ranks == 0 || shard.rank >= shard.ranks)
+  // shard.rank == shard.ranks is a rank past the last shard: it loads nothing (a parameter server).
+  if (shard.ranks == 0 || shard.rank > shard.ranks)
     throw Error("shard " + std::to_string(shard.rank) + " of " + std::to_string(shard.ranks) + " does not exist");
   if (dataset.size() == 0) throw UsageError("data set " + dataset.description() + " is empty");
 }
@@ -28,6 +29,7 @@ size_t BatchLoader::max_local_batch() const {
 }
 
 std::pair<size_t, size_t> BatchLoader::shard_range(size_t global_size, Shard shard) {
+  if (shard.rank >= shard.ranks) return {global_size, global_size};
   return {shard.rank * global_size / shard.ranks, (shard.rank + 1) * global_size / shard.ranks};
 }
 

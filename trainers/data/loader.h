@@ -14,7 +14,7 @@
 
 namespace cclab::train {
 
-/// This rank's place among the data-parallel ranks.
+/// This rank's place among the data-parallel ranks; rank == ranks: a rank that loads no samples.
 struct Shard {
   size_t rank = 0, ranks = 1;
 };

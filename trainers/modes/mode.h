@@ -13,6 +13,7 @@
 
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -50,10 +51,17 @@ struct StepResult {
   double forward_s = 0, backward_s = 0, update_s = 0, comm_s = 0;
 };
 
-/// A count (bytes or messages) by phase (DESIGN 3.5 phases), summed over the steps so far.
+/// A count (bytes or messages) by phase (DESIGN 3.5 phases; push and pull: the parameter server's),
+/// summed over the steps so far.
 struct PhaseCounts {
-  double forward = 0, backward = 0, grad_sync = 0;
-  double total() const { return forward + backward + grad_sync; }
+  double forward = 0, backward = 0, grad_sync = 0, push = 0, pull = 0;
+  static constexpr size_t kPhases = 5;
+  /// Phase i in the order above.
+  double at(size_t i) const {
+    const double values[kPhases] = {forward, backward, grad_sync, push, pull};
+    return values[i];
+  }
+  double total() const { return forward + backward + grad_sync + push + pull; }
 };
 
 /// What this rank sent by phase and received in all, during train_step only (evaluation passes and
@@ -102,6 +110,12 @@ class ParallelMode {
   /// measured stage balance: "balance=4,5"); recorded in checkpoints so a resumed run splits the
   /// model the same way (TrainOptions::balance). Empty for the other modes.
   virtual std::string layout() const { return ""; }
+  /// After the last step of an epoch, before the collectives that close it: a mode whose ranks may
+  /// be steps apart (asynchronous parameter servers) finishes the work still in flight. Collective.
+  virtual void finish_steps() {}
+  /// Parameter servers: the staleness of the updates this rank applied (nullopt elsewhere).
+  virtual std::optional<Staleness> staleness() const { return std::nullopt; }
+
   /// Called on every rank before a checkpoint is written: a mode whose ranks hold parts of a
   /// replicated state (e.g. optimizer state sharded over data-parallel ranks) assembles it here.
   /// Collective. Nothing to do for modes whose parameters() and velocity() are always complete.
@@ -135,6 +149,9 @@ std::unique_ptr<ParallelMode> make_tensor_parallel(Comm& comm, const TrainOption
 /// pipeline_parallel.cc: grid pp = stages, dp = replicas of the pipeline (dp x pp = ranks).
 std::unique_ptr<ParallelMode> make_pipeline_parallel(Comm& comm, const TrainOptions& options, const ModelPlan& plan,
                                                      Backend& backend);
+/// parameter_server.cc: --mode ps, workers and servers (TrainOptions::ps_servers, ps_sync).
+std::unique_ptr<ParallelMode> make_parameter_server(Comm& comm, const TrainOptions& options, const ModelPlan& plan,
+                                                    Backend& backend);
 /// hybrid_parallel.cc: data-parallel convolution layers, tensor-parallel fully connected layers
 /// over the same ranks (Krizhevsky's "one weird trick"). (--mode hybrid with pp > 1 is the data x
 /// pipeline grid of make_pipeline_parallel.)
