@@ -100,15 +100,7 @@ class DataParallel : public ParallelMode {
   }
 
   StepResult evaluate(const StepBatch& batch) override {
-    StepResult result;
-    if (batch.local_size == 0) return result;
-    std::copy(batch.input, batch.input + batch.local_size * model_.input_shape().elements(), activations_.input());
-    model_.forward(activations_, batch.local_size, false);
-    const LossResult loss =
-        softmax_cross_entropy(activations_.output(), batch.labels, batch.local_size, classes_, nullptr, 1.0);
-    result.loss_sum = loss.loss_sum;
-    result.correct = loss.correct;
-    return result;
+    return evaluate_whole_model(model_, activations_, batch, classes_);
   }
 
   ModeTraffic traffic() const override {

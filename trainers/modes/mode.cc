@@ -1,8 +1,23 @@
 #include "modes/mode.h"
 
+#include <algorithm>
+
 #include "cclab/comm.h"
+#include "model/loss.h"
 
 namespace cclab::train {
+
+StepResult evaluate_whole_model(Model& model, Activations& activations, const StepBatch& batch, size_t classes) {
+  StepResult result;
+  if (batch.local_size == 0) return result;
+  std::copy(batch.input, batch.input + batch.local_size * model.input_shape().elements(), activations.input());
+  model.forward(activations, batch.local_size, false);
+  const LossResult loss =
+      softmax_cross_entropy(activations.output(), batch.labels, batch.local_size, classes, nullptr, 1.0);
+  result.loss_sum = loss.loss_sum;
+  result.correct = loss.correct;
+  return result;
+}
 
 std::unique_ptr<ParallelMode> make_mode(Comm* comm, const TrainOptions& options, const ModelPlan& plan,
                                         Backend& backend) {

@@ -134,6 +134,9 @@ class ParallelMode {
   virtual std::string grad_sync_path() const { return ""; }
 };
 
+/// evaluate() of a rank that holds the whole model: inference on its shard of the batch.
+StepResult evaluate_whole_model(Model& model, Activations& activations, const StepBatch& batch, size_t classes);
+
 /// The mode of options.mode / options.grid for this rank (mode.cc); comm is null for a one-rank run
 /// (data mode). A step gives a Shard{r, R} at most (options.batch + R - 1) / R samples.
 std::unique_ptr<ParallelMode> make_mode(Comm* comm, const TrainOptions& options, const ModelPlan& plan,

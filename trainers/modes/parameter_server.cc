@@ -107,13 +107,12 @@ class ParameterServer : public ParallelMode {
     std::string text = "# parameter server (" + options_.ps_sync;
     if (options_.ps_sync == "ssp") text += ", staleness " + std::to_string(options_.staleness);
     text += "): " + std::to_string(workers_) + " workers, " + std::to_string(servers_) +
-            (colocated_ ? " colocated servers (each rank serves a range)"
-                        : " dedicated servers (ranks " + std::to_string(workers_) + ".." +
-                              std::to_string(ranks_ - 1) + ")") +
+            (colocated_
+                 ? " colocated servers (each rank serves a range)"
+                 : " dedicated servers (ranks " + std::to_string(workers_) + ".." + std::to_string(ranks_ - 1) + ")") +
             "; each server owns a contiguous range of about " + std::to_string(count / servers_) + " of the " +
             std::to_string(count) + " parameters";
-    if (options_.straggler_rank >= 0)
-      text += format_straggler();
+    if (options_.straggler_rank >= 0) text += format_straggler();
     return text + "\n";
   }
 
@@ -154,15 +153,8 @@ class ParameterServer : public ParallelMode {
   }
 
   StepResult evaluate(const StepBatch& batch) override {
-    StepResult result;
-    if (!is_worker_ || batch.local_size == 0) return result;
-    std::copy(batch.input, batch.input + batch.local_size * model_.input_shape().elements(), activations_.input());
-    model_.forward(activations_, batch.local_size, false);
-    const LossResult loss =
-        softmax_cross_entropy(activations_.output(), batch.labels, batch.local_size, classes_, nullptr, 1.0);
-    result.loss_sum = loss.loss_sum;
-    result.correct = loss.correct;
-    return result;
+    // A dedicated server's shard is empty.
+    return evaluate_whole_model(model_, activations_, batch, classes_);
   }
 
   ModeTraffic traffic() const override {
@@ -284,8 +276,8 @@ class ParameterServer : public ParallelMode {
 
   void post_push_receive(size_t worker) {
     if (colocated_ && int(worker) == rank_) return;  // our own push is copied, not received
-    push_receives_[worker] = push_group_.irecv(int(worker), pushed(worker), range_size(),
-                                               uint32_t(pushes_served_[worker]) & kMessageMask);
+    push_receives_[worker] =
+        push_group_.irecv(int(worker), pushed(worker), range_size(), uint32_t(pushes_served_[worker]) & kMessageMask);
   }
 
   // Takes every push that arrived; applies and replies as --sync says. True if anything moved.
@@ -368,7 +360,8 @@ class ParameterServer : public ParallelMode {
     const auto start = Clock::now();
     version_pulled_[worker] = version_;
     if (colocated_ && int(worker) == rank_) {
-      std::copy(master_.begin(), master_.end(), model_.parameters().values().begin() + std::ptrdiff_t(own_range().first));
+      std::copy(master_.begin(), master_.end(),
+                model_.parameters().values().begin() + std::ptrdiff_t(own_range().first));
       own_pull_pending_ = false;
     } else {
       // The previous reply to this worker was received before it pushed again, so its send is done.
