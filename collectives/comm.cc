@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <thread>
 
+#include "bootstrap/job_network.h"
 #include "cclab/error.h"
 #include "cclab/node_shared_memory.h"
 #include "transports/mpi/mpi_transport.h"
@@ -44,8 +46,20 @@ bool mailboxes_wanted() {
   throw UsageError("CCLAB_UCX_MAILBOXES must be 'on' or 'off', not '" + std::string(value) + "'");
 }
 
-std::unique_ptr<Transport> make_transport(const std::string& name, Bootstrap& bootstrap, double timeout_s) {
-  if (name == "ucx") return std::make_unique<UcxTransport>(bootstrap, timeout_s);
+// UCX listens on every TCP device it opens: keep it to the one the job needs.
+UcxOptions ucx_options(Bootstrap& bootstrap, const std::vector<std::string>& host_names) {
+  UcxOptions options = UcxOptions::from_env();
+  std::string why_not;
+  options.net_devices = job_network_interface(host_names, bootstrap.rank(), &why_not);
+  if (options.net_devices.empty())
+    std::fprintf(stderr, "cclab: rank %d: UCX may listen on every interface (%s); set UCX_NET_DEVICES\n",
+                 bootstrap.rank(), why_not.c_str());
+  return options;
+}
+
+std::unique_ptr<Transport> make_transport(const std::string& name, Bootstrap& bootstrap, double timeout_s,
+                                          const std::vector<std::string>& host_names) {
+  if (name == "ucx") return std::make_unique<UcxTransport>(bootstrap, timeout_s, ucx_options(bootstrap, host_names));
   if (name == "mpi") return std::make_unique<MpiTransport>();
   throw UsageError("unknown transport '" + name + "' (this build has: ucx, mpi)");
 }
@@ -85,9 +99,9 @@ std::unique_ptr<Comm> Comm::create(std::unique_ptr<Bootstrap> bootstrap, const C
   std::vector<std::string> host_names = bootstrap->allgather(this_host_name());
   Topology topology = topology_from_hosts(host_names, options.ranks_per_node);
   std::unique_ptr<Comm> comm(new Comm(options, std::move(bootstrap), topology, std::move(host_names)));
-  comm->transport_ = make_transport(options.transport, *comm->bootstrap_, options.timeout_s);
+  comm->transport_ = make_transport(options.transport, *comm->bootstrap_, options.timeout_s, comm->host_names_);
   if (!options.inter_transport.empty() && options.inter_transport != options.transport) {
-    auto inter = make_transport(options.inter_transport, *comm->bootstrap_, options.timeout_s);
+    auto inter = make_transport(options.inter_transport, *comm->bootstrap_, options.timeout_s, comm->host_names_);
     comm->transport_ = std::make_unique<NodeSplitTransport>(std::move(comm->transport_), std::move(inter),
                                                             topology.node_of_rank);
   } else if (options.transport == "ucx" && comm->size() > 1 && mailboxes_wanted()) {

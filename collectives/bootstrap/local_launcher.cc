@@ -4,10 +4,21 @@
 // with the same arguments plus CCLAB_* variables, and watches them. When one rank fails, the others
 // would otherwise sit in a collective until their timeout, so the supervisor stops them at once and
 // says which rank failed and how. With through_mpirun it starts mpirun instead and supervises that.
+//
+// Leaving nothing behind (docs/design.md, "Stopping a job"): Open MPI keeps its session folder and
+// shared-memory segments in folders this supervisor makes for the job and removes once mpirun is gone,
+// however the job ended; mpirun runs in its own process group, so a terminal's Ctrl-C reaches only us
+// and mpirun is asked to stop once (a second SIGINT makes it exit without cleaning up); and a one-node
+// mpirun gets a network namespace of its own, where its all-address listeners reach only loopback.
+#include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,8 +29,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bootstrap/job_token.h"
@@ -49,14 +64,27 @@ constexpr auto kMpirunStopGrace = std::chrono::seconds(5);
 constexpr auto kUsageErrorGrace = std::chrono::seconds(1);
 constexpr int kUsageExitStatus = 2;
 
-/// Blocks SIGINT, SIGTERM and SIGCHLD in the calling thread while it supervises, so that they queue
+/// The signals that stop a job: Ctrl-C, kill, a closed terminal, Ctrl-\\.
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+bool is_stop_signal(int signal) {
+  return std::find(std::begin(kStopSignals), std::end(kStopSignals), signal) != std::end(kStopSignals);
+}
+
+/// What the children get when the supervisor is asked to stop: SIGINT stays SIGINT (a rank may treat
+/// it differently); a hang-up or quit becomes SIGTERM, so that no rank dumps core and mpirun stops its
+/// ranks in order.
+int forwarded_signal(int signal) { return signal == SIGINT ? SIGINT : SIGTERM; }
+
+/// Blocks the stop signals and SIGCHLD in the calling thread while it supervises, so that they queue
 /// up for wait() instead of killing the supervisor before it could stop the ranks. Threads created
 /// meanwhile (the store server) inherit the mask, so the process-directed signals wait for us.
 class SupervisorSignals {
  public:
   SupervisorSignals() {
     sigemptyset(&handled_);
-    for (int signal : {SIGINT, SIGTERM, SIGCHLD}) sigaddset(&handled_, signal);
+    for (int signal : kStopSignals) sigaddset(&handled_, signal);
+    sigaddset(&handled_, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &handled_, &previous_);
     // An inherited SIGCHLD=SIG_IGN would make the kernel reap the ranks itself, and waitpid could
     // no longer tell how they ended.
@@ -106,6 +134,70 @@ struct ExecPlan {
   std::vector<std::string> env;
   std::optional<cpu_set_t> affinity;
   int death_signal = SIGKILL;  // what the child gets if the supervisor dies (no orphaned ranks)
+  bool own_process_group = false;  // out of the terminal's reach: signals come from the supervisor only
+  bool private_network = false;    // a new network namespace with only loopback (up)
+};
+
+/// In the child between fork and exec (async-signal-safe calls only): a new network namespace, whose
+/// only interface, loopback, starts down. Returns 0 or an errno value.
+int enter_private_network() {
+  if (::unshare(CLONE_NEWNET) != 0) return errno;
+  const int probe = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (probe < 0) return errno;
+  ifreq request{};
+  std::memcpy(request.ifr_name, "lo", 3);
+  int error = 0;
+  if (::ioctl(probe, SIOCGIFFLAGS, &request) != 0) {
+    error = errno;
+  } else {
+    request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP);
+    if (::ioctl(probe, SIOCSIFFLAGS, &request) != 0) error = errno;
+  }
+  ::close(probe);
+  return error;
+}
+
+/// Whether this process may make network namespaces (root, or CAP_SYS_ADMIN): tried in a child.
+bool can_make_network_namespace(std::string* why_not) {
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    *why_not = std::string("fork: ") + std::strerror(errno);
+    return false;
+  }
+  if (pid == 0) _exit(::unshare(CLONE_NEWNET) == 0 ? 0 : (errno & 0x7f));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
+  *why_not = std::string("unshare: ") + (WIFEXITED(status) ? std::strerror(WEXITSTATUS(status)) : "probe died");
+  return false;
+}
+
+/// A folder that belongs to one job: made empty (mkdtemp) and removed with everything in it.
+class JobFolder {
+ public:
+  /// Makes `parent`/cclab-<pid>-XXXXXX; an empty path() when that fails.
+  explicit JobFolder(const std::string& parent) {
+    std::string pattern = parent + "/cclab-" + std::to_string(::getpid()) + "-XXXXXX";
+    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~JobFolder() {
+    if (path_.empty()) return;
+    // Depth first, never following links or crossing into another file system.
+    ::nftw(
+        path_.c_str(),
+        [](const char* path, const struct stat*, int, FTW*) {
+          ::remove(path);  // what cannot be removed stays; the rest still goes
+          return 0;
+        },
+        16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+  }
+  JobFolder(const JobFolder&) = delete;
+  JobFolder& operator=(const JobFolder&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
 };
 
 std::vector<char*> pointers(std::vector<std::string>& strings) {
@@ -159,6 +251,12 @@ class Children {
     // The child reports a failed exec through this pipe; a successful exec closes it (CLOEXEC).
     int report[2];
     if (::pipe2(report, O_CLOEXEC) != 0) throw Error("pipe: " + std::string(std::strerror(errno)));
+    // What the child reports when it cannot exec: which step failed, and errno.
+    enum Step : int { binding, network, exec };
+    struct Failure {
+      int step;
+      int error;
+    };
     UniqueFd report_read(report[0]), report_write(report[1]);
     const pid_t supervisor = ::getpid();
     const pid_t pid = ::fork();
@@ -168,31 +266,36 @@ class Children {
       prctl(PR_SET_PDEATHSIG, plan.death_signal);
       // The supervisor may have died before prctl took effect.
       if (::getppid() != supervisor) _exit(127);
-      int error = 0;
+      if (plan.own_process_group) ::setpgid(0, 0);
+      Failure failure{exec, 0};
       if (plan.affinity && sched_setaffinity(0, sizeof *plan.affinity, &*plan.affinity) != 0) {
-        error = errno;
+        failure = {binding, errno};
+      } else if (plan.private_network && (failure.error = enter_private_network()) != 0) {
+        failure.step = network;
       } else {
         ::execve(plan.path.c_str(), argv.data(), envp.data());
-        error = errno;
+        failure.error = errno;
       }
-      [[maybe_unused]] ssize_t ignored = ::write(report[1], &error, sizeof error);
+      [[maybe_unused]] ssize_t ignored = ::write(report[1], &failure, sizeof failure);
       _exit(127);
     }
     children_.push_back({pid, std::move(label)});
     report_write.reset();
-    int error = 0;
+    Failure failure{};
     ssize_t n;
     do {
-      n = ::read(report_read.get(), &error, sizeof error);
+      n = ::read(report_read.get(), &failure, sizeof failure);
     } while (n < 0 && errno == EINTR);
-    if (n == sizeof error) {
+    if (n == sizeof failure) {
       // Reap it here so the message is about the real cause, not "exited with status 127".
       while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
       }
       children_.back().running = false;
-      throw Error("cannot start " + children_.back().label + ": " +
-                  (plan.affinity ? "binding or exec of " : "exec of ") + plan.path +
-                  " failed: " + std::strerror(error));
+      const std::string step = failure.step == binding   ? "binding to its cores"
+                               : failure.step == network ? "its private network namespace"
+                                                         : "exec of " + plan.path;
+      throw Error("cannot start " + children_.back().label + ": " + step + " failed: " +
+                  std::strerror(failure.error));
     }
   }
 
@@ -232,12 +335,12 @@ std::string signal_text(int signal) {
 struct Outcome {
   const Children::Child* first_failure = nullptr;  // the child whose failure stopped the job
   bool stopped_others = false;                     // we signalled at least one child still running
-  int received_signal = 0;                         // SIGINT/SIGTERM the supervisor got and forwarded
+  int received_signal = 0;                         // the stop signal the supervisor got and forwarded
   bool checks_failed = false;                      // a rank finished with results that failed a check
 };
 
-/// Waits for every child. On the first failure, or a SIGINT/SIGTERM to the supervisor, stops the
-/// rest: SIGTERM (or the received signal), then SIGKILL after `stop_grace`.
+/// Waits for every child. On the first failure, or a stop signal to the supervisor, stops the rest:
+/// SIGTERM (or the forwarded signal), then SIGKILL after `stop_grace`.
 Outcome supervise(Children& children, SupervisorSignals& signals, std::chrono::seconds stop_grace) {
   Outcome outcome;
   const auto never = Clock::time_point::max();
@@ -245,13 +348,13 @@ Outcome supervise(Children& children, SupervisorSignals& signals, std::chrono::s
   Clock::time_point term_at = never, kill_at = never;
 
   const auto on_signal = [&](int signal) {
-    if (signal != SIGINT && signal != SIGTERM) return;  // SIGCHLD only wakes us up to reap
+    if (!is_stop_signal(signal)) return;  // SIGCHLD only wakes us up to reap
     if (!stopping) {
       // Forward what we got (ranks from the terminal's process group may have it already; a second
       // copy is harmless): a rank may treat SIGINT differently from SIGTERM.
       stopping = true;
       outcome.received_signal = signal;
-      if (children.signal_running(signal) > 0) outcome.stopped_others = true;
+      if (children.signal_running(forwarded_signal(signal)) > 0) outcome.stopped_others = true;
       term_at = never;
       kill_at = Clock::now() + stop_grace;
     } else {
@@ -262,7 +365,7 @@ Outcome supervise(Children& children, SupervisorSignals& signals, std::chrono::s
   };
 
   for (;;) {
-    // Take a pending SIGINT/SIGTERM before reaping: on Ctrl-C the ranks die of the terminal's
+    // Take a pending stop signal before reaping: on Ctrl-C the ranks die of the terminal's
     // SIGINT at the same moment, and that is an interrupted job, not a failed rank.
     on_signal(signals.wait(std::chrono::milliseconds(0)));
     size_t running = 0;
@@ -308,6 +411,67 @@ Outcome supervise(Children& children, SupervisorSignals& signals, std::chrono::s
   return outcome;
 }
 
+/// The processes whose parent is this one, from /proc.
+std::vector<pid_t> own_children() {
+  std::vector<pid_t> result;
+  const std::string self = std::to_string(::getpid());
+  struct CloseDirectory {
+    void operator()(DIR* directory) const { ::closedir(directory); }
+  };
+  std::unique_ptr<DIR, CloseDirectory> proc(::opendir("/proc"));
+  if (!proc) return result;
+  while (const dirent* entry = ::readdir(proc.get())) {
+    if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+    std::ifstream stat(std::string("/proc/") + entry->d_name + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so parse after the last ')'.
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state, parent;
+    if (rest >> state >> parent && parent == self) result.push_back(static_cast<pid_t>(std::stol(entry->d_name)));
+  }
+  return result;
+}
+
+/// Makes this process the reaper of its orphaned descendants while it lives: ranks whose mpirun died
+/// become our children, so that we can wait for them before removing the files they use.
+class OrphanReaper {
+ public:
+  OrphanReaper() {
+    ::prctl(PR_GET_CHILD_SUBREAPER, &previous_);
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  }
+  ~OrphanReaper() { ::prctl(PR_SET_CHILD_SUBREAPER, previous_); }
+  OrphanReaper(const OrphanReaper&) = delete;
+  OrphanReaper& operator=(const OrphanReaper&) = delete;
+
+  /// Reaps the adopted processes: they get `grace` to exit (a rank notices its lost daemon), then SIGKILL.
+  void reap(std::chrono::seconds grace) {
+    const auto kill_at = Clock::now() + grace;
+    bool killed = false;
+    for (;;) {
+      const pid_t reaped = ::waitpid(-1, nullptr, WNOHANG);
+      if (reaped > 0) continue;
+      if (reaped < 0 && errno != EINTR) return;  // ECHILD: none left
+      if (!killed && Clock::now() >= kill_at) {
+        for (pid_t orphan : own_children()) ::kill(orphan, SIGKILL);
+        killed = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+ private:
+  int previous_ = 0;
+};
+
+bool set_in_environment(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0';
+}
+
 std::string this_executable() {
   char path[4096];
   const ssize_t length = ::readlink("/proc/self/exe", path, sizeof path - 1);
@@ -344,7 +508,8 @@ int launch_through_mpirun(const std::vector<std::string>& argv, const LocalLaunc
   const int cores = detail::physical_cores(detail::affinity_cpus());
   ExecPlan plan;
   plan.path = mpirun;
-  plan.argv = {"mpirun", "-np", std::to_string(options.ranks)};
+  // No rank reads stdin, and mpirun, in a process group of its own, must not try to (SIGTTIN).
+  plan.argv = {"mpirun", "--stdin", "none", "-np", std::to_string(options.ranks)};
   if (options.ranks > cores) plan.argv.push_back("--oversubscribe");
   plan.argv.push_back("--bind-to");
   plan.argv.push_back(options.bind && options.ranks <= cores ? "core" : "none");
@@ -352,14 +517,47 @@ int launch_through_mpirun(const std::vector<std::string>& argv, const LocalLaunc
   plan.argv.push_back(this_executable());
   plan.argv.insert(plan.argv.end(), argv.begin() + 1, argv.end());
   // Open MPI refuses to run as root without both; containers and CI commonly run as root.
-  plan.env = environment_with({"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"});
+  std::vector<std::string> overrides = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"};
+  // Open MPI's session folder (and PMIx's files in it) and its shared-memory segments go to folders of
+  // this job, removed below once mpirun is gone, whether or not it cleaned up. A place the user chose
+  // is theirs to clean.
+  std::optional<JobFolder> session_folder, segment_folder;
+  if (!set_in_environment("OMPI_MCA_orte_tmpdir_base")) {
+    const char* tmpdir = std::getenv("TMPDIR");
+    session_folder.emplace(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp");
+    if (session_folder->path().empty())
+      throw Error("cannot make a folder for Open MPI's session files in " + std::string(tmpdir ? tmpdir : "/tmp") +
+                  ": " + std::strerror(errno));
+    overrides.push_back("OMPI_MCA_orte_tmpdir_base=" + session_folder->path());
+  }
+  if (!set_in_environment("OMPI_MCA_btl_vader_backing_directory")) {
+    segment_folder.emplace("/dev/shm");
+    // Without /dev/shm Open MPI puts the segments in its session folder (ours too, when we made it).
+    if (!segment_folder->path().empty())
+      overrides.push_back("OMPI_MCA_btl_vader_backing_directory=" + segment_folder->path());
+  }
+  // The ranks all run here: mpirun's daemon channel needs only loopback. Open MPI 4.1 still binds its
+  // listeners to every address; a network namespace of its own leaves those only loopback to listen on.
+  if (!set_in_environment("OMPI_MCA_oob_tcp_if_include") && !set_in_environment("OMPI_MCA_oob_tcp_if_exclude"))
+    overrides.push_back("OMPI_MCA_oob_tcp_if_include=lo");
+  std::string why_shared_network;
+  plan.private_network = can_make_network_namespace(&why_shared_network);
+  if (!plan.private_network)
+    std::fprintf(stderr,
+                 "cclab: mpirun runs in this host's network (%s): Open MPI listens on all its addresses "
+                 "while the job runs\n",
+                 why_shared_network.c_str());
+  plan.env = environment_with(overrides);
   // SIGTERM rather than SIGKILL if we die: mpirun then stops its ranks instead of orphaning them.
   plan.death_signal = SIGTERM;
+  plan.own_process_group = true;
 
   SupervisorSignals signals;
+  OrphanReaper orphans;
   Children children;
   children.start(std::move(plan), "mpirun", signals.original_mask());
   const Outcome outcome = supervise(children, signals, kMpirunStopGrace);
+  orphans.reap(kRankStopGrace);
   const auto& child = children.all().front();
   if (outcome.received_signal != 0) {
     std::fprintf(stderr, "cclab: received %s; stopped mpirun and its ranks\n",

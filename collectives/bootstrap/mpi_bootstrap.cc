@@ -2,6 +2,8 @@
 
 #include <climits>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 
 #include "cclab/deadline.h"
 #include "cclab/error.h"
@@ -18,6 +20,21 @@ void check(int rc, const char* what) {
   throw Error(std::string(what) + " failed: " + std::string(text, length));
 }
 
+const char* env(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : nullptr;
+}
+
+/// In a one-node job Open MPI's TCP BTL would only add listening sockets on every address of the
+/// host (it binds 0.0.0.0 and ::): keep the ranks to shared memory, unless the user chose BTLs.
+/// Open MPI reads OMPI_MCA_* from the environment in MPI_Init, so this must run before it.
+void keep_one_node_job_off_tcp() {
+  const char* size = env("OMPI_COMM_WORLD_SIZE");
+  const char* local_size = env("OMPI_COMM_WORLD_LOCAL_SIZE");
+  if (size == nullptr || local_size == nullptr || std::string(size) != local_size) return;
+  if (env("OMPI_MCA_btl") == nullptr) setenv("OMPI_MCA_btl", "self,vader", 1);
+}
+
 }  // namespace
 
 MpiBootstrap::MpiBootstrap(double timeout_s) : timeout_s_(timeout_s) {
@@ -26,6 +43,7 @@ MpiBootstrap::MpiBootstrap(double timeout_s) : timeout_s_(timeout_s) {
   if (initialized) {
     MPI_Query_thread(&thread_level_);
   } else {
+    keep_one_node_job_off_tcp();
     // MPI_Init_thread's failures cannot be caught (the default handler aborts), but say what we did.
     check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &thread_level_), "MPI_Init_thread");
     initialized_here_ = true;

@@ -22,6 +22,7 @@
 #include <gloo/rendezvous/store.h>
 #include <gloo/transport/tcp/device.h>
 
+#include "bootstrap/job_network.h"
 #include "bootstrap/job_token.h"
 #include "bootstrap/store_address.h"
 #include "bootstrap/tcp_store_client.h"
@@ -86,7 +87,7 @@ std::shared_ptr<GlooSession> gloo_session(Comm& comm) {
   session->client = std::make_unique<TcpStoreClient>(parse_store_address(address.substr(0, space), "gloo store"),
                                                      address.substr(space + 1), deadline);
   GlooStore store(*session->client, comm.timeout_s());
-  gloo::transport::tcp::attr attr(comm.topology().nodes() == 1 ? "127.0.0.1" : host);
+  gloo::transport::tcp::attr attr(ranks_share_one_host(comm.host_names()) ? "127.0.0.1" : host);
   auto device = gloo::transport::tcp::CreateDevice(attr);
   session->context = std::make_shared<gloo::rendezvous::Context>(comm.rank(), comm.size());
   session->context->setTimeout(std::chrono::milliseconds(long(comm.timeout_s() * 1000)));

@@ -52,12 +52,18 @@ struct WorkerDeleter {
 using ContextPtr = std::unique_ptr<ucp_context, ContextDeleter>;
 using WorkerPtr = std::unique_ptr<ucp_worker, WorkerDeleter>;
 
-ContextPtr make_context(int ranks) {
+ContextPtr make_context(int ranks, const std::string& net_devices) {
   std::lock_guard lock(ucx_global_mutex());
   ucp_config_t* raw_config = nullptr;
   ucs_status_t status = ucp_config_read(nullptr, nullptr, &raw_config);
   if (status != UCS_OK) fail("ucp_config_read", status);
   std::unique_ptr<ucp_config_t, ConfigDeleter> config(raw_config);
+  // Every TCP device UCX opens is a listening socket on that device's address.
+  const char* user_devices = std::getenv("UCX_NET_DEVICES");
+  if (!net_devices.empty() && (user_devices == nullptr || *user_devices == '\0')) {
+    status = ucp_config_modify(config.get(), "NET_DEVICES", net_devices.c_str());
+    if (status != UCS_OK) fail("ucp_config_modify NET_DEVICES=" + net_devices, status);
+  }
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_ESTIMATED_NUM_EPS | UCP_PARAM_FIELD_MT_WORKERS_SHARED;
   params.features = UCP_FEATURE_TAG;
@@ -366,7 +372,7 @@ UcxTransport::UcxTransport(Bootstrap& bootstrap, double timeout_s, UcxOptions op
     throw Error("ucx: unsupported number of ranks " + std::to_string(size()));
   state_ = std::make_unique<State>(rank(), size(), options_.peer_error_handling, timeout_s);
   State& s = *state_;
-  s.context = make_context(size());
+  s.context = make_context(size(), options_.net_devices);
   s.worker = make_worker(s.context.get());
 
   // Each contribution: one byte for the error mode (all ranks must agree), then the address.

@@ -34,6 +34,11 @@ struct UcxOptions {
   /// Every rank must use the same setting (checked at construction).
   bool peer_error_handling = false;
 
+  /// The network devices UCX may open (its NET_DEVICES, e.g. "lo" or "eth0"), so that a rank listens
+  /// only where the job needs (bootstrap/job_network.h); empty: every device. UCX_NET_DEVICES, when
+  /// set, wins.
+  std::string net_devices;
+
   /// Defaults, overridden by CCLAB_UCX_ERROR_MODE=peer|none.
   static UcxOptions from_env();
 };
