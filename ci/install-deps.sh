@@ -13,6 +13,7 @@ packages=(
   libxml2-utils python3    # tests: xmllint checks JUnit reports against their schema, Python reads CSV
   chromium                 # tests: HTML reports open and draw their charts in a headless browser
   libdnnl-dev zlib1g-dev dataset-fashion-mnist  # trainers: oneDNN layers, gzip IDX reader, Fashion-MNIST
+  clang libclang-rt-dev    # ci/fuzz.sh: clang and its libFuzzer runtime (only recommended by clang)
 )
 
 missing=()

@@ -19,21 +19,6 @@
 
 namespace cclab {
 
-size_t parse_size(const std::string& text) {
-  size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  const std::string suffix = text.substr(digits);
-  size_t multiplier = 1;
-  if (suffix == "K" || suffix == "k") multiplier = size_t{1} << 10;
-  else if (suffix == "M" || suffix == "m") multiplier = size_t{1} << 20;
-  else if (suffix == "G" || suffix == "g") multiplier = size_t{1} << 30;
-  else if (!suffix.empty()) digits = 0;
-  if (digits == 0 || digits > 15) throw UsageError("bad size '" + text + "' (expected e.g. 8, 64K, 256M, 1G)");
-  const size_t count = std::stoull(text.substr(0, digits));
-  if (count > std::numeric_limits<size_t>::max() / multiplier) throw UsageError("size '" + text + "' is too large");
-  return count * multiplier;
-}
-
 namespace {
 
 // Bounds: a sweep of at most this many sizes, each timed at most this many times.

@@ -25,9 +25,6 @@ CommandAction add_suite_command(CLI::App& app);
 /// `cclab train ...`; `argv` is the whole command line (recorded in results; for relaunching ranks).
 CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& argv);
 
-/// "8", "64K", "256M", "1G" (powers of 1024) to bytes; throws UsageError otherwise.
-size_t parse_size(const std::string& text);
-
 std::string version_string();
 
 }  // namespace cclab

@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include "cclab/error.h"
@@ -33,6 +35,21 @@ void make_parent_directories(const std::string& flag, const std::string& path) {
 }
 
 }  // namespace
+
+size_t parse_size(const std::string& text) {
+  size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  const std::string suffix = text.substr(digits);
+  size_t multiplier = 1;
+  if (suffix == "K" || suffix == "k") multiplier = size_t{1} << 10;
+  else if (suffix == "M" || suffix == "m") multiplier = size_t{1} << 20;
+  else if (suffix == "G" || suffix == "g") multiplier = size_t{1} << 30;
+  else if (!suffix.empty()) digits = 0;
+  if (digits == 0 || digits > 15) throw UsageError("bad size '" + text + "' (expected e.g. 8, 64K, 256M, 1G)");
+  const size_t count = std::stoull(text.substr(0, digits));
+  if (count > std::numeric_limits<size_t>::max() / multiplier) throw UsageError("size '" + text + "' is too large");
+  return count * multiplier;
+}
 
 CLI::Validator in_range(double min, double max, bool whole) {
   const std::string what = std::string(whole ? "a whole number" : "a number") + " from " + number_text(min) +

@@ -13,6 +13,9 @@ namespace cclab {
 /// converts (and would wrap) them.
 CLI::Validator in_range(double min, double max, bool whole = true);
 
+/// "8", "64K", "256M", "1G" (powers of 1024) to bytes; throws UsageError otherwise.
+size_t parse_size(const std::string& text);
+
 /// UsageError unless `path` can be opened for appending (its directories are made as the writer
 /// would make them). `flag` names it in the message.
 void check_output_file(const std::string& flag, const std::string& path);

@@ -86,6 +86,14 @@ constexpr size_t kMostCurvePoints = 256;
 constexpr size_t kLargestProfileBytes = size_t{1} << 20;
 constexpr size_t kLargestProtocolBytes = size_t{1} << 40;
 
+// A count of bytes as the writer writes one: a whole number of at least 0. nlohmann's conversion of
+// any other number (1e300, -1.5) to size_t is undefined behaviour.
+size_t bytes_value(const nlohmann::json& value, const std::string& what) {
+  if (!value.is_number_unsigned())
+    throw UsageError(what + " is not a whole number of bytes (a " + value.type_name() + ")");
+  return value.get<size_t>();
+}
+
 double cost_value(const nlohmann::json& object, const char* key) {
   const double value = object.at(key).get<double>();
   if (!std::isfinite(value) || value < 0)
@@ -94,12 +102,18 @@ double cost_value(const nlohmann::json& object, const char* key) {
 }
 
 StreamingCurve curve_value(const nlohmann::json& json, const char* key) {
-  StreamingCurve curve;
-  curve.points = json.at(key).get<std::vector<std::pair<size_t, double>>>();
   const std::string name(key);
-  if (curve.points.empty() || curve.points.size() > kMostCurvePoints)
-    throw UsageError(name + " has " + std::to_string(curve.points.size()) + " points (1 to " +
+  const nlohmann::json& list = json.at(key);
+  if (!list.is_array()) throw UsageError(name + " is not a list of [footprint, fraction] points");
+  if (list.empty() || list.size() > kMostCurvePoints)
+    throw UsageError(name + " has " + std::to_string(list.size()) + " points (1 to " +
                      std::to_string(kMostCurvePoints) + " expected)");
+  StreamingCurve curve;
+  for (const nlohmann::json& point : list) {
+    if (!point.is_array() || point.size() != 2)
+      throw UsageError(name + " has a point that is not [footprint, fraction]");
+    curve.points.emplace_back(bytes_value(point[0], name + " footprint"), point[1].get<double>());
+  }
   for (size_t i = 0; i < curve.points.size(); ++i) {
     const auto& [footprint, fraction] = curve.points[i];
     if (footprint == 0 || !(fraction >= 0 && fraction <= 1))
@@ -121,7 +135,7 @@ CostProfile profile_from_json(const std::string& text) {
   auto link = [](const nlohmann::json& cost) {
     LinkCost link{cost_value(cost, "alpha_us"), cost_value(cost, "beta_us_per_byte")};
     if (cost.contains("protocol_bytes")) {
-      link.protocol_bytes = cost.at("protocol_bytes");
+      link.protocol_bytes = bytes_value(cost.at("protocol_bytes"), "protocol_bytes");
       if (link.protocol_bytes == 0 || link.protocol_bytes > kLargestProtocolBytes)
         throw UsageError("protocol_bytes is " + std::to_string(link.protocol_bytes) + " (1 B to 1 TiB expected)");
       link.large_alpha_us = cost_value(cost, "large_alpha_us");

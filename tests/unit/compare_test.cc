@@ -1,8 +1,12 @@
 // `cclab compare`'s judgement (reports/compare.h) and the U test under it: identical runs are the
 // same, a clear slowdown regresses, a speedup improves, a change inside the noise is inconclusive,
-// rows join on what they measured, and runs with nothing in common are refused.
+// rows join on what they measured, and runs with nothing in common are refused. The runs come from
+// load_run, which refuses a record it could not sort into a run, naming the line.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "cclab/error.h"
@@ -106,6 +110,29 @@ TEST(Compare, RefusesRunsWithNothingInCommonAndUnknownMetrics) {
   CompareOptions speed;
   speed.metric = "speed";
   EXPECT_THROW(compare_runs(base, base, speed), UsageError);
+}
+
+// Found by tests/fuzz/fuzz_jsonl: a run_id or start_time of another type escaped as nlohmann's
+// type_error, with no file or line.
+TEST(LoadRun, RefusesARunIdentityThatIsNotText) {
+  const std::filesystem::path file =
+      std::filesystem::temp_directory_path() / ("cclab_load_run_test_" + std::to_string(getpid()) + ".jsonl");
+  const std::string path = file.string();
+  const std::string valid = R"({"schema": "cclab.result/1", "kind": "collective", "run_id": "r1"})";
+  for (const std::string second : {R"({"schema": "cclab.result/1", "kind": "collective", "run_id":false})",
+                                   R"({"schema": "cclab.result/1", "kind": "summary", "start_time": 5})"}) {
+    std::ofstream(path) << valid << "\n" << second << "\n";
+    try {
+      load_run(path);
+      ADD_FAILURE() << "accepted " << second;
+    } catch (const UsageError& error) {
+      EXPECT_NE(std::string(error.what()).find(path + ":2: "), std::string::npos) << error.what();
+      EXPECT_NE(std::string(error.what()).find("is not a string"), std::string::npos) << error.what();
+    }
+  }
+  std::ofstream(path) << valid << "\n";
+  EXPECT_EQ(load_run(path).run_id, "r1");
+  std::filesystem::remove(path);
 }
 
 }  // namespace

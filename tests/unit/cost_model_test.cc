@@ -1,8 +1,10 @@
 // The alpha-beta-gamma model: fitting recovers known parameters, and predicted times follow the
-// textbook formulas where they exist.
+// textbook formulas where they exist. A profile file reads back what was written, and nothing else.
 #include "cclab/cost_model.h"
 
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 
 #include "cclab/algorithm.h"
 #include "cclab/error.h"
@@ -192,6 +194,33 @@ TEST(CostModel, SharingCostsFollowAMoveThatLastsNotOneOddReading) {
   tracker.add_reading(0.42e-3, 0.21e-3, profile);
   EXPECT_DOUBLE_EQ(profile.cached.shared_write_us_per_byte, 0.40e-3);
   EXPECT_DOUBLE_EQ(profile.cached.dirty_read_us_per_byte, 0.20e-3);
+}
+
+// Found by tests/fuzz/fuzz_profile: a byte count that is a number but not a whole one of at least 0
+// (a footprint of 18446744073709551615.17, protocol_bytes of 1e300 or -1.5) went through nlohmann's
+// conversion to size_t, which is undefined behaviour.
+TEST(CostModel, ProfileReadsBackItsByteCountsAndRefusesOtherNumbers) {
+  CostProfile written = example_profile();
+  written.streaming_curve = {{{size_t{16} << 20, 0.0}, {size_t{32} << 20, 1.0}}};
+  written.cached.intra_node.protocol_bytes = 512;
+  const nlohmann::json profile = nlohmann::json::parse(profile_to_json(written));
+  const CostProfile read = profile_from_json(profile.dump());
+  EXPECT_EQ(read.streaming_curve.points, written.streaming_curve.points);
+  EXPECT_EQ(read.cached.intra_node.protocol_bytes, 512u);
+
+  for (const char* footprint : {"18446744073709551615.17", "1e300", "-1", "16777216.5", "\"16M\""}) {
+    nlohmann::json bad = profile;
+    bad["streaming_curve"][0][0] = nlohmann::json::parse(footprint);
+    EXPECT_THROW(profile_from_json(bad.dump()), UsageError) << footprint;
+  }
+  for (const char* bytes : {"1e300", "-1.5", "512.0"}) {
+    nlohmann::json bad = profile;
+    bad["cached"]["intra_node"]["protocol_bytes"] = nlohmann::json::parse(bytes);
+    EXPECT_THROW(profile_from_json(bad.dump()), UsageError) << bytes;
+  }
+  nlohmann::json not_a_point = profile;
+  not_a_point["kernel_streaming_curve"] = nlohmann::json::parse("[[1, 0.5, 7]]");
+  EXPECT_THROW(profile_from_json(not_a_point.dump()), UsageError);
 }
 
 }  // namespace

@@ -21,9 +21,10 @@ using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
 
 // Largest element count we accept: a corrupt header must not make us allocate terabytes.
 constexpr size_t kMaxElements = size_t{1} << 32;
-// The data is read in pieces of this size, so the memory held follows the bytes the file really
-// has, not what its header claims.
-constexpr size_t kReadPiece = size_t{16} << 20;
+// The data is read in pieces that double from the first size to the largest, so the memory held
+// follows the bytes the file really has, not what its header claims, even for a file of a few bytes.
+constexpr size_t kFirstReadPiece = size_t{64} << 10;
+constexpr size_t kLargestReadPiece = size_t{16} << 20;
 
 std::string dims_text(const std::vector<size_t>& dims) {
   std::string text;
@@ -117,11 +118,12 @@ IdxArray read_idx(const std::string& path, const std::vector<size_t>& item_dims)
   if (!item_dims.empty() && (array.dims.size() != item_dims.size() + 1 ||
                              !std::equal(item_dims.begin(), item_dims.end(), array.dims.begin() + 1)))
     reader.fail("holds " + dims_text(array.dims) + " elements; expected N x " + dims_text(item_dims));
-  for (size_t done = 0; done < elements;) {
-    const size_t piece = std::min(kReadPiece, elements - done);
+  for (size_t done = 0, largest = kFirstReadPiece; done < elements;) {
+    const size_t piece = std::min(largest, elements - done);
     array.values.resize(done + piece);
     reader.read(array.values.data() + done, piece, "data", done, elements);
     done += piece;
+    largest = std::min(2 * largest, kLargestReadPiece);
   }
   reader.expect_end();
   return array;
