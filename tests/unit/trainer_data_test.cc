@@ -290,7 +290,10 @@ TEST(BatchLoader, ShardsOfAGlobalBatchAreItsContiguousParts) {
       EXPECT_LE(largest - smallest, 1u);
     }
   }
-  EXPECT_THROW(BatchLoader(data, 10, 5, true, Shard{2, 2}), Error);
+  // The rank just past the last shard (a parameter server) loads nothing; further ones do not exist.
+  BatchLoader server(data, 10, 5, true, Shard{2, 2});
+  EXPECT_TRUE(batch_indices(server, 0, 0).empty());
+  EXPECT_THROW(BatchLoader(data, 10, 5, true, Shard{3, 2}), Error);
   EXPECT_THROW(BatchLoader(data, 0, 5, true), UsageError);
 }
 
