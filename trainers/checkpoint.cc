@@ -18,15 +18,6 @@ namespace {
 constexpr char kMagic[8] = {'C', 'C', 'L', 'A', 'B', 'C', 'K', 'P'};
 constexpr uint32_t kVersion = 2;  // 2: the model split (layout) in the header
 
-uint64_t fnv1a(const char* data, size_t size) {
-  uint64_t hash = 1469598103934665603ull;
-  for (size_t i = 0; i < size; ++i) {
-    hash ^= uint8_t(data[i]);
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
-
 class Writer {
  public:
   template <typename T>
@@ -133,6 +124,15 @@ std::string mismatch(const CheckpointHeader& found, const CheckpointHeader& expe
 
 }  // namespace
 
+uint64_t checkpoint_checksum(const char* data, size_t size) {  // FNV-1a, 64 bits
+  uint64_t hash = 1469598103934665603ull;
+  for (size_t i = 0; i < size; ++i) {
+    hash ^= uint8_t(data[i]);
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
 namespace {
 std::string checkpoint_file(const std::string& directory, int part, const char* extension) {
   const std::string stem = part < 0 ? "checkpoint" : "checkpoint.rank" + std::to_string(part);
@@ -167,7 +167,7 @@ void write_checkpoint(const std::string& directory, int part, const CheckpointHe
   write_header(file, header);
   file.put(uint64_t(payload.bytes().size()));
   file.bytes() += payload.bytes();
-  file.put(fnv1a(payload.bytes().data(), payload.bytes().size()));
+  file.put(checkpoint_checksum(payload.bytes().data(), payload.bytes().size()));
 
   std::error_code error;
   std::filesystem::create_directories(directory, error);
@@ -263,7 +263,7 @@ CheckpointState read_checkpoint(const std::string& directory, int part, const Ch
     if (payload_size > reader.left() || reader.left() - payload_size != sizeof(uint64_t))
       throw refuse("truncated or wrong length (" + std::to_string(bytes.size()) + " bytes)");
     const char* payload = reader.here();
-    const uint64_t computed = fnv1a(payload, payload_size);
+    const uint64_t computed = checkpoint_checksum(payload, payload_size);
     Reader body(payload, payload_size);
     reader.skip(payload_size);
     if (reader.get<uint64_t>() != computed) throw refuse("checksum mismatch (the file is corrupt)");

@@ -38,6 +38,9 @@ struct CheckpointState {
 /// for rank R's own part of the model (tensor- and pipeline-parallel ranks hold different parts).
 std::string checkpoint_path(const std::string& directory, int part = -1);
 
+/// The checksum a checkpoint file stores after its payload.
+uint64_t checkpoint_checksum(const char* data, size_t size);
+
 /// UsageError when something in `directory` stands where a checkpoint file goes (a directory named
 /// checkpoint*.bin or .tmp), so the run fails before training rather than at its first checkpoint.
 void check_checkpoint_directory(const std::string& directory);

@@ -38,15 +38,6 @@ size_t payload_length_offset(const cclab::train::CheckpointHeader& header) {
   return offset + 4 * 8 + 2 * 8;
 }
 
-uint64_t fnv1a(const char* data, size_t size) {
-  uint64_t hash = 1469598103934665603ull;
-  for (size_t i = 0; i < size; ++i) {
-    hash ^= uint8_t(data[i]);
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
-
 void read(const cclab::fuzz::InputFile& file, const std::string& bytes,
           const cclab::train::CheckpointHeader& expected) {
   file.write(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
@@ -70,7 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t length_at = payload_length_offset(expected);
   if (bytes.size() < length_at + 2 * sizeof(uint64_t)) return 0;
   const uint64_t payload_length = bytes.size() - length_at - 2 * sizeof(uint64_t);
-  const uint64_t checksum = fnv1a(bytes.data() + length_at + sizeof(uint64_t), payload_length);
+  const uint64_t checksum =
+      cclab::train::checkpoint_checksum(bytes.data() + length_at + sizeof(uint64_t), payload_length);
   std::memcpy(bytes.data() + length_at, &payload_length, sizeof payload_length);
   std::memcpy(bytes.data() + bytes.size() - sizeof checksum, &checksum, sizeof checksum);
   read(file, bytes, expected);

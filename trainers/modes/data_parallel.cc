@@ -66,12 +66,7 @@ class DataParallel : public ParallelMode {
     StepResult result;
     const auto start = Clock::now();
     if (batch.local_size > 0) {
-      std::copy(batch.input, batch.input + batch.local_size * model_.input_shape().elements(), activations_.input());
-      model_.forward(activations_, batch.local_size, true);
-      const LossResult loss = softmax_cross_entropy(activations_.output(), batch.labels, batch.local_size, classes_,
-                                                    activations_.output_gradient(), double(batch.global_size));
-      result.loss_sum = loss.loss_sum;
-      result.correct = loss.correct;
+      forward_with_loss(model_, activations_, batch, classes_, result);
     }
     const auto forwarded = Clock::now();
     if (buckets_) buckets_->begin_step();

@@ -7,6 +7,16 @@
 
 namespace cclab::train {
 
+void forward_with_loss(Model& model, Activations& activations, const StepBatch& batch, size_t classes,
+                       StepResult& result) {
+  std::copy(batch.input, batch.input + batch.local_size * model.input_shape().elements(), activations.input());
+  model.forward(activations, batch.local_size, true);
+  const LossResult loss = softmax_cross_entropy(activations.output(), batch.labels, batch.local_size, classes,
+                                                activations.output_gradient(), double(batch.global_size));
+  result.loss_sum = loss.loss_sum;
+  result.correct = loss.correct;
+}
+
 StepResult evaluate_whole_model(Model& model, Activations& activations, const StepBatch& batch, size_t classes) {
   StepResult result;
   if (batch.local_size == 0) return result;

@@ -134,6 +134,10 @@ class ParallelMode {
   virtual std::string grad_sync_path() const { return ""; }
 };
 
+/// Training forward of a rank that holds the whole model on its (non-empty) shard, with the loss
+/// normalised by the global batch and its gradient in place for backward; fills the loss figures.
+void forward_with_loss(Model& model, Activations& activations, const StepBatch& batch, size_t classes,
+                       StepResult& result);
 /// evaluate() of a rank that holds the whole model: inference on its shard of the batch.
 StepResult evaluate_whole_model(Model& model, Activations& activations, const StepBatch& batch, size_t classes);
 

@@ -74,6 +74,7 @@ class ParameterServer : public ParallelMode {
       master_.assign(model_.parameters().values().begin() + std::ptrdiff_t(begin),
                      model_.parameters().values().begin() + std::ptrdiff_t(end));
       pushed_.assign(workers_ * master_.size(), 0.0f);
+      for (size_t w = 1; w < workers_; ++w) other_pushes_.push_back(pushed(w));
       replies_.assign(workers_ * master_.size(), 0.0f);
       push_receives_.resize(workers_);
       reply_sends_.resize(workers_);
@@ -223,12 +224,7 @@ class ParameterServer : public ParallelMode {
     const auto start = Clock::now();
     ParameterStore& parameters = model_.parameters();
     if (batch.local_size > 0) {
-      std::copy(batch.input, batch.input + batch.local_size * model_.input_shape().elements(), activations_.input());
-      model_.forward(activations_, batch.local_size, true);
-      const LossResult loss = softmax_cross_entropy(activations_.output(), batch.labels, batch.local_size, classes_,
-                                                    activations_.output_gradient(), double(batch.global_size));
-      result.loss_sum = loss.loss_sum;
-      result.correct = loss.correct;
+      forward_with_loss(model_, activations_, batch, classes_, result);
       result.forward_s = seconds_since(start);
       const auto backward_start = Clock::now();
       model_.backward(activations_, batch.local_size, BackwardOptions{});
@@ -308,9 +304,7 @@ class ParameterServer : public ParallelMode {
   // sync: one SGD step on the sum of every worker's push, in worker order.
   void apply_summed_pushes(StepResult& result) {
     const auto start = Clock::now();
-    std::vector<const float*> others;
-    for (size_t w = 1; w < workers_; ++w) others.push_back(pushed(w));
-    optimizer_.step_range_summed(master_, std::span<const float>(pushed(0), range_size()), others, 0);
+    optimizer_.step_range_summed(master_, std::span<const float>(pushed(0), range_size()), other_pushes_, 0);
     result.update_s += seconds_since(start);
     for (size_t w = 0; w < workers_; ++w) record_staleness(w);
     ++version_;
@@ -408,6 +402,7 @@ class ParameterServer : public ParallelMode {
 
   // Server: the range's values, each worker's latest push and the copy its reply sends.
   std::vector<float> master_, pushed_, replies_;
+  std::vector<const float*> other_pushes_;  // workers 1.. of pushed_, summed onto worker 0's by sync
   std::vector<RequestPtr> push_receives_, reply_sends_;
   std::vector<bool> arrived_;
   std::vector<uint64_t> pushes_served_, version_pulled_;
