@@ -12,7 +12,6 @@
 // mpirun gets a network namespace of its own, where its all-address listeners reach only loopback.
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -37,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "bootstrap/job_folder.h"
 #include "bootstrap/job_token.h"
 #include "bootstrap/tcp_store_server.h"
 #include "bootstrap/unique_fd.h"
@@ -126,6 +126,15 @@ class SupervisorSignals {
   struct sigaction previous_child_action_ {};
 };
 
+/// How a child gets a network of its own, with only loopback (up): a network namespace (root, or
+/// CAP_SYS_ADMIN), or for an unprivileged user a user namespace that maps just this user and group,
+/// owning the new network namespace. The maps are written before fork().
+struct PrivateNetwork {
+  bool wanted = false;
+  bool with_user_namespace = false;
+  std::string uid_map, gid_map;  // "<id> <id> 1": inside the namespace the user stays who it is
+};
+
 /// What to exec: everything prepared before fork(), since the child of a multi-threaded process
 /// may only make async-signal-safe calls until exec.
 struct ExecPlan {
@@ -135,13 +144,30 @@ struct ExecPlan {
   std::optional<cpu_set_t> affinity;
   int death_signal = SIGKILL;  // what the child gets if the supervisor dies (no orphaned ranks)
   bool own_process_group = false;  // out of the terminal's reach: signals come from the supervisor only
-  bool private_network = false;    // a new network namespace with only loopback (up)
+  PrivateNetwork private_network;
 };
 
-/// In the child between fork and exec (async-signal-safe calls only): a new network namespace, whose
-/// only interface, loopback, starts down. Returns 0 or an errno value.
-int enter_private_network() {
-  if (::unshare(CLONE_NEWNET) != 0) return errno;
+/// Writes `text` to the file `path` (async-signal-safe); 0 or an errno value.
+int write_file(const char* path, const std::string& text) {
+  const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  const int error = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) ? 0 : errno;
+  ::close(fd);
+  return error;
+}
+
+/// In the child between fork and exec (async-signal-safe calls only): enters the namespaces `network`
+/// asks for and brings up loopback, which starts down. Returns 0 or an errno value.
+int enter_private_network(const PrivateNetwork& network) {
+  if (network.with_user_namespace) {
+    if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) return errno;
+    // An unprivileged process may map its own ids only after giving up setgroups().
+    if (const int error = write_file("/proc/self/setgroups", "deny")) return error;
+    if (const int error = write_file("/proc/self/uid_map", network.uid_map)) return error;
+    if (const int error = write_file("/proc/self/gid_map", network.gid_map)) return error;
+  } else if (::unshare(CLONE_NEWNET) != 0) {
+    return errno;
+  }
   const int probe = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (probe < 0) return errno;
   ifreq request{};
@@ -157,48 +183,36 @@ int enter_private_network() {
   return error;
 }
 
-/// Whether this process may make network namespaces (root, or CAP_SYS_ADMIN): tried in a child.
-bool can_make_network_namespace(std::string* why_not) {
+/// 0 when a child can enter `network`, else the errno value it met: tried in a child.
+int try_private_network(const PrivateNetwork& network) {
   const pid_t pid = ::fork();
-  if (pid < 0) {
-    *why_not = std::string("fork: ") + std::strerror(errno);
-    return false;
+  if (pid < 0) return errno;
+  if (pid == 0) {
+    const int error = enter_private_network(network);
+    _exit(error < 126 ? error : EINVAL);  // an exit status holds less than every errno value
   }
-  if (pid == 0) _exit(::unshare(CLONE_NEWNET) == 0 ? 0 : (errno & 0x7f));
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
-  *why_not = std::string("unshare: ") + (WIFEXITED(status) ? std::strerror(WEXITSTATUS(status)) : "probe died");
-  return false;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : ECHILD;
 }
 
-/// A folder that belongs to one job: made empty (mkdtemp) and removed with everything in it.
-class JobFolder {
- public:
-  /// Makes `parent`/cclab-<pid>-XXXXXX; an empty path() when that fails.
-  explicit JobFolder(const std::string& parent) {
-    std::string pattern = parent + "/cclab-" + std::to_string(::getpid()) + "-XXXXXX";
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~JobFolder() {
-    if (path_.empty()) return;
-    // Depth first, never following links or crossing into another file system.
-    ::nftw(
-        path_.c_str(),
-        [](const char* path, const struct stat*, int, FTW*) {
-          ::remove(path);  // what cannot be removed stays; the rest still goes
-          return 0;
-        },
-        16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-  }
-  JobFolder(const JobFolder&) = delete;
-  JobFolder& operator=(const JobFolder&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+/// The private network this process can give a child: a plain network namespace if allowed, else one
+/// inside a user namespace; not wanted (and `why_not` says why) when neither works.
+PrivateNetwork choose_private_network(std::string* why_not) {
+  PrivateNetwork network;
+  network.wanted = true;
+  const int plain_error = try_private_network(network);
+  if (plain_error == 0) return network;
+  network.with_user_namespace = true;
+  network.uid_map = std::to_string(::getuid()) + " " + std::to_string(::getuid()) + " 1";
+  network.gid_map = std::to_string(::getgid()) + " " + std::to_string(::getgid()) + " 1";
+  const int user_error = try_private_network(network);
+  if (user_error == 0) return network;
+  *why_not = std::string("a network namespace: ") + std::strerror(plain_error) +
+             "; one inside a user namespace: " + std::strerror(user_error);
+  return {};
+}
 
 std::vector<char*> pointers(std::vector<std::string>& strings) {
   std::vector<char*> result;
@@ -270,7 +284,8 @@ class Children {
       Failure failure{exec, 0};
       if (plan.affinity && sched_setaffinity(0, sizeof *plan.affinity, &*plan.affinity) != 0) {
         failure = {binding, errno};
-      } else if (plan.private_network && (failure.error = enter_private_network()) != 0) {
+      } else if (plan.private_network.wanted &&
+                 (failure.error = enter_private_network(plan.private_network)) != 0) {
         failure.step = network;
       } else {
         ::execve(plan.path.c_str(), argv.data(), envp.data());
@@ -541,8 +556,8 @@ int launch_through_mpirun(const std::vector<std::string>& argv, const LocalLaunc
   if (!set_in_environment("OMPI_MCA_oob_tcp_if_include") && !set_in_environment("OMPI_MCA_oob_tcp_if_exclude"))
     overrides.push_back("OMPI_MCA_oob_tcp_if_include=lo");
   std::string why_shared_network;
-  plan.private_network = can_make_network_namespace(&why_shared_network);
-  if (!plan.private_network)
+  plan.private_network = choose_private_network(&why_shared_network);
+  if (!plan.private_network.wanted)
     std::fprintf(stderr,
                  "cclab: mpirun runs in this host's network (%s): Open MPI listens on all its addresses "
                  "while the job runs\n",
@@ -552,10 +567,16 @@ int launch_through_mpirun(const std::vector<std::string>& argv, const LocalLaunc
   plan.death_signal = SIGTERM;
   plan.own_process_group = true;
 
+  // Before the reaper (the janitor must not be adopted by us) and before any thread.
+  std::vector<std::string> our_folders;
+  for (const auto* folder : {&session_folder, &segment_folder})
+    if (*folder && !(*folder)->path().empty()) our_folders.push_back((*folder)->path());
+  FolderJanitor janitor(our_folders);
   SupervisorSignals signals;
   OrphanReaper orphans;
   Children children;
   children.start(std::move(plan), "mpirun", signals.original_mask());
+  janitor.watch(children.all().front().pid);
   const Outcome outcome = supervise(children, signals, kMpirunStopGrace);
   orphans.reap(kRankStopGrace);
   const auto& child = children.all().front();
