@@ -58,7 +58,8 @@ CommandAction add_info_command(CLI::App& app) {
     const nlohmann::json env = environment_description();
     std::cout << "cclab       " << env["cclab"].get<std::string>() << " (git " << env["git"].get<std::string>() << ")\n"
               << "host        " << env["host"].get<std::string>() << "\n"
-              << "cpu         " << env["cpu"].get<std::string>() << " (" << env["cores"] << " cores online)\n"
+              << "cpu         " << env["cpu"].get<std::string>() << " (" << env["cores"]
+              << " cores online; reduce kernels " << env["cpu_kernels"].get<std::string>() << ")\n"
               << "gpu         " << gpu_line(env) << "\n"
               << "ucx         " << env["ucx"].get<std::string>() << "\n"
               << "mpi         " << env["mpi"].get<std::string>() << "\n"

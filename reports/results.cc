@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "cclab/error.h"
+#include "cclab/reduce.h"
 #ifdef CCLAB_HAVE_CUDA
 #include "cclab/cuda_devices.h"
 #endif
@@ -62,6 +63,7 @@ nlohmann::json environment_description() {
   env["host"] = this_host();
   env["cpu"] = cpu_model();
   env["cores"] = sysconf(_SC_NPROCESSORS_ONLN);
+  env["cpu_kernels"] = kernel_level_name(best_kernel_level());
   env["gpu"] = gpu_names();
   env["cclab"] = CCLAB_VERSION;
   env["git"] = CCLAB_GIT_REVISION;

@@ -1,33 +1,43 @@
 // CPU reduce kernels.
 //
-// Every loop is a plain element-wise template compiled twice: for the default x86-64 target (SSE2)
-// and under target("avx2,f16c"); the first call picks one from CPUID. The four entry points are
+// Every loop is a plain element-wise template compiled three times: for the default x86-64 target
+// (SSE2), under target("avx2,f16c") and under AVX-512 (F, BW, VL) with 64-byte vectors preferred;
+// the first call picks the best the CPU has (KernelLevel, cclab/reduce.h). The entry points are
 // [[gnu::flatten]], so the templates are inlined into them before the vectorizer runs and are
 // compiled for the entry's instruction set. Dispatch is by hand rather than target_clones because
-// the AVX2 variant also needs F16C, which an "avx2" clone does not enable.
+// the AVX2 variant also needs F16C, which an "avx2" clone does not enable, and GCC's generic tuning
+// keeps AVX-512 code at 32-byte vectors unless prefer-vector-width=512 is asked for.
 //
 // What g++ 12.2 vectorizes at -O3 (how that was checked: docs/measurements.md):
-// Vectorized (16-byte vectors for SSE2, 32-byte for AVX2): every f32, f64, i32, u8 and bf16 loop
-// for every operator and aliasing form, and divide(); float min/max compile to compare, or and
-// blend; u8/i32 averages divide in packed double; f16 on AVX2 uses vcvtph2ps/vcvtps2ph on ymm.
+// Vectorized (16-byte vectors for SSE2, 32-byte for AVX2, 64-byte for AVX-512): every f32, f64,
+// i32, u8 and bf16 loop for every operator and aliasing form, and divide(); float min/max compile
+// to compare, or and blend; u8/i32 averages divide in packed double; f16 on AVX2 and AVX-512 uses
+// vcvtph2ps/vcvtps2ph on ymm.
 // Not vectorized: i64 averages (no SIMD integer division), i64 prod/min/max and x[i] + x[i] on
 // SSE2 (no 64-bit multiply or compare before SSE4.2/AVX2; the last judged unprofitable), and f16
 // without F16C (scalar conversions).
+//
+// reduce_sources() folds k inputs tile by tile: a tile of dst stays in L1 while every source is
+// combined into it, so memory sees each source once and dst once, instead of k - 1 passes.
 #include "cclab/reduce.h"
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "cclab/reduce_operators.h"
 
 namespace cclab {
 namespace {
 
-enum class CpuLevel { baseline, avx2 };
+
+#define CCLAB_AVX512_TARGET "avx512f,avx512bw,avx512vl,avx2,f16c,prefer-vector-width=512"
 
 // The element operators (Sum, Prod, Min, Max, SumDivide, Quotient) and the 16-bit rounding come
 // from cclab/reduce_operators.h, which the CUDA kernels share.
@@ -169,33 +179,33 @@ struct F16HardwareKernel {
   }
 };
 
-template <CpuLevel level>
-using F16Kernel = std::conditional_t<level == CpuLevel::avx2, F16HardwareKernel, F16ScalarKernel>;
+template <KernelLevel level>
+using F16Kernel = std::conditional_t<level == KernelLevel::sse2, F16ScalarKernel, F16HardwareKernel>;
 
 // ---------------------------------------------------------------------------------------------
 // Dispatch on type and operator.
 
 /// The CPU kernel of an element type (reduce_operators.h's Native, Half, BFloat).
-template <class Element, CpuLevel level>
+template <class Element, KernelLevel level>
 struct CpuKernelOf {
   using type = NativeKernel<typename Element::Storage>;
 };
-template <CpuLevel level>
+template <KernelLevel level>
 struct CpuKernelOf<Half, level> {
   using type = F16Kernel<level>;
 };
-template <CpuLevel level>
+template <KernelLevel level>
 struct CpuKernelOf<BFloat, level> {
   using type = Bf16Kernel;
 };
 
 /// Calls visit(kernel) with the kernel for `type`.
-template <CpuLevel level, class Visit>
+template <KernelLevel level, class Visit>
 void with_kernel(DataType type, Visit&& visit) {
   with_element(type, [&](auto element) { visit(typename CpuKernelOf<decltype(element), level>::type{}); });
 }
 
-template <CpuLevel level>
+template <KernelLevel level>
 void reduce_at(void* dst, const void* a, const void* b, size_t count, DataType type, ReduceOp op,
                int divisor) {
   with_kernel<level>(type, [&](auto kernel) {
@@ -205,7 +215,7 @@ void reduce_at(void* dst, const void* a, const void* b, size_t count, DataType t
   });
 }
 
-template <CpuLevel level>
+template <KernelLevel level>
 void divide_at(void* buffer, size_t count, DataType type, int divisor) {
   with_kernel<level>(type, [&](auto kernel) {
     using Kernel = decltype(kernel);
@@ -218,49 +228,150 @@ void divide_at(void* buffer, size_t count, DataType type, int divisor) {
 // Entry points per instruction set. flatten inlines the whole call tree, so every loop above is
 // compiled for the entry's target.
 
-[[gnu::flatten]] void reduce_baseline(void* dst, const void* a, const void* b, size_t count, DataType type,
-                                      ReduceOp op, int divisor) {
-  reduce_at<CpuLevel::baseline>(dst, a, b, count, type, op, divisor);
+[[gnu::flatten]] void reduce_sse2(void* dst, const void* a, const void* b, size_t count, DataType type,
+                                  ReduceOp op, int divisor) {
+  reduce_at<KernelLevel::sse2>(dst, a, b, count, type, op, divisor);
 }
 
 [[gnu::flatten, gnu::target("avx2,f16c")]] void reduce_avx2(void* dst, const void* a, const void* b,
                                                             size_t count, DataType type, ReduceOp op,
                                                             int divisor) {
-  reduce_at<CpuLevel::avx2>(dst, a, b, count, type, op, divisor);
+  reduce_at<KernelLevel::avx2>(dst, a, b, count, type, op, divisor);
 }
 
-[[gnu::flatten]] void divide_baseline(void* buffer, size_t count, DataType type, int divisor) {
-  divide_at<CpuLevel::baseline>(buffer, count, type, divisor);
+[[gnu::flatten, gnu::target(CCLAB_AVX512_TARGET)]] void reduce_avx512(void* dst, const void* a, const void* b,
+                                                                      size_t count, DataType type,
+                                                                      ReduceOp op, int divisor) {
+  reduce_at<KernelLevel::avx512>(dst, a, b, count, type, op, divisor);
+}
+
+[[gnu::flatten]] void divide_sse2(void* buffer, size_t count, DataType type, int divisor) {
+  divide_at<KernelLevel::sse2>(buffer, count, type, divisor);
 }
 
 [[gnu::flatten, gnu::target("avx2,f16c")]] void divide_avx2(void* buffer, size_t count, DataType type,
                                                             int divisor) {
-  divide_at<CpuLevel::avx2>(buffer, count, type, divisor);
+  divide_at<KernelLevel::avx2>(buffer, count, type, divisor);
+}
+
+[[gnu::flatten, gnu::target(CCLAB_AVX512_TARGET)]] void divide_avx512(void* buffer, size_t count, DataType type,
+                                                                      int divisor) {
+  divide_at<KernelLevel::avx512>(buffer, count, type, divisor);
 }
 
 struct Kernels {
-  decltype(&reduce_baseline) reduce;
-  decltype(&divide_baseline) divide;
+  decltype(&reduce_sse2) reduce;
+  decltype(&divide_sse2) divide;
 };
 
+const Kernels& kernels_at(KernelLevel level) {
+  static const Kernels sse2{reduce_sse2, divide_sse2};
+  static const Kernels avx2{reduce_avx2, divide_avx2};
+  static const Kernels avx512{reduce_avx512, divide_avx512};
+  switch (level) {
+    case KernelLevel::avx512:
+      return avx512;
+    case KernelLevel::avx2:
+      return avx2;
+    case KernelLevel::sse2:
+      break;
+  }
+  return sse2;
+}
+
+bool cpu_has(KernelLevel level) {
+  __builtin_cpu_init();
+  switch (level) {
+    case KernelLevel::avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && cpu_has(KernelLevel::avx2);
+    case KernelLevel::avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    case KernelLevel::sse2:
+      break;
+  }
+  return true;
+}
+
 const Kernels& kernels() {
-  static const Kernels selected = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) {
-      return Kernels{reduce_avx2, divide_avx2};
-    }
-    return Kernels{reduce_baseline, divide_baseline};
-  }();
+  static const Kernels& selected = kernels_at(best_kernel_level());
   return selected;
 }
 
+void check_buffers(const char* what, size_t count, std::initializer_list<const void*> buffers) {
+  if (count == 0) return;
+  for (const void* buffer : buffers)
+    if (buffer == nullptr) throw std::invalid_argument(std::string(what) + ": null buffer with count " +
+                                                       std::to_string(count));
+}
+
+// Elements per tile of reduce_sources: a tile of dst (32 to 64 KiB) stays in L2 while every source
+// is folded into it, and each source is read in runs long enough for the hardware prefetchers.
+constexpr size_t kSourcesTileElements = 8192;
+
 }  // namespace
+
+const char* kernel_level_name(KernelLevel level) {
+  switch (level) {
+    case KernelLevel::avx512:
+      return "avx512";
+    case KernelLevel::avx2:
+      return "avx2";
+    case KernelLevel::sse2:
+      break;
+  }
+  return "sse2";
+}
+
+std::vector<KernelLevel> supported_kernel_levels() {
+  std::vector<KernelLevel> levels;
+  for (KernelLevel level : {KernelLevel::sse2, KernelLevel::avx2, KernelLevel::avx512})
+    if (cpu_has(level)) levels.push_back(level);
+  return levels;
+}
+
+KernelLevel best_kernel_level() {
+  static const KernelLevel best = supported_kernel_levels().back();
+  return best;
+}
+
+void reduce(KernelLevel level, void* dst, const void* a, const void* b, size_t count, DataType type, ReduceOp op,
+            int divisor) {
+  check_divisor("reduce", divisor);
+  check_buffers("reduce", count, {dst, a, b});
+  if (!cpu_has(level))
+    throw std::invalid_argument(std::string("reduce: this CPU cannot run the ") + kernel_level_name(level) +
+                                " kernels");
+  kernels_at(level).reduce(dst, a, b, count, type, op, divisor);
+}
+
+void reduce_sources(void* dst, const void* const* sources, size_t source_count, size_t count, DataType type,
+                    ReduceOp op, int divisor) {
+  check_divisor("reduce_sources", divisor);
+  if (source_count < 2)
+    throw std::invalid_argument("reduce_sources: needs at least two sources, got " + std::to_string(source_count));
+  check_buffers("reduce_sources", count, {dst});
+  for (size_t s = 0; s < source_count; ++s) check_buffers("reduce_sources", count, {sources[s]});
+  const size_t size = dtype_size(type);
+  const auto at = [size](const void* buffer, size_t element) {
+    return static_cast<const unsigned char*>(buffer) + element * size;
+  };
+  const Kernels& kernel = kernels();
+  for (size_t begin = 0; begin < count; begin += kSourcesTileElements) {
+    const size_t tile = std::min(kSourcesTileElements, count - begin);
+    auto* tile_dst = static_cast<unsigned char*>(dst) + begin * size;
+    // The same left fold as k - 1 calls of reduce(), so the result is bit for bit the same; the
+    // average divides once, in the last step.
+    for (size_t s = 1; s < source_count; ++s) {
+      const void* left = s == 1 ? at(sources[0], begin) : tile_dst;
+      kernel.reduce(tile_dst, left, at(sources[s], begin), tile, type, op, s + 1 == source_count ? divisor : 1);
+    }
+  }
+}
 
 void reduce(void* dst, const void* a, const void* b, size_t count, DataType type, ReduceOp op, int divisor) {
   check_divisor("reduce", divisor);
-  if (count > 0 && (dst == nullptr || a == nullptr || b == nullptr)) {
-    throw std::invalid_argument("reduce: null buffer with count " + std::to_string(count));
-  }
+  check_buffers("reduce", count, {dst, a, b});
   kernels().reduce(dst, a, b, count, type, op, divisor);
 }
 

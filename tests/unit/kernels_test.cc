@@ -475,6 +475,7 @@ TEST_P(ReduceTest, MatchesScalarReference) {
       const Bytes b = random_values(type, count, rng);
       for (int divisor : divisors) {
         if (divisor != 1 && op != ReduceOp::avg) continue;
+        for (KernelLevel level : supported_kernel_levels())
         for (Aliasing aliasing :
              {Aliasing::none, Aliasing::dst_is_a, Aliasing::dst_is_b, Aliasing::all_same}) {
           const Bytes& second = aliasing == Aliasing::all_same ? a : b;
@@ -511,9 +512,10 @@ TEST_P(ReduceTest, MatchesScalarReference) {
               break;
           }
 
-          reduce(dst, arg_a, arg_b, count, type, op, divisor);
+          reduce(level, dst, arg_a, arg_b, count, type, op, divisor);
 
-          SCOPED_TRACE(std::string(dtype_name(type)) + " " + std::string(op_name(op)) + ", count " +
+          SCOPED_TRACE(std::string(kernel_level_name(level)) + " kernels, " + std::string(dtype_name(type)) + " " +
+                       std::string(op_name(op)) + ", count " +
                        std::to_string(count) + ", offset " + std::to_string(offset) + ", divisor " +
                        std::to_string(divisor) + ", " + aliasing_name(aliasing));
           const Bytes actual(dst, dst + bytes);
@@ -526,6 +528,36 @@ TEST_P(ReduceTest, MatchesScalarReference) {
             EXPECT_TRUE(count == 0 || std::memcmp(in_b, b.data(), bytes) == 0) << "modified b";
           }
         }
+      }
+    }
+  }
+}
+
+// reduce_sources() against the chain of reduce() calls it must equal bit for bit, across tile
+// boundaries, with dst apart from the sources and dst == sources[0].
+TEST_P(ReduceTest, SourcesFoldEqualsChainOfPairwiseReductions) {
+  const auto [type, op] = GetParam();
+  const size_t size = dtype_size(type);
+  std::mt19937_64 rng(99);
+  for (size_t sources : {2, 3, 5}) {
+    for (size_t count : {0, 1, 7, 2047, 2049, 5000}) {
+      const int divisor = op == ReduceOp::avg ? static_cast<int>(sources) : 1;
+      std::vector<Bytes> inputs;
+      for (size_t s = 0; s < sources; ++s) inputs.push_back(random_values(type, count, rng));
+      Bytes expected = inputs[0];
+      for (size_t s = 1; s < sources; ++s)
+        reduce(expected.data(), expected.data(), inputs[s].data(), count, type, op, s + 1 == sources ? divisor : 1);
+      for (bool in_place : {false, true}) {
+        SCOPED_TRACE(std::to_string(sources) + " sources, count " + std::to_string(count) +
+                     (in_place ? ", dst == sources[0]" : ""));
+        std::vector<Bytes> copies = inputs;
+        Bytes separate(count * size);
+        std::vector<const void*> pointers;
+        for (const auto& input : copies) pointers.push_back(input.data());
+        void* dst = in_place ? copies[0].data() : separate.data();
+        reduce_sources(dst, pointers.data(), sources, count, type, op, divisor);
+        const Bytes actual(static_cast<unsigned char*>(dst), static_cast<unsigned char*>(dst) + count * size);
+        EXPECT_EQ(first_mismatch(actual, expected, count, type), "");
       }
     }
   }
