@@ -1,7 +1,7 @@
 // `cclab train`: the reference CNN trainers (DESIGN 3.6). Data mode runs in this process for one
 // rank, and as a job of N ranks (cli/job.h: -n N locally, or the ranks of mpirun/srun/env jobs)
 // otherwise; `--scaling 1,2,4` runs the same training at each rank count in turn and prints a speedup
-// table (trainers/scaling.h). Every mode (data, tensor, pipeline, hybrid, ps) runs through the same loop
+// table (trainers/scaling.h). Every mode (data, tensor, pipeline, hybrid, ps, fedavg) runs through the same loop
 // (trainers/modes/mode.h); the grid of ranks comes from the mode, --stages and --grid.
 #include <iostream>
 #include <memory>
@@ -81,12 +81,14 @@ train::Grid parse_grid(const std::string& text) {
   return grid;
 }
 
-// --servers, --sync, --staleness, --straggler: for --mode ps only, each within its range.
+// --servers (ps and fedavg), --sync, --staleness, --straggler (ps only): each within its range.
 void validate_parameter_server_flags(TrainFlags& flags, const std::vector<std::string>& modes) {
   train::TrainOptions& o = flags.options;
   const bool ps = std::find(modes.begin(), modes.end(), "ps") != modes.end();
-  const bool given = flags.servers != "colocated" || o.ps_sync != "sync" || o.staleness != 1 || !flags.straggler.empty();
-  if (given && !ps) throw UsageError("--servers, --sync, --staleness and --straggler are for --mode ps");
+  const bool fedavg = std::find(modes.begin(), modes.end(), "fedavg") != modes.end();
+  const bool given = o.ps_sync != "sync" || o.staleness != 1 || !flags.straggler.empty();
+  if (given && !ps) throw UsageError("--sync, --staleness and --straggler are for --mode ps");
+  if (flags.servers != "colocated" && !ps && !fedavg) throw UsageError("--servers is for --mode ps and fedavg");
   if (o.ps_sync != "sync" && o.ps_sync != "async" && o.ps_sync != "ssp")
     throw UsageError("unknown --sync '" + o.ps_sync + "' (sync, async, ssp)");
   if (o.staleness != 1 && o.ps_sync != "ssp") throw UsageError("--staleness bounds --sync ssp");
@@ -111,8 +113,25 @@ void validate_parameter_server_flags(TrainFlags& flags, const std::vector<std::s
     o.straggler_rank = int(rank);
     o.straggler_factor = factor;
   }
-  if (ps && !o.checkpoint_dir.empty())
-    throw UsageError("--mode ps writes no checkpoints yet: its servers' ranges and velocities are not saved");
+}
+
+// --local-steps, --participation, --drop, --shards, --round-deadline: for --mode fedavg only, each in its
+// range.
+void validate_federated_averaging_flags(const TrainFlags& flags, const std::vector<std::string>& modes) {
+  const train::TrainOptions& o = flags.options;
+  const bool fedavg = std::find(modes.begin(), modes.end(), "fedavg") != modes.end();
+  for (const CLI::Option* option : flags.fedavg_options)
+    if (option->count() > 0 && !fedavg) throw UsageError(option->get_name() + " is for --mode fedavg");
+  if (o.local_steps < 1 || o.local_steps > kMostSteps) throw UsageError("--local-steps must be at least 1");
+  if (!(o.participation > 0 && o.participation <= 1))
+    throw UsageError("--participation is a fraction of the workers in (0, 1]");
+  if (!(o.drop >= 0 && o.drop < 1)) throw UsageError("--drop is a probability in [0, 1)");
+  if (o.shards != "iid" && o.shards != "label-skew")
+    throw UsageError("unknown --shards '" + o.shards + "' (iid, label-skew)");
+  if (!(o.round_deadline_s > 0 && o.round_deadline_s <= 3600))
+    throw UsageError("--round-deadline must be in (0, 3600] seconds");
+  if (fedavg && !o.checkpoint_dir.empty())
+    throw UsageError("--mode fedavg writes no checkpoints: its rounds and servers' momentum are not saved");
 }
 
 // The grid of a run of `ranks` ranks. One rank is single-process training whatever the mode (the
@@ -140,7 +159,7 @@ train::Grid resolve_grid(const TrainFlags& flags, int ranks) {
   if (grid.ranks() != ranks)
     throw UsageError("--grid " + flags.grid + " has " + std::to_string(grid.ranks()) + " ranks, the job " +
                      std::to_string(ranks));
-  const bool fits = ((o.mode == "data" || o.mode == "ps") && grid.tp == 1 && grid.pp == 1) ||
+  const bool fits = ((o.mode == "data" || o.mode == "ps" || o.mode == "fedavg") && grid.tp == 1 && grid.pp == 1) ||
                     (o.mode == "tensor" && grid.tp == ranks) || (o.mode == "pipeline" && grid.tp == 1) ||
                     (o.mode == "hybrid" && grid.tp == 1 && (grid.pp > 1 || grid.dp == ranks));
   if (!fits)
@@ -154,7 +173,7 @@ train::Grid resolve_grid(const TrainFlags& flags, int ranks) {
 
 void validate(TrainFlags& flags) {
   train::TrainOptions& o = flags.options;
-  static const std::vector<std::string> kModes{"data", "tensor", "pipeline", "hybrid", "ps"};
+  static const std::vector<std::string> kModes{"data", "tensor", "pipeline", "hybrid", "ps", "fedavg"};
   std::vector<std::string> modes;
   {
     std::stringstream in(o.mode);
@@ -163,9 +182,10 @@ void validate(TrainFlags& flags) {
   if (modes.size() > 1 && flags.scaling.empty()) throw UsageError("several --mode values need --scaling");
   for (const std::string& mode : modes)
     if (std::find(kModes.begin(), kModes.end(), mode) == kModes.end())
-      throw UsageError("unknown --mode '" + mode + "' (data, tensor, pipeline, hybrid, ps)");
-  if (modes.empty()) throw UsageError("unknown --mode '' (data, tensor, pipeline, hybrid, ps)");
+      throw UsageError("unknown --mode '" + mode + "' (data, tensor, pipeline, hybrid, ps, fedavg)");
+  if (modes.empty()) throw UsageError("unknown --mode '' (data, tensor, pipeline, hybrid, ps, fedavg)");
   validate_parameter_server_flags(flags, modes);
+  validate_federated_averaging_flags(flags, modes);
   if (o.schedule != "gpipe" && o.schedule != "1f1b")
     throw UsageError("unknown --schedule '" + o.schedule + "' (gpipe, 1f1b)");
   validate_job_flags(flags.job);
@@ -245,7 +265,7 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
                    "available to the rank)")
       ->check(in_range(1, 4096));
   command->add_option("--mode", o.mode,
-                      "data | tensor | pipeline | hybrid | ps (with --scaling: several, e.g. data,ps)")
+                      "data | tensor | pipeline | hybrid | ps | fedavg (with --scaling: several, e.g. data,ps)")
       ->capture_default_str();
   command->add_option("--grid", flags->grid,
                       "Ranks per dimension, e.g. dp=2,pp=2 (hybrid: data x pipeline); default from --mode");
@@ -266,6 +286,14 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
   command->add_option("--staleness", o.staleness, "ssp: steps a worker may run ahead of the slowest")
       ->capture_default_str()
       ->check(in_range(0, 1 << 20));
+  flags->fedavg_options = {
+      command->add_option("--local-steps", o.local_steps, "fedavg: local steps per round (1)"),
+      command->add_option("--participation", o.participation, "fedavg: fraction of the workers in a round (1)"),
+      command->add_option("--drop", o.drop, "fedavg: probability that a participant drops out of a round (0)"),
+      command->add_option("--shards", o.shards,
+                          "fedavg: iid, or label-skew (worker w sees the classes c with c mod workers = w)"),
+      command->add_option("--round-deadline", o.round_deadline_s,
+                          "fedavg: seconds a server waits for the others after a round's first upload (0.25)")};
   command->add_option("--straggler", flags->straggler,
                       "RANK:FACTOR: that parameter-server worker computes FACTOR times slower");
   command
@@ -286,7 +314,7 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
   command->add_option(
       "--checkpoint-dir", o.checkpoint_dir,
       "Write DIR/checkpoint.bin (parameters, momentum, step; one checkpoint.rankR.bin per rank in the tensor, "
-      "pipeline and hybrid modes) at the end of each epoch and run");
+      "pipeline, hybrid and ps modes) at the end of each epoch and run");
   command
       ->add_option("--checkpoint-every", o.checkpoint_every,
                    "Also write a checkpoint every K steps (0: only at epoch and run ends)")

@@ -85,7 +85,7 @@ nlohmann::json train_record(const TrainOptions& options, const TrainSummary& run
                       // gradient sync.
                       {"grad_sync", phase_json(options.mode == "data" ? run.phases.comm_s : NAN, g)},
                       {"update", phase_json(run.phases.update_s, {})}};
-  if (options.mode == "ps") {  // the parameter server's phases (none elsewhere)
+  if (options.mode == "ps" || options.mode == "fedavg") {  // the servers' phases (none elsewhere)
     record["phases"]["push"] = phase_json(NAN, run.traffic.push);
     record["phases"]["pull"] = phase_json(NAN, run.traffic.pull);
   }
@@ -99,6 +99,7 @@ nlohmann::json train_record(const TrainOptions& options, const TrainSummary& run
   if (run.staleness)
     record["staleness"] = {{"mean", run.staleness->mean}, {"max", run.staleness->max}, {"unit", "updates"},
                            {"pushes", run.staleness->pushes}};
+  record.update(run.mode_record.fields);
   record["parameter_sum"] = run.parameter_sum;
   record["parameter_abs_sum"] = run.parameter_abs_sum;
   record["parameters"] = run.parameters;
@@ -161,10 +162,11 @@ void print_summary(std::ostream& out, const TrainOptions& options, const TrainSu
       return format_text("%.0f B / %.0f msg (predicted %.0f B)", t.sent_bytes_per_rank, t.sent_messages_per_rank,
                          t.predicted_sent_bytes_per_rank);
     };
+    const bool servers = options.mode == "ps" || options.mode == "fedavg";  // push and pull, no collectives
     out << "# sent per step and rank (max over ranks): "
-        << (options.mode == "ps" ? "push " + pair(run.traffic.push) + ", pull " + pair(run.traffic.pull)
-                                 : "forward " + pair(run.traffic.forward) + ", backward " +
-                                       pair(run.traffic.backward) + ", grad_sync " + pair(run.traffic.grad_sync))
+        << (servers ? "push " + pair(run.traffic.push) + ", pull " + pair(run.traffic.pull)
+                    : "forward " + pair(run.traffic.forward) + ", backward " + pair(run.traffic.backward) +
+                          ", grad_sync " + pair(run.traffic.grad_sync))
         << format_text("; received %.0f B / %.0f msg", run.received_bytes_per_rank, run.received_messages_per_rank);
     if (run.buckets > 0)
       out << format_text("; %zu gradient buckets of >= %.3g MiB through %s", run.buckets,
@@ -176,6 +178,7 @@ void print_summary(std::ostream& out, const TrainOptions& options, const TrainSu
     out << format_text("# staleness of the applied gradients: mean %.2f, max %.0f updates of a server's range since "
                        "the worker pulled it (%zu pushes)\n",
                        run.staleness->mean, run.staleness->max, run.staleness->pushes);
+  out << run.mode_record.summary;
   out << format_text("%-10s %5s %6s %7s %7s %11s %9s %10s %9s %11s %8s %8s\n", "model", "mode", "ranks", "epochs",
                      "steps", "final_loss", "test_acc", "images/s", "step_ms", "compute_ms", "comm_ms", "idle_ms");
   out << format_text("%-10s %5s %6d %7.2f %7zu %11.4f %9s %10.0f %9.3f %11.3f %8.3f %8.3f\n", run.plan.name.c_str(),

@@ -47,8 +47,8 @@ void validate(const TrainOptions& options) {
     throw UsageError("--lr must be a positive number");
   if (!(options.momentum >= 0 && options.momentum < 1)) throw UsageError("--momentum must be in [0, 1)");
   if (options.mode != "data" && options.mode != "tensor" && options.mode != "pipeline" && options.mode != "hybrid" &&
-      options.mode != "ps")
-    throw UsageError("unknown --mode '" + options.mode + "' (data, tensor, pipeline, hybrid, ps)");
+      options.mode != "ps" && options.mode != "fedavg")
+    throw UsageError("unknown --mode '" + options.mode + "' (data, tensor, pipeline, hybrid, ps, fedavg)");
   if (options.schedule != "gpipe" && options.schedule != "1f1b")
     throw UsageError("unknown --schedule '" + options.schedule + "' (gpipe, 1f1b)");
   if (options.bucket_bytes < 4) throw UsageError("--bucket-mb must hold at least one float");
@@ -278,6 +278,7 @@ class TrainingRun {
     std::copy(state.velocity.begin(), state.velocity.end(), mode_->velocity().begin());
     done_steps_ = state.steps;
     if (comm_ && !mode_->replicated()) check_parts_at_same_step();
+    mode_->resumed();
   }
 
   // A kill between two ranks' writes leaves their per-rank checkpoints at different steps.
@@ -374,7 +375,7 @@ class TrainingRun {
                   " step " + std::to_string(first_step + step + 1) + " (try a smaller --lr)");
     steps.local[2 * step] = result.loss_sum;
     steps.local[2 * step + 1] = double(result.correct);
-    steps.global_sizes[step] = double(info.global_size);
+    steps.global_sizes[step] = double(result.loss_samples.value_or(info.global_size));
     ++done_steps_;
     if (progress_.enabled()) {
       char text[160];
@@ -496,6 +497,7 @@ class TrainingRun {
       over_ranks.mean = over_ranks.pushes ? sum / double(over_ranks.pushes) : 0;
       run_.staleness = over_ranks;
     }
+    run_.mode_record = mode_->mode_record();
     run_.received_bytes_per_rank = most[kReceived];
     run_.received_messages_per_rank = most[kMessagesReceived];
     run_.train_time_s = most[kTrainTime];

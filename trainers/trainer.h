@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "data/dataset.h"
 #include "model/model.h"
 #include "model/spec.h"
@@ -56,6 +58,15 @@ struct TrainOptions {
   // --straggler RANK:FACTOR: that worker's compute takes FACTOR times as long (parameter server).
   int straggler_rank = -1;
   double straggler_factor = 1;
+  // Federated averaging (--mode fedavg; servers placed as --servers says for ps): local steps per
+  // round (--local-steps K), the fraction of the workers that take part in a round (--participation
+  // F), the probability that a participant drops out (--drop P), how the workers' data is cut
+  // (--shards iid | label-skew) and how long a server waits for the others after a round's first
+  // upload arrived (--round-deadline SECONDS).
+  size_t local_steps = 1;
+  double participation = 1, drop = 0;
+  std::string shards = "iid";
+  double round_deadline_s = 0.25;
   // Pipeline: micro-batches per global batch (--microbatches; 0: 4 per stage, at most the batch)
   // and the schedule (--schedule gpipe | 1f1b). Stages: grid.pp (--stages).
   size_t microbatches = 0;
@@ -125,6 +136,12 @@ struct Staleness {
   size_t pushes = 0;
 };
 
+/// What a mode adds to the run's train record and printed summary (federated averaging: its rounds).
+struct ModeRecord {
+  nlohmann::json fields = nlohmann::json::object();  // merged into the train record
+  std::string summary;                               // "# ..." lines, printed before the summary table
+};
+
 struct TrainSummary {
   ModelPlan plan;
   size_t parameters = 0;
@@ -154,6 +171,7 @@ struct TrainSummary {
   double received_bytes_per_rank = 0, received_messages_per_rank = 0;  // per step, all phases, max over ranks
   std::string split;  // how the mode split the model over the ranks (ParallelMode::describe)
   std::optional<Staleness> staleness;  // parameter server: over every server's pushes
+  ModeRecord mode_record;              // ParallelMode::mode_record(): fedavg's rounds
 };
 
 /// Threads to use and where the number came from ("--threads", "CCLAB_THREADS", "OMP_NUM_THREADS",

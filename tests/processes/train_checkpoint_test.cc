@@ -1,7 +1,8 @@
 // `cclab train --checkpoint-dir/--checkpoint-every/--resume` through the binary: a run of 20 steps
 // interrupted after 13 (mid-epoch, with a mid-epoch checkpoint every 4 steps, crossing an epoch
 // boundary) and resumed has exactly the per-step losses of the uninterrupted run, on 1 rank, on
-// 2 data-parallel ranks and on 2 tensor- and pipeline-parallel ranks (a checkpoint file per rank); corrupt, truncated
+// 2 data-parallel ranks and on 2 tensor- and pipeline-parallel ranks (a checkpoint file per rank), and after a killed
+// rank on data, pipeline and sync parameter-server ranks; corrupt, truncated
 // and mismatched checkpoints are refused with exit 2 and one line naming the file.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -125,6 +126,11 @@ TEST(TrainCheckpoint, ResumeAfterAKilledRankEqualsUninterruptedDataParallel) {
 
 TEST(TrainCheckpoint, ResumeAfterAKilledRankEqualsUninterruptedPipelineParallel) {
   expect_resume_after_kill_equals_uninterrupted("pipeline");
+}
+
+// Sync parameter servers: each rank saves its range and velocity; the workers take the ranges back.
+TEST(TrainCheckpoint, ResumeAfterAKilledRankEqualsUninterruptedParameterServer) {
+  expect_resume_after_kill_equals_uninterrupted("ps");
 }
 
 // A pipeline's stages are balanced by times measured at start-up, which a resumed run might not

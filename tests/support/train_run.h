@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "results.h"
 #include "run_command.h"
@@ -35,6 +36,22 @@ inline TrainRun run_training(const std::string& arguments, const std::string& ta
   std::filesystem::remove(json);
   EXPECT_FALSE(result.record.is_null()) << arguments << "\n" << process.output;
   return result;
+}
+
+/// The record's loss of every step, in order.
+inline std::vector<double> step_losses(const nlohmann::json& record) {
+  return record["step_losses"].get<std::vector<double>>();
+}
+
+/// The parameter-server phases of a ps or fedavg record: measured bytes equal predicted and formula.
+inline void expect_push_and_pull_as_predicted(const nlohmann::json& record, const std::string& what) {
+  for (const char* phase : {"push", "pull"}) {
+    const nlohmann::json& traffic = record["phases"][phase];
+    EXPECT_GT(traffic["sent_bytes_per_rank"].get<double>(), 0) << what << " " << phase;
+    EXPECT_EQ(traffic["sent_bytes_per_rank"], traffic["predicted_sent_bytes_per_rank"]) << what << " " << phase;
+    EXPECT_EQ(traffic["textbook_sent_bytes_per_rank"], traffic["predicted_sent_bytes_per_rank"])
+        << what << " " << phase;
+  }
 }
 
 }  // namespace cclab

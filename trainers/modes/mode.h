@@ -4,11 +4,12 @@
 // the communication between ranks and the accounting of its time and traffic by phase.
 //
 // Modes (one file each): data_parallel.cc (also the single-process run: data mode on one rank),
-// tensor_parallel.cc, pipeline_parallel.cc, hybrid_parallel.cc. make_mode() picks by
-// TrainOptions::mode and grid.
+// tensor_parallel.cc, pipeline_parallel.cc, hybrid_parallel.cc, parameter_server.cc,
+// federated_averaging.cc. make_mode() picks by TrainOptions::mode and grid.
 //
 // Every mode is an exact decomposition of single-process training: with the same options the loss
-// of every step and the final parameters equal the one-rank run's up to float rounding.
+// of every step and the final parameters equal the one-rank run's up to float rounding (fedavg only
+// with one local step per round, every worker taking part and none dropping out).
 #pragma once
 
 #include <initializer_list>
@@ -49,6 +50,10 @@ struct StepResult {
   /// data). Time blocked waiting for a peer that is behind belongs to neither: the loop counts it,
   /// with everything else not accounted here, as idle.
   double forward_s = 0, backward_s = 0, update_s = 0, comm_s = 0;
+  /// Samples the step's loss sums cover when that is not the whole global batch (federated
+  /// averaging with label-skewed shards leaves the classes of the workers outside a round out): the
+  /// step's mean loss divides by it. The same on every rank.
+  std::optional<size_t> loss_samples;
 };
 
 /// A count (bytes or messages) by phase (DESIGN 3.5 phases; push and pull: the parameter server's),
@@ -75,7 +80,9 @@ class ProcessGroup;
 /// The traffic of the groups that carry each phase (modes give each phase its own groups).
 ModeTraffic traffic_of(std::initializer_list<const ProcessGroup*> forward,
                        std::initializer_list<const ProcessGroup*> backward,
-                       std::initializer_list<const ProcessGroup*> grad_sync);
+                       std::initializer_list<const ProcessGroup*> grad_sync,
+                       std::initializer_list<const ProcessGroup*> push = {},
+                       std::initializer_list<const ProcessGroup*> pull = {});
 
 class ParallelMode {
  public:
@@ -115,11 +122,18 @@ class ParallelMode {
   virtual void finish_steps() {}
   /// Parameter servers: the staleness of the updates this rank applied (nullopt elsewhere).
   virtual std::optional<Staleness> staleness() const { return std::nullopt; }
+  /// What the mode adds to the train record and summary, over all ranks (federated averaging: its
+  /// rounds). Collective: every rank calls it once, after the last step; rank 0's answer is written.
+  virtual ModeRecord mode_record() { return {}; }
 
   /// Called on every rank before a checkpoint is written: a mode whose ranks hold parts of a
   /// replicated state (e.g. optimizer state sharded over data-parallel ranks) assembles it here.
   /// Collective. Nothing to do for modes whose parameters() and velocity() are always complete.
   virtual void prepare_checkpoint() {}
+  /// Called on every rank after parameters() and velocity() were restored from a checkpoint: a mode
+  /// whose ranks hold copies of what other ranks saved (parameter-server workers) fetches them here.
+  /// Collective.
+  virtual void resumed() {}
 
   /// Sum and sum of absolute values of the WHOLE model's parameters, this rank's share: summed over
   /// ranks they count every parameter of the unsplit model exactly once (a replica adds 0).
@@ -159,6 +173,10 @@ std::unique_ptr<ParallelMode> make_pipeline_parallel(Comm& comm, const TrainOpti
 /// parameter_server.cc: --mode ps, workers and servers (TrainOptions::ps_servers, ps_sync).
 std::unique_ptr<ParallelMode> make_parameter_server(Comm& comm, const TrainOptions& options, const ModelPlan& plan,
                                                     Backend& backend);
+/// federated_averaging.cc: --mode fedavg, workers and servers as in ps (TrainOptions::ps_servers),
+/// rounds of TrainOptions::local_steps local steps.
+std::unique_ptr<ParallelMode> make_federated_averaging(Comm& comm, const TrainOptions& options, const ModelPlan& plan,
+                                                       Backend& backend);
 /// hybrid_parallel.cc: data-parallel convolution layers, tensor-parallel fully connected layers
 /// over the same ranks (Krizhevsky's "one weird trick"). (--mode hybrid with pp > 1 is the data x
 /// pipeline grid of make_pipeline_parallel.)

@@ -41,6 +41,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr unsigned kPushGroupId = 31, kPullGroupId = 32;
 constexpr uint32_t kMessageMask = 0xFFFFFF;  // ProcessGroup's point-to-point ids are 24 bits
+constexpr uint32_t kResumeMessage = kMessageMask;  // the ranges sent after a resume (steps count from 0)
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
@@ -158,23 +159,40 @@ class ParameterServer : public ParallelMode {
     return evaluate_whole_model(model_, activations_, batch, classes_);
   }
 
-  ModeTraffic traffic() const override {
-    const ProcessGroup::Traffic push = push_group_.traffic(), pull = pull_group_.traffic();
-    ModeTraffic traffic;
-    traffic.bytes_sent.push = push.bytes_sent;
-    traffic.bytes_sent.pull = pull.bytes_sent;
-    traffic.messages_sent.push = push.messages_sent;
-    traffic.messages_sent.pull = pull.messages_sent;
-    traffic.bytes_received = push.bytes_received + pull.bytes_received;
-    traffic.messages_received = push.messages_received + pull.messages_received;
-    return traffic;
-  }
+  ModeTraffic traffic() const override { return traffic_of({}, {}, {}, {&push_group_}, {&pull_group_}); }
   PhaseCounts predicted_sent_bytes() const override { return predicted_; }
   PhaseCounts textbook_sent_bytes() const override { return predicted_; }
 
+  // Checkpoints: each server's range and its velocity, one file per rank (a dedicated worker's is
+  // empty); the placement is part of the layout, so a resume with other --servers is refused.
   std::span<float> parameters() override { return master_; }
   std::span<float> velocity() override { return optimizer_.velocity(); }
   bool replicated() const override { return false; }
+  std::string layout() const override {
+    return "servers=" + (colocated_ ? std::string("colocated") : std::to_string(servers_));
+  }
+  // After a resume the servers hold the checkpoint's ranges: every worker takes them (not a step's
+  // traffic), as it would have pulled them in the step the checkpoint was written after.
+  void resumed() override {
+    ProcessGroup::Uncounted uncounted(pull_group_);
+    std::vector<RequestPtr> requests;
+    float* values = model_.parameters().values().data();
+    if (is_worker_)
+      for (size_t s = 0; s < servers_; ++s) {
+        if (server_rank(s) == rank_) continue;
+        const auto [begin, end] = server_range(model_.parameters().size(), s, servers_);
+        requests.push_back(pull_group_.irecv(server_rank(s), values + begin, end - begin, kResumeMessage));
+      }
+    if (is_server_)
+      for (size_t w = 0; w < workers_; ++w) {
+        if (colocated_ && int(w) == rank_)
+          std::copy(master_.begin(), master_.end(), values + own_range().first);
+        else
+          requests.push_back(pull_group_.isend(int(w), master_.data(), master_.size(), kResumeMessage));
+      }
+    const Deadline deadline = pull_group_.deadline();
+    for (RequestPtr& request : requests) pull_group_.wait(*request, deadline);
+  }
 
   std::pair<double, double> parameter_sums() const override {
     double sum = 0, abs_sum = 0;

@@ -165,7 +165,9 @@ RequestPtr ProcessGroup::irecv(int peer, float* data, size_t count, uint32_t mes
 
 ModeTraffic traffic_of(std::initializer_list<const ProcessGroup*> forward,
                        std::initializer_list<const ProcessGroup*> backward,
-                       std::initializer_list<const ProcessGroup*> grad_sync) {
+                       std::initializer_list<const ProcessGroup*> grad_sync,
+                       std::initializer_list<const ProcessGroup*> push,
+                       std::initializer_list<const ProcessGroup*> pull) {
   ModeTraffic sum;
   const auto add = [&sum](std::initializer_list<const ProcessGroup*> groups, double PhaseCounts::*phase) {
     for (const ProcessGroup* group : groups) {
@@ -179,6 +181,8 @@ ModeTraffic traffic_of(std::initializer_list<const ProcessGroup*> forward,
   add(forward, &PhaseCounts::forward);
   add(backward, &PhaseCounts::backward);
   add(grad_sync, &PhaseCounts::grad_sync);
+  add(push, &PhaseCounts::push);
+  add(pull, &PhaseCounts::pull);
   return sum;
 }
 
