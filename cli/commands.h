@@ -24,6 +24,8 @@ CommandAction add_report_command(CLI::App& app);
 CommandAction add_suite_command(CLI::App& app);
 /// `cclab train ...`; `argv` is the whole command line (recorded in results; for relaunching ranks).
 CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& argv);
+/// `cclab plan ...`; `argv` is the whole command line (recorded; relaunches cclab to measure and validate).
+CommandAction add_plan_command(CLI::App& app, const std::vector<std::string>& argv);
 
 std::string version_string();
 

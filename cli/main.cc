@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
     cclab::CommandAction info = cclab::add_info_command(app);
     cclab::CommandAction bench = cclab::add_bench_commands(app, args);
     cclab::CommandAction train = cclab::add_train_command(app, args);
+    cclab::CommandAction plan = cclab::add_plan_command(app, args);
     cclab::CommandAction compare = cclab::add_compare_command(app);
     cclab::CommandAction report = cclab::add_report_command(app);
     cclab::CommandAction suite = cclab::add_suite_command(app);
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
       if (chosen->get_name() == "info") return info();
       if (chosen->get_name() == "bench") return bench();
       if (chosen->get_name() == "train") return train();
+      if (chosen->get_name() == "plan") return plan();
       if (chosen->get_name() == "compare") return compare();
       if (chosen->get_name() == "report") return report();
       if (chosen->get_name() == "suite") return suite();

@@ -34,6 +34,8 @@ struct TrainFlags {
   std::vector<std::string> scaling_modes;  // --scaling with --mode data,tensor,...: every mode in one table
   CLI::Option* epochs = nullptr;
   CLI::Option* steps = nullptr;
+  std::vector<CLI::Option*> fedavg_options;  // --local-steps, --participation, --drop, --shards, --round-deadline
+  CLI::Option* profile_layers = nullptr;
 };
 
 // Bounds of the training flags: far beyond any real run, short of what wraps or never ends.
@@ -212,6 +214,12 @@ void validate(TrainFlags& flags) {
     for (int scaled : flags.scaling_ranks) resolve_grid(run, scaled);
   }
   o.evaluate = !flags.no_eval;
+  o.profile_layers = flags.profile_layers->count() > 0;
+  if (!o.profile_layers_path.empty()) {
+    if (!flags.scaling.empty() || o.grid.ranks() != 1)
+      throw UsageError("--profile-layers FILE times the whole model on one rank: give no -n, --scaling or launcher");
+    check_output_file("--profile-layers", o.profile_layers_path);
+  }
   // Where results go is checked before any work, so a bad path does not cost a training run.
   if (!o.json_path.empty()) check_output_file("--json", o.json_path);
   if (!o.trace_path.empty()) check_output_file("--trace", o.trace_path);
@@ -322,7 +330,11 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
       ->check(in_range(0, kMostSteps));
   command->add_flag("--resume", o.resume,
                     "Continue from DIR/checkpoint.bin (--steps/--epochs stay the total of the whole run)");
-  command->add_flag("--profile-layers", o.profile_layers, "Print the time each layer takes per step");
+  flags->profile_layers = command
+                              ->add_option("--profile-layers", o.profile_layers_path,
+                                           "Print the time each layer takes per step; with FILE (one rank) also "
+                                           "write them there for cclab plan --layers")
+                              ->expected(0, 1);
   return [flags, argv]() -> int {
     validate(*flags);
     if (!flags->scaling_ranks.empty()) return train::run_scaling(scaling_options(*flags), argv, std::cout);

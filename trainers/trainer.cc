@@ -17,6 +17,7 @@
 #include "cclab/trace.h"
 #include "checkpoint.h"
 #include "data/loader.h"
+#include "layer_times.h"
 #include "model/loss.h"
 #include "modes/mode.h"
 #include "progress.h"
@@ -511,6 +512,10 @@ class TrainingRun {
   void report() {
     writer_->write(train_record(options_, run_, argv_));
     if (options_.profile_layers) print_layer_profile(out_, mode_->local_model(), profile_, run_.timed_steps);
+    if (!options_.profile_layers_path.empty() && rank_ == 0)
+      save_layer_times(options_.profile_layers_path, layer_times_of(mode_->local_model(), profile_, run_.timed_steps,
+                                                                    options_.model, options_.batch, run_.threads,
+                                                                    run_.phases.update_s, run_.phases.data_s));
     print_summary(out_, options_, run_);
   }
 

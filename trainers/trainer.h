@@ -44,9 +44,10 @@ struct TrainOptions {
   int threads = 0;              // 0: CCLAB_THREADS, else OMP_NUM_THREADS, else the CPUs this process may use
   bool evaluate = true;         // test-set loss and accuracy after every epoch, in global batches of `batch`
   bool profile_layers = false;  // print time per layer
+  std::string profile_layers_path;  // --profile-layers FILE: also write the times there (layer_times.h)
   std::string json_path;
   std::string trace_path;  // Chrome trace events of every training step (cclab/trace.h)
-  std::string mode = "data";  // data | tensor | pipeline | hybrid | ps
+  std::string mode = "data";  // data | tensor | pipeline | hybrid | ps | fedavg
   Grid grid;
   size_t bucket_bytes = size_t{1} << 20;  // data mode: gradient bucket size (--bucket-mb)
   // Parameter server (--mode ps): dedicated server ranks (--servers S, the last S ranks; 0: every rank

@@ -74,6 +74,18 @@ const float* ShardedGradientBuckets::shared_gradients(int rank) const {
   return reinterpret_cast<const float*>(shared_->segment(rank) + shared_gradients_offset_);
 }
 
+double ShardedGradientBuckets::bucket_sent_bytes(size_t count, size_t ranks, bool shared,
+                                                 const std::function<double(Collective, size_t)>& group_bytes) {
+  const size_t block = count / ranks, tail = count - block * ranks;
+  // Every element of the other blocks goes to its owner once: (N-1)/N of the main part, the ring
+  // reduce-scatter's volume; the updated blocks come back as much (the allgather's).
+  double bytes = double((ranks - 1) * block * sizeof(float));
+  if (shared) return bytes + double((ranks - 1) * (block + tail) * sizeof(float));
+  if (block > 0) bytes += group_bytes(Collective::allgather, block);
+  if (tail > 0) bytes += group_bytes(Collective::allreduce, tail);
+  return bytes;
+}
+
 ShardedGradientBuckets::ShardedGradientBuckets(ProcessGroup& reduce_group, ProcessGroup& gather_group,
                                                ParameterStore& store, SgdMomentum& optimizer,
                                                const std::vector<ParameterRange>& ranges, size_t bucket_bytes,
@@ -106,18 +118,13 @@ ShardedGradientBuckets::ShardedGradientBuckets(ProcessGroup& reduce_group, Proce
     bucket.first_message = uint32_t(messages);
     textbook_sent_bytes_ += train::textbook_sent_bytes(Collective::allreduce, span.count, int(ranks));
     messages += bucket.segments;
-    // Every element of the other blocks goes to its owner once: (N-1)/N of the main part, the ring
-    // reduce-scatter's volume; the updated blocks come back as much (the allgather's).
-    predicted_sent_bytes_ += double((ranks - 1) * bucket.block * sizeof(float));
-    if (shared_) {
-      predicted_sent_bytes_ += double((ranks - 1) * (bucket.block + bucket.tail) * sizeof(float));
-      continue;
-    }
+    predicted_sent_bytes_ +=
+        bucket_sent_bytes(span.count, ranks, shared_ != nullptr, [&](Collective collective, size_t elements) {
+          ProcessGroup& group = collective == Collective::allgather ? gather_group : reduce_group;
+          return double(group.predicted_sent_bytes(collective, elements));
+        });
+    if (shared_) continue;
     bucket.contributions.resize((ranks - 1) * bucket.block);
-    if (bucket.block > 0)
-      predicted_sent_bytes_ += double(gather_group.predicted_sent_bytes(Collective::allgather, bucket.block));
-    if (bucket.tail > 0)
-      predicted_sent_bytes_ += double(reduce_group.predicted_sent_bytes(Collective::allreduce, bucket.tail));
   }
   if (messages >= kParityBit) throw Error("sharded gradient buckets: too many segments for the message ids");
   contributions_.resize(ranks - 1);

@@ -51,6 +51,7 @@
 // reduce-scatter's messages are point-to-point, matched by their ids (bucket, segment, step parity).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -85,6 +86,13 @@ class ShardedGradientBuckets {
   size_t size() const { return buckets_.size(); }
   /// Elements per reduce-scatter message (1 MiB, as the ring collectives' segments).
   static constexpr size_t kSegmentElements = (size_t{1} << 20) / sizeof(float);
+
+  /// Bytes a rank sends for one bucket of `count` elements over `ranks`: every element of the other
+  /// blocks to its owner, and the updated blocks back, through node-shared memory (`shared`) or,
+  /// for the gather of the blocks and the tail's allreduce, what `group_bytes(collective, elements)`
+  /// says the group's collective sends. The planner predicts with it too.
+  static double bucket_sent_bytes(size_t count, size_t ranks, bool shared,
+                                  const std::function<double(Collective, size_t)>& group_bytes);
 
   /// Bytes this rank sends in one step's reduce-scatters, allgathers and tail allreduces.
   double predicted_sent_bytes() const { return predicted_sent_bytes_; }

@@ -1,0 +1,144 @@
+// The planner's pieces alone: the layer-times file and its reader, the step simulation, and plans for
+// a described cluster (deterministic, every strategy predicted).
+#include "planner/planner.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <string>
+
+#include "cclab/error.h"
+#include "layer_times.h"
+#include "planner/plan_run.h"
+#include "planner/step_simulation.h"
+
+namespace cclab::train {
+namespace {
+
+// Times for every layer of `plan`, a millisecond forward and two backward each.
+LayerTimes made_up_times(const ModelPlan& plan, const std::string& model, size_t batch) {
+  LayerTimes times;
+  times.model = model;
+  times.batch = batch;
+  times.threads = 1;
+  times.steps = 5;
+  times.update_s = 1e-4;
+  times.data_s = 1e-4;
+  times.host = "test";
+  times.cpu = "test";
+  for (const LayerConfig& layer : plan.layers)
+    times.layers.push_back({layer.name(), 1e-3, 2e-3, layer.parameter_count(), layer.output().elements()});
+  return times;
+}
+
+TEST(LayerTimesFile, RoundTripKeepsEveryField) {
+  const ModelPlan plan = plan_model("lenet5", {1, 28, 28});
+  LayerTimes times = made_up_times(plan, "lenet5", 64);
+  times.layers[3].forward_s = 0.000123456789;
+  const LayerTimes back = layer_times_from_json(layer_times_to_json(times));
+  EXPECT_EQ(back.model, "lenet5");
+  EXPECT_EQ(back.batch, 64u);
+  EXPECT_EQ(back.steps, 5u);
+  ASSERT_EQ(back.layers.size(), plan.layers.size());
+  for (size_t i = 0; i < plan.layers.size(); ++i) {
+    EXPECT_EQ(back.layers[i].name, times.layers[i].name);
+    EXPECT_EQ(back.layers[i].forward_s, times.layers[i].forward_s);
+    EXPECT_EQ(back.layers[i].backward_s, times.layers[i].backward_s);
+    EXPECT_EQ(back.layers[i].parameters, times.layers[i].parameters);
+  }
+  EXPECT_NO_THROW(check_layer_times_match(back, plan, "lenet5", 64, 1, "f"));
+  EXPECT_THROW(check_layer_times_match(back, plan, "lenet5", 128, 1, "f"), UsageError);
+  EXPECT_THROW(check_layer_times_match(back, plan, "lenet5", 64, 2, "f"), UsageError);
+  EXPECT_THROW(check_layer_times_match(back, plan_model("convnet", {1, 28, 28}), "lenet5", 64, 1, "f"), UsageError);
+}
+
+TEST(LayerTimesFile, ReaderRefusesWhatCclabNeverWrites) {
+  const ModelPlan plan = plan_model("lenet5", {1, 28, 28});
+  const std::string good = layer_times_to_json(made_up_times(plan, "lenet5", 64));
+  const auto replaced = [&](const std::string& from, const std::string& to) {
+    std::string text = good;
+    text.replace(text.find(from), from.size(), to);
+    return text;
+  };
+  EXPECT_NO_THROW(layer_times_from_json(good));
+  EXPECT_THROW(layer_times_from_json("not json"), UsageError);
+  EXPECT_THROW(layer_times_from_json("[1, 2]"), UsageError);
+  EXPECT_THROW(layer_times_from_json(replaced("cclab.layers/1", "cclab.layers/9")), UsageError);
+  EXPECT_THROW(layer_times_from_json(replaced("\"forward_s\": 0.001", "\"forward_s\": -1")), UsageError);
+  EXPECT_THROW(layer_times_from_json(replaced("\"forward_s\": 0.001", "\"forward_s\": 1e300")), UsageError);
+  EXPECT_THROW(layer_times_from_json(replaced("\"batch\": 64", "\"batch\": 0")), UsageError);
+  EXPECT_THROW(layer_times_from_json(replaced("\"batch\": 64", "\"batch\": \"64\"")), UsageError);
+  EXPECT_THROW(layer_times_from_json(replaced("\"threads\": 1", "\"thread\": 1")), UsageError);
+  EXPECT_THROW(layer_times_from_json(std::string(2 << 20, ' ')), UsageError);
+  EXPECT_THROW(load_layer_times("/nonexistent/layers.json"), UsageError);
+}
+
+TEST(StepSimulation, BlockingCollectiveWaitsForTheSlowestMemberAndOverlapHidesComm) {
+  StepSimulation sim(2);
+  const auto fast = sim.compute(0, 1.0);
+  const auto slow = sim.compute(1, 3.0);
+  sim.collective({0, 1}, 0.5, true, {fast, slow});
+  sim.compute(0, 1.0);
+  sim.run();
+  EXPECT_DOUBLE_EQ(sim.step_seconds(), 4.5);
+  EXPECT_DOUBLE_EQ(sim.compute_seconds(0), 2.0);
+  EXPECT_DOUBLE_EQ(sim.exposed_comm_seconds(0), 0.5);
+  EXPECT_EQ(sim.slowest_rank(), 0u);  // its last compute ends at 4.5
+
+  StepSimulation overlapped(2);
+  const auto first = overlapped.compute(0, 1.0);
+  overlapped.compute(1, 1.0);
+  overlapped.collective({0, 1}, 0.5, false, {first});
+  overlapped.compute(0, 2.0);
+  overlapped.run();
+  EXPECT_DOUBLE_EQ(overlapped.step_seconds(), 3.0);
+  EXPECT_DOUBLE_EQ(overlapped.exposed_comm_seconds(0), 0.0);
+}
+
+TEST(StepSimulation, PortsServeOneMessageAtATimeAndCyclesAreRefused) {
+  StepSimulation sim(3);
+  const size_t port = sim.add_port();
+  const auto a = sim.message(0, 2, 1.0, {}, {port});
+  const auto b = sim.message(1, 2, 1.0, {}, {port});
+  sim.run();
+  EXPECT_DOUBLE_EQ(std::max(sim.finish(a), sim.finish(b)), 2.0);
+
+  StepSimulation cycle(2);
+  const auto x = cycle.compute(0, 1.0);
+  const auto y = cycle.compute(1, 1.0, {x});
+  cycle.depend(x, y);
+  EXPECT_THROW(cycle.run(), Error);
+}
+
+TEST(Planner, WhatIfPlansAreDeterministicAndCoverEveryMode) {
+  PlanInputs inputs;
+  inputs.model = plan_model("lenet5", {1, 28, 28});
+  inputs.layers = made_up_times(inputs.model, "lenet5", 64);
+  inputs.batch = 64;
+  inputs.cluster = parse_cluster(
+      "nodes=2,ranks-per-node=2,intra-alpha-us=0.5,intra-gbps=10,inter-alpha-us=5,inter-gbps=1.25,compute=2");
+  const std::vector<Strategy> strategies = enumerate_strategies(inputs.model, inputs.layers, 4, 64);
+  const std::vector<StrategyPrediction> first = rank_strategies(inputs, strategies);
+  const std::vector<StrategyPrediction> second = rank_strategies(inputs, strategies);
+  ASSERT_EQ(first.size(), strategies.size());
+  std::set<std::string> modes;
+  for (size_t i = 0; i < first.size(); ++i) {
+    modes.insert(first[i].strategy.mode);
+    EXPECT_EQ(first[i].strategy.name(), second[i].strategy.name());
+    EXPECT_EQ(first[i].total_s, second[i].total_s);
+    EXPECT_GT(first[i].total_s, 0);
+    EXPECT_NEAR(first[i].compute_s + first[i].comm_s + first[i].idle_s, first[i].total_s, 1e-12);
+    if (i > 0) {
+      EXPECT_LE(first[i - 1].total_s, first[i].total_s);
+    }
+  }
+  EXPECT_EQ(modes, (std::set<std::string>{"data", "tensor", "pipeline", "hybrid", "ps"}));
+  EXPECT_THROW(enumerate_strategies(inputs.model, inputs.layers, 4, 3), UsageError);
+  EXPECT_THROW(parse_cluster("nodes=2,ranks-per-node=2"), UsageError);
+  EXPECT_THROW(parse_cluster("nodes=0,ranks-per-node=2,intra-alpha-us=1,intra-gbps=1,inter-alpha-us=1,inter-gbps=1"),
+               UsageError);
+}
+
+}  // namespace
+}  // namespace cclab::train

@@ -1,0 +1,390 @@
+#include "planner/plan_run.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "cclab/error.h"
+#include "cclab/launch.h"
+#include "results.h"
+#include "text_format.h"
+
+namespace cclab::train {
+namespace {
+
+// The input shape of the built-in models and of Fashion-MNIST, on which every plan's model runs.
+const ActivationShape kInputShape{1, 28, 28};
+// The longest plan this host simulates: far beyond a local job, short of minutes of simulation.
+constexpr size_t kMostRanks = 1024;
+constexpr size_t kProfileSteps = 12;
+
+// Runs `command` (cclab arguments after argv[0]) as a local job of `ranks` ranks with its
+// standard output discarded (the plan prints its own table); its errors still reach stderr.
+int run_quietly(const std::string& program, const std::vector<std::string>& command, int ranks, double timeout_s) {
+  std::vector<std::string> argv{program};
+  argv.insert(argv.end(), command.begin(), command.end());
+  std::cout.flush();
+  const int saved = ::dup(STDOUT_FILENO);
+  const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (saved < 0 || null < 0) throw Error("cannot redirect the output of a measuring job");
+  ::dup2(null, STDOUT_FILENO);
+  ::close(null);
+  LocalLaunchOptions launch;
+  launch.ranks = ranks;
+  launch.timeout_s = timeout_s;
+  int status = 1;
+  try {
+    status = launch_local(argv, launch);
+  } catch (...) {
+    ::dup2(saved, STDOUT_FILENO);
+    ::close(saved);
+    throw;
+  }
+  ::dup2(saved, STDOUT_FILENO);
+  ::close(saved);
+  return status;
+}
+
+std::string scratch_path(const std::string& what) {
+  return (std::filesystem::temp_directory_path() / ("cclab_plan_" + std::to_string(getpid()) + "_" + what)).string();
+}
+
+// Synthetic samples of the models' input shape: one epoch of `steps` whole batches, so that every
+// step's batch (and so its traffic) is the same.
+std::string synthetic_data(size_t batch, size_t steps) { return "synthetic:1x28x28:" + std::to_string(batch * steps); }
+
+double number_in(const std::string& key, const std::string& text, double lowest, double highest, bool whole) {
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(value) || value < lowest || value > highest ||
+      (whole && value != std::floor(value)))
+    throw UsageError("--cluster " + key + "=" + text + " is out of range");
+  return value;
+}
+
+LinkCost link_of(double alpha_us, double gbps) {
+  LinkCost link;
+  link.alpha_us = alpha_us;
+  link.beta_us_per_byte = 1.0 / (gbps * 1e3);  // 10^9 bytes/s = 10^3 bytes/us
+  return link;
+}
+
+std::string megabytes(double bytes) { return format_text("%.2f", bytes / 1e6); }
+
+nlohmann::json step_time_json(double compute, double comm, double idle, double total) {
+  return {{"compute", compute}, {"comm", comm}, {"idle", idle}, {"total", total}};
+}
+
+struct Measured {
+  double total_s = 0, compute_s = 0, comm_s = 0, idle_s = 0;
+  nlohmann::json record;
+};
+
+const char* const kPhases[] = {"forward", "backward", "grad_sync", "push", "pull"};
+
+double phase_of(const PhaseCounts& counts, size_t phase) { return counts.at(phase); }
+
+double measured_phase(const nlohmann::json& record, const char* phase) {
+  const auto& phases = record["phases"];
+  return phases.contains(phase) ? phases[phase]["sent_bytes_per_rank"].get<double>() : 0.0;
+}
+
+// The strategies of options.modes (all when empty) that fit `ranks` ranks.
+std::vector<Strategy> selected_strategies(const PlanOptions& options, const ModelPlan& plan, const LayerTimes& layers,
+                                          size_t ranks) {
+  std::vector<Strategy> strategies;
+  for (const Strategy& strategy : enumerate_strategies(plan, layers, ranks, options.batch))
+    if (options.modes.empty() ||
+        std::find(options.modes.begin(), options.modes.end(), strategy.mode) != options.modes.end())
+      strategies.push_back(strategy);
+  return strategies;
+}
+
+}  // namespace
+
+ClusterShape parse_cluster(const std::string& spec) {
+  std::map<std::string, std::string> values;
+  std::stringstream in(spec);
+  for (std::string item; std::getline(in, item, ',');) {
+    const size_t equals = item.find('=');
+    if (equals == std::string::npos) throw UsageError("--cluster takes key=value items, not '" + item + "'");
+    values[item.substr(0, equals)] = item.substr(equals + 1);
+  }
+  static const std::vector<std::string> kRequired{"nodes",      "ranks-per-node", "intra-alpha-us",
+                                                  "intra-gbps", "inter-alpha-us", "inter-gbps"};
+  static const std::vector<std::string> kOptional{"compute", "reduce-gbps"};
+  for (const auto& [key, value] : values)
+    if (std::find(kRequired.begin(), kRequired.end(), key) == kRequired.end() &&
+        std::find(kOptional.begin(), kOptional.end(), key) == kOptional.end())
+      throw UsageError("--cluster: unknown key '" + key +
+                       "' (nodes, ranks-per-node, intra-alpha-us, intra-gbps, inter-alpha-us, inter-gbps, compute, "
+                       "reduce-gbps)");
+  for (const std::string& key : kRequired)
+    if (!values.count(key)) throw UsageError("--cluster needs " + key + "=...");
+  ClusterShape cluster;
+  cluster.what_if = true;
+  cluster.nodes = size_t(number_in("nodes", values["nodes"], 1, 4096, true));
+  cluster.ranks_per_node = size_t(number_in("ranks-per-node", values["ranks-per-node"], 1, 1024, true));
+  if (cluster.ranks() > kMostRanks || cluster.ranks() < 2)
+    throw UsageError("--cluster describes " + std::to_string(cluster.ranks()) + " ranks; plans are for 2 to " +
+                     std::to_string(kMostRanks));
+  const LinkCost intra = link_of(number_in("intra-alpha-us", values["intra-alpha-us"], 0, 1e6, false),
+                                 number_in("intra-gbps", values["intra-gbps"], 1e-6, 1e5, false));
+  const LinkCost inter = link_of(number_in("inter-alpha-us", values["inter-alpha-us"], 0, 1e6, false),
+                                 number_in("inter-gbps", values["inter-gbps"], 1e-6, 1e5, false));
+  cluster.compute_speed = values.count("compute") ? number_in("compute", values["compute"], 1e-3, 1e4, false) : 1.0;
+  const double reduce_gbps =
+      values.count("reduce-gbps") ? number_in("reduce-gbps", values["reduce-gbps"], 1e-3, 1e5, false) : 10.0;
+  RegimeCost regime;
+  regime.intra_node = intra;
+  regime.inter_node = inter;
+  regime.gamma_us_per_byte = 1.0 / (reduce_gbps * 1e3);
+  regime.copy_us_per_byte = regime.gamma_us_per_byte;
+  cluster.profile.transport = "what-if";
+  cluster.profile.cached = regime;
+  cluster.profile.streaming = regime;
+  return cluster;
+}
+
+void check_plan_options(const PlanOptions& options) {
+  const ModelPlan plan = plan_model(options.model, kInputShape);  // UsageError for an unknown model
+  for (const std::string& mode : options.modes)
+    if (mode != "data" && mode != "tensor" && mode != "pipeline" && mode != "hybrid" && mode != "ps")
+      throw UsageError("unknown strategy '" + mode + "' (data, tensor, pipeline, hybrid, ps)");
+  size_t ranks = options.ranks;
+  if (!options.cluster.empty()) {
+    const ClusterShape cluster = parse_cluster(options.cluster);
+    if (ranks != 0 && ranks != cluster.ranks())
+      throw UsageError("-n " + std::to_string(ranks) + " and --cluster's " + std::to_string(cluster.ranks()) +
+                       " ranks disagree");
+    ranks = cluster.ranks();
+    if (!options.profile_path.empty()) throw UsageError("--cluster describes the network: give no --profile");
+    if (options.validate > 0) throw UsageError("--validate runs on this host: a --cluster plan is predicted only");
+  }
+  if (ranks < 2 || ranks > kMostRanks)
+    throw UsageError("plan for 2 to " + std::to_string(kMostRanks) + " ranks (-n N or --cluster)");
+  if (options.batch < ranks)
+    throw UsageError("--batch " + std::to_string(options.batch) + " is smaller than the " + std::to_string(ranks) +
+                     " ranks: data-parallel ranks need a sample each");
+  // Which strategies fit depends on the model and the ranks only (the layer times just balance the
+  // pipeline stages): checked now, before anything is measured.
+  LayerTimes uniform;
+  for (const LayerConfig& layer : plan.layers) uniform.layers.push_back({layer.name(), 1, 1, 0, 1});
+  if (selected_strategies(options, plan, uniform, ranks).empty())
+    throw UsageError("no strategy of those asked for fits " + std::to_string(ranks) + " ranks of " + options.model);
+  if (!options.layers_path.empty())
+    check_layer_times_match(load_layer_times(options.layers_path), plan, options.model, options.batch, options.threads,
+                            options.layers_path);
+  if (!options.profile_path.empty()) load_profile(options.profile_path);
+}
+
+int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, std::ostream& out) {
+  check_plan_options(options);
+  const std::string program = argv.empty() ? "cclab" : argv.front();
+  PlanInputs inputs;
+  inputs.model = plan_model(options.model, kInputShape);
+  inputs.batch = options.batch;
+  std::string layers_source = options.layers_path, profile_source = options.profile_path;
+  if (!options.cluster.empty()) {
+    inputs.cluster = parse_cluster(options.cluster);
+  } else {
+    inputs.cluster.ranks_per_node = options.ranks;
+  }
+  // What no file gives is measured now, on this host, as the files would have been.
+  if (options.layers_path.empty()) {
+    out << "# no --layers: measuring " << options.model << "'s layers at batch " << options.batch << " on one rank ("
+        << kProfileSteps << " steps)\n"
+        << std::flush;
+    const std::string scratch = scratch_path("layers.json");
+    const int status =
+        run_quietly(program,
+                    {"train", "--model", options.model, "--batch", std::to_string(options.batch), "--threads",
+                     std::to_string(options.threads), "--steps", std::to_string(kProfileSteps), "--no-eval", "--data",
+                     synthetic_data(options.batch, kProfileSteps), "--profile-layers", scratch},
+                    1, options.timeout_s);
+    if (status != 0) return status;
+    inputs.layers = load_layer_times(scratch);
+    std::filesystem::remove(scratch);
+    layers_source = "measured now";
+  } else {
+    inputs.layers = load_layer_times(options.layers_path);
+  }
+  if (options.cluster.empty()) {
+    if (options.profile_path.empty()) {
+      out << "# no --profile: measuring the network's alpha-beta costs (cclab bench p2p --fit, 2 ranks)\n"
+          << std::flush;
+      const std::string scratch = scratch_path("profile.json");
+      const int status =
+          run_quietly(program, {"bench", "p2p", "--fit", "--profile", scratch, "-n", "2"}, 2, options.timeout_s);
+      if (status != 0) return status;
+      inputs.cluster.profile = load_profile(scratch);
+      std::filesystem::remove(scratch);
+      profile_source = "measured now";
+    } else {
+      inputs.cluster.profile = load_profile(options.profile_path);
+    }
+  }
+  const size_t ranks = inputs.cluster.ranks();
+  const std::vector<Strategy> strategies = selected_strategies(options, inputs.model, inputs.layers, ranks);
+  const std::vector<StrategyPrediction> ranked = rank_strategies(inputs, strategies);
+
+  // Validation: the top K run with cclab train, interleaved with nothing else.
+  std::vector<std::optional<Measured>> measured(ranked.size());
+  const size_t validated = std::min(options.validate, ranked.size());
+  for (size_t i = 0; i < validated; ++i) {
+    const Strategy& strategy = ranked[i].strategy;
+    out << "# --validate " << (i + 1) << "/" << validated << ": cclab train " << strategy.name() << " on " << ranks
+        << " ranks, " << options.validate_steps << " steps\n"
+        << std::flush;
+    const std::string scratch = scratch_path("validate.jsonl");
+    std::filesystem::remove(scratch);
+    std::vector<std::string> command{"train",
+                                     "--model",
+                                     options.model,
+                                     "--batch",
+                                     std::to_string(options.batch),
+                                     "--threads",
+                                     std::to_string(options.threads),
+                                     "--steps",
+                                     std::to_string(options.validate_steps),
+                                     "--no-eval",
+                                     "--data",
+                                     synthetic_data(options.batch, options.validate_steps)};
+    for (const std::string& argument : strategy.train_arguments()) command.push_back(argument);
+    for (const std::string& argument : {std::string("-n"), std::to_string(ranks), std::string("--json"), scratch})
+      command.push_back(argument);
+    const int status = run_quietly(program, command, int(ranks), options.timeout_s);
+    if (status != 0) return status;
+    for (const nlohmann::json& record : read_results(scratch))
+      if (record.value("kind", "") == "train") {
+        const auto& time = record["step_time_s"];
+        measured[i] = Measured{time["total"].get<double>(), time["compute"].get<double>(), time["comm"].get<double>(),
+                               time["idle"].get<double>(), record};
+      }
+    std::filesystem::remove(scratch);
+    if (!measured[i]) throw Error("the validation run of " + strategy.name() + " wrote no train record");
+  }
+
+  // The table.
+  const ClusterShape& cluster = inputs.cluster;
+  out << "# plan: " << inputs.model.name << " (" << inputs.model.parameter_count() << " parameters), global batch "
+      << options.batch << ", " << ranks << " ranks (" << cluster.nodes << " node(s) x " << cluster.ranks_per_node
+      << "), " << options.threads << " thread(s) per rank\n";
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  if (!cluster.what_if && cores > 0 && ranks * size_t(options.threads) > size_t(cores))
+    out << "# warning: " << ranks << " ranks x " << options.threads << " thread(s) on " << cores
+        << " cores: the plan assumes a core per thread; measured steps will be longer\n";
+  if (cluster.what_if) out << "# what-if cluster (predicted only, nothing measured): " << options.cluster << "\n";
+  out << "# compute: per-layer times " << (layers_source == "measured now" ? "measured now" : "from " + layers_source)
+      << " (" << format_text("%.3f", (inputs.layers.forward_s() + inputs.layers.backward_s()) * 1e3)
+      << " ms forward+backward per step on one rank"
+      << (cluster.compute_speed != 1 ? format_text(", divided by %g", cluster.compute_speed) : std::string()) << ")\n";
+  out << "# network: " << describe_profile(cluster.profile)
+      << (cluster.what_if                    ? ""
+          : profile_source == "measured now" ? ", measured now"
+                                             : ", from " + profile_source)
+      << "\n";
+  out << "# step time in ms (simulated: compute / exposed comm / idle of the slowest rank); bytes sent per step and "
+         "rank (max over ranks) by phase; memory per rank in MB (parameters, gradients, momentum, activations)\n";
+  out << format_text("%4s %-15s %14s %5s %8s %7s %7s %7s %10s %10s %10s %10s %8s", "rank", "strategy", "grid", "micro",
+                     "step_ms", "compute", "comm", "idle", "forward_B", "backward_B", "grad_sync_B", "push_pull_B",
+                     "mem_MB");
+  if (validated > 0) out << format_text(" %11s %6s %7s", "measured_ms", "error", "bytes");
+  out << "  why\n";
+  bool bytes_mismatch = false;
+  for (size_t i = 0; i < ranked.size(); ++i) {
+    const StrategyPrediction& p = ranked[i];
+    const Strategy& s = p.strategy;
+    const std::string grid =
+        std::to_string(s.grid.dp) + "x" + std::to_string(s.grid.tp) + "x" + std::to_string(s.grid.pp);
+    out << format_text(
+        "%4zu %-15s %14s %5s %8.3f %7.3f %7.3f %7.3f %10.0f %10.0f %11.0f %11.0f %8s", i + 1, s.name().c_str(),
+        grid.c_str(), s.mode == "pipeline" ? std::to_string(s.micro_batches).c_str() : "-", p.total_s * 1e3,
+        p.compute_s * 1e3, p.comm_s * 1e3, p.idle_s * 1e3, p.sent_bytes.forward, p.sent_bytes.backward,
+        p.sent_bytes.grad_sync, p.sent_bytes.push + p.sent_bytes.pull, megabytes(p.memory_bytes).c_str());
+    if (validated > 0) {
+      if (measured[i]) {
+        bool same = true;
+        for (size_t phase = 0; phase < PhaseCounts::kPhases; ++phase)
+          same = same && measured_phase(measured[i]->record, kPhases[phase]) == phase_of(p.sent_bytes, phase);
+        bytes_mismatch = bytes_mismatch || !same;
+        out << format_text(" %11.3f %+5.0f%% %7s", measured[i]->total_s * 1e3,
+                           100 * (p.total_s - measured[i]->total_s) / measured[i]->total_s, same ? "equal" : "DIFFER");
+      } else {
+        out << format_text(" %11s %6s %7s", "-", "-", "-");
+      }
+    }
+    out << "  " << p.why << "\n";
+  }
+  if (validated > 1) {
+    size_t fastest = 0;
+    for (size_t i = 1; i < validated; ++i)
+      if (measured[i]->total_s < measured[fastest]->total_s) fastest = i;
+    const double behind = (measured[0]->total_s - measured[fastest]->total_s) / measured[fastest]->total_s;
+    out << "# first pick " << ranked[0].strategy.name()
+        << (fastest == 0 ? " measured fastest of the " + std::to_string(validated) + " validated"
+                         : format_text(" measured %.1f%% behind the fastest validated, ", 100 * behind) +
+                               ranked[fastest].strategy.name())
+        << "\n";
+  }
+
+  // The records.
+  ResultWriter writer(options.json_path);
+  for (size_t i = 0; i < ranked.size(); ++i) {
+    const StrategyPrediction& p = ranked[i];
+    const Strategy& s = p.strategy;
+    nlohmann::json record = base_record("plan", argv);
+    record["model"] = inputs.model.name;
+    record["mode"] = s.mode;
+    record["strategy"] = s.name();
+    record["ranks"] = ranks;
+    record["nodes"] = cluster.nodes;
+    record["grid"] = {{"dp", s.grid.dp}, {"tp", s.grid.tp}, {"pp", s.grid.pp}};
+    record["global_batch"] = options.batch;
+    record["threads"] = options.threads;
+    record["micro_batches"] = s.mode == "pipeline" ? nlohmann::json(s.micro_batches) : nlohmann::json(nullptr);
+    record["schedule"] = s.mode == "pipeline" ? nlohmann::json(s.schedule) : nlohmann::json(nullptr);
+    if (s.mode == "ps")
+      record["servers"] = s.ps_servers == 0 ? nlohmann::json("colocated") : nlohmann::json(s.ps_servers);
+    record["train_arguments"] = s.train_arguments();
+    record["predicted_step_time_s"] = step_time_json(p.compute_s, p.comm_s, p.idle_s, p.total_s);
+    record["predicted_sent_bytes_per_rank"] = p.sent_bytes_total;
+    nlohmann::json phases = nlohmann::json::object();
+    for (size_t phase = 0; phase < PhaseCounts::kPhases; ++phase)
+      if (phase_of(p.sent_bytes, phase) > 0 || phase < 3)
+        phases[kPhases[phase]] = {{"predicted_sent_bytes_per_rank", phase_of(p.sent_bytes, phase)}};
+    record["phases"] = phases;
+    record["predicted_memory_bytes_per_rank"] = p.memory_bytes;
+    record["rank_in_plan"] = i + 1;
+    record["why"] = p.why;
+    record["predicted"] = cluster.what_if;
+    record["layers_source"] = layers_source;
+    record["profile_source"] = cluster.what_if ? "--cluster" : profile_source;
+    if (cluster.what_if) record["cluster"] = options.cluster;
+    if (measured[i]) {
+      const Measured& m = *measured[i];
+      record["measured_step_time_s"] = step_time_json(m.compute_s, m.comm_s, m.idle_s, m.total_s);
+      record["measured_sent_bytes_per_rank"] = m.record["sent_bytes_per_rank"];
+      nlohmann::json measured_phases = nlohmann::json::object();
+      for (const char* phase : kPhases) measured_phases[phase] = measured_phase(m.record, phase);
+      record["measured_phases_sent_bytes_per_rank"] = measured_phases;
+    }
+    writer.write(record);
+  }
+  out << std::flush;
+  if (bytes_mismatch) {
+    out << "# error: a validated strategy's measured bytes differ from the planner's\n";
+    return kChecksFailedExitStatus;
+  }
+  return 0;
+}
+
+}  // namespace cclab::train

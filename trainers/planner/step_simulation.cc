@@ -1,0 +1,166 @@
+#include "planner/step_simulation.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "cclab/error.h"
+
+namespace cclab::train {
+namespace {
+
+using Interval = std::pair<double, double>;
+
+// The intervals merged where they overlap, sorted.
+std::vector<Interval> merged(std::vector<Interval> intervals) {
+  std::sort(intervals.begin(), intervals.end());
+  std::vector<Interval> out;
+  for (const Interval& interval : intervals) {
+    if (interval.second <= interval.first) continue;
+    if (!out.empty() && interval.first <= out.back().second)
+      out.back().second = std::max(out.back().second, interval.second);
+    else
+      out.push_back(interval);
+  }
+  return out;
+}
+
+double length(const std::vector<Interval>& intervals) {
+  double sum = 0;
+  for (const Interval& interval : intervals) sum += interval.second - interval.first;
+  return sum;
+}
+
+// Length of the part of `covered` (merged) that `cover` (merged) leaves uncovered.
+double uncovered_length(const std::vector<Interval>& covered, const std::vector<Interval>& cover) {
+  double overlap = 0;
+  for (const Interval& a : covered)
+    for (const Interval& b : cover) overlap += std::max(0.0, std::min(a.second, b.second) - std::max(a.first, b.first));
+  return length(covered) - overlap;
+}
+
+}  // namespace
+
+StepSimulation::StepSimulation(size_t ranks) : ranks_(ranks), lane_queue_(2 * ranks) {}
+
+size_t StepSimulation::add_port() { return ports_++; }
+
+StepSimulation::TaskId StepSimulation::add(Task task) {
+  for (TaskId dependency : task.after)
+    if (dependency >= tasks_.size()) throw Error("step simulation: a task depends on one not added yet");
+  const TaskId id = tasks_.size();
+  for (size_t lane : task.lanes) lane_queue_.at(lane).push_back(id);
+  tasks_.push_back(std::move(task));
+  return id;
+}
+
+StepSimulation::TaskId StepSimulation::compute(size_t rank, double seconds, std::vector<TaskId> after) {
+  return add({Kind::compute, seconds, std::move(after), {2 * rank}, {}, {rank}});
+}
+
+StepSimulation::TaskId StepSimulation::collective(const std::vector<size_t>& members, double seconds, bool blocking,
+                                                  std::vector<TaskId> after) {
+  Task task{Kind::comm, seconds, std::move(after), {}, {}, members};
+  for (size_t member : members) {
+    if (blocking) task.lanes.push_back(2 * member);
+    task.lanes.push_back(2 * member + 1);
+  }
+  return add(std::move(task));
+}
+
+StepSimulation::TaskId StepSimulation::message(size_t from, size_t to, double seconds, std::vector<TaskId> after,
+                                               std::vector<size_t> ports) {
+  for (size_t port : ports)
+    if (port >= ports_) throw Error("step simulation: no such port");
+  return add({Kind::comm, seconds, std::move(after), {}, std::move(ports), {from, to}});
+}
+
+void StepSimulation::depend(TaskId task, TaskId on) {
+  if (task >= tasks_.size() || on >= tasks_.size()) throw Error("step simulation: no such task");
+  tasks_[task].after.push_back(on);
+}
+
+void StepSimulation::run() {
+  std::vector<size_t> head(lane_queue_.size(), 0);
+  std::vector<double> lane_free(lane_queue_.size(), 0), port_free(ports_, 0);
+  std::vector<bool> done(tasks_.size(), false);
+  size_t remaining = tasks_.size();
+  // Tasks that use no lane (messages) are candidates from the start; the others once at the heads.
+  while (remaining > 0) {
+    TaskId best = tasks_.size();
+    double best_start = std::numeric_limits<double>::infinity();
+    for (TaskId id = 0; id < tasks_.size(); ++id) {
+      if (done[id]) continue;
+      const Task& task = tasks_[id];
+      bool ready = true;
+      double start = 0;
+      for (TaskId dependency : task.after) {
+        if (!done[dependency]) {
+          ready = false;
+          break;
+        }
+        start = std::max(start, tasks_[dependency].finish);
+      }
+      for (size_t lane : task.lanes) {
+        if (!ready) break;
+        if (lane_queue_[lane][head[lane]] != id) ready = false;
+        start = std::max(start, lane_free[lane]);
+      }
+      if (!ready) continue;
+      for (size_t port : task.ports) start = std::max(start, port_free[port]);
+      if (start < best_start) {
+        best_start = start;
+        best = id;
+      }
+    }
+    if (best == tasks_.size()) throw Error("step simulation: tasks wait on each other (a cycle)");
+    Task& task = tasks_[best];
+    task.start = best_start;
+    task.finish = best_start + task.seconds;
+    for (size_t lane : task.lanes) {
+      lane_free[lane] = task.finish;
+      ++head[lane];
+    }
+    for (size_t port : task.ports) port_free[port] = task.finish;
+    done[best] = true;
+    --remaining;
+  }
+  ran_ = true;
+}
+
+double StepSimulation::step_seconds() const {
+  double end = 0;
+  for (const Task& task : tasks_) end = std::max(end, task.finish);
+  return end;
+}
+
+double StepSimulation::compute_seconds(size_t rank) const {
+  double sum = 0;
+  for (const Task& task : tasks_)
+    if (task.kind == Kind::compute && task.ranks.front() == rank) sum += task.seconds;
+  return sum;
+}
+
+double StepSimulation::exposed_comm_seconds(size_t rank) const {
+  std::vector<Interval> compute, comm;
+  for (const Task& task : tasks_) {
+    if (std::find(task.ranks.begin(), task.ranks.end(), rank) == task.ranks.end()) continue;
+    (task.kind == Kind::compute ? compute : comm).push_back({task.start, task.finish});
+  }
+  return uncovered_length(merged(comm), merged(compute));
+}
+
+size_t StepSimulation::slowest_rank() const {
+  std::vector<double> end(ranks_, 0);
+  for (const Task& task : tasks_)
+    for (size_t rank : task.ranks) end[rank] = std::max(end[rank], task.finish);
+  // Ties go to the rank that computes most: its split is the one that sets the step.
+  size_t slowest = 0;
+  for (size_t rank = 1; rank < ranks_; ++rank)
+    if (end[rank] > end[slowest] + 1e-12 ||
+        (end[rank] > end[slowest] - 1e-12 && compute_seconds(rank) > compute_seconds(slowest)))
+      slowest = rank;
+  return slowest;
+}
+
+}  // namespace cclab::train
