@@ -56,9 +56,10 @@ void validate_job_flags(const JobFlags& flags) {
   if (detect_launch() == LaunchKind::none) check_local_ranks(flags.ranks, flags, "-n");
   if (flags.bind != "core" && flags.bind != "none") throw UsageError("--bind takes core or none");
   const auto transports = available_transports();
-  for (const std::string& name : {flags.transport, flags.inter_transport})
-    if (!name.empty() && std::find(transports.begin(), transports.end(), name) == transports.end())
-      throw UsageError("unknown transport '" + name + "' here (ucx, mpi; nccl for bench collectives with --mem cuda)");
+  if (std::find(transports.begin(), transports.end(), flags.transport) == transports.end())
+    throw UsageError("unknown transport '" + flags.transport +
+                     "' here (ucx, mpi; nccl for bench collectives with --mem cuda)");
+  check_inter_transport(flags.inter_transport);
 }
 
 int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool needs_mpirun,
@@ -83,6 +84,20 @@ int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool ne
   for (size_t i = 1; i < argv.size(); ++i) fingerprint += argv[i] + '\0';
   std::unique_ptr<Bootstrap> bootstrap = join_job(fingerprint, flags.timeout_s);
   const int rank = bootstrap->rank();
+  // Says what failed and returns the exit status. One write per line, so that the lines of ranks
+  // sharing a terminal or a pipe do not interleave.
+  auto report_failure = [rank](const std::exception& error) {
+    const bool usage = dynamic_cast<const UsageError*>(&error) != nullptr;
+    std::string line = "cclab: ";
+    line += usage ? std::string("error") : "rank " + std::to_string(rank);
+    line += ": ";
+    line += error.what();
+    line += '\n';
+    // Usage errors are found alike on every rank: one of them says it.
+    if (!usage || rank == 0) std::cerr << line << std::flush;
+    return usage ? 2 : 1;
+  };
+  int reported_status = 0;
   try {
     CommOptions options;
     options.transport = flags.transport;

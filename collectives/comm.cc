@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -57,9 +58,33 @@ UcxOptions ucx_options(Bootstrap& bootstrap, const std::vector<std::string>& hos
   return options;
 }
 
+// UCX's names of the network transports a level may be forced onto ("ucx:tcp"); shared memory
+// cannot join two hosts, and "auto" leaves the choice to UCX (UCX_TLS, or all it finds).
+const std::vector<std::string>& ucx_network_transports() {
+  static const std::vector<std::string> names = {"tcp", "rc", "rc_v", "rc_x", "rc_verbs", "rc_mlx5", "ud", "ud_v",
+                                                 "ud_x", "ud_verbs", "ud_mlx5", "dc", "dc_x", "dc_mlx5", "ib", "ugni",
+                                                 "ugni_rdma", "ugni_udt", "ugni_smsg"};
+  return names;
+}
+
+// "ucx:tcp" -> "tcp"; "ucx:rc,tcp" -> "rc,tcp"; "ucx:auto" -> "" (UCX chooses).
+std::string ucx_transports_of(const std::string& spec) { return spec == "ucx:auto" ? "" : spec.substr(4); }
+
+// `connect_to`: the ranks to reach through this transport (empty: every other rank).
 std::unique_ptr<Transport> make_transport(const std::string& name, Bootstrap& bootstrap, double timeout_s,
-                                          const std::vector<std::string>& host_names) {
-  if (name == "ucx") return std::make_unique<UcxTransport>(bootstrap, timeout_s, ucx_options(bootstrap, host_names));
+                                          const std::vector<std::string>& host_names,
+                                          std::vector<bool> connect_to = {}) {
+  if (name == "ucx" || name.rfind("ucx:", 0) == 0) {
+    UcxOptions options = ucx_options(bootstrap, host_names);
+    if (name != "ucx") {
+      options.transports = ucx_transports_of(name);
+      // NET_DEVICES names an IP interface: it would hide an InfiniBand port from rc, ud or dc.
+      if (!options.transports.empty() && options.transports.find("tcp") == std::string::npos)
+        options.net_devices.clear();
+    }
+    options.connect_to = std::move(connect_to);
+    return std::make_unique<UcxTransport>(bootstrap, timeout_s, options);
+  }
   if (name == "mpi") return std::make_unique<MpiTransport>();
   throw UsageError("unknown transport '" + name + "' (this build has: ucx, mpi)");
 }
@@ -101,7 +126,11 @@ std::unique_ptr<Comm> Comm::create(std::unique_ptr<Bootstrap> bootstrap, const C
   std::unique_ptr<Comm> comm(new Comm(options, std::move(bootstrap), topology, std::move(host_names)));
   comm->transport_ = make_transport(options.transport, *comm->bootstrap_, options.timeout_s, comm->host_names_);
   if (!options.inter_transport.empty() && options.inter_transport != options.transport) {
-    auto inter = make_transport(options.inter_transport, *comm->bootstrap_, options.timeout_s, comm->host_names_);
+    std::vector<bool> other_nodes(topology.node_of_rank.size());
+    for (size_t r = 0; r < other_nodes.size(); ++r)
+      other_nodes[r] = topology.node_of_rank[r] != topology.node_of_rank[size_t(comm->rank())];
+    auto inter = make_transport(options.inter_transport, *comm->bootstrap_, options.timeout_s, comm->host_names_,
+                                std::move(other_nodes));
     comm->transport_ = std::make_unique<NodeSplitTransport>(std::move(comm->transport_), std::move(inter),
                                                             topology.node_of_rank);
   } else if (options.transport == "ucx" && comm->size() > 1 && mailboxes_wanted()) {
@@ -115,5 +144,23 @@ std::unique_ptr<Comm> Comm::create(std::unique_ptr<Bootstrap> bootstrap, const C
 }
 
 std::vector<std::string> available_transports() { return {"ucx", "mpi"}; }
+
+void check_inter_transport(const std::string& spec) {
+  if (spec.empty() || spec == "ucx" || spec == "mpi" || spec == "ucx:auto") return;
+  std::string usage =
+      "--inter-transport takes ucx, mpi, ucx:auto, or ucx: and UCX network transports joined by commas (tcp, rc, "
+      "ud, dc, ib, rc_mlx5, ...; ucx_info -d lists this host's), not '";
+  usage += spec;
+  usage += "'";
+  if (spec.rfind("ucx:", 0) != 0 || spec.size() == 4) throw UsageError(usage);
+  const std::string list = spec.substr(4) + ',';
+  for (size_t at = 0; at < list.size();) {
+    const size_t comma = list.find(',', at);
+    const std::string name = list.substr(at, comma - at);
+    const auto& names = ucx_network_transports();
+    if (std::find(names.begin(), names.end(), name) == names.end()) throw UsageError(usage);
+    at = comma + 1;
+  }
+}
 
 }  // namespace cclab

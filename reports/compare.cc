@@ -8,6 +8,7 @@
 #include "cclab/error.h"
 #include "mann_whitney.h"
 #include "record_identity.h"
+#include "results.h"
 #include "text_format.h"
 
 namespace cclab {
@@ -78,6 +79,10 @@ Comparison compare_runs(const std::vector<nlohmann::json>& base, const std::vect
     ComparedRow row;
     row.kind = record["kind"];
     row.identity = record_label(record);
+    // The wire is not part of what joins rows (older records lack it), but a change of wire explains
+    // a change of speed: say so on the row.
+    if (const Wire was = wire_of_record(record), is = wire_of_record(other); !was.empty() && !is.empty() && was != is)
+      row.identity.append(" [wire ").append(was.short_text()).append(" -> ").append(is.short_text()).append("]");
     row.base = metric_value(record, metric);
     row.fresh = metric_value(other, metric);
     const double ratio = row.fresh / row.base;

@@ -20,6 +20,8 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& columns() {
       {"mode", {"mode"}},
       {"impl", {"impl"}},
       {"transport", {"transport"}},
+      {"wire_intra", {"wire", "intra"}},
+      {"wire_inter", {"wire", "inter"}},
       {"mem", {"mem"}},
       {"dtype", {"dtype"}},
       {"op", {"op"}},

@@ -8,6 +8,7 @@
 #include "chart_libraries.h"
 #include "record_identity.h"
 #include "report.h"
+#include "table.h"
 #include "text_format.h"
 
 namespace cclab {
@@ -95,7 +96,7 @@ void collective_charts(const std::vector<nlohmann::json>& records, Page& page) {
     nlohmann::json implementations = nlohmann::json::array();  // one color per implementation in every chart
     for (const nlohmann::json* record : group) {
       const std::string impl =
-          (*record)["impl"].get<std::string>() + " (" + (*record)["transport"].get<std::string>() + ")";
+          (*record)["impl"].get<std::string>() + " (" + transport_column(*record) + ")";  // with its wire
       if (std::find(implementations.begin(), implementations.end(), impl) == implementations.end())
         implementations.push_back(impl);
       const double measured = (*record)["time_us"]["median"].get<double>(), predicted = number_at(*record, "pred_us");

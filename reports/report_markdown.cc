@@ -6,6 +6,7 @@
 
 #include "record_identity.h"
 #include "report.h"
+#include "table.h"
 #include "text_format.h"
 
 namespace cclab {
@@ -50,7 +51,7 @@ void collective_tables(const std::vector<nlohmann::json>& records, std::string& 
     std::map<std::string, std::vector<const nlohmann::json*>> by_impl;
     std::vector<std::string> impls;
     for (const nlohmann::json* record : group) {
-      const std::string impl = text_of(*record, "impl") + "\x1f" + text_of(*record, "transport");
+      const std::string impl = text_of(*record, "impl") + "\x1f" + transport_column(*record);  // with its wire
       if (!by_impl.count(impl)) impls.push_back(impl);
       by_impl[impl].push_back(record);
     }

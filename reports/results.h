@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cclab/comm.h"
+#include "cclab/wire.h"
 
 namespace cclab {
 
@@ -22,6 +23,22 @@ nlohmann::json environment_description();
 /// jobs a run starts), the hosts of the ranks (describe_job) and the environment settings that
 /// change results (UCX_*, OMPI_MCA_*, NCCL_*, CCLAB_* but the token, OMP_*, MKL_*).
 nlohmann::json base_record(const std::string& kind, const std::vector<std::string>& argv);
+
+/// A record's or profile's "wire": {"intra": "sysv+cma", "inter": "tcp"}, a level the job lacks as null.
+inline nlohmann::json wire_record(const Wire& wire) {
+  auto level = [](const std::string& text) { return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text); };
+  return {{"intra", level(wire.intra)}, {"inter", level(wire.inter)}};
+}
+
+/// The "wire" of a record or profile; empty levels where it has none (records older than the field).
+inline Wire wire_of_record(const nlohmann::json& record) {
+  Wire wire;
+  if (!record.is_object() || !record.contains("wire") || !record["wire"].is_object()) return wire;
+  const nlohmann::json& levels = record["wire"];
+  if (levels.contains("intra") && levels["intra"].is_string()) wire.intra = levels["intra"].get<std::string>();
+  if (levels.contains("inter") && levels["inter"].is_string()) wire.inter = levels["inter"].get<std::string>();
+  return wire;
+}
 
 /// Collective: gathers the host of every rank of `comm` for the records' "hosts".
 void describe_job(Comm& comm);

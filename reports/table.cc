@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "results.h"
 #include "text_format.h"
 
 namespace cclab {
@@ -14,6 +15,18 @@ std::string busbw_rule(const std::string& collective) {
 }
 
 }  // namespace
+
+std::string transport_column(const nlohmann::json& record) {
+  const std::string transport = record.at("transport").get<std::string>();
+  const Wire wire = wire_of_record(record);
+  if (wire.empty()) return transport;
+  // The first transport, and "+shm" for the mailboxes; the wire says the rest ("ucx+ucx:tcp" and
+  // "ucx+mpi" read "ucx:sysv+cma/tcp" and "ucx:sysv+cma/mpi").
+  std::string family = transport.substr(0, transport.find_first_of("+:"));
+  if (transport.find("+shm") != std::string::npos) family += "+shm";
+  if ((wire.intra.empty() || wire.intra == family) && (wire.inter.empty() || wire.inter == family)) return family;
+  return family + ":" + wire.short_text();
+}
 
 std::string collective_table_header(const nlohmann::json& record, bool percentiles) {
   const std::string collective = record.at("collective");
@@ -42,8 +55,8 @@ std::string collective_table_header(const nlohmann::json& record, bool percentil
       "# pred_us: the alpha-beta-gamma model's time for the algorithm's schedules (- for vendors); a calibrated model\n"
       "# re-measures its core-to-core sharing costs before each size. auto:X = what auto ran: the model's pick, or\n"
       "# where others are predicted within 5/3 of it, the fastest of them timed in its first call\n";
-  text += format_text("#%11s %12s %5s %6s %5s %21s %9s %10s %10s %10s%s %8s %8s %7s %10s\n", "size(B)", "count", "type",
-                      "redop", "root", "impl", "transport", "min_us", "median_us", "max_us",
+  text += format_text("#%11s %12s %5s %6s %5s %21s %18s %10s %10s %10s%s %8s %8s %7s %10s\n", "size(B)", "count",
+                      "type", "redop", "root", "impl", "transport", "min_us", "median_us", "max_us",
                       percentiles ? "     p99_us" : "", "algbw", "busbw", "#wrong", "pred_us");
   return text;
 }
@@ -56,10 +69,10 @@ std::string collective_table_row(const nlohmann::json& record, bool percentiles)
       record.at("pred_us").is_null() ? "-" : format_text("%.2f", record.at("pred_us").get<double>());
   std::string impl = record.at("impl").get<std::string>();
   if (record.contains("selected")) impl.append(":").append(record.at("selected").get<std::string>());
-  return format_text("%12zu %12zu %5s %6s %5d %21s %9s %10.2f %10.2f %10.2f%s %8.3f %8.3f %7s %10s\n",
+  return format_text("%12zu %12zu %5s %6s %5d %21s %18s %10.2f %10.2f %10.2f%s %8.3f %8.3f %7s %10s\n",
                      record.at("bytes").get<size_t>(), record.at("count").get<size_t>(),
                      record.at("dtype").get<std::string>().c_str(), record.at("op").get<std::string>().c_str(),
-                     record.at("root").get<int>(), impl.c_str(), record.at("transport").get<std::string>().c_str(),
+                     record.at("root").get<int>(), impl.c_str(), transport_column(record).c_str(),
                      time.at("min").get<double>(), time.at("median").get<double>(), time.at("max").get<double>(),
                      p99.c_str(), record.at("algbw_gbps").get<double>(), record.at("busbw_gbps").get<double>(),
                      wrong.c_str(), predicted.c_str());

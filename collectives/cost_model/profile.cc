@@ -69,8 +69,10 @@ std::string profile_to_json(const CostProfile& profile) {
                           {"shared_write_us_per_byte", cost.shared_write_us_per_byte},
                           {"dirty_read_us_per_byte", cost.dirty_read_us_per_byte}};
   };
+  auto level = [](const std::string& text) { return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text); };
   return nlohmann::json{{"schema", "cclab.profile/5"},
                         {"transport", profile.transport},
+                        {"wire", {{"intra", level(profile.wire.intra)}, {"inter", level(profile.wire.inter)}}},
                         {"streaming_curve", profile.streaming_curve.points},
                         {"kernel_streaming_curve", profile.kernel_streaming_curve.points},
                         {"cached", regime(profile.cached)},
@@ -153,6 +155,13 @@ CostProfile profile_from_json(const std::string& text) {
   };
   CostProfile profile;
   profile.transport = json.at("transport");
+  // Profiles written before the wire was recorded have none: their wire is unknown, not refused.
+  if (json.contains("wire")) {
+    const nlohmann::json& wire = json.at("wire");
+    if (!wire.is_object()) throw UsageError("wire is not an object of intra and inter");
+    for (const auto& [key, into] : {std::pair{"intra", &profile.wire.intra}, std::pair{"inter", &profile.wire.inter}})
+      if (wire.contains(key) && !wire.at(key).is_null()) *into = wire.at(key).get<std::string>();
+  }
   profile.streaming_curve = curve_value(json, "streaming_curve");
   profile.kernel_streaming_curve = curve_value(json, "kernel_streaming_curve");
   profile.cached = regime(json.at("cached"));

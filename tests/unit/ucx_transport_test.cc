@@ -17,6 +17,7 @@
 
 #include "bootstrap/thread_bootstrap.h"
 #include "cclab/error.h"
+#include "cclab/wire.h"
 
 namespace cclab {
 namespace {
@@ -196,6 +197,51 @@ TEST(UcxTransport, ErrorModeFromEnvironment) {
   EXPECT_THROW(UcxOptions::from_env(), UsageError);
   ::unsetenv("CCLAB_UCX_ERROR_MODE");
   EXPECT_FALSE(UcxOptions::from_env().peer_error_handling);  // shared memory by default
+}
+
+// The wire: UCX's own choice within a host is shared memory; a context restricted to TCP says tcp,
+// as soon as the endpoint exists (records read it before any traffic) and after traffic alike.
+TEST(UcxTransport, WireNamesTheTransportsOfTheLanes) {
+  run_ranks(2, [](UcxTransport& t, Bootstrap&) {
+    EXPECT_EQ(t.name(), "ucx");
+    EXPECT_TRUE(names_shared_memory(t.wire_to(1 - t.rank()))) << t.wire_to(1 - t.rank());
+  });
+  UcxOptions tcp;
+  tcp.transports = "tcp";
+  tcp.net_devices = "lo";
+  run_ranks(
+      2,
+      [](UcxTransport& t, Bootstrap&) {
+        EXPECT_EQ(t.name(), "ucx:tcp");
+        EXPECT_EQ(t.wire_to(1 - t.rank()), "tcp");
+        uint64_t value = 0;
+        RequestPtr r = t.recv(1 - t.rank(), &value, 8, 5);
+        RequestPtr s = t.send(1 - t.rank(), &value, 8, 5);
+        t.wait(*s, Deadline::after(kTimeout));
+        t.wait(*r, Deadline::after(kTimeout));
+        EXPECT_EQ(t.wire_to(1 - t.rank()), "tcp");
+      },
+      true, tcp);
+}
+
+// UcxOptions::connect_to: no endpoint to a rank left out, and messages to it are refused by name.
+TEST(UcxTransport, ConnectsOnlyToTheRanksNamed) {
+  UcxOptions none;
+  none.connect_to = {false, false};
+  run_ranks(
+      2,
+      [](UcxTransport& t, Bootstrap&) {
+        EXPECT_EQ(t.wire_to(1 - t.rank()), "");
+        uint64_t value = 0;
+        try {
+          t.send(1 - t.rank(), &value, 8, 1);
+          ADD_FAILURE() << "a send without an endpoint was accepted";
+        } catch (const Error& error) {
+          EXPECT_NE(std::string(error.what()).find("no endpoint to rank"), std::string::npos) << error.what();
+        }
+        EXPECT_THROW(t.recv(1 - t.rank(), &value, 8, 1), Error);
+      },
+      true, none);
 }
 
 TEST_P(UcxModes, AllPairsTwoRanksReceivesFirst) { all_pairs_exchange(2, true, options()); }

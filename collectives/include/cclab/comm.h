@@ -14,7 +14,8 @@ namespace cclab {
 
 struct CommOptions {
   std::string transport = "ucx";  // "ucx" or "mpi" (host memory); loopback only exists for threads in tests
-  std::string inter_transport;    // between nodes, when not the same as `transport`
+  std::string inter_transport;    // between nodes, when not the same as `transport`; also ucx:tcp etc.
+                                  // (check_inter_transport): a UCX context of its own, with those transports
   double timeout_s = 60;
   int ranks_per_node = 0;  // 0: group ranks by host name
   bool yield_when_idle = false;
@@ -57,5 +58,10 @@ class Comm {
 
 /// Names of the transports this build can create for host memory ("ucx", "mpi").
 std::vector<std::string> available_transports();
+
+/// UsageError unless `spec` is a transport between nodes this build can create: ucx, mpi,
+/// ucx:auto (a UCX context of its own, UCX's choice), or ucx:T with T one or more of UCX's network
+/// transports (tcp, rc, ud, dc, ...; comma-separated), forced for the traffic between nodes only.
+void check_inter_transport(const std::string& spec);
 
 }  // namespace cclab

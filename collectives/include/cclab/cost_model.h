@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cclab/algorithm.h"
+#include "cclab/wire.h"
 
 namespace cclab {
 
@@ -68,6 +69,7 @@ struct StreamingCurve {
 /// curve for both mispredicts the sizes between (docs/measurements.md).
 struct CostProfile {
   std::string transport = "ucx";
+  Wire wire;  // what carried the bytes it was fitted on (empty in profiles older than the field)
   RegimeCost cached;
   RegimeCost streaming;
   StreamingCurve streaming_curve{{{size_t{16} << 20, 0.0}, {size_t{32} << 20, 1.0}}};

@@ -20,6 +20,7 @@ class GroupTransport : public Transport {
   GroupTransport(Transport& parent, std::vector<int> members);
 
   std::string name() const override { return parent_.name(); }
+  std::string wire_to(int peer) const override { return parent_.wire_to(global_rank(peer)); }
   RequestPtr send(int peer, const void* buffer, size_t bytes, uint64_t tag) override;
   RequestPtr recv(int peer, void* buffer, size_t bytes, uint64_t tag) override;
   bool progress() override { return parent_.progress(); }

@@ -45,6 +45,12 @@ class Transport {
 
   /// "ucx", "loopback", ...
   virtual std::string name() const = 0;
+  /// What carries this rank's messages to `peer` ("sysv+cma", "tcp"; cclab/wire.h); by default
+  /// the transport's name, for transports that say no more.
+  virtual std::string wire_to(int peer) const {
+    (void)peer;
+    return name();
+  }
   int rank() const { return rank_; }
   int size() const { return size_; }
 

@@ -14,6 +14,7 @@ class NodeSplitTransport : public Transport {
  public:
   NodeSplitTransport(std::unique_ptr<Transport> intra, std::unique_ptr<Transport> inter, std::vector<int> node_of_rank);
   std::string name() const override { return intra_->name() + "+" + inter_->name(); }
+  std::string wire_to(int peer) const override { return route(peer).wire_to(peer); }
   RequestPtr send(int peer, const void* buffer, size_t bytes, uint64_t tag) override;
   RequestPtr recv(int peer, void* buffer, size_t bytes, uint64_t tag) override;
   bool progress() override;

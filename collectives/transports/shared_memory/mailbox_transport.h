@@ -52,6 +52,8 @@ class MailboxTransport : public Transport {
   ~MailboxTransport() override;
 
   std::string name() const override { return inner_->name() + "+shm"; }
+  /// The inner transport's: it carries every message the mailboxes do not.
+  std::string wire_to(int peer) const override { return inner_->wire_to(peer); }
   RequestPtr send(int peer, const void* buffer, size_t bytes, uint64_t tag) override;
   RequestPtr recv(int peer, void* buffer, size_t bytes, uint64_t tag) override;
   bool progress() override;

@@ -52,7 +52,7 @@ struct WorkerDeleter {
 using ContextPtr = std::unique_ptr<ucp_context, ContextDeleter>;
 using WorkerPtr = std::unique_ptr<ucp_worker, WorkerDeleter>;
 
-ContextPtr make_context(int ranks, const std::string& net_devices) {
+ContextPtr make_context(int ranks, const std::string& net_devices, const std::string& transports) {
   std::lock_guard lock(ucx_global_mutex());
   ucp_config_t* raw_config = nullptr;
   ucs_status_t status = ucp_config_read(nullptr, nullptr, &raw_config);
@@ -64,6 +64,10 @@ ContextPtr make_context(int ranks, const std::string& net_devices) {
     status = ucp_config_modify(config.get(), "NET_DEVICES", net_devices.c_str());
     if (status != UCS_OK) fail("ucp_config_modify NET_DEVICES=" + net_devices, status);
   }
+  if (!transports.empty()) {
+    status = ucp_config_modify(config.get(), "TLS", transports.c_str());
+    if (status != UCS_OK) fail("ucp_config_modify TLS=" + transports, status);
+  }
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_ESTIMATED_NUM_EPS | UCP_PARAM_FIELD_MT_WORKERS_SHARED;
   params.features = UCP_FEATURE_TAG;
@@ -71,7 +75,12 @@ ContextPtr make_context(int ranks, const std::string& net_devices) {
   params.mt_workers_shared = 0;
   ucp_context_h context = nullptr;
   status = ucp_init(&params, config.get(), &context);
-  if (status != UCS_OK) fail("ucp_init", status);
+  if (status != UCS_OK) {
+    std::string what = "ucp_init";
+    if (!transports.empty())
+      what.append(" with transports '").append(transports).append("' (ucx_info -d lists this host's)");
+    fail(what, status);
+  }
   return ContextPtr(context);
 }
 
@@ -121,6 +130,7 @@ struct UcxTransport::State {
   ContextPtr context;
   WorkerPtr worker;
   std::vector<Peer> peers;                // indexed by rank; never resized after construction
+  std::vector<bool> unconnected;          // by rank: no endpoint by design (UcxOptions::connect_to)
   std::unordered_set<UcxRequest*> live;   // requests that still hold a UCX handle
   bool closed = false;                    // endpoints closed: no more send/recv
 
@@ -138,6 +148,12 @@ struct UcxTransport::State {
   }
 
   std::string who() const { return "ucx: rank " + std::to_string(rank); }
+
+  // UcxOptions::connect_to left out `peer`: its messages belong to another transport.
+  void check_connected(int peer) const {
+    if (!unconnected.empty() && unconnected[size_t(peer)])
+      throw Error(who() + ": no endpoint to rank " + std::to_string(peer) + " on this transport");
+  }
 
   /// Progresses until nothing more happens (bounded), so messages that already arrived are seen.
   void drain() {
@@ -372,7 +388,12 @@ UcxTransport::UcxTransport(Bootstrap& bootstrap, double timeout_s, UcxOptions op
     throw Error("ucx: unsupported number of ranks " + std::to_string(size()));
   state_ = std::make_unique<State>(rank(), size(), options_.peer_error_handling, timeout_s);
   State& s = *state_;
-  s.context = make_context(size(), options_.net_devices);
+  if (!options_.connect_to.empty() && int(options_.connect_to.size()) != size())
+    throw Error(s.who() + ": UcxOptions::connect_to names " + std::to_string(options_.connect_to.size()) +
+                " ranks, the job has " + std::to_string(size()));
+  for (size_t p = 0; p < options_.connect_to.size(); ++p)
+    s.unconnected.push_back(int(p) != rank() && !options_.connect_to[p]);
+  s.context = make_context(size(), options_.net_devices, options_.transports);
   s.worker = make_worker(s.context.get());
 
   // Each contribution: one byte for the error mode (all ranks must agree), then the address.
@@ -393,7 +414,7 @@ UcxTransport::UcxTransport(Bootstrap& bootstrap, double timeout_s, UcxOptions op
   for (int p = 0; p < size(); ++p) {
     State::Peer& peer = s.peers[p];
     peer.rank = p;
-    if (p == rank()) continue;
+    if (p == rank() || (!s.unconnected.empty() && s.unconnected[size_t(p)])) continue;
     ucp_ep_params_t params{};
     params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
                         UCP_EP_PARAM_FIELD_ERR_HANDLER;
@@ -408,7 +429,11 @@ UcxTransport::UcxTransport(Bootstrap& bootstrap, double timeout_s, UcxOptions op
     }
     ucs_status_t status = ucp_ep_create(s.worker.get(), &params, &peer.ep);
     if (status != UCS_OK)
-      fail("rank " + std::to_string(rank()) + ": ucp_ep_create to rank " + std::to_string(p), status);
+      fail("rank " + std::to_string(rank()) + ": ucp_ep_create to rank " + std::to_string(p) +
+               (options_.transports.empty() ? ""
+                                            : " over UCX transport '" + options_.transports +
+                                                  "' (is it available here? ucx_info -d lists them)"),
+           status);
   }
   // Shared-memory endpoints attach to the peer's segments inside ucp_ep_create: no rank may tear
   // its worker down before every rank has created its endpoints.
@@ -421,6 +446,7 @@ RequestPtr UcxTransport::send(int peer, const void* buffer, size_t bytes, uint64
   check_peer(peer);
   State& s = *state_;
   if (s.closed) throw Error(s.who() + ": send after shutdown");
+  s.check_connected(peer);
   if (tag >> (64 - kTagSenderBits)) throw Error(s.who() + ": tag " + std::to_string(tag) + " exceeds 48 bits");
   const uint64_t wtag = wire_tag(tag, rank());
   count_send(peer, bytes);
@@ -439,6 +465,7 @@ RequestPtr UcxTransport::recv(int peer, void* buffer, size_t bytes, uint64_t tag
   check_peer(peer);
   State& s = *state_;
   if (s.closed) throw Error(s.who() + ": receive after shutdown");
+  s.check_connected(peer);
   if (tag >> (64 - kTagSenderBits)) throw Error(s.who() + ": tag " + std::to_string(tag) + " exceeds 48 bits");
   const uint64_t wtag = wire_tag(tag, peer);
   count_receive(peer, bytes);
@@ -469,6 +496,38 @@ void UcxTransport::shutdown() {
 }
 
 std::string UcxTransport::version() { return ucp_get_version_string(); }
+
+std::string UcxTransport::name() const {
+  std::string text = "ucx";
+  if (!options_.transports.empty()) text.append(":").append(options_.transports);
+  return text;
+}
+
+std::string UcxTransport::wire_to(int peer) const {
+  check_peer(peer);
+  if (!state_->peers[size_t(peer)].ep) return {};
+  // UCX 1.13's ucp_ep_query cannot name the transports, so read them from ucp_ep_print_info, one
+  // line per lane: "lane[1]:  5:cma/memory.0 md[4]  -> md[4]/cma/sysdev[255] rma_bw#0". The lanes
+  // are chosen from the peer's address when the endpoint is created.
+  const std::string info = endpoint_info(peer);
+  std::vector<std::string> transports;
+  for (size_t at = info.find("lane["); at != std::string::npos; at = info.find("lane[", at + 1)) {
+    const size_t line_end = std::min(info.find('\n', at), info.size());
+    const size_t label_end = info.find("]:", at);
+    const size_t number_end = label_end == std::string::npos ? label_end : info.find(':', label_end + 2);
+    const size_t slash = number_end == std::string::npos ? number_end : info.find('/', number_end);
+    if (slash == std::string::npos || slash > line_end) continue;
+    const std::string transport = info.substr(number_end + 1, slash - number_end - 1);
+    if (!transport.empty() && std::find(transports.begin(), transports.end(), transport) == transports.end())
+      transports.push_back(transport);
+  }
+  std::string wire;
+  for (const std::string& transport : transports) {
+    if (!wire.empty()) wire += '+';
+    wire += transport;
+  }
+  return wire;
+}
 
 std::string UcxTransport::endpoint_info(int peer) const {
   check_peer(peer);

@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cclab/bootstrap.h"
 #include "cclab/transport.h"
@@ -39,6 +40,16 @@ struct UcxOptions {
   /// set, wins.
   std::string net_devices;
 
+  /// The UCX transports this context may use (its TLS, e.g. "tcp" or "rc"), so that one level of a
+  /// job can be forced onto a network while the other keeps UCX's choice (--inter-transport
+  /// ucx:tcp); it wins over UCX_TLS. Empty: UCX_TLS, or UCX's own choice.
+  std::string transports;
+
+  /// Per rank: whether to create an endpoint to it (the transport between nodes needs none to the
+  /// ranks of its own node). Empty: to every other rank. Messages to or from a rank without one
+  /// are refused.
+  std::vector<bool> connect_to;
+
   /// Defaults, overridden by CCLAB_UCX_ERROR_MODE=peer|none.
   static UcxOptions from_env();
 };
@@ -49,7 +60,11 @@ class UcxTransport : public Transport {
   UcxTransport(Bootstrap& bootstrap, double timeout_s, UcxOptions options = UcxOptions::from_env());
   ~UcxTransport() override;
 
-  std::string name() const override { return "ucx"; }
+  /// "ucx", or "ucx:tcp" for a context restricted to UcxOptions::transports.
+  std::string name() const override;
+  /// The transports of the endpoint's lanes, in lane order without repeats: "sysv+cma", "tcp";
+  /// empty without an endpoint to `peer`.
+  std::string wire_to(int peer) const override;
   RequestPtr send(int peer, const void* buffer, size_t bytes, uint64_t tag) override;
   RequestPtr recv(int peer, void* buffer, size_t bytes, uint64_t tag) override;
   /// ucp_worker_progress(worker) != 0.
