@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -93,6 +94,14 @@ struct RankSummary {
   }
 };
 
+// What carried a row's bytes: the job's wire for the hand-written algorithms (they run on the
+// Comm's transport); a vendor library's own transport at each level otherwise (Gloo: TCP).
+Wire row_wire(const Implementation& impl, Comm& comm, const Wire& job) {
+  const std::string transport = impl.transport();
+  if (transport == comm.transport().name()) return job;
+  return job.same_at_each_level(transport == "gloo-tcp" ? "tcp" : transport);
+}
+
 }  // namespace
 
 void check_implementation_memory(const CollectiveBenchOptions& options, const std::string& name) {
@@ -123,12 +132,19 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
   // The cost model behind `auto` and the pred_us column: measured on this job unless given. It
   // describes the host transports, so GPU runs neither measure nor use one.
   std::ostringstream model_line;
+  const Wire wire = job_wire(comm);  // collective: every rank's endpoints
   CostProfile profile;
   if (device) {
     model_line << "# device: " << describe_device(*device) << " (rank 0); NCCL " << nccl_version()
                << "; no cost model for GPU memory (pred_us empty)\n";
+    if (options.graph_replays > 0)
+      model_line << "# cuda graph: each size's " << options.iters << " timed calls captured once, replayed "
+                 << options.graph_replays << " times; a sample is one replay's time / " << options.iters << "\n";
   } else if (!options.profile_path.empty()) {
     profile = load_profile(options.profile_path);
+    if (const std::string warning = profile_wire_mismatch(profile.wire, wire, options.profile_path);
+        rank == 0 && !warning.empty())
+      std::cerr << warning << "\n";
   } else if (ranks > 1) {
     ProgressLine calibrating(rank == 0);  // cleared when the calibration is done
     calibrating.show("measuring the cost model on this job (--profile FILE skips it)");
@@ -136,7 +152,12 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
     calibration.timeout_s = options.timeout_s;
     calibration.iters = 10;  // a quick estimate; bench p2p --fit measures longer
     profile = calibrate_cost_profile(comm, calibration);
+    profile.wire = wire;
   }
+  if (!wire.empty())
+    model_line << "# wire: intra-node " << (wire.intra.empty() ? "-" : wire.intra) << ", inter-node "
+               << (wire.inter.empty() ? "-" : wire.inter)
+               << " (the transports of UCX's endpoints, or the transport's name; -: no such pair of ranks)\n";
   if (!device && (!options.profile_path.empty() || ranks > 1))
     model_line << "# cost model: " << (options.verbose ? describe_profile_in_full(profile) : describe_profile(profile))
                << (options.profile_path.empty() ? "" : ", from " + options.profile_path) << "\n";
@@ -257,7 +278,9 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
     // the machine (a VM's cores can move between dies every few seconds) hit them alike. A round
     // starts with one untimed iteration (the other implementations ran in between), the first
     // with the warm-up iterations.
-    const int rounds = impls.size() > 1 && bytes >= kRoundsFromBytes ? rounds_of_turns : 1;
+    // A graph holds all timed iterations of a size, so its replays cannot take turns in rounds.
+    const int rounds =
+        impls.size() > 1 && bytes >= kRoundsFromBytes && options.graph_replays == 0 ? rounds_of_turns : 1;
     std::vector<RankSummary> summaries(impls.size());
     for (int round = 0; round < rounds; ++round) {
       const int iters = options.iters / rounds + (round < options.iters % rounds ? 1 : 0);
@@ -278,13 +301,22 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         comm.barrier();
         const TrafficCounters* counters = impl.traffic();  // null for vendor code: its traffic bypasses ours
         const TrafficCounters before = counters ? *counters : TrafficCounters();
-        for (int i = 0; i < iters; ++i) {
-          clock.start();
-          impl.run(input, output, Deadline::after(options.timeout_s));
-          clock.stop();
+        if (options.graph_replays > 0) {
+          const auto graph = impl.capture(input, output, iters, Deadline::after(options.timeout_s));
+          if (!graph) throw UsageError("--cuda-graph: " + impl.name() + " cannot be captured into a CUDA graph");
+          for (int replay = 0; replay < options.graph_replays; ++replay) {
+            comm.barrier();
+            summary.times_us.push_back(graph->replay_us(Deadline::after(options.timeout_s)) / iters);
+          }
+        } else {
+          for (int i = 0; i < iters; ++i) {
+            clock.start();
+            impl.run(input, output, Deadline::after(options.timeout_s));
+            clock.stop();
+          }
+          impl.wait(Deadline::after(options.timeout_s));
+          for (double us : clock.take_times_us(Deadline::after(options.timeout_s))) summary.times_us.push_back(us);
         }
-        impl.wait(Deadline::after(options.timeout_s));
-        for (double us : clock.take_times_us(Deadline::after(options.timeout_s))) summary.times_us.push_back(us);
         if (!counters) continue;
         const TrafficCounters& after = *impl.traffic();
         summary.bytes_sent += after.total_bytes_sent() - before.total_bytes_sent();
@@ -341,6 +373,7 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         record["collective"] = collective_name(options.collective);
         record["impl"] = impl->name();
         record["transport"] = impl->transport();
+        record["wire"] = wire_record(row_wire(*impl, comm, wire));
         record["mem"] = memory->name();
         if (device) record["device"] = describe_device(*device);
         record["dtype"] = dtype_name(options.dtype);
@@ -353,6 +386,7 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         record["iters"] = options.iters;
         record["warmup"] = options.warmup;
         record["rounds"] = rounds;
+        if (options.graph_replays > 0) record["cuda_graph_replays"] = options.graph_replays;
         if (impls.size() > 1) record["turns"] = {{"from_bytes", kRoundsFromBytes}, {"rounds", rounds_of_turns}};
         record["inplace"] = options.inplace;
         record["segment_bytes"] = options.segment_bytes;

@@ -31,6 +31,9 @@ struct CollectiveBenchOptions {
   std::vector<std::string> impls = {"ring"};
   std::string mem = "host";     // where the arrays live: "host", or "cuda" (the GPU of the rank's local rank)
   bool nccl_transport = false;  // hand-written algorithms run over NCCL point-to-point (needs mem "cuda")
+  // --cuda-graph N (nccl-tests' -G): at each size the timed iterations are captured once into a
+  // CUDA graph and replayed N times, one sample per replay; 0: every call launched on its own.
+  int graph_replays = 0;
   double timeout_s = 60;
   std::string json_path;
   // Chrome trace events (cclab/trace.h): after each implementation's timed iterations at a size, one

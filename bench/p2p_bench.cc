@@ -6,6 +6,7 @@
 #include <map>
 #include <ostream>
 
+#include "cclab/device.h"
 #include "cclab/host_buffer.h"
 #include "cclab/trace.h"
 #include "results.h"
@@ -24,12 +25,21 @@ struct PairTimer {
   const P2pBenchOptions& options;
   HostBuffer& send_buffer;
   HostBuffer& recv_buffer;
+  DevicePairTraffic* device = nullptr;  // --impl nccl: the GPU buffers' traffic, timed on the GPU
 
   Deadline deadline() const { return Deadline::after(options.timeout_s); }
+
+  double device_iteration(int peer, bool initiator, size_t bytes) {
+    if (options.test == P2pTest::latency) return device->latency_us(peer, initiator, bytes, deadline());
+    const bool both = options.test == P2pTest::bibw;
+    return device->window_us(peer, initiator, initiator || both, !initiator || both, options.window, bytes,
+                             deadline());
+  }
 
   // One iteration, as seen by `me` talking to `peer`; returns its time in microseconds. Traced (the
   // one extra iteration of --trace), each message's span runs from its posting to its wait's end.
   double iteration(int me, int peer, bool initiator, size_t bytes) {
+    if (device) return device_iteration(peer, initiator, bytes);
     Transport& transport = comm.transport();
     TraceRecorder* trace = active_trace();
     const auto traced = [&](std::string_view kind, double posted_us, size_t messages) {
@@ -109,8 +119,17 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
   const int rank = comm.rank(), ranks = comm.size();
   const std::vector<size_t> sizes =
       size_sweep(options.min_bytes, options.max_bytes, options.step_bytes, options.step_factor);
-  HostBuffer send_buffer(options.max_bytes, 1), recv_buffer(options.max_bytes, 0);
-  PairTimer timer{comm, options, send_buffer, recv_buffer};
+  const bool on_gpu = options.impl == "nccl";
+  // On GPUs the host buffers carry only rank 0's collection of the pairs' times.
+  HostBuffer send_buffer(on_gpu ? 1 : options.max_bytes, 1), recv_buffer(on_gpu ? 1 : options.max_bytes, 0);
+  std::shared_ptr<DeviceContext> gpu;
+  std::unique_ptr<DevicePairTraffic> device_traffic;
+  if (on_gpu) {
+    gpu = open_device(comm);
+    device_traffic = make_nccl_pair_traffic(gpu, options.max_bytes);
+  }
+  PairTimer timer{comm, options, send_buffer, recv_buffer, device_traffic.get()};
+  const std::string transport_name = on_gpu ? "nccl" : comm.transport().name();
 
   std::vector<std::pair<int, int>> pairs = options.pairs;
   if (options.all_pairs) {
@@ -130,12 +149,15 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
   ResultWriter writer(rank == 0 ? options.json_path : std::string());
   std::vector<P2pPoint> points;
   const bool is_latency = options.test == P2pTest::latency;
+  const Wire wire = job_wire(comm);  // collective: every rank's endpoints
   if (rank == 0) {
-    out << "# cclab bench p2p --test " << p2p_test_name(options.test) << ": transport " << comm.transport().name()
+    out << "# cclab bench p2p --test " << p2p_test_name(options.test) << ": "
+        << (on_gpu ? device_traffic->description() + ", GPU memory"
+                   : "transport " + comm.transport().name() + ", wire " + wire.short_text())
         << ", " << ranks << " ranks on " << comm.topology().nodes() << " node(s)"
         << (is_latency ? "" : ", window " + std::to_string(options.window)) << "\n";
     out << (is_latency ? "# latency: half the round trip of a ping-pong, us; min/median/max over iterations\n"
-                       : "# one iteration: a window of messages then a zero-byte ack; bandwidth = bytes / median "
+                       : "# one iteration: a window of messages then an acknowledgement; bandwidth = bytes / median "
                          "iteration time (bibw: both directions), GB/s with GB = 10^9 B\n");
     out << format_text("#%5s %5s %12s %10s %10s %10s %10s\n", "from", "to", "size(B)", "min_us", "median_us", "max_us",
                        is_latency ? "GB/s" : "bw_GB/s");
@@ -190,7 +212,13 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
           << std::flush;
       nlohmann::json record = base_record("p2p", argv);
       record["test"] = p2p_test_name(options.test);
-      record["transport"] = comm.transport().name();
+      record["transport"] = transport_name;
+      record["mem"] = on_gpu ? "cuda" : "host";
+      if (on_gpu) {
+        record["device"] = describe_device(*gpu);
+      } else {
+        record["wire"] = wire_record(wire);
+      }
       record["from"] = first;
       record["to"] = second;
       record["same_node"] = comm.topology().node_of_rank[size_t(first)] == comm.topology().node_of_rank[size_t(second)];

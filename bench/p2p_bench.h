@@ -32,6 +32,9 @@ struct P2pBenchOptions {
   std::string json_path;
   std::string trace_path;  // Chrome trace events of one extra iteration per (pair, size) (cclab/trace.h)
   bool percentiles = false;
+  // "transport": the job's transport on host memory (OSU's default); "nccl": ncclSend/ncclRecv
+  // between GPU buffers (OSU's -d cuda over NCCL), the local rank's GPU.
+  std::string impl = "transport";
 };
 
 /// One measured (pair, size): the median is what the matrix and the fit use.

@@ -90,24 +90,29 @@ struct CollectiveFlags {
   CollectiveBenchOptions options;
 };
 
+// --mem cuda on this machine: a usable GPU, an NCCL that loads, and a GPU for each rank a local
+// launch starts (NCCL refuses two ranks on one GPU).
+void check_gpus_serve(const JobFlags& job) {
+  if (const std::string why = cuda_unavailable_reason(); !why.empty()) throw UsageError("--mem cuda: " + why);
+  if (const std::string why = nccl_unavailable_reason(); !why.empty()) throw UsageError("--mem cuda: NCCL: " + why);
+  if (detect_launch() == LaunchKind::none && job.ranks > cuda_device_count())
+    throw UsageError("--mem cuda: -n " + std::to_string(job.ranks) + " ranks but " +
+                     std::to_string(cuda_device_count()) + " GPU(s) here: each rank needs its own (NCCL " +
+                     nccl_version() + " refuses two ranks on one GPU)");
+}
+
 // --mem and --transport nccl: GPU requests are refused here, before any rank starts, when this
 // machine or build cannot serve them. Hand-written algorithms over NCCL keep a host transport
 // (--transport's default) for the control traffic.
 void validate_memory(CollectiveFlags& flags) {
   CollectiveBenchOptions& o = flags.options;
   if (o.mem != "host" && o.mem != "cuda") throw UsageError("--mem takes host or cuda, not '" + o.mem + "'");
+  if (o.graph_replays > 0 && o.mem != "cuda")
+    throw UsageError("--cuda-graph captures GPU work: it needs --mem cuda (with --impl nccl or --transport nccl)");
   o.nccl_transport = flags.job.transport == "nccl";
   if (o.nccl_transport) flags.job.transport = "ucx";
-  if (o.mem == "cuda") {
-    if (const std::string why = cuda_unavailable_reason(); !why.empty()) throw UsageError("--mem cuda: " + why);
-    if (const std::string why = nccl_unavailable_reason(); !why.empty()) throw UsageError("--mem cuda: NCCL: " + why);
-  }
+  if (o.mem == "cuda") check_gpus_serve(flags.job);
   for (const std::string& name : o.impls) check_implementation_memory(o, name);
-  if (o.mem != "cuda") return;
-  if (detect_launch() == LaunchKind::none && flags.job.ranks > cuda_device_count())
-    throw UsageError("--mem cuda: -n " + std::to_string(flags.job.ranks) + " ranks but " +
-                     std::to_string(cuda_device_count()) + " GPU(s) here: each rank needs its own (NCCL " +
-                     nccl_version() + " refuses two ranks on one GPU)");
 }
 
 // Checks everything that can be checked before any rank starts, so bad input costs nothing.
@@ -189,6 +194,10 @@ void add_collective_commands(CLI::App& bench, const std::vector<std::string>& ar
                     "Where the arrays live: host, or cuda (local rank i on GPU i; for --impl nccl and "
                     "--transport nccl)")
         ->capture_default_str();
+    sub->add_option("-G,--cuda-graph", o.graph_replays,
+                    "With --mem cuda: capture each size's timed calls once as a CUDA graph and replay it N "
+                    "times (nccl-tests' -G); one sample per replay")
+        ->check(CLI::Range(1, 1000));
     sub->add_flag("--percentiles", o.percentiles, "Also report the 99th percentile time");
     sub->add_flag("-v,--verbose", o.verbose, "Print every figure of the cost model, not the short line");
     sub->add_option("--min-busbw", o.min_busbw_gbps,
@@ -220,8 +229,22 @@ struct P2pFlags {
   SweepFlags sweep{"8", "4M", "", 2, 100, 10};
   std::string test = "latency", pairs = "0,1", profile_path = "results/profile.json";
   bool fit = false, verbose = false;
+  std::string mem = "host";
   P2pBenchOptions options;
 };
+
+// bench p2p on GPUs: NCCL between GPU buffers, refused before any rank starts where it cannot run.
+void validate_p2p_memory(const P2pFlags& flags) {
+  const std::string& impl = flags.options.impl;
+  if (impl != "transport" && impl != "nccl") throw UsageError("p2p --impl takes transport or nccl, not '" + impl + "'");
+  if (flags.mem != "host" && flags.mem != "cuda") throw UsageError("--mem takes host or cuda, not '" + flags.mem + "'");
+  if (impl == "nccl" && flags.mem != "cuda") throw UsageError("--impl nccl runs on GPU memory: add --mem cuda");
+  if (flags.mem == "cuda" && impl != "nccl")
+    throw UsageError("p2p --mem cuda needs --impl nccl: UCX here is built without CUDA and cannot address GPU memory");
+  if (flags.mem != "cuda") return;
+  if (flags.fit) throw UsageError("--fit measures the host transport's cost model: give --impl nccl without it");
+  check_gpus_serve(flags.job);
+}
 
 void add_p2p_command(CLI::App& bench, const std::vector<std::string>& argv,
                      std::vector<std::pair<CLI::App*, CommandAction>>& actions) {
@@ -243,8 +266,14 @@ void add_p2p_command(CLI::App& bench, const std::vector<std::string>& argv,
                 "Fit the cost model (alpha, beta per level; gamma) on this job and save it to --profile");
   sub->add_option("--profile", flags->profile_path, "Where --fit writes the profile")->capture_default_str();
   sub->add_flag("-v,--verbose", flags->verbose, "With --fit: print every figure of the cost model");
+  sub->add_option("--impl", flags->options.impl,
+                  "transport (the job's --transport, host memory) or nccl (ncclSend/ncclRecv, with --mem cuda)")
+      ->capture_default_str();
+  sub->add_option("--mem", flags->mem, "Where the buffers live: host, or cuda (local rank i on GPU i; --impl nccl)")
+      ->capture_default_str();
   actions.emplace_back(sub, [flags, argv]() -> int {
     validate_job_flags(flags->job);
+    validate_p2p_memory(*flags);
     P2pBenchOptions& o = flags->options;
     const Sweep sweep = validate_sweep(flags->sweep);
     o.min_bytes = sweep.min_bytes;
@@ -273,10 +302,12 @@ void add_p2p_command(CLI::App& bench, const std::vector<std::string>& argv,
         calibration.iters = flags->options.iters;
         calibration.warmup = flags->options.warmup;
         calibration.timeout_s = flags->options.timeout_s;
-        const CostProfile profile = calibrate_cost_profile(comm, calibration);
+        CostProfile profile = calibrate_cost_profile(comm, calibration);
+        profile.wire = job_wire(comm);
         if (comm.rank() == 0) {
           std::cout << "# cost model: "
-                    << (flags->verbose ? describe_profile_in_full(profile) : describe_profile(profile)) << "\n";
+                    << (flags->verbose ? describe_profile_in_full(profile) : describe_profile(profile)) << "\n"
+                    << "# fitted on wire " << profile.wire.short_text() << "\n";
           save_profile(flags->profile_path, profile);
           std::cout << "# saved to " << flags->profile_path << " (use: cclab bench <collective> --profile "
                     << flags->profile_path << ")\n";

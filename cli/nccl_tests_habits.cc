@@ -25,7 +25,6 @@ constexpr Habit kHabits[] = {
     {"-m", "nccl-tests' -m (aggregated iterations) has no equivalent: --iters sets the timed iterations"},
     {"-a", "nccl-tests' -a (how times are averaged over ranks) has no equivalent: the slowest rank's time is kept"},
     {"-z", "nccl-tests' -z (blocking collectives) has no equivalent: cclab's calls block"},
-    {"-G", "nccl-tests' -G (CUDA graphs) has no equivalent in this build"},
     {"-C", "nccl-tests' -C (report CPU time) has no equivalent"},
     {"-R", "nccl-tests' -R (buffer registration) has no equivalent"},
 };

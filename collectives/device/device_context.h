@@ -4,6 +4,8 @@
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "cclab/bootstrap.h"
@@ -18,8 +20,11 @@ namespace cclab {
 void check_cuda(cudaError_t status, const std::string& what);
 
 class DeviceContext;
+class GraphReplay;
 /// Times iterations by a pair of CUDA events around each on the context's stream.
 std::unique_ptr<IterationClock> device_clock(DeviceContext& device);
+/// Captures `iterations` calls of `enqueue` (work on the context's stream only) into a CUDA graph.
+std::unique_ptr<GraphReplay> capture_graph(DeviceContext& device, int iterations, const std::function<void()>& enqueue);
 
 class DeviceContext {
  public:

@@ -45,6 +45,12 @@ class DeviceScheduled : public Implementation {
   }
   void wait(Deadline deadline) override { queue_->synchronize(deadline); }
   std::unique_ptr<IterationClock> clock() const override { return device_clock(*device_); }
+  /// Over NCCL everything goes on the rank's stream; device-loopback also waits on other ranks'
+  /// streams, which a capture of one stream cannot hold.
+  std::unique_ptr<GraphReplay> capture(const void* input, void* output, int iterations, Deadline deadline) override {
+    if (transport_ != "nccl") return nullptr;
+    return capture_graph(*device_, iterations, [&] { run(input, output, deadline); });
+  }
 
   size_t scratch_bytes(const CollectiveArgs& args) const override {
     return algorithm_.build(device_->topology(), device_->rank(), args).scratch_count * dtype_size(args.dtype);

@@ -85,6 +85,9 @@ class NcclCollective : public Implementation {
 
   void wait(Deadline deadline) override { device_->synchronize(deadline); }
   std::unique_ptr<IterationClock> clock() const override { return device_clock(*device_); }
+  std::unique_ptr<GraphReplay> capture(const void* input, void* output, int iterations, Deadline deadline) override {
+    return capture_graph(*device_, iterations, [&] { run(input, output, deadline); });
+  }
 
  private:
   Collective collective_;

@@ -31,6 +31,10 @@ std::unique_ptr<Implementation> make_nccl_scheduled(const Algorithm&, std::share
   throw UsageError(std::string("--transport nccl: ") + kNoCuda);
 }
 
+std::unique_ptr<DevicePairTraffic> make_nccl_pair_traffic(std::shared_ptr<DeviceContext>, size_t) {
+  throw UsageError(std::string("--impl nccl: ") + kNoCuda);
+}
+
 class LoopbackDeviceFabric {};
 std::shared_ptr<LoopbackDeviceFabric> make_loopback_fabric(int) { throw UsageError(kNoCuda); }
 std::unique_ptr<Implementation> make_loopback_scheduled(const Algorithm&, std::shared_ptr<DeviceContext>,

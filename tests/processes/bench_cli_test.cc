@@ -466,10 +466,18 @@ TEST_F(CliTest, GpuRequestsThatCannotBeServedAreRefusedBeforeAnyRankStarts) {
     expect_usage_error(args);
   const RunResult nccl = run(kCclab + " bench reduce_scatter --impl nccl -n 2");
   EXPECT_NE(nccl.output.find("--impl nccl runs on GPU memory: add --mem cuda"), std::string::npos) << nccl.output;
+  const RunResult graph = run(kCclab + " bench allreduce -G 5");
+  EXPECT_EQ(graph.status, 2) << graph.output;
+  EXPECT_NE(graph.output.find("--cuda-graph captures GPU work: it needs --mem cuda"), std::string::npos)
+      << graph.output;
+  for (const char* args : {"bench p2p --impl nccl", "bench p2p --mem cuda", "bench p2p --impl mpi",
+                           "bench p2p --impl nccl --mem cuda --fit"})
+    expect_usage_error(args);
   if (!cuda_unavailable_reason().empty()) {
     for (const std::string args : {"bench allreduce --mem cuda --impl nccl -n 2",
                                     "bench allgather --mem cuda --transport nccl --impl ring -n 3",
-                                    "bench allreduce --mem cuda"}) {
+                                    "bench allreduce --mem cuda", "bench allreduce --mem cuda --impl nccl -G 2",
+                                    "bench p2p --mem cuda --impl nccl -n 2"}) {
       expect_usage_error(args);
       EXPECT_NE(run(kCclab + " " + args).output.find("--mem cuda: " + cuda_unavailable_reason()), std::string::npos)
           << args;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cclab/algorithm.h"
+#include "cclab/deadline.h"
 
 namespace cclab {
 
@@ -47,6 +48,24 @@ std::unique_ptr<Implementation> make_nccl_collective(Collective collective, std:
 /// A hand-written algorithm on the GPU: every rank's Schedule compiled into device plans
 /// (cclab/device_plan.h) and enqueued as NCCL groups, reduce kernels and copies on the stream.
 std::unique_ptr<Implementation> make_nccl_scheduled(const Algorithm& algorithm, std::shared_ptr<DeviceContext> device);
+
+/// bench p2p's traffic between two ranks' GPU buffers; every call is timed by CUDA events on the
+/// rank's stream and returns when the GPU has run it.
+class DevicePairTraffic {
+ public:
+  virtual ~DevicePairTraffic() = default;
+  /// "nccl 2.28.9 on cuda:0 NVIDIA H100 80GB HBM3", for the header.
+  virtual std::string description() const = 0;
+  /// A ping-pong of `bytes` (the initiator sends first): half the round trip, microseconds.
+  virtual double latency_us(int peer, bool initiator, size_t bytes, Deadline deadline) = 0;
+  /// `window` messages of `bytes` sent and/or received as one group, then a one-byte
+  /// acknowledgement to the initiator: microseconds.
+  virtual double window_us(int peer, bool initiator, bool sends, bool receives, int window, size_t bytes,
+                           Deadline deadline) = 0;
+};
+/// NCCL's ncclSend/ncclRecv (grouped) on buffers of `max_bytes` on `device`. Creates the NCCL
+/// communicator: every rank of the job calls it.
+std::unique_ptr<DevicePairTraffic> make_nccl_pair_traffic(std::shared_ptr<DeviceContext> device, size_t max_bytes);
 
 /// device-loopback: ranks that are threads of one process sharing one GPU (NCCL 2.28 refuses two
 /// ranks on one GPU), each with its own DeviceContext on that GPU; a message is a copy between

@@ -26,6 +26,14 @@ struct AutoChoice {
   std::vector<std::pair<std::string, double>> probe_us;
 };
 
+/// A fixed run of calls captured once as a CUDA graph (nccl-tests' -G), replayed on demand.
+class GraphReplay {
+ public:
+  virtual ~GraphReplay() = default;
+  /// Launches the graph once and waits for it: the GPU time of all its calls, microseconds.
+  virtual double replay_us(Deadline deadline) = 0;
+};
+
 class Implementation {
  public:
   virtual ~Implementation() = default;
@@ -43,6 +51,12 @@ class Implementation {
   virtual void wait(Deadline) {}
   /// What times this implementation's iterations: the host clock, or events on a device's stream.
   virtual std::unique_ptr<IterationClock> clock() const { return host_clock(); }
+  /// `iterations` calls of run() captured into a CUDA graph; nullptr where calls cannot be
+  /// captured (host implementations). Traffic counters count the captured calls once.
+  virtual std::unique_ptr<GraphReplay> capture(const void* /*input*/, void* /*output*/, int /*iterations*/,
+                                               Deadline) {
+    return nullptr;
+  }
   /// Scratch bytes this implementation needs beyond input and output, for the memory check.
   virtual size_t scratch_bytes(const CollectiveArgs&) const { return 0; }
   /// The simulator's bytes per rank; nullopt for vendor code whose traffic we cannot see.
