@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <string>
 
 #include "cclab/error.h"
 #include "cclab/launch.h"
@@ -40,7 +41,8 @@ void add_job_flags(CLI::App& command, JobFlags& flags) {
                      "Transport of hand-written code: ucx or mpi (host memory), nccl (bench collectives, --mem cuda)")
       ->capture_default_str();
   command.add_option("--inter-transport", flags.inter_transport,
-                     "Transport between nodes (ucx or mpi); default: the same as --transport");
+                     "Transport between nodes: ucx, mpi, or ucx:tcp, ucx:rc, ucx:auto... (a UCX context of its own "
+                     "for the traffic between nodes); default: the same as --transport");
 }
 
 void check_local_ranks(int ranks, const JobFlags& flags, const std::string& flag) {
@@ -106,18 +108,20 @@ int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool ne
     options.ranks_per_node = flags.ranks_per_node;
     options.yield_when_idle = this_rank_placement().oversubscribed;
     std::unique_ptr<Comm> comm = Comm::create(std::move(bootstrap), options);
-    describe_job(*comm);  // the ranks' hosts, for the records
-    const bool passed = body(*comm);
-    comm->transport().shutdown();  // collective: nobody tears down while a peer still needs it
-    if (passed) return 0;
-    return kind == LaunchKind::local ? kRankChecksFailedExitStatus : kChecksFailedExitStatus;
-  } catch (const UsageError& error) {
-    // Usage errors are found alike on every rank: one of them says it.
-    if (rank == 0) std::cerr << "cclab: error: " << error.what() << "\n";
-    return 2;
+    try {
+      describe_job(*comm);  // the ranks' hosts, for the records
+      const bool passed = body(*comm);
+      comm->transport().shutdown();  // collective: nobody tears down while a peer still needs it
+      if (passed) return 0;
+      return kind == LaunchKind::local ? kRankChecksFailedExitStatus : kChecksFailedExitStatus;
+    } catch (const std::exception& error) {
+      // Said while the communicator stands: its teardown may wait, bounded, for peers that are gone
+      // (a dead link). Rethrown so that it is torn down as a failed job's, which waits for no goodbye.
+      reported_status = report_failure(error);
+      throw;
+    }
   } catch (const std::exception& error) {
-    std::cerr << "cclab: rank " << rank << ": " << error.what() << "\n";
-    return 1;
+    return reported_status != 0 ? reported_status : report_failure(error);
   }
 }
 

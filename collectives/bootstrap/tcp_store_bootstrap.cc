@@ -1,6 +1,7 @@
 #include "bootstrap/tcp_store_bootstrap.h"
 
 #include <algorithm>
+#include <exception>
 
 #include "cclab/error.h"
 
@@ -47,7 +48,10 @@ TcpStoreBootstrap::~TcpStoreBootstrap() {
   // Keep serving until every connected rank has hung up (they do when their bootstrap goes, or
   // their process ends), but never longer than one timeout. After a successful allgather every rank
   // has connected, so nobody is left out by not waiting for ranks that never connected.
-  if (hosted_server_) hosted_server_->wait_for_clients_to_leave(Deadline::after(timeout_s_));
+  // A bootstrap destroyed while an exception unwinds belongs to a failed rank: the job is over, and a
+  // peer behind a dead link could never hang up, so waiting would only hold the failure back.
+  if (hosted_server_ && std::uncaught_exceptions() == 0)
+    hosted_server_->wait_for_clients_to_leave(Deadline::after(timeout_s_));
 }
 
 std::vector<std::string> TcpStoreBootstrap::allgather(const std::string& mine) {
