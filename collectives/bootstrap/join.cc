@@ -74,7 +74,7 @@ std::unique_ptr<TcpStoreBootstrap> join_store(LaunchKind kind, double timeout_s,
   }
   std::unique_ptr<TcpStoreClient> client;
   try {
-    client = std::make_unique<TcpStoreClient>(connect_to, token, deadline);
+    client = std::make_unique<TcpStoreClient>(connect_to, token, deadline, TcpStoreClient::reply_grace_for(timeout_s));
   } catch (const TimeoutError& error) {
     throw TimeoutError("rendezvous timed out after " + format_seconds(timeout_s) + " s: " + error.what());
   }

@@ -9,16 +9,16 @@
 #include "cclab/error.h"
 
 namespace cclab {
-namespace {
 
-// The server answers a WAIT itself when its timeout passes; a client gives it this much longer
-// before concluding the server is gone (a busy host can delay the reply a little).
-constexpr auto kReplyGrace = std::chrono::seconds(10);
+std::chrono::milliseconds TcpStoreClient::reply_grace_for(double timeout_s) {
+  const double seconds = std::clamp(timeout_s / 2, 1.0, 4.0);
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
 
-}  // namespace
-
-TcpStoreClient::TcpStoreClient(StoreAddress address, const std::string& token, Deadline connect_deadline)
-    : address_(std::move(address)) {
+// The server answers a WAIT itself when its timeout passes; a client gives it reply_grace_ longer.
+TcpStoreClient::TcpStoreClient(StoreAddress address, const std::string& token, Deadline connect_deadline,
+                               std::chrono::milliseconds reply_grace)
+    : address_(std::move(address)), reply_grace_(reply_grace) {
   // The server may not be listening yet (rank 0 starting late under the env launcher): retry with
   // a growing pause until the deadline.
   std::string error = "no attempt made";
@@ -32,7 +32,7 @@ TcpStoreClient::TcpStoreClient(StoreAddress address, const std::string& token, D
   }
   if (!socket_)
     throw TimeoutError("could not connect to the rendezvous store at " + address_.to_string() + ": " + error);
-  const auto reply = request({"HELLO", token}, Deadline{Clock::now() + kReplyGrace});
+  const auto reply = request({"HELLO", token}, Deadline{Clock::now() + reply_grace_});
   if (reply[0] != "OK") {
     broken_ = true;
     throw Error("the rendezvous store at " + address_.to_string() + " refused this process: " +
@@ -57,12 +57,12 @@ std::vector<std::string> TcpStoreClient::request(const std::vector<std::string>&
 
 void TcpStoreClient::set(const std::string& key, const std::string& value) {
   std::lock_guard lock(mutex_);
-  request({"SET", key, value}, Deadline{Clock::now() + kReplyGrace});
+  request({"SET", key, value}, Deadline{Clock::now() + reply_grace_});
 }
 
 void TcpStoreClient::erase(const std::string& key) {
   std::lock_guard lock(mutex_);
-  request({"DEL", key}, Deadline{Clock::now() + kReplyGrace});
+  request({"DEL", key}, Deadline{Clock::now() + reply_grace_});
 }
 
 TcpStoreClient::WaitResult TcpStoreClient::wait_all(const std::vector<std::string>& keys, Deadline deadline) {
@@ -70,7 +70,7 @@ TcpStoreClient::WaitResult TcpStoreClient::wait_all(const std::vector<std::strin
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline.when - Clock::now());
   std::vector<std::string> fields{"WAIT", std::to_string(std::max<long long>(0, left.count()))};
   fields.insert(fields.end(), keys.begin(), keys.end());
-  const auto reply = request(fields, Deadline{std::max(deadline.when, Clock::now()) + kReplyGrace});
+  const auto reply = request(fields, Deadline{std::max(deadline.when, Clock::now()) + reply_grace_});
   WaitResult result;
   if (reply[0] == "OK" && reply.size() == keys.size() + 1) {
     result.values.assign(reply.begin() + 1, reply.end());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -20,7 +21,14 @@ class TcpStoreClient {
  public:
   /// Connects, retrying (the server may not be up yet) until `connect_deadline`, then presents
   /// `token`. TimeoutError if no connection could be made in time; Error if the token is refused.
-  TcpStoreClient(StoreAddress address, const std::string& token, Deadline connect_deadline);
+  /// `reply_grace`: how long a reply may be late (a WAIT's beyond its deadline) before the server
+  /// counts as gone: reply_grace_for(the job's timeout).
+  TcpStoreClient(StoreAddress address, const std::string& token, Deadline connect_deadline,
+                 std::chrono::milliseconds reply_grace = std::chrono::seconds(10));
+
+  /// A busy host may delay a reply a little; a dead link delays it forever, and the job's failure
+  /// must still end within its timeout plus 5 s (README): half the timeout, from 1 s to 4 s.
+  static std::chrono::milliseconds reply_grace_for(double timeout_s);
 
   void set(const std::string& key, const std::string& value);
   /// Blocks until `key` exists; TimeoutError naming the key if `deadline` passes first.
@@ -41,6 +49,7 @@ class TcpStoreClient {
   std::vector<std::string> request(const std::vector<std::string>& fields, Deadline reply_deadline);
 
   StoreAddress address_;
+  std::chrono::milliseconds reply_grace_;
   UniqueFd socket_;
   bool broken_ = false;
   std::mutex mutex_;

@@ -85,7 +85,8 @@ std::shared_ptr<GlooSession> gloo_session(Comm& comm) {
   const size_t space = address.find(' ');
   const Deadline deadline = Deadline::after(comm.timeout_s());
   session->client = std::make_unique<TcpStoreClient>(parse_store_address(address.substr(0, space), "gloo store"),
-                                                     address.substr(space + 1), deadline);
+                                                     address.substr(space + 1), deadline,
+                                                     TcpStoreClient::reply_grace_for(comm.timeout_s()));
   GlooStore store(*session->client, comm.timeout_s());
   gloo::transport::tcp::attr attr(ranks_share_one_host(comm.host_names()) ? "127.0.0.1" : host);
   auto device = gloo::transport::tcp::CreateDevice(attr);

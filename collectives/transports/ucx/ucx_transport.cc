@@ -111,6 +111,11 @@ char zero_byte_buffer[1];
 
 double clamp_bound(double timeout_s) { return std::clamp(timeout_s, 0.1, 2.0); }
 
+// A transport destroyed without shutdown() belongs to a failed job: what is still in flight matters
+// to nobody, and a peer behind a dead link would only make every wait run to its bound. Its
+// endpoints get this long to close, with no flush first.
+constexpr double kFailedJobCloseBoundS = 0.25;
+
 }  // namespace
 
 class UcxRequest;
@@ -162,7 +167,8 @@ struct UcxTransport::State {
   }
 
   void detach(UcxRequest& request, bool cancel);
-  void close_endpoints() noexcept;
+  /// Flushes (bounded) and closes every endpoint; `job_failed`: no flush, a short bound.
+  void close_endpoints(bool job_failed = false) noexcept;
   void teardown() noexcept;
 };
 
@@ -262,9 +268,10 @@ void UcxTransport::State::detach(UcxRequest& request, bool cancel) {
   request.handle_ = nullptr;
 }
 
-void UcxTransport::State::close_endpoints() noexcept {
+void UcxTransport::State::close_endpoints(bool job_failed) noexcept {
   if (closed || !worker) return;
   closed = true;
+  const double bound_s = job_failed ? std::min(teardown_bound_s, kFailedJobCloseBoundS) : teardown_bound_s;
   ucp_worker_h w = worker.get();
   using Seconds = std::chrono::duration<double>;
 
@@ -276,7 +283,7 @@ void UcxTransport::State::close_endpoints() noexcept {
   std::vector<void*> flushing(size, nullptr);
   std::vector<bool> flushed(size, false);
   for (Peer& peer : peers) {
-    if (!peer.ep || peer.failure != UCS_OK) continue;
+    if (!peer.ep || peer.failure != UCS_OK || job_failed) continue;
     ucp_request_param_t param{};
     ucs_status_ptr_t result = ucp_ep_flush_nbx(peer.ep, &param);
     if (result == nullptr)
@@ -300,7 +307,7 @@ void UcxTransport::State::close_endpoints() noexcept {
     return pending;
   };
   auto progress_until = [&](std::vector<void*>& requests, std::vector<bool>* ok) {
-    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(Seconds(teardown_bound_s));
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(Seconds(bound_s));
     while (settle_all(requests, ok) && Clock::now() < deadline)
       if (ucp_worker_progress(w) == 0) sched_yield();
     for (void*& request : requests)  // still pending: UCX frees it when it ends (or at worker destroy)
@@ -326,7 +333,7 @@ void UcxTransport::State::close_endpoints() noexcept {
 
 void UcxTransport::State::teardown() noexcept {
   if (!worker) return;
-  close_endpoints();
+  close_endpoints(/*job_failed=*/!closed);  // shutdown() closed them already on a job's normal end
   // Requests the caller still holds: settle them from their final UCX status and detach them.
   for (UcxRequest* request : std::vector<UcxRequest*>(live.begin(), live.end())) {
     auto [status, length] = request->poll();
