@@ -90,8 +90,9 @@ void check_flags(const SuiteRun& run) {
   argv.insert(argv.end(), run.args.begin(), run.args.end());
   CLI::App app{"cclab"};
   app.require_subcommand(1);
-  add_bench_commands(app, argv);
-  add_train_command(app, argv);
+  // The actions own the flags the options write into: they must outlive the parse.
+  const CommandAction bench = add_bench_commands(app, argv);
+  const CommandAction train = add_train_command(app, argv);
   std::vector<std::string> reversed(argv.rbegin(), argv.rend() - 1);  // CLI11 takes them last first
   try {
     app.parse(reversed);
