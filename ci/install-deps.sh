@@ -14,6 +14,7 @@ packages=(
   chromium                 # tests: HTML reports open and draw their charts in a headless browser
   libdnnl-dev zlib1g-dev dataset-fashion-mnist  # trainers: oneDNN layers, gzip IDX reader, Fashion-MNIST
   clang libclang-rt-dev    # ci/fuzz.sh: clang and its libFuzzer runtime (only recommended by clang)
+  iproute2                 # ci/virtual-cluster.sh: ip and tc for the hosts made of namespaces
 )
 
 missing=()
