@@ -2,7 +2,8 @@
 //
 // Every loop is a plain element-wise template compiled three times: for the default x86-64 target
 // (SSE2), under target("avx2,f16c") and under AVX-512 (F, BW, VL) with 64-byte vectors preferred;
-// the first call picks the best the CPU has (KernelLevel, cclab/reduce.h). The entry points are
+// the first call picks the best the CPU has (KernelLevel, cclab/reduce.h; AVX-512 for arrays of up
+// to 1 MiB, AVX2 beyond, where it streams as fast). The entry points are
 // [[gnu::flatten]], so the templates are inlined into them before the vectorizer runs and are
 // compiled for the entry's instruction set. Dispatch is by hand rather than target_clones because
 // the AVX2 variant also needs F16C, which an "avx2" clone does not enable, and GCC's generic tuning
@@ -16,14 +17,10 @@
 // Not vectorized: i64 averages (no SIMD integer division), i64 prod/min/max and x[i] + x[i] on
 // SSE2 (no 64-bit multiply or compare before SSE4.2/AVX2; the last judged unprofitable), and f16
 // without F16C (scalar conversions).
-//
-// reduce_sources() folds k inputs tile by tile: a tile of dst stays in L1 while every source is
-// combined into it, so memory sees each source once and dst once, instead of k - 1 passes.
 #include "cclab/reduce.h"
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <stdexcept>
@@ -293,9 +290,15 @@ bool cpu_has(KernelLevel level) {
   return true;
 }
 
-const Kernels& kernels() {
-  static const Kernels& selected = kernels_at(best_kernel_level());
-  return selected;
+// Arrays longer than this stream from memory, where 64-byte vectors gained nothing over 32-byte ones
+// on the Zen 5 VMs (they lost 5-10%, docs/measurements.md); in cache they win by about 12%.
+constexpr size_t kWidestVectorsMostBytes = size_t{1} << 20;
+
+/// The kernels for arrays of `bytes` each: the best level, except AVX-512 on arrays beyond cache.
+const Kernels& kernels(size_t bytes) {
+  static const KernelLevel best = best_kernel_level();
+  if (best == KernelLevel::avx512 && bytes > kWidestVectorsMostBytes) return kernels_at(KernelLevel::avx2);
+  return kernels_at(best);
 }
 
 void check_buffers(const char* what, size_t count, std::initializer_list<const void*> buffers) {
@@ -305,9 +308,6 @@ void check_buffers(const char* what, size_t count, std::initializer_list<const v
                                                        std::to_string(count));
 }
 
-// Elements per tile of reduce_sources: a tile of dst (32 to 64 KiB) stays in L2 while every source
-// is folded into it, and each source is read in runs long enough for the hardware prefetchers.
-constexpr size_t kSourcesTileElements = 8192;
 
 }  // namespace
 
@@ -345,34 +345,10 @@ void reduce(KernelLevel level, void* dst, const void* a, const void* b, size_t c
   kernels_at(level).reduce(dst, a, b, count, type, op, divisor);
 }
 
-void reduce_sources(void* dst, const void* const* sources, size_t source_count, size_t count, DataType type,
-                    ReduceOp op, int divisor) {
-  check_divisor("reduce_sources", divisor);
-  if (source_count < 2)
-    throw std::invalid_argument("reduce_sources: needs at least two sources, got " + std::to_string(source_count));
-  check_buffers("reduce_sources", count, {dst});
-  for (size_t s = 0; s < source_count; ++s) check_buffers("reduce_sources", count, {sources[s]});
-  const size_t size = dtype_size(type);
-  const auto at = [size](const void* buffer, size_t element) {
-    return static_cast<const unsigned char*>(buffer) + element * size;
-  };
-  const Kernels& kernel = kernels();
-  for (size_t begin = 0; begin < count; begin += kSourcesTileElements) {
-    const size_t tile = std::min(kSourcesTileElements, count - begin);
-    auto* tile_dst = static_cast<unsigned char*>(dst) + begin * size;
-    // The same left fold as k - 1 calls of reduce(), so the result is bit for bit the same; the
-    // average divides once, in the last step.
-    for (size_t s = 1; s < source_count; ++s) {
-      const void* left = s == 1 ? at(sources[0], begin) : tile_dst;
-      kernel.reduce(tile_dst, left, at(sources[s], begin), tile, type, op, s + 1 == source_count ? divisor : 1);
-    }
-  }
-}
-
 void reduce(void* dst, const void* a, const void* b, size_t count, DataType type, ReduceOp op, int divisor) {
   check_divisor("reduce", divisor);
   check_buffers("reduce", count, {dst, a, b});
-  kernels().reduce(dst, a, b, count, type, op, divisor);
+  kernels(count * dtype_size(type)).reduce(dst, a, b, count, type, op, divisor);
 }
 
 void divide(void* buffer, size_t count, DataType type, int divisor) {
@@ -381,7 +357,7 @@ void divide(void* buffer, size_t count, DataType type, int divisor) {
   if (count > 0 && buffer == nullptr) {
     throw std::invalid_argument("divide: null buffer with count " + std::to_string(count));
   }
-  kernels().divide(buffer, count, type, divisor);
+  kernels(count * dtype_size(type)).divide(buffer, count, type, divisor);
 }
 
 }  // namespace cclab

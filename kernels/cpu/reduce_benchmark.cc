@@ -1,11 +1,9 @@
 // Microbenchmark of the CPU reduce kernels: sum over every dtype and every operator on f32, at
-// buffer sizes that fit L1, L2 and only memory, beside memcpy of the same buffer size; f32 sum at
-// every instruction-set level the CPU has; and a fold of 4 sources in one pass (reduce_sources)
-// beside the chain of 3 pairwise reductions it replaces.
+// buffer sizes that fit L1, L2 and only memory, beside memcpy of the same buffer size; and f32 sum
+// at every instruction-set level the CPU has.
 //
 // bytes_per_second counts memory traffic: a reduce reads two buffers and writes one (3 x size),
-// memcpy reads one and writes one (2 x size), so the two are directly comparable. A fold of k
-// sources counts k reads and one write (the chain is charged the same, so rates compare as times).
+// memcpy reads one and writes one (2 x size), so the two are directly comparable.
 #include <benchmark/benchmark.h>
 
 #include <cstring>
@@ -23,7 +21,7 @@ using cclab::ReduceOp;
 
 constexpr size_t kBufferBytes[] = {size_t{4} << 10, size_t{256} << 10, size_t{8} << 20};
 
-// Each benchmark runs about this long; 48 of them stay well under 30 s including setup.
+// Each benchmark runs about this long; 42 of them stay well under 30 s including setup.
 constexpr double kMinTimeSeconds = 0.05;
 
 std::string size_label(size_t bytes) {
@@ -83,30 +81,6 @@ void reduce_benchmark(benchmark::State& state, KernelLevel level, DataType type,
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * 3 * bytes));
 }
 
-constexpr size_t kFoldedSources = 4;
-
-/// k sources of `bytes` each into dst, in one pass (fold) or as k - 1 pairwise passes (chain).
-void sources_benchmark(benchmark::State& state, bool fold, size_t bytes) {
-  const DataType type = DataType::f32;
-  std::vector<std::vector<unsigned char>> inputs(kFoldedSources, ones(type, bytes));
-  std::vector<const void*> sources;
-  for (const auto& input : inputs) sources.push_back(input.data());
-  std::vector<unsigned char> dst(bytes);
-  const size_t count = bytes / cclab::dtype_size(type);
-  for (auto _ : state) {
-    if (fold) {
-      cclab::reduce_sources(dst.data(), sources.data(), sources.size(), count, type, ReduceOp::sum);
-    } else {
-      cclab::reduce(dst.data(), sources[0], sources[1], count, type, ReduceOp::sum);
-      for (size_t s = 2; s < sources.size(); ++s)
-        cclab::reduce(dst.data(), dst.data(), sources[s], count, type, ReduceOp::sum);
-    }
-    benchmark::DoNotOptimize(dst.data());
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * (kFoldedSources + 1) * bytes));
-}
-
 void memcpy_benchmark(benchmark::State& state, size_t bytes) {
   const std::vector<unsigned char> source(bytes, 1);
   std::vector<unsigned char> dst(bytes);
@@ -136,11 +110,7 @@ void register_benchmarks() {
       benchmark::RegisterBenchmark(name.c_str(), reduce_benchmark, level, DataType::f32, ReduceOp::sum, 1, bytes)
           ->MinTime(kMinTimeSeconds);
     }
-    for (bool fold : {true, false}) {
-      const std::string name = std::string(fold ? "reduce_sources" : "reduce_chain") + "/" +
-                               std::to_string(kFoldedSources) + "x/f32/sum/" + size;
-      benchmark::RegisterBenchmark(name.c_str(), sources_benchmark, fold, bytes)->MinTime(kMinTimeSeconds);
-    }
+
     for (ReduceOp op : {ReduceOp::prod, ReduceOp::min, ReduceOp::max, ReduceOp::avg}) {
       // avg without a divisor is sum; divisor 2 measures the final, dividing step.
       const int divisor = op == ReduceOp::avg ? 2 : 1;

@@ -533,36 +533,6 @@ TEST_P(ReduceTest, MatchesScalarReference) {
   }
 }
 
-// reduce_sources() against the chain of reduce() calls it must equal bit for bit, across tile
-// boundaries, with dst apart from the sources and dst == sources[0].
-TEST_P(ReduceTest, SourcesFoldEqualsChainOfPairwiseReductions) {
-  const auto [type, op] = GetParam();
-  const size_t size = dtype_size(type);
-  std::mt19937_64 rng(99);
-  for (size_t sources : {2, 3, 5}) {
-    for (size_t count : {0, 1, 7, 2047, 2049, 5000}) {
-      const int divisor = op == ReduceOp::avg ? static_cast<int>(sources) : 1;
-      std::vector<Bytes> inputs;
-      for (size_t s = 0; s < sources; ++s) inputs.push_back(random_values(type, count, rng));
-      Bytes expected = inputs[0];
-      for (size_t s = 1; s < sources; ++s)
-        reduce(expected.data(), expected.data(), inputs[s].data(), count, type, op, s + 1 == sources ? divisor : 1);
-      for (bool in_place : {false, true}) {
-        SCOPED_TRACE(std::to_string(sources) + " sources, count " + std::to_string(count) +
-                     (in_place ? ", dst == sources[0]" : ""));
-        std::vector<Bytes> copies = inputs;
-        Bytes separate(count * size);
-        std::vector<const void*> pointers;
-        for (const auto& input : copies) pointers.push_back(input.data());
-        void* dst = in_place ? copies[0].data() : separate.data();
-        reduce_sources(dst, pointers.data(), sources, count, type, op, divisor);
-        const Bytes actual(static_cast<unsigned char*>(dst), static_cast<unsigned char*>(dst) + count * size);
-        EXPECT_EQ(first_mismatch(actual, expected, count, type), "");
-      }
-    }
-  }
-}
-
 INSTANTIATE_TEST_SUITE_P(AllTypesAndOps, ReduceTest,
                          ::testing::Combine(::testing::ValuesIn(kAllDataTypes),
                                             ::testing::ValuesIn(kAllReduceOps)),

@@ -1,5 +1,4 @@
-// CPU reduction kernels: element-wise `dst[i] = a[i] op b[i]` for every dtype and operator, and the
-// same folded over k sources in one pass.
+// CPU reduction kernels: element-wise `dst[i] = a[i] op b[i]` for every dtype and operator.
 #pragma once
 
 #include <cstddef>
@@ -16,23 +15,18 @@ namespace cclab {
 void reduce(void* dst, const void* a, const void* b, size_t count, DataType type, ReduceOp op,
             int divisor = 1);
 
-/// dst[i] = ((s0[i] op s1[i]) op s2[i]) ... op s[k-1][i]: bit for bit what k - 1 calls of reduce()
-/// in that order give (each step rounded as reduce() rounds), but in one pass over memory. `dst`
-/// may be sources[0] or sources[1], no other source. avg divides by `divisor` in the last step.
-void reduce_sources(void* dst, const void* const* sources, size_t source_count, size_t count, DataType type,
-                    ReduceOp op, int divisor = 1);
-
 /// buffer[i] /= divisor for an average whose sum is complete (e.g. on a single rank).
 void divide(void* buffer, size_t count, DataType type, int divisor);
 
 /// The instruction sets the kernels are compiled for. Every level gives the same bits; reduce()
-/// uses the best this CPU supports, chosen once from CPUID.
+/// uses the best this CPU supports, chosen once from CPUID (AVX-512 only for arrays of up to 1 MiB:
+/// beyond cache AVX2 streams as fast or faster).
 enum class KernelLevel { sse2, avx2, avx512 };
 
 const char* kernel_level_name(KernelLevel level);
 /// The levels this CPU can run, lowest first (sse2 always).
 std::vector<KernelLevel> supported_kernel_levels();
-/// The level reduce(), reduce_sources() and divide() use.
+/// The level reduce() and divide() use for arrays that fit in cache.
 KernelLevel best_kernel_level();
 /// reduce() at a given level, for tests and benchmarks; std::invalid_argument if the CPU lacks it.
 void reduce(KernelLevel level, void* dst, const void* a, const void* b, size_t count, DataType type, ReduceOp op,
