@@ -139,18 +139,9 @@ LayerTimes layer_times_from_json(const std::string& text) {
 }
 
 LayerTimes load_layer_times(const std::string& path) {
-  std::error_code error;
-  if (!std::filesystem::exists(path, error)) throw UsageError("layer times '" + path + "' do not exist");
-  if (std::filesystem::is_directory(path, error)) throw UsageError("layer times '" + path + "' is a directory");
-  const auto bytes = std::filesystem::file_size(path, error);
-  if (error || bytes > kLargestFileBytes)
-    throw UsageError("layer times '" + path + "' are larger than any cclab writes (or unreadable)");
-  std::ifstream file(path);
-  if (!file) throw UsageError("cannot read layer times '" + path + "'");
-  std::stringstream text;
-  text << file.rdbuf();
+  const std::string text = read_small_file(path, "layer times", kLargestFileBytes);
   try {
-    return layer_times_from_json(text.str());
+    return layer_times_from_json(text);
   } catch (const std::exception& problem) {
     throw UsageError("layer times '" + path + "' are not valid: " + problem.what());
   }

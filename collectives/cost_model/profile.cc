@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cclab/error.h"
+#include "cclab/whole_file.h"
 
 namespace cclab {
 namespace {
@@ -182,17 +183,9 @@ void save_profile(const std::string& path, const CostProfile& profile) {
 }
 
 CostProfile load_profile(const std::string& path) {
-  std::error_code error;
-  if (std::filesystem::is_directory(path, error)) throw UsageError("profile '" + path + "' is a directory");
-  const auto bytes = std::filesystem::file_size(path, error);
-  if (!error && bytes > kLargestProfileBytes)
-    throw UsageError("profile '" + path + "' is " + std::to_string(bytes) + " bytes, larger than any cclab writes");
-  std::ifstream file(path);
-  if (!file) throw UsageError("cannot read profile '" + path + "'");
-  std::stringstream text;
-  text << file.rdbuf();
+  const std::string text = read_small_file(path, "profile", kLargestProfileBytes);
   try {
-    return profile_from_json(text.str());
+    return profile_from_json(text);
   } catch (const std::exception& error) {
     throw UsageError("profile '" + path + "' is not valid: " + error.what());
   }
