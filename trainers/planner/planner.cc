@@ -142,6 +142,15 @@ class StepModel {
   }
 
   void add_sent(size_t rank, double PhaseCounts::*phase, double bytes) { sent_.at(rank).*phase += bytes; }
+  /// A blocking ring collective of `count` elements over `members` after each rank's task in `last`
+  /// (rank i = last[i]): its bytes go to `phase` of every rank, and it becomes every rank's last task.
+  void blocking_collective(Collective collective, size_t count, const std::vector<size_t>& members,
+                           double PhaseCounts::*phase, std::vector<StepSimulation::TaskId>& last) {
+    const double bytes = ring_bytes(collective, count, members);
+    for (size_t rank = 0; rank < last.size(); ++rank) add_sent(rank, phase, bytes);
+    const auto call = sim().collective(members, ring_s(collective, count, members), true, last);
+    std::fill(last.begin(), last.end(), call);
+  }
   void hold(size_t rank, double bytes) { memory_.at(rank) += bytes; }
 
   // Bytes of `samples` x the activations and gradients of boundaries [first, last] of `layers`.
@@ -282,10 +291,7 @@ TaskIds tensor_forward(StepModel& step, const TensorRunPlan& run, const ModelPla
     }
     if (split.roles[run_end - 1] == TensorRole::row) {
       const size_t count = size_t(samples) * split.layers[run_end - 1].output().elements();
-      const double bytes = step.ring_bytes(Collective::allreduce, count, members);
-      for (size_t part = 0; part < parts; ++part) step.add_sent(part, &PhaseCounts::forward, bytes);
-      const auto call = step.sim().collective(members, step.ring_s(Collective::allreduce, count, members), true, last);
-      std::fill(last.begin(), last.end(), call);
+      step.blocking_collective(Collective::allreduce, count, members, &PhaseCounts::forward, last);
     }
     begin = run_end;
   }
@@ -295,10 +301,7 @@ TaskIds tensor_forward(StepModel& step, const TensorRunPlan& run, const ModelPla
     const ActivationShape slice = split.layers.back().output();
     const Slice channels = Slice::whole(split.layers[column - 1].outputs.total);
     const size_t block = size_t(samples) * slice.height * slice.width * channels.piece(0, parts).count;
-    const double bytes = step.ring_bytes(Collective::allgather, block, members);
-    for (size_t part = 0; part < parts; ++part) step.add_sent(part, &PhaseCounts::forward, bytes);
-    const auto call = step.sim().collective(members, step.ring_s(Collective::allgather, block, members), true, last);
-    std::fill(last.begin(), last.end(), call);
+    step.blocking_collective(Collective::allgather, block, members, &PhaseCounts::forward, last);
   }
   return last;
 }
@@ -335,10 +338,7 @@ TaskIds tensor_backward(StepModel& step, const TensorRunPlan& run, const ModelPl
     }
     if (start != split.first) {
       const size_t count = size_t(samples) * split.layers[start - 1].output().elements();
-      const double bytes = step.ring_bytes(Collective::allreduce, count, members);
-      for (size_t part = 0; part < parts; ++part) step.add_sent(part, &PhaseCounts::backward, bytes);
-      const auto call = step.sim().collective(members, step.ring_s(Collective::allreduce, count, members), true, last);
-      std::fill(last.begin(), last.end(), call);
+      step.blocking_collective(Collective::allreduce, count, members, &PhaseCounts::backward, last);
     }
     run_end = start;
   }
@@ -390,10 +390,7 @@ StrategyPrediction predict_hybrid(const PlanInputs& inputs, const Strategy& stra
   }
   // The boundary's activations and the labels, each an allgather of blocks padded to the largest shard.
   for (const size_t count : {block * features, block}) {
-    const double bytes = step.ring_bytes(Collective::allgather, count, members);
-    for (size_t r = 0; r < ranks; ++r) step.add_sent(r, &PhaseCounts::forward, bytes);
-    const auto call = step.sim().collective(members, step.ring_s(Collective::allgather, count, members), true, last);
-    std::fill(last.begin(), last.end(), call);
+    step.blocking_collective(Collective::allgather, count, members, &PhaseCounts::forward, last);
   }
   const double whole = double(inputs.batch);
   tensor_forward(step, run, plan, whole, members);
@@ -404,11 +401,7 @@ StrategyPrediction predict_hybrid(const PlanInputs& inputs, const Strategy& stra
       split.roles[boundary] == TensorRole::column || split.roles[boundary] == TensorRole::gathered_column;
   if (prefix_has_parameters && partial) {
     const size_t count = block * features;
-    const double bytes = step.ring_bytes(Collective::reduce_scatter, count, members);
-    for (size_t r = 0; r < ranks; ++r) step.add_sent(r, &PhaseCounts::backward, bytes);
-    const auto call =
-        step.sim().collective(members, step.ring_s(Collective::reduce_scatter, count, members), true, last);
-    std::fill(last.begin(), last.end(), call);
+    step.blocking_collective(Collective::reduce_scatter, count, members, &PhaseCounts::backward, last);
   }
   // The prefix's backward, its gradients allreduced in buckets as they become final.
   const ParameterStore store(parameter_counts(split.layers));
