@@ -127,7 +127,14 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
 
   // GPU memory: this rank's device; every array lives there and device implementations run on it.
   const std::shared_ptr<DeviceContext> device = options.mem == "cuda" ? open_device(comm) : nullptr;
-  const std::unique_ptr<MemorySpace> memory = device ? device_memory(device) : host_memory();
+  std::unique_ptr<MemorySpace> memory = device                   ? device_memory(device)
+                                        : options.mem == "shared" ? node_shared_host_memory(comm)
+                                                                  : host_memory();
+  if (!memory) {
+    if (rank == 0)
+      out << "# --mem shared: " << comm.why_no_peer_memory() << "; the arrays are private host memory\n";
+    memory = host_memory();
+  }
 
   // The cost model behind `auto` and the pred_us column: measured on this job unless given. It
   // describes the host transports, so GPU runs neither measure nor use one.

@@ -29,7 +29,8 @@ struct CollectiveBenchOptions {
   bool verbose = false;  // the header shows every figure of the cost model, not the short line
   double min_busbw_gbps = 0;  // --min-busbw: the run fails when an implementation's average is below
   std::vector<std::string> impls = {"ring"};
-  std::string mem = "host";     // where the arrays live: "host", or "cuda" (the GPU of the rank's local rank)
+  std::string mem = "shared";   // where the arrays live: "shared" (host memory registered for peer reads), "host"
+                                // (private), or "cuda" (the GPU of the rank's local rank)
   bool nccl_transport = false;  // hand-written algorithms run over NCCL point-to-point (needs mem "cuda")
   // --cuda-graph N (nccl-tests' -G): at each size the timed iterations are captured once into a
   // CUDA graph and replayed N times, one sample per replay; 0: every call launched on its own.

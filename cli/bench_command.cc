@@ -106,7 +106,8 @@ void check_gpus_serve(const JobFlags& job) {
 // (--transport's default) for the control traffic.
 void validate_memory(CollectiveFlags& flags) {
   CollectiveBenchOptions& o = flags.options;
-  if (o.mem != "host" && o.mem != "cuda") throw UsageError("--mem takes host or cuda, not '" + o.mem + "'");
+  if (o.mem != "shared" && o.mem != "host" && o.mem != "cuda")
+    throw UsageError("--mem takes shared, host or cuda, not '" + o.mem + "'");
   if (o.graph_replays > 0 && o.mem != "cuda")
     throw UsageError("--cuda-graph captures GPU work: it needs --mem cuda (with --impl nccl or --transport nccl)");
   o.nccl_transport = flags.job.transport == "nccl";
@@ -191,8 +192,8 @@ void add_collective_commands(CLI::App& bench, const std::vector<std::string>& ar
                     "Write Chrome trace events of one extra call per (size, impl): each send, receive and reduce");
     sub->add_flag("--inplace", o.inplace, "Run the in-place form (NCCL's buffer layout)");
     sub->add_option("--mem", o.mem,
-                    "Where the arrays live: host, or cuda (local rank i on GPU i; for --impl nccl and "
-                    "--transport nccl)")
+                    "Where the arrays live: shared (host memory the node's ranks read in place), host "
+                    "(private), or cuda (local rank i on GPU i; for --impl nccl and --transport nccl)")
         ->capture_default_str();
     sub->add_option("-G,--cuda-graph", o.graph_replays,
                     "With --mem cuda: capture each size's timed calls once as a CUDA graph and replay it N "

@@ -140,6 +140,7 @@ std::unique_ptr<Comm> Comm::create(std::unique_ptr<Bootstrap> bootstrap, const C
       comm->transport_ = std::make_unique<MailboxTransport>(std::move(comm->transport_), std::move(memory));
   }
   comm->transport_->set_yield_when_idle(options.yield_when_idle);
+  comm->peer_memory_ = PeerMemory::create(*comm, &comm->why_no_peer_memory_);
   return comm;
 }
 

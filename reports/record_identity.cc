@@ -33,7 +33,7 @@ std::string record_key(const nlohmann::json& record) {
 }
 
 std::string record_label(const nlohmann::json& record) {
-  static const nlohmann::json usual = {{"mem", "host"}, {"root", 0}, {"nodes", 1}, {"inplace", false}};
+  static const nlohmann::json usual = {{"mem", "shared"}, {"root", 0}, {"nodes", 1}, {"inplace", false}};
   std::string label;
   for (const std::string& field : identity_fields(record["kind"].get<std::string>())) {
     if (!record.contains(field) || record[field].is_null()) continue;

@@ -87,6 +87,18 @@ const std::vector<Algorithm>& algorithm_registry() {
       {"recursive_doubling", Collective::allgather,
        "ceil(log2 N) steps doubling the blocks held: rank xor 2^k, Bruck's dissemination for non-power-of-two",
        build_allgather_recursive_doubling},
+      {"direct", Collective::allreduce,
+       "one node: rank r reduces block r from every rank's input in place, then reads the others' finished blocks",
+       build_allreduce_direct, /*reads_peers=*/true},
+      {"direct", Collective::reduce_scatter, "one node: rank r reduces block r from every rank's input in place",
+       build_reduce_scatter_direct, /*reads_peers=*/true},
+      {"direct", Collective::allgather, "one node: every rank reads every other rank's block in place",
+       build_allgather_direct, /*reads_peers=*/true},
+      {"direct", Collective::broadcast, "one node: every rank reads the root's array in place",
+       build_broadcast_direct, /*reads_peers=*/true},
+      {"direct", Collective::reduce,
+       "one node: rank r reduces block r from every rank's input in place, the root reads the finished blocks",
+       build_reduce_direct, /*reads_peers=*/true},
   };
   return registry;
 }

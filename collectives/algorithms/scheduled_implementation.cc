@@ -4,11 +4,24 @@
 namespace cclab {
 
 ScheduledImplementation::ScheduledImplementation(const Algorithm& algorithm, Comm& comm)
-    : algorithm_(algorithm), comm_(comm), executor_(comm.transport()) {}
+    : algorithm_(algorithm), comm_(comm), executor_(comm.transport(), comm.peer_memory()) {}
+
+Schedule ScheduledImplementation::schedule_for(int rank, const CollectiveArgs& args) const {
+  Schedule schedule = algorithm_.build(comm_.topology(), rank, args);
+  return comm_.peer_memory() ? schedule : through_transport(schedule);
+}
 
 void ScheduledImplementation::prepare(const CollectiveArgs& args) {
   args_ = args;
-  schedule_ = std::make_unique<CompiledSchedule>(algorithm_.build(comm_.topology(), comm_.rank(), args));
+  Schedule schedule = schedule_for(comm_.rank(), args);
+  if (PeerMemory* peers = comm_.peer_memory(); peers && algorithm_.reads_peers) {
+    // Room to stage what this rank exposes in one call, for arrays the peers cannot address.
+    size_t exposed = 0;
+    for (const Step& step : schedule.steps)
+      if (step.kind == StepKind::expose) exposed += (step.source.count * dtype_size(args.dtype) + 63) / 64 * 64;
+    peers->reserve_staging(comm_, exposed);
+  }
+  schedule_ = std::make_unique<CompiledSchedule>(std::move(schedule));
   predicted_ = predict_traffic(algorithm_, comm_.topology(), args);
 }
 
@@ -17,11 +30,13 @@ void ScheduledImplementation::run(const void* input, void* output, Deadline dead
 }
 
 size_t ScheduledImplementation::scratch_bytes(const CollectiveArgs& args) const {
-  return algorithm_.build(comm_.topology(), comm_.rank(), args).scratch_count * dtype_size(args.dtype);
+  return schedule_for(comm_.rank(), args).scratch_count * dtype_size(args.dtype);
 }
 
 std::optional<double> ScheduledImplementation::predicted_time_us(const CostProfile& profile) const {
-  return cclab::predict_time_us(algorithm_, comm_.topology(), args_, profile);
+  std::vector<Schedule> schedules;
+  for (int r = 0; r < comm_.size(); ++r) schedules.push_back(schedule_for(r, args_));
+  return cclab::predict_time_us(comm_.topology(), args_, schedules, profile);
 }
 
 std::unique_ptr<Implementation> make_implementation(Collective collective, const std::string& name, Comm& comm,

@@ -73,9 +73,10 @@ struct SharedMemory {
   SharedMemory(const Schedule& schedule, const Topology& topology, size_t rank, bool inplace)
       : read_by_node_peers(inplace), written(inplace) {
     for (const Step& step : schedule.steps) {
-      if (step.kind == StepKind::send && topology.node_of_rank.at(size_t(step.peer)) == topology.node_of_rank.at(rank))
+      const bool exposes = step.kind == StepKind::send || step.kind == StepKind::expose;
+      if (exposes && topology.node_of_rank.at(size_t(step.peer)) == topology.node_of_rank.at(rank))
         read_by_node_peers.add(step.source);
-      if (step.kind != StepKind::send) written.add(step.target);
+      if (!exposes) written.add(step.target);
     }
     read_by_node_peers.merge();
     written.merge();
@@ -121,8 +122,10 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
   std::vector<std::vector<double>> ready_at(ranks), finished_at(ranks);
   std::vector<std::vector<uint32_t>> waiting_on(ranks);
   std::vector<std::vector<std::vector<uint32_t>>> dependents(ranks);
-  // Posted transfers waiting for their partner: (sender, receiver, tag) -> step indices.
-  std::map<std::tuple<size_t, size_t, uint32_t>, std::vector<uint32_t>> sends, recvs;
+  // Posted transfers waiting for their partner: (sender, receiver, tag) -> step indices; exposed
+  // regions and their reads likewise.
+  using Posted = std::map<std::tuple<size_t, size_t, uint32_t>, std::vector<uint32_t>>;
+  Posted sends, recvs, exposes, reads;
   struct Local {
     size_t rank;
     uint32_t step;
@@ -136,6 +139,10 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       sends[{r, size_t(step.peer), step.tag}].push_back(i);
     else if (step.kind == StepKind::recv)
       recvs[{size_t(step.peer), r, step.tag}].push_back(i);
+    else if (step.kind == StepKind::expose)
+      exposes[{r, size_t(step.peer), step.tag}].push_back(i);
+    else if (step.kind == StepKind::read || step.kind == StepKind::read_reduce)
+      reads[{size_t(step.peer), r, step.tag}].push_back(i);
     else
       local_ready.push_back({r, i});
   };
@@ -163,10 +170,12 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       if (steps[i].deps.empty()) make_ready(r, i);
   }
 
-  // Repeatedly start the event that can start earliest: a local step, or a matched transfer.
+  // Repeatedly start the event that can start earliest: a local step, a matched transfer, or a
+  // read of an exposed region (the reader's core does it: a copy or a reduction from the peer's
+  // memory, after a flag handshake that costs what a small message within the node does).
   while (remaining > 0) {
     double best_start = 0;
-    int best_kind = -1;  // 0 local, 1 transfer
+    int best_kind = -1;  // 0 local, 1 transfer, 2 peer read
     size_t best_local = 0;
     std::tuple<size_t, size_t, uint32_t> best_key;
     for (size_t k = 0; k < local_ready.size(); ++k) {
@@ -187,6 +196,15 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
                     clocks[to].recv_free, same_node ? clocks[to].core_free : 0.0});
       if (best_kind < 0 || start < best_start) best_start = start, best_kind = 1, best_key = key;
     }
+    for (const auto& [key, posted] : exposes) {
+      if (posted.empty()) continue;
+      auto match = reads.find(key);
+      if (match == reads.end() || match->second.empty()) continue;
+      const auto [owner, reader, tag] = key;
+      const double start =
+          std::max({ready_at[owner][posted.front()], ready_at[reader][match->second.front()], clocks[reader].core_free});
+      if (best_kind < 0 || start < best_start) best_start = start, best_kind = 2, best_key = key;
+    }
     if (best_kind < 0) throw Error("cost model: the schedules deadlock");
     if (best_kind == 0) {
       const auto [r, i] = local_ready[best_local];
@@ -196,6 +214,22 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       const double end = best_start + per_byte * double(step.target.count) * element + shared_write_us(r, step.target);
       clocks[r].core_free = end;
       finish(r, i, end);
+    } else if (best_kind == 2) {
+      const auto [owner, reader, tag] = best_key;
+      auto& posted_exposes = exposes[best_key];
+      auto& posted_reads = reads[best_key];
+      const uint32_t expose_step = posted_exposes.front(), read_step = posted_reads.front();
+      posted_exposes.erase(posted_exposes.begin());
+      posted_reads.erase(posted_reads.begin());
+      const Step& read = schedules[reader].steps[read_step];
+      const Region& source = schedules[owner].steps[expose_step].source;
+      const double per_byte = read.kind == StepKind::read_reduce ? costs.gamma_us_per_byte : costs.copy_us_per_byte;
+      const double end = best_start + costs.intra_node.time_us(0) + per_byte * double(read.target.count) * element +
+                         costs.dirty_read_us_per_byte * double(shared[owner].written.overlap(source)) * element +
+                         shared_write_us(reader, read.target);
+      clocks[reader].core_free = end;
+      finish(owner, expose_step, end);
+      finish(reader, read_step, end);
     } else {
       const auto [from, to, tag] = best_key;
       auto& posted_sends = sends[best_key];

@@ -31,7 +31,8 @@ class DeviceScheduled : public Implementation {
     args_ = args;
     const Topology& topology = device_->topology();
     std::vector<Schedule> schedules;
-    for (int rank = 0; rank < topology.ranks(); ++rank) schedules.push_back(algorithm_.build(topology, rank, args));
+    for (int rank = 0; rank < topology.ranks(); ++rank)
+      schedules.push_back(device_schedule(algorithm_, topology, rank, args));
     plan_ = compile_device_plans(schedules)[size_t(device_->rank())];
     schedule_ = std::move(schedules[size_t(device_->rank())]);
     predicted_ = predict_traffic(algorithm_, topology, args);

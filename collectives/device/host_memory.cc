@@ -1,8 +1,10 @@
 // The host side of cclab/memory_space.h: page-aligned private memory and the steady clock.
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <utility>
 
+#include "cclab/comm.h"
 #include "cclab/host_buffer.h"
 #include "cclab/memory_space.h"
 
@@ -37,6 +39,25 @@ class HostMemory : public MemorySpace {
   bool host_accessible() const override { return true; }
 };
 
+// Host memory registered with the communicator: every array is allocated collectively in
+// node-shared memory, so the ranks' direct algorithms read it where it lies.
+class NodeSharedHostMemory : public HostMemory {
+ public:
+  NodeSharedHostMemory(Comm& comm, PeerMemory& peers) : comm_(comm), peers_(peers) {}
+  std::string name() const override { return "shared"; }
+  std::shared_ptr<std::byte> allocate(size_t bytes) override {
+    std::string why_not;
+    if (auto array = peers_.allocate(comm_, bytes, &why_not)) return array;
+    if (comm_.rank() == 0)
+      std::cerr << "cclab: --mem shared: " << why_not << "; this array is private, and peers read it through a copy\n";
+    return HostMemory::allocate(bytes);
+  }
+
+ private:
+  Comm& comm_;
+  PeerMemory& peers_;
+};
+
 class HostClock : public IterationClock {
  public:
   void start() override { started_ = Clock::now(); }
@@ -51,6 +72,11 @@ class HostClock : public IterationClock {
 }  // namespace
 
 std::unique_ptr<MemorySpace> host_memory() { return std::make_unique<HostMemory>(); }
+
+std::unique_ptr<MemorySpace> node_shared_host_memory(Comm& comm) {
+  if (!comm.peer_memory()) return nullptr;
+  return std::make_unique<NodeSharedHostMemory>(comm, *comm.peer_memory());
+}
 std::unique_ptr<IterationClock> host_clock() { return std::make_unique<HostClock>(); }
 
 }  // namespace cclab

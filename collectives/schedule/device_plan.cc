@@ -117,7 +117,14 @@ std::vector<long> positions(const std::vector<Schedule>& schedules, const Nodes&
 
 }  // namespace
 
+Schedule device_schedule(const Algorithm& algorithm, const Topology& topology, int rank, const CollectiveArgs& args) {
+  return through_transport(algorithm.build(topology, rank, args));
+}
+
 std::vector<DevicePlan> compile_device_plans(const std::vector<Schedule>& schedules) {
+  for (const Schedule& schedule : schedules)
+    if (schedule.reads_peers())
+      throw Error("device plan: a schedule reads peers' memory; pass it through through_transport() first");
   const Nodes nodes = match_messages(schedules);
   const std::vector<long> position = positions(schedules, nodes);
   std::vector<DevicePlan> plans(schedules.size());

@@ -1,6 +1,7 @@
 #include "cclab/host_executor.h"
 
 #include <cstring>
+#include <functional>
 #include <set>
 #include <string>
 
@@ -18,10 +19,10 @@ CompiledSchedule::CompiledSchedule(Schedule schedule) : schedule_(std::move(sche
   }
 }
 
-PendingCollective::PendingCollective(Transport& transport, const CompiledSchedule& compiled, HostBuffers buffers,
-                                     DataType type, ReduceOp op, uint64_t sequence,
+PendingCollective::PendingCollective(Transport& transport, PeerMemory* peers, const CompiledSchedule& compiled,
+                                     HostBuffers buffers, DataType type, ReduceOp op, uint64_t sequence,
                                      std::shared_ptr<std::vector<std::byte>> scratch)
-    : transport_(transport) {
+    : transport_(transport), peers_(peers) {
   restart(compiled, buffers, type, op, sequence, std::move(scratch));
 }
 
@@ -50,6 +51,11 @@ void PendingCollective::restart(const CompiledSchedule& compiled, HostBuffers bu
 
 std::byte* PendingCollective::address(const Region& region) const {
   return region_address(region, buffers_.input, buffers_.output, scratch_ ? scratch_->data() : nullptr, element_);
+}
+
+PeerMemory& PendingCollective::peers() const {
+  if (!peers_) throw Error("a schedule reads peers' memory, but this rank has none it can address");
+  return *peers_;
 }
 
 void PendingCollective::finish(uint32_t step) {
@@ -89,6 +95,31 @@ void PendingCollective::start_ready_steps() {
         if (trace_) trace_step(step, start_us);
         finish(index);
         break;
+      case StepKind::expose:
+        in_flight_.push_back({index,
+                              peers().expose(step.peer, step.tag, sequence_, address(step.source),
+                                             step.source.count * element_, transport_.traffic()),
+                              start_us});
+        break;
+      case StepKind::read:
+      case StepKind::read_reduce: {
+        std::byte* target = address(step.target);
+        const size_t count = step.target.count;
+        std::function<void(const std::byte*)> consume;
+        if (step.kind == StepKind::read) {
+          consume = [target, bytes = count * element_](const std::byte* data) { std::memcpy(target, data, bytes); };
+        } else {
+          consume = [target, source = address(step.source), count, type = type_, op = op_,
+                     divisor = step.finalize ? divisor_ : 1](const std::byte* data) {
+            reduce(target, source, data, count, type, op, divisor);
+          };
+        }
+        in_flight_.push_back(
+            {index,
+             peers().read(step.peer, step.tag, sequence_, count * element_, std::move(consume), transport_.traffic()),
+             start_us});
+        break;
+      }
     }
   }
 }
@@ -96,11 +127,12 @@ void PendingCollective::start_ready_steps() {
 // A transfer's span runs from its posting to the poll that saw it complete; a reduction's or
 // copy's is the work itself.
 void PendingCollective::trace_step(const Step& step, double start_us) {
-  static constexpr std::string_view kNames[] = {"send", "recv", "reduce", "copy"};
+  static constexpr std::string_view kNames[] = {"send", "recv", "reduce", "copy", "expose", "read", "read_reduce"};
   const std::string_view name = kNames[static_cast<int>(step.kind)];
-  const Region& region = step.kind == StepKind::send ? step.source : step.target;
+  const bool exposes = step.kind == StepKind::send || step.kind == StepKind::expose;
+  const Region& region = exposes ? step.source : step.target;
   std::string args = trace_arg("bytes", double(region.count * element_));
-  if (step.kind == StepKind::send || step.kind == StepKind::recv) {
+  if (step.peer >= 0) {
     args += ',';
     args += trace_arg("peer", step.peer);
   }
@@ -162,14 +194,15 @@ std::shared_ptr<std::vector<std::byte>> HostExecutor::free_scratch(size_t bytes)
 std::unique_ptr<PendingCollective> HostExecutor::start(const CompiledSchedule& compiled, HostBuffers buffers,
                                                        DataType type, ReduceOp op, uint64_t sequence) {
   auto scratch = free_scratch(compiled.schedule().scratch_count * dtype_size(type));
-  return std::make_unique<PendingCollective>(transport_, compiled, buffers, type, op, sequence, std::move(scratch));
+  return std::make_unique<PendingCollective>(transport_, peers_, compiled, buffers, type, op, sequence,
+                                             std::move(scratch));
 }
 
 void HostExecutor::run(const CompiledSchedule& compiled, HostBuffers buffers, DataType type, ReduceOp op,
                        uint64_t sequence, Deadline deadline) {
   const size_t scratch_bytes = compiled.schedule().scratch_count * dtype_size(type);
   if (!blocking_call_) {
-    blocking_call_ = std::make_unique<PendingCollective>(transport_, compiled, buffers, type, op, sequence,
+    blocking_call_ = std::make_unique<PendingCollective>(transport_, peers_, compiled, buffers, type, op, sequence,
                                                          free_scratch(scratch_bytes));
   } else {
     blocking_call_->restart(compiled, buffers, type, op, sequence, free_scratch(scratch_bytes));

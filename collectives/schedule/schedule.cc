@@ -49,18 +49,104 @@ uint32_t Schedule::copy(Region target, Region source, std::vector<uint32_t> deps
   return add(std::move(step));
 }
 
+uint32_t Schedule::expose(int peer, uint32_t tag, Region source, std::vector<uint32_t> deps) {
+  Step step;
+  step.kind = StepKind::expose;
+  step.peer = peer;
+  step.tag = tag;
+  step.source = source;
+  step.deps = std::move(deps);
+  return add(std::move(step));
+}
+
+uint32_t Schedule::read(int peer, uint32_t tag, Region target, std::vector<uint32_t> deps) {
+  Step step;
+  step.kind = StepKind::read;
+  step.peer = peer;
+  step.tag = tag;
+  step.target = target;
+  step.deps = std::move(deps);
+  return add(std::move(step));
+}
+
+uint32_t Schedule::read_reduce(int peer, uint32_t tag, Region target, Region source, bool finalize,
+                               std::vector<uint32_t> deps) {
+  Step step;
+  step.kind = StepKind::read_reduce;
+  step.peer = peer;
+  step.tag = tag;
+  step.target = target;
+  step.source = source;
+  step.finalize = finalize;
+  step.deps = std::move(deps);
+  return add(std::move(step));
+}
+
+bool Schedule::reads_peers() const {
+  for (const Step& step : steps)
+    if (step.kind == StepKind::expose || step.kind == StepKind::read || step.kind == StepKind::read_reduce) return true;
+  return false;
+}
+
 size_t Schedule::elements_sent() const {
   size_t total = 0;
   for (const Step& step : steps)
-    if (step.kind == StepKind::send) total += step.source.count;
+    if (step.kind == StepKind::send || step.kind == StepKind::expose) total += step.source.count;
   return total;
 }
 
 size_t Schedule::elements_received() const {
   size_t total = 0;
   for (const Step& step : steps)
-    if (step.kind == StepKind::recv) total += step.target.count;
+    if (step.kind == StepKind::recv || step.kind == StepKind::read || step.kind == StepKind::read_reduce)
+      total += step.target.count;
   return total;
+}
+
+Schedule through_transport(const Schedule& schedule) {
+  // First every step keeps its index, a read_reduce becoming its receive, and the reductions that
+  // follow receives are appended (renamed[i] is the step that completes original step i)...
+  Schedule result = schedule;
+  std::vector<uint32_t> renamed(schedule.steps.size());
+  for (uint32_t i = 0; i < schedule.steps.size(); ++i) renamed[i] = i;
+  for (uint32_t i = 0; i < schedule.steps.size(); ++i) {
+    Step& step = result.steps[i];
+    if (step.kind == StepKind::expose) step.kind = StepKind::send;
+    if (step.kind == StepKind::read) step.kind = StepKind::recv;
+    if (step.kind != StepKind::read_reduce) continue;
+    const Region landing{BufferKind::scratch, result.scratch_count, step.target.count};
+    result.scratch_count += step.target.count;
+    Step reduction;
+    reduction.kind = StepKind::reduce;
+    reduction.target = step.target;
+    reduction.source = step.source;
+    reduction.operand = landing;
+    reduction.finalize = step.finalize;
+    reduction.deps = {i};
+    renamed[i] = uint32_t(result.steps.size());
+    step.kind = StepKind::recv;
+    step.target = landing;
+    step.source = {};
+    step.finalize = false;
+    result.steps.push_back(std::move(reduction));
+  }
+  // ...then each reduction moves to right after its receive, and the dependents of a read_reduce
+  // wait for its reduction.
+  std::vector<uint32_t> position(result.steps.size());
+  std::vector<uint32_t> order;
+  for (uint32_t i = 0; i < schedule.steps.size(); ++i) {
+    order.push_back(i);
+    if (renamed[i] != i) order.push_back(renamed[i]);
+  }
+  for (uint32_t p = 0; p < order.size(); ++p) position[order[p]] = p;
+  Schedule ordered;
+  ordered.scratch_count = result.scratch_count;
+  for (uint32_t old : order) {
+    Step step = result.steps[old];
+    for (uint32_t& dep : step.deps) dep = position[old >= schedule.steps.size() ? dep : renamed[dep]];
+    ordered.steps.push_back(std::move(step));
+  }
+  return ordered;
 }
 
 static const char* buffer_name(BufferKind kind) {
@@ -89,6 +175,12 @@ std::string to_string(const Schedule& schedule) {
            << (step.finalize ? " (final)" : "");
         break;
       case StepKind::copy: os << "copy " << step.target << " = " << step.source; break;
+      case StepKind::expose: os << "expose " << step.source << " to " << step.peer << " tag " << step.tag; break;
+      case StepKind::read: os << "read " << step.target << " from " << step.peer << " tag " << step.tag; break;
+      case StepKind::read_reduce:
+        os << "read_reduce " << step.target << " = " << step.source << " op " << step.peer << "'s tag " << step.tag
+           << (step.finalize ? " (final)" : "");
+        break;
     }
     if (!step.deps.empty()) {
       os << " after";

@@ -41,6 +41,24 @@ void ScheduleWriter::copy(Region target, Region source) {
   record(schedule_.copy(target, source, dependencies(accesses)), accesses);
 }
 
+void ScheduleWriter::expose(int peer, uint32_t tag, Region source) {
+  if (source.count == 0) return;
+  const auto accesses = {Access{source, false}};
+  record(schedule_.expose(peer, tag, source, dependencies(accesses)), accesses);
+}
+
+void ScheduleWriter::read(int peer, uint32_t tag, Region target) {
+  if (target.count == 0) return;
+  const auto accesses = {Access{target, true}};
+  record(schedule_.read(peer, tag, target, dependencies(accesses)), accesses);
+}
+
+void ScheduleWriter::read_reduce(int peer, uint32_t tag, Region target, Region source, bool finalize) {
+  if (target.count == 0) return;
+  const auto accesses = {Access{source, false}, Access{target, true}};
+  record(schedule_.read_reduce(peer, tag, target, source, finalize, dependencies(accesses)), accesses);
+}
+
 size_t ScheduleWriter::reserve_scratch(size_t count) {
   const size_t offset = schedule_.scratch_count;
   schedule_.scratch_count += count;

@@ -54,6 +54,9 @@ class ScheduleWriter {
   void recv(int peer, uint32_t tag, Region target);
   void reduce(Region target, Region source, Region operand, bool finalize);
   void copy(Region target, Region source);
+  void expose(int peer, uint32_t tag, Region source);
+  void read(int peer, uint32_t tag, Region target);
+  void read_reduce(int peer, uint32_t tag, Region target, Region source, bool finalize);
 
   /// Reserves `count` elements of scratch and returns the offset of the first.
   size_t reserve_scratch(size_t count);

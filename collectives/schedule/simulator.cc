@@ -183,9 +183,12 @@ std::string check_dependencies(const Schedule& schedule, int rank, bool inplace,
         list.push_back({step.target, true});
         break;
       case StepKind::copy:
+      case StepKind::read_reduce:
         list.push_back({step.source, false});
         list.push_back({step.target, true});
         break;
+      case StepKind::expose: list.push_back({step.source, false}); break;
+      case StepKind::read: list.push_back({step.target, true}); break;
     }
     return list;
   };
@@ -235,9 +238,12 @@ SimulationResult simulate(const Topology& topology, const CollectiveArgs& args, 
     }
   }
 
-  // In-flight sends per (sender, receiver, tag), in posting order; posted receives likewise.
-  std::map<std::tuple<int, int, uint32_t>, std::deque<Message>> channels;
-  std::map<std::tuple<int, int, uint32_t>, std::deque<uint32_t>> posted_receives;
+  // In-flight sends per (sender, receiver, tag), in posting order; posted receives likewise. Exposed
+  // regions and the reads of them pair the same way, apart from sends and receives.
+  using Channels = std::map<std::tuple<int, int, uint32_t>, std::deque<Message>>;
+  using Posted = std::map<std::tuple<int, int, uint32_t>, std::deque<uint32_t>>;
+  Channels channels, exposed;
+  Posted posted_receives, posted_reads;
 
   // Per rank: how many dependencies each step still waits for, and the steps ready to start.
   const size_t rank_count = size_t(ranks);
@@ -270,26 +276,39 @@ SimulationResult simulate(const Topology& topology, const CollectiveArgs& args, 
         const uint32_t i = ready[size_t(r)].back();
         ready[size_t(r)].pop_back();
         const Step& step = schedule.steps[i];
+        const bool exposes = step.kind == StepKind::send || step.kind == StepKind::expose;
+        const bool reads_peer = step.kind == StepKind::read || step.kind == StepKind::read_reduce;
         for (const Region* region : {&step.source, &step.operand, &step.target}) {
-          const bool used = (region == &step.source && step.kind != StepKind::recv) ||
+          const bool used = (region == &step.source && step.kind != StepKind::recv && step.kind != StepKind::read) ||
                             (region == &step.operand && step.kind == StepKind::reduce) ||
-                            (region == &step.target && step.kind != StepKind::send);
+                            (region == &step.target && !exposes);
           if (used && !me.in_bounds(*region)) return fail(where(r, i, schedule) + " is out of bounds");
         }
-        if ((step.kind == StepKind::send || step.kind == StepKind::recv) &&
-            (step.peer < 0 || step.peer >= ranks || step.peer == r))
+        const bool has_peer = exposes || reads_peer || step.kind == StepKind::recv;
+        if (has_peer && (step.peer < 0 || step.peer >= ranks || step.peer == r))
           return fail(where(r, i, schedule) + " names an invalid peer");
+        if (step.kind == StepKind::expose || reads_peer) {
+          if (topology.node_of_rank[size_t(step.peer)] != topology.node_of_rank[size_t(r)])
+            return fail(where(r, i, schedule) + " reaches into the memory of a rank on another node");
+          if (step.tag >= kPeerReadTags)
+            return fail(where(r, i, schedule) + " has a tag beyond the " + std::to_string(kPeerReadTags) +
+                        " the executor has flag slots for");
+        }
         progressed = true;
         switch (step.kind) {
           case StepKind::send:
+          case StepKind::expose:
             // The payload is captured when the send is posted; the sender must not modify the
             // region until the send completes, which check_dependencies() enforces.
-            channels[{r, step.peer, step.tag}].push_back({r, i, me.read(step.source)});
+            (step.kind == StepKind::send ? channels : exposed)[{r, step.peer, step.tag}].push_back(
+                {r, i, me.read(step.source)});
             result.elements_sent[size_t(r)] += step.source.count;
             me.state_[i] = RankState::State::posted;
             break;
           case StepKind::recv:
-            posted_receives[{step.peer, r, step.tag}].push_back(i);
+          case StepKind::read:
+          case StepKind::read_reduce:
+            (step.kind == StepKind::recv ? posted_receives : posted_reads)[{step.peer, r, step.tag}].push_back(i);
             result.elements_received[size_t(r)] += step.target.count;
             me.state_[i] = RankState::State::posted;
             break;
@@ -307,39 +326,49 @@ SimulationResult simulate(const Topology& topology, const CollectiveArgs& args, 
         }
       }
     }
-    // Match sends with posted receives; both complete together (rendezvous).
-    for (auto entry = posted_receives.begin(); entry != posted_receives.end();) {
-      const auto& key = entry->first;
-      auto& receives = entry->second;
-      auto channel = channels.find(key);
-      while (!receives.empty() && channel != channels.end() && !channel->second.empty()) {
-        const auto [sender, receiver, tag] = key;
-        Message message = std::move(channel->second.front());
-        channel->second.pop_front();
-        const uint32_t recv_step = receives.front();
-        receives.pop_front();
-        RankState& target = states[size_t(receiver)];
-        const Step& step = schedules[size_t(receiver)].steps[recv_step];
-        if (message.payload.size() != step.target.count)
-          return fail(where(receiver, recv_step, schedules[size_t(receiver)]) + " expects " +
-                      std::to_string(step.target.count) + " elements but " +
-                      where(sender, message.step, schedules[size_t(sender)]) + " sends " +
-                      std::to_string(message.payload.size()));
-        target.write(step.target, std::move(message.payload));
-        complete(receiver, recv_step);
-        complete(sender, message.step);
-        progressed = true;
+    // Match sends with posted receives, and exposed regions with reads; both sides complete
+    // together (rendezvous).
+    for (auto [sent, posted] : {std::pair{&channels, &posted_receives}, std::pair{&exposed, &posted_reads}}) {
+      for (auto entry = posted->begin(); entry != posted->end();) {
+        const auto& key = entry->first;
+        auto& receives = entry->second;
+        auto channel = sent->find(key);
+        while (!receives.empty() && channel != sent->end() && !channel->second.empty()) {
+          const auto [sender, receiver, tag] = key;
+          Message message = std::move(channel->second.front());
+          channel->second.pop_front();
+          const uint32_t recv_step = receives.front();
+          receives.pop_front();
+          RankState& target = states[size_t(receiver)];
+          const Step& step = schedules[size_t(receiver)].steps[recv_step];
+          if (message.payload.size() != step.target.count)
+            return fail(where(receiver, recv_step, schedules[size_t(receiver)]) + " expects " +
+                        std::to_string(step.target.count) + " elements but " +
+                        where(sender, message.step, schedules[size_t(sender)]) + " sends " +
+                        std::to_string(message.payload.size()));
+          if (step.kind == StepKind::read_reduce) {
+            std::vector<Value> source = target.read(step.source);
+            for (size_t k = 0; k < source.size(); ++k)
+              message.payload[k] = combine(source[k], message.payload[k], step.finalize);
+          }
+          target.write(step.target, std::move(message.payload));
+          complete(receiver, recv_step);
+          complete(sender, message.step);
+          progressed = true;
+        }
+        if (channel != sent->end() && channel->second.empty()) sent->erase(channel);
+        entry = receives.empty() ? posted->erase(entry) : std::next(entry);
       }
-      if (channel != channels.end() && channel->second.empty()) channels.erase(channel);
-      entry = receives.empty() ? posted_receives.erase(entry) : std::next(entry);
     }
   }
 
-  if (!channels.empty()) {
-    const auto& [key, messages] = *channels.begin();
-    const int sender = std::get<0>(key);
-    return fail(where(sender, messages.front().step, schedules[size_t(sender)]) + " is never received");
-  }
+  for (const Channels* unmatched : {&channels, &exposed})
+    if (!unmatched->empty()) {
+      const auto& [key, messages] = *unmatched->begin();
+      const int sender = std::get<0>(key);
+      return fail(where(sender, messages.front().step, schedules[size_t(sender)]) + " is never " +
+                  (unmatched == &channels ? "received" : "read"));
+    }
   for (int r = 0; r < ranks; ++r)
     for (uint32_t i = 0; i < schedules[size_t(r)].steps.size(); ++i)
       if (states[size_t(r)].state_[i] != RankState::State::done)

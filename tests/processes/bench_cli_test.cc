@@ -188,6 +188,40 @@ TEST_F(CliTest, AStalledRankEndsTheJobWithinTheTimeout) {
   EXPECT_EQ(measured_records(json()).size(), 1u);
 }
 
+// The direct algorithms read a peer's memory where it lies: a peer that dies or stops answering
+// mid-sweep still ends the job within --timeout, naming it.
+TEST_F(CliTest, ADeadOrStalledPeerEndsADirectCollectiveWithinTheTimeout) {
+  for (const char* fault : {"kill", "stall"}) {
+    const RunResult result = run(std::string("CCLAB_FAULT_RANK=1 CCLAB_FAULT_AFTER_RECORDS=1 CCLAB_FAULT=") + fault +
+                                 " " + kCclab + " bench allreduce --impl direct -n 3 -b 8 -e 1M -f 4 --iters 2 " +
+                                 "--timeout 3 --json " + json());
+    EXPECT_NE(result.status, 0) << fault;
+    EXPECT_LT(result.seconds, 20) << fault;
+    EXPECT_NE(result.output.find("rank 1"), std::string::npos) << fault << "\n" << result.output;
+    EXPECT_EQ(measured_records(json()).size(), 1u) << fault;
+    std::filesystem::remove(json());
+  }
+}
+
+// Arrays in node-shared memory (--mem shared, the default) are read in place; private ones
+// (--mem host) through one copy into the owner's staging area; the bytes peers read count as sent.
+TEST_F(CliTest, DirectAlgorithmsCheckOnSharedAndPrivateMemory) {
+  for (const char* mem : {"shared", "host"}) {
+    const RunResult result = run(kCclab + " bench reduce_scatter --impl direct,ring -n 3 -b 12 -e 3M -f 16 " +
+                                 "--iters 2 -w 1 --check --mem " + mem + " --profile " + fitted_profile() +
+                                 " --json " + json());
+    ASSERT_EQ(result.status, 0) << mem << "\n" << result.output;
+    const auto records = measured_records(json());
+    ASSERT_EQ(records.size(), 10u) << mem;  // 12 B .. 768 KiB by x16, two implementations
+    for (const auto& record : records) {
+      EXPECT_EQ(record["mem"], mem) << record.dump();
+      EXPECT_EQ(record["wrong"], 0) << record.dump();
+      EXPECT_EQ(record["sent_bytes_per_rank"], record["predicted_sent_bytes_per_rank"]) << record.dump();
+    }
+    std::filesystem::remove(json());
+  }
+}
+
 // Every hand-written algorithm (the default --impl) of every collective, on real processes over
 // UCX: no wrong element, and the transport's byte counters equal the simulator's prediction.
 // One test per collective: every hand-written algorithm, in and out of place, on 2, 3 and 4 ranks
@@ -435,13 +469,13 @@ TEST_F(CliTest, RecordsCarryTheRunsIdentity) {
     ASSERT_EQ(result.status, 0) << result.output;
   }
   const auto records = read_results(json());
-  ASSERT_EQ(records.size(), 2u * (1 + 2 * 6 + 1));  // profile, 2 sizes x 6 algorithms, summary; twice
+  ASSERT_EQ(records.size(), 2u * (1 + 2 * 7 + 1));  // profile, 2 sizes x 7 algorithms, summary; twice
   EXPECT_EQ(records.front()["kind"], "profile");
-  EXPECT_EQ(records[13]["kind"], "summary");
+  EXPECT_EQ(records[15]["kind"], "summary");
   EXPECT_NE(records.front()["run_id"], records.back()["run_id"]);
   for (size_t i = 0; i < records.size(); ++i) {
     const nlohmann::json& record = records[i];
-    EXPECT_EQ(record["run_id"], records[i < 14 ? 0 : 14]["run_id"]);
+    EXPECT_EQ(record["run_id"], records[i < 16 ? 0 : 16]["run_id"]);
     EXPECT_EQ(record["run_id"].get<std::string>().size(), 16u);
     EXPECT_EQ(record["start_time"].get<std::string>().size(), std::string("2026-12-05T14:07:55Z").size());
     EXPECT_EQ(record["hosts"].size(), 2u);
@@ -451,7 +485,7 @@ TEST_F(CliTest, RecordsCarryTheRunsIdentity) {
     EXPECT_FALSE(record["env"]["build_type"].get<std::string>().empty());
     EXPECT_FALSE(record["env"]["compiler"].get<std::string>().empty());
     if (record["kind"] == "collective") {
-      EXPECT_EQ(record["mem"], "host");
+      EXPECT_EQ(record["mem"], "shared");
     }
   }
 }

@@ -34,7 +34,7 @@ nlohmann::json record(const std::string& impl, size_t bytes, const std::vector<d
   std::sort(sorted.begin(), sorted.end());
   const double median = sorted[sorted.size() / 2];
   return {{"schema", kResultSchema}, {"kind", "collective"}, {"collective", "allreduce"}, {"impl", impl},
-          {"transport", "ucx"}, {"mem", "host"}, {"dtype", "f32"}, {"op", "sum"}, {"root", 0},
+          {"transport", "ucx"}, {"mem", "shared"}, {"dtype", "f32"}, {"op", "sum"}, {"root", 0},
           {"inplace", false}, {"ranks", 2}, {"nodes", 1}, {"bytes", bytes}, {"time_us", {{"median", median}}},
           {"busbw_gbps", double(bytes) / median / 1e3}, {"samples_us", samples}};
 }

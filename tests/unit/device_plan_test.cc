@@ -28,7 +28,7 @@ std::string describe(const Algorithm& algorithm, const Topology& topology, const
 ::testing::AssertionResult plans_are_proven(const Algorithm& algorithm, const Topology& topology,
                                             const CollectiveArgs& args) {
   std::vector<Schedule> schedules;
-  for (int r = 0; r < topology.ranks(); ++r) schedules.push_back(algorithm.build(topology, r, args));
+  for (int r = 0; r < topology.ranks(); ++r) schedules.push_back(device_schedule(algorithm, topology, r, args));
   std::vector<DevicePlan> plans;
   try {
     plans = compile_device_plans(schedules);

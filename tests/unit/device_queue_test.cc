@@ -63,7 +63,7 @@ std::vector<RankResult> run_host_executor(const Algorithm& algorithm, const Topo
     LoopbackTransport transport(fabric, rank);
     transport.set_yield_when_idle(true);
     HostExecutor executor(transport);
-    const CompiledSchedule schedule(algorithm.build(topology, rank, args));
+    const CompiledSchedule schedule(device_schedule(algorithm, topology, rank, args));
     executor.run(schedule, {in, out}, args.dtype, args.op, 0, Deadline::after(30));
     return transport.counters().total_bytes_sent();
   });
@@ -72,7 +72,7 @@ std::vector<RankResult> run_host_executor(const Algorithm& algorithm, const Topo
 std::vector<RankResult> run_device_plans(const Algorithm& algorithm, const Topology& topology,
                                          const CollectiveArgs& args) {
   std::vector<Schedule> schedules;
-  for (int r = 0; r < topology.ranks(); ++r) schedules.push_back(algorithm.build(topology, r, args));
+  for (int r = 0; r < topology.ranks(); ++r) schedules.push_back(device_schedule(algorithm, topology, r, args));
   const std::vector<DevicePlan> plans = compile_device_plans(schedules);
   auto fabric = ThreadDeviceQueue::make_fabric(topology.ranks());
   return run_on_threads(topology, args, [&](int rank, const void* in, void* out) {

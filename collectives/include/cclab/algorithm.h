@@ -71,6 +71,9 @@ struct Algorithm {
   Collective collective;
   std::string description;
   ScheduleBuilder build;
+  /// Its schedules read peers' memory within a node (expose, read steps): they run as written
+  /// where the Comm has PeerMemory, and through_transport() elsewhere.
+  bool reads_peers = false;
 };
 
 /// Every hand-written algorithm this build has.
@@ -92,5 +95,10 @@ Schedule build_broadcast_binomial(const Topology& topology, int rank, const Coll
 Schedule build_broadcast_chain(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_broadcast_scatter_allgather(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_reduce_binomial(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_allreduce_direct(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_reduce_scatter_direct(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_allgather_direct(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_broadcast_direct(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_reduce_direct(const Topology& topology, int rank, const CollectiveArgs& args);
 
 }  // namespace cclab

@@ -8,6 +8,7 @@
 
 #include "cclab/algorithm.h"
 #include "cclab/bootstrap.h"
+#include "cclab/peer_memory.h"
 #include "cclab/transport.h"
 
 namespace cclab {
@@ -45,6 +46,11 @@ class Comm {
   /// A new number for the next collective call; the same on every rank when calls are in order.
   uint64_t next_sequence() { return sequence_++; }
 
+  /// The memory this rank's peers can address and read in place (cclab/peer_memory.h); null when
+  /// the ranks are on several nodes or it could not be mapped, and why_no_peer_memory() says why.
+  PeerMemory* peer_memory() { return peer_memory_.get(); }
+  const std::string& why_no_peer_memory() const { return why_no_peer_memory_; }
+
  private:
   Comm(CommOptions options, std::unique_ptr<Bootstrap> bootstrap, Topology topology,
        std::vector<std::string> host_names);
@@ -54,6 +60,8 @@ class Comm {
   Topology topology_;
   std::vector<std::string> host_names_;
   uint64_t sequence_ = 0;
+  std::unique_ptr<PeerMemory> peer_memory_;
+  std::string why_no_peer_memory_;
 };
 
 /// Names of the transports this build can create for host memory ("ucx", "mpi").

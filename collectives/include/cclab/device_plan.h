@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cclab/algorithm.h"
 #include "cclab/schedule.h"
 
 namespace cclab {
@@ -33,6 +34,10 @@ struct DevicePlan {
   std::vector<uint32_t> before;  // local steps before the first group
   std::vector<Group> groups;
 };
+
+/// Rank `rank`'s schedule of `algorithm` as a device runs it: GPUs here reach each other through
+/// NCCL only, so peer reads become its sends and receives (through_transport).
+Schedule device_schedule(const Algorithm& algorithm, const Topology& topology, int rank, const CollectiveArgs& args);
 
 /// Compiles the plans of all ranks of one call (schedules[r] is rank r's). Throws Error naming
 /// the steps when a send has no matching receive or the dependencies cannot be ordered into groups.

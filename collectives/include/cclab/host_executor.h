@@ -8,6 +8,7 @@
 
 #include "cclab/deadline.h"
 #include "cclab/dtype.h"
+#include "cclab/peer_memory.h"
 #include "cclab/schedule.h"
 #include "cclab/trace.h"
 #include "cclab/transport.h"
@@ -39,8 +40,9 @@ struct HostBuffers {
 class PendingCollective {
  public:
   /// `scratch` must hold the schedule's scratch_count elements; it is kept alive by the call.
-  PendingCollective(Transport& transport, const CompiledSchedule& compiled, HostBuffers buffers, DataType type,
-                    ReduceOp op, uint64_t sequence, std::shared_ptr<std::vector<std::byte>> scratch);
+  /// `peers` carries the schedule's peer reads (null when it has none).
+  PendingCollective(Transport& transport, PeerMemory* peers, const CompiledSchedule& compiled, HostBuffers buffers,
+                    DataType type, ReduceOp op, uint64_t sequence, std::shared_ptr<std::vector<std::byte>> scratch);
   PendingCollective(const PendingCollective&) = delete;
   PendingCollective& operator=(const PendingCollective&) = delete;
 
@@ -56,11 +58,13 @@ class PendingCollective {
 
  private:
   std::byte* address(const Region& region) const;
+  PeerMemory& peers() const;
   void start_ready_steps();
   void finish(uint32_t step);
   void trace_step(const Step& step, double start_us);
 
   Transport& transport_;
+  PeerMemory* peers_;
   const CompiledSchedule* compiled_;
   HostBuffers buffers_;
   DataType type_;
@@ -86,7 +90,8 @@ class PendingCollective {
 /// each reduction when its segment arrived, so transfers of later segments overlap with it.
 class HostExecutor {
  public:
-  explicit HostExecutor(Transport& transport) : transport_(transport) {}
+  /// `peers`: what carries the peer reads of schedules that have them (null where none do).
+  explicit HostExecutor(Transport& transport, PeerMemory* peers = nullptr) : transport_(transport), peers_(peers) {}
 
   /// Runs `compiled` for one collective call to completion. `sequence` keeps concurrent or
   /// consecutive calls apart on the wire; every rank must pass the same value for the same call.
@@ -105,6 +110,7 @@ class HostExecutor {
   std::shared_ptr<std::vector<std::byte>> free_scratch(size_t bytes);
 
   Transport& transport_;
+  PeerMemory* peers_;
   std::unique_ptr<PendingCollective> blocking_call_;  // reused by run(): no allocation per call
   std::vector<std::shared_ptr<std::vector<std::byte>>> scratch_pool_;
 };

@@ -85,6 +85,10 @@ class ScheduledImplementation : public Implementation {
   const Algorithm& algorithm() const { return algorithm_; }
 
  private:
+  // Rank `rank`'s schedule for `args`; its peer reads go through the transport where this job's
+  // ranks cannot address each other's memory.
+  Schedule schedule_for(int rank, const CollectiveArgs& args) const;
+
   const Algorithm& algorithm_;
   Comm& comm_;
   HostExecutor executor_;

@@ -11,6 +11,8 @@
 
 namespace cclab {
 
+class Comm;
+
 /// One kind of memory: host (page-aligned, private to the rank) or one GPU's.
 class MemorySpace {
  public:
@@ -32,6 +34,10 @@ class MemorySpace {
 };
 
 std::unique_ptr<MemorySpace> host_memory();
+/// Host memory registered with `comm` (--mem shared): every allocate() is collective over its
+/// ranks, and peers read the arrays in place (cclab/peer_memory.h). Null where the Comm has no
+/// PeerMemory (Comm::why_no_peer_memory says why).
+std::unique_ptr<MemorySpace> node_shared_host_memory(Comm& comm);
 
 /// Times the iterations of one implementation: start() before a call, stop() after it.
 class IterationClock {

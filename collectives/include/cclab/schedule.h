@@ -25,6 +25,13 @@ enum class StepKind : uint8_t {
   recv,    // receive into `target` from `peer`
   reduce,  // target = source op operand (target may equal source or operand)
   copy,    // target = source
+  // Peer reads within a node (DESIGN 3.2): the owner exposes a region of its memory and the peer
+  // reads it where it lies, so the copy a receive makes is saved. An expose pairs with one read
+  // or read_reduce of `peer` by tag, like a send with a receive, and completes when the peer has
+  // read; it counts as elements sent to the peer (its memory was read).
+  expose,       // let `peer` read `source`; the region must stay unchanged until this completes
+  read,         // target = the region `peer` exposed under `tag`
+  read_reduce,  // target = source op the region `peer` exposed under `tag`
 };
 
 struct Step {
@@ -48,8 +55,16 @@ struct Schedule {
   uint32_t recv(int peer, uint32_t tag, Region target, std::vector<uint32_t> deps = {});
   uint32_t reduce(Region target, Region source, Region operand, bool finalize, std::vector<uint32_t> deps = {});
   uint32_t copy(Region target, Region source, std::vector<uint32_t> deps = {});
+  uint32_t expose(int peer, uint32_t tag, Region source, std::vector<uint32_t> deps = {});
+  uint32_t read(int peer, uint32_t tag, Region target, std::vector<uint32_t> deps = {});
+  uint32_t read_reduce(int peer, uint32_t tag, Region target, Region source, bool finalize,
+                       std::vector<uint32_t> deps = {});
 
-  /// Elements this rank sends in total (the predicted volume, before multiplying by the dtype size).
+  /// True when some step reads a peer's memory (the schedule needs ranks that share a node).
+  bool reads_peers() const;
+
+  /// Elements this rank sends in total, exposed regions included (the predicted volume, before
+  /// multiplying by the dtype size).
   size_t elements_sent() const;
   size_t elements_received() const;
 };
@@ -63,6 +78,14 @@ inline std::byte* region_address(const Region& region, const void* input, void* 
                                                      : scratch;
   return static_cast<std::byte*>(base) + region.offset * element;
 }
+
+/// Tags of expose and read steps are below this bound: the executor keeps one flag slot per tag.
+inline constexpr uint32_t kPeerReadTags = 64;
+
+/// The same collective with every peer read carried by the transport instead: expose becomes a
+/// send, read a receive, read_reduce a receive into scratch followed by the reduction. What runs
+/// where ranks cannot address each other's memory.
+Schedule through_transport(const Schedule& schedule);
 
 /// Human-readable listing, for debugging and `--dump-schedule`-style tooling.
 std::string to_string(const Schedule& schedule);

@@ -1,0 +1,51 @@
+// What the direct algorithms share (allreduce_direct.cc and its siblings): within one node, a rank
+// reduces its part of the array from every rank's input where it lies, instead of receiving
+// copies, and ranks read finished parts from their owners. The reads are Schedule steps (expose,
+// read, read_reduce): the simulator proves them, and the executor carries them through
+// PeerMemory, or through the transport where the ranks cannot address each other's memory.
+//
+// Words used below:
+// - block: the part of the array one rank reduces (or owns): balanced_part(count, ranks, rank).
+// - chunk: a block is read in up to kMostDirectChunks chunks of about `segment_bytes`, so a rank
+//          reads chunk k + 1 while its peers already read the finished chunk k, and each chunk
+//          is reduced while it is still in cache.
+// - tags:  chunk k of the reduction phase uses tag k, chunk k of the phase that reads finished
+//          blocks kMostDirectChunks + k; both below kPeerReadTags.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cclab/algorithm.h"
+#include "patterns/partition.h"
+#include "schedule/schedule_writer.h"
+
+namespace cclab {
+
+inline constexpr size_t kMostDirectChunks = 32;
+static_assert(2 * kMostDirectChunks <= kPeerReadTags);
+
+/// Chunks per block: every rank computes the same number from the whole array.
+size_t direct_chunks(const CollectiveArgs& args, int ranks);
+
+/// Tag of chunk `chunk` in the reduction phase, and in the phase that reads finished blocks.
+inline uint32_t reduction_tag(size_t chunk) { return uint32_t(chunk); }
+inline uint32_t result_tag(size_t chunk) { return uint32_t(kMostDirectChunks + chunk); }
+
+/// Lets every other rank read `chunk` of its own block of this rank's input: `chunk_of(peer)` is
+/// the region of this rank's memory that `peer` reduces.
+template <typename ChunkOf>
+void expose_to_every_peer(ScheduleWriter& writer, int ranks, int rank, uint32_t tag, ChunkOf chunk_of) {
+  for (int step = 1; step < ranks; ++step) {
+    const int peer = (rank + step) % ranks;
+    writer.expose(peer, tag, chunk_of(peer));
+  }
+}
+
+/// target = own op (the same elements of every other rank), read where they lie, one peer after
+/// the other starting with the next rank (so the ranks start on different owners); the last
+/// reduction has `finalize` set.
+void reduce_from_every_peer(ScheduleWriter& writer, int ranks, int rank, uint32_t tag, Region own, Region target,
+                            bool finalize);
+
+}  // namespace cclab
