@@ -27,7 +27,8 @@ class Comm;
 
 class PeerMemory {
  public:
-  /// Calls of one rank that may read peers' memory at the same time (their flag slots are apart).
+  /// Calls in flight whose peer reads have flag slots apart (by call sequence modulo this); more
+  /// calls at once share slots and take turns.
   static constexpr uint64_t kCallsInFlight = 8;
 
   /// Collective over every rank of `comm`; null on every rank, with the reason in `why_not`, when
@@ -46,9 +47,10 @@ class PeerMemory {
   /// True when [address, address + bytes) lies in an array of allocate().
   bool registered(const void* address, size_t bytes) const { return locate(address, bytes).has_value(); }
 
-  /// Lets `reader` read `bytes` at `region` under `tag` (below kPeerReadTags) in call `sequence`.
-  /// Registered memory is read in place; other memory is first copied into the staging area. The
-  /// request completes once the reader has read; the region must not change until then.
+  /// Lets `reader` read `bytes` at `region` under `tag` (below kPeerReadTags) in call `sequence`,
+  /// as soon as the flag slot is free. Registered memory is read in place; other memory is first
+  /// copied into the staging area. The request completes once the reader has read; the region
+  /// must not change until then.
   RequestPtr expose(int reader, uint32_t tag, uint64_t sequence, const void* region, size_t bytes,
                     TrafficMeter& traffic);
   /// Waits (when polled) for `owner` to expose `bytes` under `tag` in call `sequence`, then hands

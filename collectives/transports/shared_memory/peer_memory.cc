@@ -45,19 +45,26 @@ uint64_t& PeerMemory::done_word(int owner, int reader, uint32_t tag, uint64_t se
   return done[size_t(reader) * kSlotsPerPair + (sequence % kCallsInFlight) * kPeerReadTags + tag];
 }
 
+// Posted when its flag slot is free: the slot's previous call (another call in flight with the
+// same slot) must have been read first, so a request may wait for that before it says where its
+// region is.
 class PeerMemory::ExposeRequest : public Request {
  public:
-  ExposeRequest(PeerMemory& memory, int reader, const uint64_t& done, uint64_t call, size_t bytes, size_t staging,
-                TrafficMeter& traffic)
+  ExposeRequest(PeerMemory& memory, int reader, Slot& slot, const uint64_t& done, uint64_t call, const void* region,
+                size_t bytes, TrafficMeter& traffic)
       : Request(reader, bytes, /*is_send=*/true),
         memory_(memory),
+        slot_(slot),
         done_(done),
         call_(call),
-        staging_(staging),
-        traffic_(traffic) {}
+        region_(region),
+        traffic_(traffic) {
+    try_to_post();
+  }
   ~ExposeRequest() override { release_staging(); }
   bool complete() override {
     if (finished_) return true;
+    if (!posted_ && !try_to_post()) return false;
     if (load_acquire(done_) != call_) return false;
     traffic_.count_direct_traffic(peer, bytes, 0);
     release_staging();
@@ -65,16 +72,34 @@ class PeerMemory::ExposeRequest : public Request {
   }
 
  private:
+  bool try_to_post() {
+    const uint64_t previous = load_acquire(slot_.call);
+    if (previous != 0 && load_acquire(done_) != previous) return false;
+    if (const auto location = memory_.locate(region_, bytes)) {
+      slot_.block = location->first;
+      slot_.offset = location->second;
+    } else {
+      staging_ = memory_.take_staging(bytes);
+      if (bytes > 0) std::memcpy(memory_.staging_->segment(memory_.rank_) + staging_, region_, bytes);
+      slot_.block = memory_.staging_block_;
+      slot_.offset = staging_;
+    }
+    slot_.bytes = bytes;
+    store_release(slot_.call, call_);
+    return posted_ = true;
+  }
   void release_staging() {
     if (staging_ != SIZE_MAX) memory_.give_back_staging(staging_);
     staging_ = SIZE_MAX;
   }
   PeerMemory& memory_;
+  Slot& slot_;
   const uint64_t& done_;
   uint64_t call_;
-  size_t staging_;  // SIZE_MAX: read in place
+  const void* region_;
+  size_t staging_ = SIZE_MAX;  // where the region was copied, when it is not in a registered array
   TrafficMeter& traffic_;
-  bool finished_ = false;
+  bool posted_ = false, finished_ = false;
 };
 
 class PeerMemory::ReadRequest : public Request {
@@ -184,25 +209,9 @@ RequestPtr PeerMemory::expose(int reader, uint32_t tag, uint64_t sequence, const
   if (reader < 0 || reader >= ranks_ || reader == rank_ || tag >= kPeerReadTags)
     throw Error("rank " + std::to_string(rank_) + " cannot expose memory to rank " + std::to_string(reader) +
                 " under tag " + std::to_string(tag));
-  Slot& mine = slot(rank_, reader, tag, sequence);
-  const uint64_t& done = done_word(rank_, reader, tag, sequence);
-  const uint64_t previous = load_acquire(mine.call);
-  if (previous != 0 && load_acquire(done) != previous)
-    throw Error("rank " + std::to_string(rank_) + " has more than " + std::to_string(kCallsInFlight) +
-                " calls in flight that let peers read its memory");
-  size_t staging = SIZE_MAX;
-  if (const auto location = locate(region, bytes)) {
-    mine.block = location->first;
-    mine.offset = location->second;
-  } else {
-    staging = take_staging(bytes);
-    if (bytes > 0) std::memcpy(staging_->segment(rank_) + staging, region, bytes);
-    mine.block = staging_block_;
-    mine.offset = staging;
-  }
-  mine.bytes = bytes;
-  store_release(mine.call, sequence + 1);
-  return std::make_unique<ExposeRequest>(*this, reader, done, sequence + 1, bytes, staging, traffic);
+  return std::make_unique<ExposeRequest>(*this, reader, slot(rank_, reader, tag, sequence),
+                                         done_word(rank_, reader, tag, sequence), sequence + 1, region, bytes,
+                                         traffic);
 }
 
 RequestPtr PeerMemory::read(int owner, uint32_t tag, uint64_t sequence, size_t bytes,
