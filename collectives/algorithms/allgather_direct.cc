@@ -16,8 +16,7 @@ Schedule build_allgather_direct(const Topology& topology, int rank, const Collec
   const size_t chunks = direct_chunks(args, ranks);
   for (size_t k = 0; k < chunks && ranks > 1; ++k) {
     const Span within = balanced_part(per_rank, chunks, k);
-    expose_to_every_peer(writer, ranks, rank, result_tag(k),
-                         [&](int) { return region_of(BufferKind::input, within); });
+    expose_to_every_peer(writer, ranks, rank, result_tag(k), [&](int) { return region_of(BufferKind::input, within); });
     for (int step = 1; step < ranks; ++step) {
       const int owner = (rank + step) % ranks;
       writer.read(owner, result_tag(k), {BufferKind::output, size_t(owner) * per_rank + within.offset, within.count});

@@ -469,13 +469,13 @@ TEST_F(CliTest, RecordsCarryTheRunsIdentity) {
     ASSERT_EQ(result.status, 0) << result.output;
   }
   const auto records = read_results(json());
-  ASSERT_EQ(records.size(), 2u * (1 + 2 * 7 + 1));  // profile, 2 sizes x 7 algorithms, summary; twice
+  ASSERT_EQ(records.size(), 2u * (1 + 2 * 8 + 1));  // profile, 2 sizes x 8 algorithms, summary; twice
   EXPECT_EQ(records.front()["kind"], "profile");
-  EXPECT_EQ(records[15]["kind"], "summary");
+  EXPECT_EQ(records[17]["kind"], "summary");
   EXPECT_NE(records.front()["run_id"], records.back()["run_id"]);
   for (size_t i = 0; i < records.size(); ++i) {
     const nlohmann::json& record = records[i];
-    EXPECT_EQ(record["run_id"], records[i < 16 ? 0 : 16]["run_id"]);
+    EXPECT_EQ(record["run_id"], records[i < 18 ? 0 : 18]["run_id"]);
     EXPECT_EQ(record["run_id"].get<std::string>().size(), 16u);
     EXPECT_EQ(record["start_time"].get<std::string>().size(), std::string("2026-12-05T14:07:55Z").size());
     EXPECT_EQ(record["hosts"].size(), 2u);

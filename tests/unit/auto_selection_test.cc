@@ -61,7 +61,7 @@ TEST(AutoSelection, TimesTheCandidatesTheModelCannotTellApartAndEveryRankAgrees)
       EXPECT_EQ(wrong_after_runs(*impl, args, comm, 2), 0u) << impl->choice()->algorithm << " at count " << count;
       const AutoChoice choice = impl->choice().value();
       EXPECT_EQ(choice.by, "measured");
-      EXPECT_EQ(choice.probe_us.size(), 7u) << "every allreduce algorithm of the registry";
+      EXPECT_EQ(choice.probe_us.size(), 8u) << "every allreduce algorithm of the registry";
       for (const auto& [name, us] : choice.probe_us) EXPECT_GE(us, 0) << name;
       choices[size_t(comm.rank())] = choice;
     }

@@ -96,6 +96,7 @@ Schedule build_broadcast_chain(const Topology& topology, int rank, const Collect
 Schedule build_broadcast_scatter_allgather(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_reduce_binomial(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_allreduce_direct(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_allreduce_oneshot(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_reduce_scatter_direct(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_allgather_direct(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_broadcast_direct(const Topology& topology, int rank, const CollectiveArgs& args);

@@ -210,8 +210,7 @@ RequestPtr PeerMemory::expose(int reader, uint32_t tag, uint64_t sequence, const
     throw Error("rank " + std::to_string(rank_) + " cannot expose memory to rank " + std::to_string(reader) +
                 " under tag " + std::to_string(tag));
   return std::make_unique<ExposeRequest>(*this, reader, slot(rank_, reader, tag, sequence),
-                                         done_word(rank_, reader, tag, sequence), sequence + 1, region, bytes,
-                                         traffic);
+                                         done_word(rank_, reader, tag, sequence), sequence + 1, region, bytes, traffic);
 }
 
 RequestPtr PeerMemory::read(int owner, uint32_t tag, uint64_t sequence, size_t bytes,
