@@ -30,6 +30,9 @@ class PeerMemory {
   /// Calls in flight whose peer reads have flag slots apart (by call sequence modulo this); more
   /// calls at once share slots and take turns.
   static constexpr uint64_t kCallsInFlight = 8;
+  /// Exposed regions up to this size are copied and their expose completes without waiting for
+  /// the reader (an eager send's protocol; cclab's mailboxes carry up to 512 bytes).
+  static constexpr size_t kEagerBytes = 4096;
 
   /// Collective over every rank of `comm`; null on every rank, with the reason in `why_not`, when
   /// the ranks are not all on one node or the shared memory cannot be mapped.
@@ -69,9 +72,11 @@ class PeerMemory {
   std::optional<std::pair<uint64_t, size_t>> locate(const void* address, size_t bytes) const;
   Slot& slot(int owner, int reader, uint32_t tag, uint64_t sequence) const;
   uint64_t& done_word(int owner, int reader, uint32_t tag, uint64_t sequence) const;
-  // Staging space of `bytes` in this rank's staging segment: its offset, or throws when full.
-  size_t take_staging(size_t bytes);
+  // Staging space of `bytes` in this rank's staging segment: its offset; nullopt while copies
+  // that peers have still to read fill it; throws when it is too small even empty.
+  std::optional<size_t> take_staging(size_t bytes);
   void give_back_staging(size_t offset);
+  void reclaim_lingering();
 
   int rank_, ranks_;
   std::unique_ptr<NodeSharedMemory> flags_;
@@ -82,6 +87,14 @@ class PeerMemory {
   std::shared_ptr<NodeSharedMemory> staging_;
   uint64_t staging_block_ = 0;
   std::vector<std::pair<size_t, size_t>> staging_in_use_;  // (offset, bytes), sorted by offset
+  // Eager copies whose expose completed before the reader read them: (slot, done word, call, offset).
+  struct Lingering {
+    const Slot* slot;
+    const uint64_t* done;
+    uint64_t call;
+    size_t offset;
+  };
+  std::vector<Lingering> lingering_;
 };
 
 }  // namespace cclab

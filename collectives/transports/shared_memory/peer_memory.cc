@@ -47,7 +47,9 @@ uint64_t& PeerMemory::done_word(int owner, int reader, uint32_t tag, uint64_t se
 
 // Posted when its flag slot is free: the slot's previous call (another call in flight with the
 // same slot) must have been read first, so a request may wait for that before it says where its
-// region is.
+// region is. A small region is copied into the staging area whether it is registered or not, and
+// the request completes at once, as an eager send does: the owner need not wait a round trip for
+// a few cache lines; the staging copy lingers until the reader is done with it.
 class PeerMemory::ExposeRequest : public Request {
  public:
   ExposeRequest(PeerMemory& memory, int reader, Slot& slot, const uint64_t& done, uint64_t call, const void* region,
@@ -65,7 +67,7 @@ class PeerMemory::ExposeRequest : public Request {
   bool complete() override {
     if (finished_) return true;
     if (!posted_ && !try_to_post()) return false;
-    if (load_acquire(done_) != call_) return false;
+    if (!eager_ && load_acquire(done_) != call_) return false;
     traffic_.count_direct_traffic(peer, bytes, 0);
     release_staging();
     return finished_ = true;
@@ -75,17 +77,25 @@ class PeerMemory::ExposeRequest : public Request {
   bool try_to_post() {
     const uint64_t previous = load_acquire(slot_.call);
     if (previous != 0 && load_acquire(done_) != previous) return false;
-    if (const auto location = memory_.locate(region_, bytes)) {
+    const auto location = bytes <= kEagerBytes ? std::nullopt : memory_.locate(region_, bytes);
+    if (location) {
       slot_.block = location->first;
       slot_.offset = location->second;
     } else {
-      staging_ = memory_.take_staging(bytes);
+      const std::optional<size_t> staging = memory_.take_staging(bytes);
+      if (!staging) return false;  // full of copies peers have not read yet
+      staging_ = *staging;
       if (bytes > 0) std::memcpy(memory_.staging_->segment(memory_.rank_) + staging_, region_, bytes);
       slot_.block = memory_.staging_block_;
       slot_.offset = staging_;
     }
     slot_.bytes = bytes;
     store_release(slot_.call, call_);
+    if (bytes <= kEagerBytes) {
+      eager_ = true;
+      memory_.lingering_.push_back({&slot_, &done_, call_, staging_});
+      staging_ = SIZE_MAX;
+    }
     return posted_ = true;
   }
   void release_staging() {
@@ -99,7 +109,7 @@ class PeerMemory::ExposeRequest : public Request {
   const void* region_;
   size_t staging_ = SIZE_MAX;  // where the region was copied, when it is not in a registered array
   TrafficMeter& traffic_;
-  bool posted_ = false, finished_ = false;
+  bool posted_ = false, finished_ = false, eager_ = false;
 };
 
 class PeerMemory::ReadRequest : public Request {
@@ -165,6 +175,7 @@ void PeerMemory::reserve_staging(Comm& comm, size_t bytes) {
   size_t needed = 0;
   for (const std::string& wanted : comm.allgather(std::to_string(bytes))) needed = std::max(needed, std::stoul(wanted));
   if (needed == 0 || (staging_ && staging_->segment_bytes() >= needed)) return;
+  reclaim_lingering();  // every rank is here: their reads of earlier calls are done
   if (!staging_in_use_.empty()) throw Error("the staging area for peer reads grows while a call uses it");
   std::string why_not;
   std::shared_ptr<NodeSharedMemory> staging = NodeSharedMemory::create(comm, needed, &why_not);
@@ -186,18 +197,30 @@ std::optional<std::pair<uint64_t, size_t>> PeerMemory::locate(const void* addres
   return std::nullopt;
 }
 
-size_t PeerMemory::take_staging(size_t bytes) {
+std::optional<size_t> PeerMemory::take_staging(size_t bytes) {
+  reclaim_lingering();
   const size_t capacity = staging_ ? staging_->segment_bytes() : 0;
   const size_t aligned = (bytes + 63) / 64 * 64;  // whole cache lines: two regions never share one
   size_t offset = 0;
   auto next = staging_in_use_.begin();
   for (; next != staging_in_use_.end() && next->first < offset + aligned; ++next)
     offset = std::max(offset, next->first + (next->second + 63) / 64 * 64);
-  if (offset + aligned > capacity)
-    throw Error("rank " + std::to_string(rank_) + ": no room in the staging area for peer reads (" +
-                std::to_string(capacity) + " bytes) for another " + std::to_string(bytes));
-  staging_in_use_.insert(next, {offset, bytes});
-  return offset;
+  if (offset + aligned <= capacity) {
+    staging_in_use_.insert(next, {offset, bytes});
+    return offset;
+  }
+  if (!staging_in_use_.empty()) return std::nullopt;  // room comes back as readers finish
+  throw Error("rank " + std::to_string(rank_) + ": no room in the staging area for peer reads (" +
+              std::to_string(capacity) + " bytes) for " + std::to_string(bytes));
+}
+
+void PeerMemory::reclaim_lingering() {
+  // Eager copies the readers are done with (or whose slot a later call holds: read too) go back.
+  std::erase_if(lingering_, [&](const Lingering& copy) {
+    if (load_acquire(*copy.done) != copy.call && load_acquire(copy.slot->call) == copy.call) return false;
+    give_back_staging(copy.offset);
+    return true;
+  });
 }
 
 void PeerMemory::give_back_staging(size_t offset) {
