@@ -9,7 +9,7 @@
 
 #include "cclab/comm.h"
 #include "cclab/error.h"
-#include "cclab/node_shared_memory.h"
+#include "cclab/peer_memory.h"
 #include "model/loss.h"
 #include "model/optimizer.h"
 #include "modes/gradient_buckets.h"
@@ -33,16 +33,27 @@ class DataParallel : public ParallelMode {
         classes_(plan.output().elements()) {
     if (comm && ranks_ > 1) {
       // On one node the ranks read each other's gradients and parameters where they lie, instead of
-      // copying them through the transport (sharded_gradient_buckets.h).
-      shared_ = NodeSharedMemory::create(*comm, ShardedGradientBuckets::shared_bytes_per_rank(model_.parameters()),
-                                         &why_not_shared_);
-      if (shared_) ShardedGradientBuckets::place_in_shared_memory(model_, *shared_, rank_);
+      // copying them through the transport (sharded_gradient_buckets.h): the model's arrays are
+      // registered with the Comm's PeerMemory and the groups run the direct collectives.
+      PeerMemory* peers = comm->peer_memory();
+      why_not_shared_ = comm->why_no_peer_memory();
+      if (peers) {
+        shared_ = peers->allocate(*comm, ShardedGradientBuckets::shared_bytes_per_rank(model_.parameters()),
+                                  &why_not_shared_);
+        if (shared_) {
+          ShardedGradientBuckets::place_in_shared_memory(model_, shared_.get());
+          // Room for the arrays the peers cannot read in place: the small eager copies, and the
+          // velocity blocks a checkpoint gathers.
+          peers->reserve_staging(*comm, model_.parameters().size() * sizeof(float) + (size_t{64} << 10));
+        }
+      }
+      PeerMemory* reads = shared_ ? peers : nullptr;
       // Two groups over the same ranks: see "Call order" in sharded_gradient_buckets.h.
-      group_ = std::make_unique<ProcessGroup>(*comm, every_rank(*comm), 1);
-      gather_group_ = std::make_unique<ProcessGroup>(*comm, every_rank(*comm), 2);
+      group_ = std::make_unique<ProcessGroup>(*comm, every_rank(*comm), 1, reads);
+      gather_group_ = std::make_unique<ProcessGroup>(*comm, every_rank(*comm), 2, reads);
       buckets_ = std::make_unique<ShardedGradientBuckets>(*group_, *gather_group_, model_.parameters(), optimizer_,
                                                           model_.parameters().backward_order(), options.bucket_bytes,
-                                                          comm->transport().yield_when_idle(), shared_.get());
+                                                          comm->transport().yield_when_idle(), shared_ != nullptr);
       backward_options_.on_gradients_ready = [this](const ParameterRange& range) { buckets_->ready(range); };
     }
   }
@@ -52,7 +63,8 @@ class DataParallel : public ParallelMode {
   std::string describe() const override {
     if (!buckets_) return "";
     const std::string exchange =
-        shared_ ? "through node-shared memory (each rank reads the others' gradients and updated blocks where they lie)"
+        shared_ ? "through node-shared memory (the direct reduce-scatter and allgather read the peers' gradients and "
+                  "updated blocks where they lie)"
                 : "through the transport (parameters allgathered by a ring; node-shared memory not used: " +
                       why_not_shared_ + ")";
     return "# data-parallel over " + std::to_string(ranks_) + " ranks: whole model on each, " +
@@ -134,7 +146,7 @@ class DataParallel : public ParallelMode {
  private:
   int rank_, ranks_;
   // Declared before the model, whose parameters it may hold: unmapped after the model is gone.
-  std::unique_ptr<NodeSharedMemory> shared_;
+  std::shared_ptr<std::byte> shared_;  // this rank's registered parameters and gradients
   std::string why_not_shared_;
   Model model_;
   SgdMomentum optimizer_;

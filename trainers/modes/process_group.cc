@@ -25,13 +25,17 @@ std::vector<int> every_rank(const Comm& comm) {
   return members;
 }
 
-ProcessGroup::ProcessGroup(Comm& comm, std::vector<int> members, unsigned id)
+ProcessGroup::ProcessGroup(Comm& comm, std::vector<int> members, unsigned id, PeerMemory* peers)
     : transport_(comm.transport(), std::move(members)),
       topology_(group_topology(comm, transport_.members())),
-      executor_(transport_),
+      algorithm_(peers ? "direct" : "ring"),
+      executor_(transport_, peers),
       timeout_s_(comm.timeout_s()),
       id_(id) {
   if (id == 0 || id > 255) throw Error("process group ids are 1..255");
+  // PeerMemory numbers the peers as the Comm does.
+  if (peers && transport_.members() != every_rank(comm))
+    throw Error("a process group reads peers' memory only when it holds every rank, in order");
 }
 
 ProcessGroup::Traffic ProcessGroup::total() const {
@@ -67,8 +71,9 @@ uint64_t ProcessGroup::next_sequence() {
 ProcessGroup::Compiled& ProcessGroup::compiled(Collective collective, size_t count, bool inplace) {
   std::unique_ptr<Compiled>& entry = compiled_[{collective, count, inplace}];
   if (!entry) {
-    const Algorithm* ring = find_algorithm(collective, "ring");
-    if (!ring) throw Error("this build has no ring " + std::string(collective_name(collective)));
+    const Algorithm* algorithm = find_algorithm(collective, algorithm_);
+    if (!algorithm)
+      throw Error("this build has no " + std::string(algorithm_) + " " + std::string(collective_name(collective)));
     CollectiveArgs args;
     args.collective = collective;
     // allgather and reduce_scatter count the whole array (algorithm.h); callers give a block.
@@ -76,8 +81,8 @@ ProcessGroup::Compiled& ProcessGroup::compiled(Collective collective, size_t cou
     args.dtype = DataType::f32;
     args.op = ReduceOp::sum;
     args.inplace = inplace || collective == Collective::allreduce;
-    entry = std::make_unique<Compiled>(Compiled{CompiledSchedule(ring->build(topology_, rank(), args)),
-                                                predict_traffic(*ring, topology_, args).max_bytes_sent});
+    entry = std::make_unique<Compiled>(Compiled{CompiledSchedule(algorithm->build(topology_, rank(), args)),
+                                                predict_traffic(*algorithm, topology_, args).max_bytes_sent});
   }
   return *entry;
 }

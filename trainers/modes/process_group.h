@@ -4,8 +4,8 @@
 // counts its own traffic, so a mode that gives each phase its own group reads the bytes of every
 // phase from the groups' counters (DESIGN 3.7 checks them).
 //
-// Collectives are our ring algorithms (f32, sum) on a GroupTransport: schedules are compiled once
-// per (collective, count) and reused. Every member must make the same calls in the same order.
+// Collectives are our ring algorithms (f32, sum) on a GroupTransport, or the direct ones where the
+// group reads its peers' memory: schedules are compiled once per (collective, count) and reused. Every member must make the same calls in the same order.
 //
 // Tags. The wire sequence of every message is (group id << 16 | n): n counts this group's
 // collective calls (0 .. 0xFFFE, then wraps), and n = 0xFFFF marks a point-to-point message whose
@@ -39,8 +39,10 @@ std::vector<int> every_rank(const Comm& comm);
 
 class ProcessGroup {
  public:
-  /// `members`: global ranks in group-rank order, including this one. `id`: 1..255.
-  ProcessGroup(Comm& comm, std::vector<int> members, unsigned id);
+  /// `members`: global ranks in group-rank order, including this one. `id`: 1..255. `peers`: the
+  /// Comm's PeerMemory when the group's collectives are to read peers' memory in place (the direct
+  /// algorithms; the members must then be every rank of the Comm, in order); null for the rings.
+  ProcessGroup(Comm& comm, std::vector<int> members, unsigned id, PeerMemory* peers = nullptr);
   ProcessGroup(const ProcessGroup&) = delete;
   ProcessGroup& operator=(const ProcessGroup&) = delete;
 
@@ -120,6 +122,7 @@ class ProcessGroup {
 
   GroupTransport transport_;
   Topology topology_;
+  const char* algorithm_;  // "direct" with peer reads, "ring" without
   HostExecutor executor_;
   double timeout_s_;
   unsigned id_;

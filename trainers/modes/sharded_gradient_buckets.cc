@@ -31,57 +31,32 @@ bool poll(RequestPtr& request) {
   return true;
 }
 
-// A rank's segment of node-shared memory: its step counters (per bucket: ready, updated), then its
-// parameters, then its gradients, each part starting on a page.
+// A rank's registered memory: its parameters, then its gradients, each part starting on a page.
 constexpr size_t kPage = 4096;
 size_t whole_pages(size_t bytes) { return (bytes + kPage - 1) / kPage * kPage; }
-struct SharedLayout {
-  size_t values = 0, gradients = 0, bytes = 0;  // offsets of the parts, and the whole
-  explicit SharedLayout(const ParameterStore& store) {
-    const size_t most_buckets = store.backward_order().size();  // a bucket holds one layer at least
-    values = whole_pages(2 * most_buckets * sizeof(uint64_t));
-    gradients = values + whole_pages(store.size() * sizeof(float));
-    bytes = gradients + whole_pages(store.size() * sizeof(float));
-  }
-};
-
-// The k-th peer of `me` (every group rank but `me`, in order).
-int peer_of(size_t k, int me) { return int(k) < me ? int(k) : int(k) + 1; }
 
 }  // namespace
 
-size_t ShardedGradientBuckets::shared_bytes_per_rank(const ParameterStore& store) { return SharedLayout(store).bytes; }
+size_t ShardedGradientBuckets::shared_bytes_per_rank(const ParameterStore& store) {
+  return 2 * whole_pages(store.size() * sizeof(float));
+}
 
-void ShardedGradientBuckets::place_in_shared_memory(Model& model, const NodeSharedMemory& shared, int rank) {
-  const SharedLayout layout(model.parameters());
-  if (shared.segment_bytes() < layout.bytes) throw Error("node-shared memory: the segment is too small for the model");
-  std::byte* segment = shared.segment(rank);
+void ShardedGradientBuckets::place_in_shared_memory(Model& model, std::byte* memory) {
   const size_t count = model.parameters().size();
-  model.place_parameters({reinterpret_cast<float*>(segment + layout.values), count},
-                         {reinterpret_cast<float*>(segment + layout.gradients), count});
+  model.place_parameters({reinterpret_cast<float*>(memory), count},
+                         {reinterpret_cast<float*>(memory + whole_pages(count * sizeof(float))), count});
 }
 
-SharedCounter ShardedGradientBuckets::ready_counter(int rank, size_t bucket) const {
-  return SharedCounter(reinterpret_cast<uint64_t*>(shared_->segment(rank)) + 2 * bucket);
-}
-SharedCounter ShardedGradientBuckets::updated_counter(int rank, size_t bucket) const {
-  return SharedCounter(reinterpret_cast<uint64_t*>(shared_->segment(rank)) + 2 * bucket + 1);
-}
-float* ShardedGradientBuckets::shared_values(int rank) const {
-  return reinterpret_cast<float*>(shared_->segment(rank) + shared_values_offset_);
-}
-const float* ShardedGradientBuckets::shared_gradients(int rank) const {
-  return reinterpret_cast<const float*>(shared_->segment(rank) + shared_gradients_offset_);
-}
-
-double ShardedGradientBuckets::bucket_sent_bytes(size_t count, size_t ranks, bool shared,
+double ShardedGradientBuckets::bucket_sent_bytes(size_t count, size_t ranks, bool peer_reads,
                                                  const std::function<double(Collective, size_t)>& group_bytes) {
   const size_t block = count / ranks, tail = count - block * ranks;
-  // Every element of the other blocks goes to its owner once: (N-1)/N of the main part, the ring
-  // reduce-scatter's volume; the updated blocks come back as much (the allgather's).
-  double bytes = double((ranks - 1) * block * sizeof(float));
-  if (shared) return bytes + double((ranks - 1) * (block + tail) * sizeof(float));
-  if (block > 0) bytes += group_bytes(Collective::allgather, block);
+  double bytes = 0;
+  if (block > 0) {
+    // Every element of the other blocks goes to its owner once: (N-1)/N of the main part, the ring
+    // reduce-scatter's volume; the updated blocks come back as much (the allgather's).
+    bytes += peer_reads ? group_bytes(Collective::reduce_scatter, block) : double((ranks - 1) * block * sizeof(float));
+    bytes += group_bytes(Collective::allgather, block);
+  }
   if (tail > 0) bytes += group_bytes(Collective::allreduce, tail);
   return bytes;
 }
@@ -89,41 +64,32 @@ double ShardedGradientBuckets::bucket_sent_bytes(size_t count, size_t ranks, boo
 ShardedGradientBuckets::ShardedGradientBuckets(ProcessGroup& reduce_group, ProcessGroup& gather_group,
                                                ParameterStore& store, SgdMomentum& optimizer,
                                                const std::vector<ParameterRange>& ranges, size_t bucket_bytes,
-                                               bool yield_when_idle, const NodeSharedMemory* shared)
+                                               bool yield_when_idle, bool peer_reads)
     : reduce_group_(reduce_group),
       gather_group_(gather_group),
       store_(store),
       optimizer_(optimizer),
       yield_when_idle_(yield_when_idle),
-      shared_(shared) {
+      peer_reads_(peer_reads) {
   if (reduce_group.members() != gather_group.members())
     throw Error("sharded gradient buckets need the same members in both groups");
   const size_t ranks = size_t(reduce_group.size());
-  if (shared_) {
-    const SharedLayout layout(store);
-    shared_values_offset_ = layout.values;
-    shared_gradients_offset_ = layout.gradients;
-    if (shared_->ranks() != reduce_group.size() || shared_->segment_bytes() < layout.bytes ||
-        store.values().data() != shared_values(reduce_group.rank()))
-      throw Error("sharded gradient buckets: the parameters are not placed in the node-shared memory given");
-    tail_sum_.resize(ranks);
-  }
   size_t messages = 0;
   for (const BucketSpan& span : plan_buckets(ranges, bucket_bytes, store.size())) {
     Bucket& bucket = buckets_.emplace_back();
     static_cast<BucketSpan&>(bucket) = span;
     bucket.block = span.count / ranks;
     bucket.tail = span.count - bucket.block * ranks;
-    bucket.segments = (bucket.block + kSegmentElements - 1) / kSegmentElements;
+    bucket.segments = peer_reads_ ? 1 : (bucket.block + kSegmentElements - 1) / kSegmentElements;
     bucket.first_message = uint32_t(messages);
     textbook_sent_bytes_ += train::textbook_sent_bytes(Collective::allreduce, span.count, int(ranks));
-    messages += bucket.segments;
     predicted_sent_bytes_ +=
-        bucket_sent_bytes(span.count, ranks, shared_ != nullptr, [&](Collective collective, size_t elements) {
+        bucket_sent_bytes(span.count, ranks, peer_reads_, [&](Collective collective, size_t elements) {
           ProcessGroup& group = collective == Collective::allgather ? gather_group : reduce_group;
           return double(group.predicted_sent_bytes(collective, elements));
         });
-    if (shared_) continue;
+    if (peer_reads_) continue;
+    messages += bucket.segments;
     bucket.contributions.resize((ranks - 1) * bucket.block);
   }
   if (messages >= kParityBit) throw Error("sharded gradient buckets: too many segments for the message ids");
@@ -139,7 +105,6 @@ void ShardedGradientBuckets::begin_step() {
   started_ = 0;
   updated_ = 0;
   step_parity_ ^= kParityBit;
-  ++step_;
   comm_s_ = 0;
   update_s_ = 0;
 }
@@ -147,15 +112,13 @@ void ShardedGradientBuckets::begin_step() {
 void ShardedGradientBuckets::start(Bucket& bucket) {
   const int ranks = reduce_group_.size(), me = reduce_group_.rank();
   float* gradients = store_.gradients().data();
-  bucket.segments_updated = 0;
+  bucket.segments_updated = bucket.block == 0 ? bucket.segments : 0;
   bucket.tail_updated = bucket.tail == 0;
-  if (shared_) {
-    // Each peer reads its block's part and the tail of our gradients where they lie.
-    bucket.gathered_from.assign(size_t(ranks), false);
-    bucket.gathered_from[size_t(me)] = true;
-    ready_counter(me, index_of(bucket)).raise_to(step_);
-    for (int peer = 0; peer < ranks; ++peer)
-      if (peer != me) reduce_group_.count_direct_traffic(peer, (bucket.block + bucket.tail) * sizeof(float), 0);
+  if (bucket.tail > 0)
+    bucket.tail_sum =
+        reduce_group_.start_allreduce(gradients + bucket.offset + bucket.count - bucket.tail, bucket.tail);
+  if (peer_reads_) {
+    if (bucket.block > 0) bucket.reduce = reduce_group_.start_reduce_scatter(gradients + bucket.offset, bucket.block);
     return;
   }
   bucket.sends.clear();
@@ -174,83 +137,38 @@ void ShardedGradientBuckets::start(Bucket& bucket) {
         bucket.sends.push_back(
             reduce_group_.isend(peer, gradients + bucket.offset + size_t(peer) * bucket.block + first, count, message));
   }
-  if (bucket.tail > 0)
-    bucket.tail_sum =
-        reduce_group_.start_allreduce(gradients + bucket.offset + bucket.count - bucket.tail, bucket.tail);
 }
 
 bool ShardedGradientBuckets::update_received(Bucket& bucket) {
   const auto start = Clock::now();
   const std::span<float> values = store_.values();
   const std::span<const float> gradients = store_.gradients();
-  const int me = reduce_group_.rank();
   const size_t peers = contributions_.size(), mine = block_offset(bucket);
-  const bool shared_ready = shared_ && !updated(bucket) && peers_ready(bucket);
   bool moved = false;
-  while (bucket.segments_updated < bucket.segments) {
+  if (peer_reads_ && bucket.segments_updated < bucket.segments && done(bucket.reduce)) {
+    // The reduce-scatter left the sum of our block in our gradients.
+    optimizer_.step_range(values.subspan(mine, bucket.block), gradients.subspan(mine, bucket.block), mine);
+    bucket.segments_updated = bucket.segments;
+    moved = true;
+  }
+  while (!peer_reads_ && bucket.segments_updated < bucket.segments) {
     const size_t segment = bucket.segments_updated;
-    const auto arrived = [&] {
-      const auto receives = bucket.receives.begin() + std::ptrdiff_t(segment * peers);
-      return std::all_of(receives, receives + std::ptrdiff_t(peers), [](const RequestPtr& r) { return !r; });
-    };
-    if (shared_ ? !shared_ready : !arrived()) break;
+    const auto receives = bucket.receives.begin() + std::ptrdiff_t(segment * peers);
+    if (!std::all_of(receives, receives + std::ptrdiff_t(peers), [](const RequestPtr& r) { return !r; })) break;
     const size_t first = segment * kSegmentElements, count = std::min(kSegmentElements, bucket.block - first);
-    for (size_t k = 0; k < peers; ++k)
-      contributions_[k] = shared_ ? shared_gradients(peer_of(k, me)) + mine + first
-                                  : bucket.contributions.data() + k * bucket.block + first;
+    for (size_t k = 0; k < peers; ++k) contributions_[k] = bucket.contributions.data() + k * bucket.block + first;
     optimizer_.step_range_summed(values.subspan(mine + first, count), gradients.subspan(mine + first, count),
                                  contributions_, mine + first);
     ++bucket.segments_updated;
     moved = true;
   }
-  if (!bucket.tail_updated && (shared_ ? shared_ready : done(bucket.tail_sum))) {
-    // In shared memory our tail gradients are what the peers read: sum into scratch.
+  if (!bucket.tail_updated && done(bucket.tail_sum)) {
     const size_t tail = bucket.offset + bucket.count - bucket.tail;
-    if (shared_) sum_shared_tail(bucket);
-    optimizer_.step_range(
-        values.subspan(tail, bucket.tail),
-        shared_ ? std::span<const float>(tail_sum_.data(), bucket.tail) : gradients.subspan(tail, bucket.tail), tail);
+    optimizer_.step_range(values.subspan(tail, bucket.tail), gradients.subspan(tail, bucket.tail), tail);
     bucket.tail_updated = moved = true;
-  }
-  if (shared_ && moved && updated(bucket)) {
-    updated_counter(me, index_of(bucket)).raise_to(step_);
-    for (int peer = 0; peer < reduce_group_.size(); ++peer)
-      if (peer != me) {
-        reduce_group_.count_direct_traffic(peer, 0, (bucket.block + bucket.tail) * sizeof(float));
-        gather_group_.count_direct_traffic(peer, bucket.block * sizeof(float), 0);  // it copies our block
-      }
   }
   if (moved) update_s_ += seconds_between(start, Clock::now());
   return moved;
-}
-
-bool ShardedGradientBuckets::peers_ready(const Bucket& bucket) const {
-  for (int peer = 0; peer < reduce_group_.size(); ++peer)
-    if (!ready_counter(peer, index_of(bucket)).reached(step_)) return false;
-  return true;
-}
-
-void ShardedGradientBuckets::sum_shared_tail(const Bucket& bucket) {
-  const size_t tail = bucket.offset + bucket.count - bucket.tail;
-  std::fill(tail_sum_.begin(), tail_sum_.begin() + std::ptrdiff_t(bucket.tail), 0.0f);
-  for (int rank = 0; rank < reduce_group_.size(); ++rank)
-    for (size_t i = 0; i < bucket.tail; ++i) tail_sum_[i] += shared_gradients(rank)[tail + i];
-}
-
-bool ShardedGradientBuckets::gather_shared(Bucket& bucket) {
-  bool moved = false;
-  for (int peer = 0; peer < reduce_group_.size(); ++peer) {
-    if (bucket.gathered_from[size_t(peer)] || !updated_counter(peer, index_of(bucket)).reached(step_)) continue;
-    const size_t block = bucket.offset + size_t(peer) * bucket.block;
-    std::copy_n(shared_values(peer) + block, bucket.block, store_.values().data() + block);
-    gather_group_.count_direct_traffic(peer, 0, bucket.block * sizeof(float));
-    bucket.gathered_from[size_t(peer)] = moved = true;
-  }
-  return moved;
-}
-
-bool ShardedGradientBuckets::gathered(const Bucket& bucket) const {
-  return std::all_of(bucket.gathered_from.begin(), bucket.gathered_from.end(), [](bool got) { return got; });
 }
 
 bool ShardedGradientBuckets::updated(const Bucket& bucket) const {
@@ -262,6 +180,7 @@ bool ShardedGradientBuckets::progress() {
   for (size_t i = updated_; i < started_; ++i) {
     Bucket& bucket = buckets_[i];
     for (RequestPtr& receive : bucket.receives) moved |= poll(receive);
+    moved |= poll(bucket.reduce);
     moved |= poll(bucket.tail_sum);
     moved |= update_received(bucket);
   }
@@ -270,11 +189,11 @@ bool ShardedGradientBuckets::progress() {
   // In bucket order, so that every rank starts the gather group's calls in the same order.
   while (updated_ < started_ && updated(buckets_[updated_])) {
     Bucket& bucket = buckets_[updated_++];
-    if (!shared_ && bucket.block > 0)
+    if (bucket.block > 0)
       bucket.gather = gather_group_.start_allgather(store_.values().data() + bucket.offset, bucket.block);
     moved = true;
   }
-  for (size_t i = 0; i < updated_; ++i) moved |= shared_ ? gather_shared(buckets_[i]) : poll(buckets_[i].gather);
+  for (size_t i = 0; i < updated_; ++i) moved |= poll(buckets_[i].gather);
   return moved;
 }
 
@@ -296,7 +215,7 @@ bool ShardedGradientBuckets::find_pending(Visit visit) {
     for (std::vector<RequestPtr>* requests : {&bucket.receives, &bucket.sends})
       for (RequestPtr& request : *requests)
         if (request && visit(request.get(), nullptr)) return true;
-    for (std::unique_ptr<PendingCollective>* call : {&bucket.tail_sum, &bucket.gather})
+    for (std::unique_ptr<PendingCollective>* call : {&bucket.reduce, &bucket.tail_sum, &bucket.gather})
       if (!done(*call) && visit(nullptr, call->get())) return true;
   }
   return false;
@@ -313,18 +232,13 @@ void ShardedGradientBuckets::finish() {
   const Deadline deadline = reduce_group_.deadline();
   Backoff backoff(yield_when_idle_);
   const auto any = [](Request*, PendingCollective*) { return true; };
-  const auto pending = [&] {
-    return shared_ ? !std::all_of(buckets_.begin(), buckets_.end(), [&](const Bucket& b) { return gathered(b); })
-                   : find_pending(any);
-  };
-  while (updated_ < buckets_.size() || pending()) {
+  while (updated_ < buckets_.size() || find_pending(any)) {
     if (progress()) {
       backoff.reset();
       continue;
     }
     // Past the deadline, the oldest wait throws the TimeoutError naming the rank awaited.
     if (deadline.passed()) {
-      if (shared_) throw TimeoutError(shared_wait_description());
       find_pending([&](Request* request, PendingCollective* call) {
         if (request) reduce_group_.wait(*request, deadline);
         if (call) call->wait(deadline);
@@ -334,24 +248,11 @@ void ShardedGradientBuckets::finish() {
     backoff.idle();
   }
   for (Bucket& bucket : buckets_) {
+    bucket.reduce.reset();
     bucket.tail_sum.reset();
     bucket.gather.reset();
   }
   comm_s_ += seconds_between(start, Clock::now()) - (update_s_ - update_before);
-}
-
-std::string ShardedGradientBuckets::shared_wait_description() const {
-  const int me = reduce_group_.rank();
-  for (const Bucket& bucket : buckets_)
-    for (int peer = 0; peer < reduce_group_.size(); ++peer) {
-      const bool ready = ready_counter(peer, index_of(bucket)).reached(step_);
-      if (ready && (!updated(bucket) || updated_counter(peer, index_of(bucket)).reached(step_))) continue;
-      return "rank " + std::to_string(reduce_group_.members()[size_t(me)]) +
-             " timed out in the gradient exchange (node-shared memory) waiting for rank " +
-             std::to_string(reduce_group_.members()[size_t(peer)]) + (ready ? " to update" : " to finish") +
-             " bucket " + std::to_string(index_of(bucket));
-    }
-  return "rank " + std::to_string(reduce_group_.members()[size_t(me)]) + " timed out in the gradient exchange";
 }
 
 void ShardedGradientBuckets::gather_velocity() {

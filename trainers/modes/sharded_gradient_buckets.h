@@ -6,7 +6,9 @@
 //   2. sums its own gradients and the contributions while it updates the parameters and momentum
 //      of its block (SgdMomentum::step_range_summed), one segment as soon as it has arrived. The
 //      gradient is summed by the update rather than written back and read again: the step is bound
-//      by memory bandwidth, and this saves a pass over the block;
+//      by memory bandwidth, and this saves a pass over the block. (With peer reads, below, the
+//      reduce-scatter sums the block in place, reading the peers' gradients where they lie, and the
+//      update reads that sum: no copy of a peer's part is made to save the pass for.)
 //   3. allgathers the updated PARAMETERS in place, so every rank ends the step with the same values.
 // The traffic is the ring allreduce's, 2(N-1)/N of the bucket per rank (DESIGN 3.7), while each
 // rank does 1/N of the update work.
@@ -30,25 +32,20 @@
 // Two ways to move the data (chosen by the caller, the same on every rank):
 // - transport: the reduce-scatter is point-to-point messages of 1 MiB segments into
 //   `contributions`, the allgather a ring allgather, the tail a ring allreduce;
-// - node-shared memory (every member on one node): every rank's parameters, gradients and two step
-//   counters per bucket live in its segment of a NodeSharedMemory (place_in_shared_memory). A rank
-//   raises its `ready` counter of a bucket to the step number once the bucket's gradients are
-//   final; the owner of a block sums the peers' parts of it straight from their gradients (no copy
-//   into `contributions`), updates it, sums the tail in rank order (every rank gets the same
-//   floats) and raises its `updated` counter; every peer then copies the updated block from the
-//   owner's parameters into its own. No rank overwrites what a peer may still read: its gradients
-//   only in its next backward pass, after it saw every peer's `updated` counter of this step
-//   (raised once the peer read them); its block of parameters only in its next update, after it
-//   saw every peer's `ready` counter of the next step (raised once the peer finished this step,
-//   its copy included).
-//   The traffic is counted as if it were messages: a rank sends each peer (block + tail) elements
-//   of gradients and a block of parameters, and receives as much from it.
+// - peer reads (every member on one node): every rank's parameters and gradients live in an array
+//   registered with the Comm's PeerMemory (place_in_shared_memory), and the groups run the direct
+//   collectives (cclab/peer_memory.h, algorithms/direct_reads.h): the reduce-scatter sums each block
+//   from every rank's gradients where they lie, in place, the owner updates its block from that sum,
+//   and the allgather copies the updated blocks from their owners' parameters; the tail is a direct
+//   allreduce. These are the bench's collectives, proven by the simulator, and the executor counts
+//   what peers read as sent by the owner.
 //
-// Call order. Every member must start a group's calls in the same order. Tail allreduces are
-// started in bucket order from the hook (the same watermarks on every rank); an allgather is
-// started when polling finds its bucket updated, which happens at different moments on different
-// ranks, so the allgathers run in a group of their own (`gather_group`), in bucket order. The
-// reduce-scatter's messages are point-to-point, matched by their ids (bucket, segment, step parity).
+// Call order. Every member must start a group's calls in the same order. Reduce-scatters and tail
+// allreduces are started in bucket order from the hook (the same watermarks on every rank); an
+// allgather is started when polling finds its bucket updated, which happens at different moments on
+// different ranks, so the allgathers run in a group of their own (`gather_group`), in bucket order.
+// The transport path's reduce-scatter messages are point-to-point, matched by their ids (bucket,
+// segment, step parity).
 #pragma once
 
 #include <functional>
@@ -57,7 +54,6 @@
 #include <string>
 #include <vector>
 
-#include "cclab/node_shared_memory.h"
 #include "model/buffer.h"
 #include "model/model.h"
 #include "model/optimizer.h"
@@ -72,26 +68,26 @@ class ShardedGradientBuckets {
   /// `reduce_group` and `gather_group`: the same members, two group ids (see "Call order").
   /// `store`'s gradients are summed and its values updated by `optimizer` over the runs `ranges`
   /// (contiguous, backward order). `yield_when_idle`: the transport's idle policy (oversubscribed).
-  /// `shared`: the node-shared memory `store` was placed in (place_in_shared_memory), group rank r
-  /// owning segment r; null to move everything through the transport.
+  /// `peer_reads`: both groups read peers' memory and `store` lives in registered memory
+  /// (place_in_shared_memory); false to move everything through the transport.
   ShardedGradientBuckets(ProcessGroup& reduce_group, ProcessGroup& gather_group, ParameterStore& store,
                          SgdMomentum& optimizer, const std::vector<ParameterRange>& ranges, size_t bucket_bytes,
-                         bool yield_when_idle, const NodeSharedMemory* shared = nullptr);
+                         bool yield_when_idle, bool peer_reads = false);
 
-  /// Bytes of node-shared memory a rank needs for `store` (its counters, parameters, gradients).
+  /// Bytes of registered memory a rank needs for `store` (its parameters, then its gradients).
   static size_t shared_bytes_per_rank(const ParameterStore& store);
-  /// Moves `model`'s parameters and gradients into segment `rank` of `shared`.
-  static void place_in_shared_memory(Model& model, const NodeSharedMemory& shared, int rank);
+  /// Moves `model`'s parameters and gradients into `memory` (shared_bytes_per_rank bytes).
+  static void place_in_shared_memory(Model& model, std::byte* memory);
 
   size_t size() const { return buckets_.size(); }
   /// Elements per reduce-scatter message (1 MiB, as the ring collectives' segments).
   static constexpr size_t kSegmentElements = (size_t{1} << 20) / sizeof(float);
 
-  /// Bytes a rank sends for one bucket of `count` elements over `ranks`: every element of the other
-  /// blocks to its owner, and the updated blocks back, through node-shared memory (`shared`) or,
-  /// for the gather of the blocks and the tail's allreduce, what `group_bytes(collective, elements)`
-  /// says the group's collective sends. The planner predicts with it too.
-  static double bucket_sent_bytes(size_t count, size_t ranks, bool shared,
+  /// Bytes a rank sends for one bucket of `count` elements over `ranks`: what
+  /// `group_bytes(collective, elements)` says the group's collectives send (reduce-scatter with peer
+  /// reads, allgather, the tail's allreduce), and through the transport every element of the other
+  /// blocks to its owner in messages. The planner predicts with it too.
+  static double bucket_sent_bytes(size_t count, size_t ranks, bool peer_reads,
                                   const std::function<double(Collective, size_t)>& group_bytes);
 
   /// Bytes this rank sends in one step's reduce-scatters, allgathers and tail allreduces.
@@ -117,39 +113,24 @@ class ShardedGradientBuckets {
   struct Bucket : BucketSpan {
     size_t block = 0;            // elements per rank of the main part (main = N * block)
     size_t tail = 0;             // elements after the main part, count - N * block < N
-    size_t segments = 0;         // messages per peer of a block
-    uint32_t first_message = 0;  // the message id of segment 0 (before the step's parity)
-    FloatBuffer contributions;   // (N-1) x block: peer k's part of our block at k * block
+    size_t segments = 0;         // transport: messages per peer of a block
+    uint32_t first_message = 0;  // transport: the message id of segment 0 (before the step's parity)
+    FloatBuffer contributions;   // transport: (N-1) x block: peer k's part of our block at k * block
     // receives[segment * (N-1) + k]: from the k-th peer; a request is reset once complete.
     std::vector<RequestPtr> sends, receives;
     size_t segments_updated = 0;
     bool tail_updated = false;
-    std::vector<bool> gathered_from;  // shared memory: the peers whose updated block we copied
-    std::unique_ptr<PendingCollective> tail_sum, gather;
+    std::unique_ptr<PendingCollective> reduce, tail_sum, gather;  // reduce: peer reads only
   };
-  // Posts the bucket's reduce-scatter messages and starts its tail allreduce.
+  // Posts the bucket's reduce-scatter (messages, or the collective) and starts its tail allreduce.
   void start(Bucket& bucket);
   // Polls every call in flight once, updates the segments received and starts the allgathers of
   // the buckets updated, in order; true if anything moved.
   bool progress();
-  // Updates the segments of `bucket` whose contributions have all arrived, and its tail once summed;
-  // true if it updated anything.
+  // Updates the segments of `bucket` whose contributions have all arrived (the whole block once
+  // its reduce-scatter is done), and its tail once summed; true if it updated anything.
   bool update_received(Bucket& bucket);
   bool updated(const Bucket& bucket) const;
-  // Shared memory: whether every peer's gradients of `bucket` are final this step; the tail summed
-  // in rank order into tail_sum_; copying the peers' updated blocks that are ready (true if any).
-  bool peers_ready(const Bucket& bucket) const;
-  void sum_shared_tail(const Bucket& bucket);
-  bool gather_shared(Bucket& bucket);
-  bool gathered(const Bucket& bucket) const;
-  // The TimeoutError text of a shared-memory wait: the first peer and bucket still awaited.
-  std::string shared_wait_description() const;
-  // Shared memory: group rank r's step counters of bucket b, parameters and gradients.
-  SharedCounter ready_counter(int rank, size_t bucket) const;
-  SharedCounter updated_counter(int rank, size_t bucket) const;
-  float* shared_values(int rank) const;
-  const float* shared_gradients(int rank) const;
-  size_t index_of(const Bucket& bucket) const { return size_t(&bucket - buckets_.data()); }
   // Calls visit(request, nullptr) or visit(nullptr, call) for each message and call of the step not
   // done, oldest first, until it returns true; true if it did.
   template <class Visit>
@@ -162,10 +143,7 @@ class ShardedGradientBuckets {
   ParameterStore& store_;
   SgdMomentum& optimizer_;
   bool yield_when_idle_;
-  const NodeSharedMemory* shared_;
-  size_t shared_values_offset_ = 0, shared_gradients_offset_ = 0;  // bytes into a rank's segment
-  uint64_t step_ = 0;  // steps begun: the value of this step's shared counters
-  std::vector<float> tail_sum_;
+  bool peer_reads_;
   std::vector<Bucket> buckets_;
   double predicted_sent_bytes_ = 0, textbook_sent_bytes_ = 0;
   size_t watermark_ = 0;

@@ -85,8 +85,9 @@ class StepModel {
     return inputs_.layers.update_s * parameters / total_parameters_ / inputs_.cluster.compute_speed;
   }
 
-  // The ring algorithm's bytes and time for one call of a ProcessGroup over `members` (as
-  // ProcessGroup::compiled builds it: allgather and reduce_scatter count the whole array).
+  // The ring algorithm's (or `algorithm`'s: "direct" where a group reads peers' memory) bytes and
+  // time for one call of a ProcessGroup over `members` (as ProcessGroup::compiled builds it:
+  // allgather and reduce_scatter count the whole array).
   CollectiveArgs ring_args(Collective collective, size_t count, size_t members) const {
     CollectiveArgs args;
     args.collective = collective;
@@ -101,29 +102,32 @@ class StepModel {
     for (size_t member : members) topology.node_of_rank.push_back(topology_.node_of_rank.at(member));
     return topology;
   }
-  const Algorithm& ring(Collective collective) const {
-    const Algorithm* algorithm = find_algorithm(collective, "ring");
-    if (!algorithm) throw Error("this build has no ring " + std::string(collective_name(collective)));
+  const Algorithm& ring(Collective collective, const std::string& name) const {
+    const Algorithm* algorithm = find_algorithm(collective, name);
+    if (!algorithm) throw Error("this build has no " + name + " " + std::string(collective_name(collective)));
     return *algorithm;
   }
-  double ring_bytes(Collective collective, size_t count, const std::vector<size_t>& members) {
+  double ring_bytes(Collective collective, size_t count, const std::vector<size_t>& members,
+                    const std::string& algorithm = "ring") {
     if (members.size() < 2) return 0;
-    const auto key = std::make_tuple(int(collective), count, members);
+    const auto key = std::make_tuple(int(collective), count, members, algorithm);
     const auto found = bytes_cache_.find(key);
     if (found != bytes_cache_.end()) return found->second;
-    const double bytes =
-        double(predict_traffic(ring(collective), group_topology(members), ring_args(collective, count, members.size()))
-                   .max_bytes_sent);
+    const double bytes = double(predict_traffic(ring(collective, algorithm), group_topology(members),
+                                                ring_args(collective, count, members.size()))
+                                    .max_bytes_sent);
     return bytes_cache_[key] = bytes;
   }
-  double ring_s(Collective collective, size_t count, const std::vector<size_t>& members) {
+  double ring_s(Collective collective, size_t count, const std::vector<size_t>& members,
+                const std::string& algorithm = "ring") {
     if (members.size() < 2 || count == 0) return 0;
-    const auto key = std::make_tuple(int(collective), count, members);
+    const auto key = std::make_tuple(int(collective), count, members, algorithm);
     const auto found = time_cache_.find(key);
     if (found != time_cache_.end()) return found->second;
-    const double seconds = predict_time_us(ring(collective), group_topology(members),
-                                           ring_args(collective, count, members.size()), inputs_.cluster.profile) *
-                           1e-6;
+    const double seconds =
+        predict_time_us(ring(collective, algorithm), group_topology(members),
+                        ring_args(collective, count, members.size()), inputs_.cluster.profile) *
+        1e-6;
     return time_cache_[key] = seconds;
   }
 
@@ -191,7 +195,7 @@ class StepModel {
   Topology topology_;
   double total_parameters_;
   std::vector<size_t> send_port_, receive_port_, network_port_;
-  std::map<std::tuple<int, size_t, std::vector<size_t>>, double> bytes_cache_, time_cache_;
+  std::map<std::tuple<int, size_t, std::vector<size_t>, std::string>, double> bytes_cache_, time_cache_;
 };
 
 std::vector<size_t> range_of_ranks(size_t first, size_t count, size_t stride = 1) {
@@ -237,13 +241,16 @@ StrategyPrediction predict_data(const PlanInputs& inputs, const Strategy& strate
     for (size_t k = 0; k < buckets.size(); ++k) {
       if (ready_layer[k] != layer) continue;
       const size_t block = buckets[k].count / ranks, tail = buckets[k].count - block * ranks;
+      // One node: the groups read peers' memory (the direct collectives).
+      const std::string algorithm = shared ? "direct" : "ring";
       const double bytes = ShardedGradientBuckets::bucket_sent_bytes(
-          buckets[k].count, ranks, shared,
-          [&](Collective collective, size_t elements) { return step.ring_bytes(collective, elements, members); });
+          buckets[k].count, ranks, shared, [&](Collective collective, size_t elements) {
+            return step.ring_bytes(collective, elements, members, algorithm);
+          });
       for (size_t r = 0; r < ranks; ++r) step.add_sent(r, &PhaseCounts::grad_sync, bytes);
-      const double seconds = step.ring_s(Collective::reduce_scatter, block, members) +
-                             step.ring_s(Collective::allgather, block, members) +
-                             step.ring_s(Collective::allreduce, tail, members);
+      const double seconds = step.ring_s(Collective::reduce_scatter, block, members, algorithm) +
+                             step.ring_s(Collective::allgather, block, members, algorithm) +
+                             step.ring_s(Collective::allreduce, tail, members, algorithm);
       syncs.push_back(step.sim().collective(members, seconds, on_threads, last_compute));
       if (on_threads) std::fill(last_compute.begin(), last_compute.end(), syncs.back());
     }

@@ -27,8 +27,8 @@ class Comm;
 
 class PeerMemory {
  public:
-  /// Calls in flight whose peer reads have flag slots apart (by call sequence modulo this); more
-  /// calls at once share slots and take turns.
+  /// Calls of one process group in flight whose peer reads have flag slots apart (by sequence
+  /// modulo this); more calls at once share slots and take turns. Groups have slots apart.
   static constexpr uint64_t kCallsInFlight = 8;
   /// Exposed regions up to this size are copied and their expose completes without waiting for
   /// the reader (an eager send's protocol; cclab's mailboxes carry up to 512 bytes).

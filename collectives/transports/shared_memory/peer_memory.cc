@@ -12,7 +12,19 @@
 namespace cclab {
 namespace {
 
-constexpr size_t kSlotsPerPair = PeerMemory::kCallsInFlight * kPeerReadTags;
+// Calls of different process groups (the group id is bits 16 and up of a sequence, process_group.h)
+// start in different orders on different ranks, so a group's call must never wait for a slot that
+// another group's call holds: the reader may start that call only after this one ends. Groups get
+// slots of their own (up to kGroupLanes groups, by id); within a group calls start in one order on
+// every rank, and a later call may wait for an earlier one's slot.
+constexpr uint64_t kGroupLanes = 4;
+constexpr size_t kSlotsPerPair = kGroupLanes * PeerMemory::kCallsInFlight * kPeerReadTags;
+
+size_t slot_index(int reader, uint32_t tag, uint64_t sequence) {
+  const uint64_t lane = (sequence >> 16) % kGroupLanes;
+  return size_t(reader) * kSlotsPerPair +
+         size_t(lane * PeerMemory::kCallsInFlight + sequence % PeerMemory::kCallsInFlight) * kPeerReadTags + tag;
+}
 
 uint64_t load_acquire(const uint64_t& word) {
   return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(word)).load(std::memory_order_acquire);
@@ -37,12 +49,12 @@ struct PeerMemory::Slot {
 // words in which that reader says it is done (apart, so owner and reader write different lines).
 PeerMemory::Slot& PeerMemory::slot(int owner, int reader, uint32_t tag, uint64_t sequence) const {
   auto* slots = reinterpret_cast<Slot*>(flags_->segment(owner));
-  return slots[size_t(reader) * kSlotsPerPair + (sequence % kCallsInFlight) * kPeerReadTags + tag];
+  return slots[slot_index(reader, tag, sequence)];
 }
 
 uint64_t& PeerMemory::done_word(int owner, int reader, uint32_t tag, uint64_t sequence) const {
   auto* done = reinterpret_cast<uint64_t*>(flags_->segment(owner) + size_t(ranks_) * kSlotsPerPair * sizeof(Slot));
-  return done[size_t(reader) * kSlotsPerPair + (sequence % kCallsInFlight) * kPeerReadTags + tag];
+  return done[slot_index(reader, tag, sequence)];
 }
 
 // Posted when its flag slot is free: the slot's previous call (another call in flight with the
