@@ -42,6 +42,15 @@ void expose_to_every_peer(ScheduleWriter& writer, int ranks, int rank, uint32_t 
   }
 }
 
+/// Chunk `chunk` (of `chunks`) of rank r's block of the array (block r of N balanced blocks).
+Span chunk_of_block(const CollectiveArgs& args, int ranks, int owner, size_t chunk, size_t chunks);
+
+/// The reduction phase of the direct allreduce and reduce, for one chunk: this rank lets every
+/// peer read that peer's chunk of this rank's input, and reduces its own chunk from every rank's
+/// input into its output (finalized).
+void reduce_own_chunk(ScheduleWriter& writer, const CollectiveArgs& args, int ranks, int rank, size_t chunk,
+                      size_t chunks);
+
 /// target = own op (the same elements of every other rank), read where they lie, one peer after
 /// the other starting with the next rank (so the ranks start on different owners); the last
 /// reduction has `finalize` set.

@@ -16,21 +16,17 @@ Schedule build_reduce_direct(const Topology& topology, int rank, const Collectiv
     copy_input_to_output(writer, args);
     return std::move(writer).finish();
   }
-  auto block = [&](int owner) { return balanced_part(args.count, size_t(ranks), size_t(owner)); };
   const size_t chunks = direct_chunks(args, ranks);
   for (size_t k = 0; k < chunks; ++k) {
-    auto chunk = [&](int owner) { return balanced_part(block(owner), chunks, k); };
-    expose_to_every_peer(writer, ranks, rank, reduction_tag(k),
-                         [&](int peer) { return region_of(BufferKind::input, chunk(peer)); });
-    reduce_from_every_peer(writer, ranks, rank, reduction_tag(k), region_of(BufferKind::input, chunk(rank)),
-                           region_of(BufferKind::output, chunk(rank)), /*finalize=*/true);
+    reduce_own_chunk(writer, args, ranks, rank, k, chunks);
     if (rank != args.root) {
-      writer.expose(args.root, result_tag(k), region_of(BufferKind::output, chunk(rank)));
+      writer.expose(args.root, result_tag(k),
+                    region_of(BufferKind::output, chunk_of_block(args, ranks, rank, k, chunks)));
       continue;
     }
     for (int step = 1; step < ranks; ++step) {
       const int owner = (rank + step) % ranks;
-      writer.read(owner, result_tag(k), region_of(BufferKind::output, chunk(owner)));
+      writer.read(owner, result_tag(k), region_of(BufferKind::output, chunk_of_block(args, ranks, owner, k, chunks)));
     }
   }
   return std::move(writer).finish();

@@ -119,6 +119,10 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
   auto shared_write_us = [&](size_t r, const Region& target) {
     return costs.shared_write_us_per_byte * double(shared[r].read_by_node_peers.overlap(target)) * element;
   };
+  // A peer within the node reading what `r` wrote pulls the lines from r's cache.
+  auto dirty_read_us = [&](size_t r, const Region& source) {
+    return costs.dirty_read_us_per_byte * double(shared[r].written.overlap(source)) * element;
+  };
   std::vector<std::vector<double>> ready_at(ranks), finished_at(ranks);
   std::vector<std::vector<uint32_t>> waiting_on(ranks);
   std::vector<std::vector<std::vector<uint32_t>>> dependents(ranks);
@@ -131,6 +135,13 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
     uint32_t step;
   };
   std::vector<Local> local_ready;
+  // The first posted step of each side of a matched pair, taken off both lists.
+  auto take_first = [](std::vector<uint32_t>& one, std::vector<uint32_t>& other) {
+    const std::pair<uint32_t, uint32_t> steps{one.front(), other.front()};
+    one.erase(one.begin());
+    other.erase(other.begin());
+    return steps;
+  };
   size_t remaining = 0;
 
   auto make_ready = [&](size_t r, uint32_t i) {
@@ -216,35 +227,25 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       finish(r, i, end);
     } else if (best_kind == 2) {
       const auto [owner, reader, tag] = best_key;
-      auto& posted_exposes = exposes[best_key];
-      auto& posted_reads = reads[best_key];
-      const uint32_t expose_step = posted_exposes.front(), read_step = posted_reads.front();
-      posted_exposes.erase(posted_exposes.begin());
-      posted_reads.erase(posted_reads.begin());
+      const auto [expose_step, read_step] = take_first(exposes[best_key], reads[best_key]);
       const Step& read = schedules[reader].steps[read_step];
       const Region& source = schedules[owner].steps[expose_step].source;
       const double per_byte = read.kind == StepKind::read_reduce ? costs.gamma_us_per_byte : costs.copy_us_per_byte;
       const double end = best_start + costs.intra_node.time_us(0) + per_byte * double(read.target.count) * element +
-                         costs.dirty_read_us_per_byte * double(shared[owner].written.overlap(source)) * element +
-                         shared_write_us(reader, read.target);
+                         dirty_read_us(owner, source) + shared_write_us(reader, read.target);
       clocks[reader].core_free = end;
       finish(owner, expose_step, end);
       finish(reader, read_step, end);
     } else {
       const auto [from, to, tag] = best_key;
-      auto& posted_sends = sends[best_key];
-      auto& posted_recvs = recvs[best_key];
-      const uint32_t send_step = posted_sends.front(), recv_step = posted_recvs.front();
-      posted_sends.erase(posted_sends.begin());
-      posted_recvs.erase(posted_recvs.begin());
+      const auto [send_step, recv_step] = take_first(sends[best_key], recvs[best_key]);
       const bool same_node = topology.node_of_rank[from] == topology.node_of_rank[to];
       const LinkCost& link = same_node ? costs.intra_node : costs.inter_node;
       const double bytes = double(schedules[from].steps[send_step].source.count) * element;
       const Region& source = schedules[from].steps[send_step].source;
-      const double dirty_read_us =
-          same_node ? costs.dirty_read_us_per_byte * double(shared[from].written.overlap(source)) * element : 0.0;
       const double end =
-          best_start + link.time_us(bytes) + dirty_read_us + shared_write_us(to, schedules[to].steps[recv_step].target);
+          best_start + link.time_us(bytes) + (same_node ? dirty_read_us(from, source) : 0.0) +
+          shared_write_us(to, schedules[to].steps[recv_step].target);
       clocks[from].send_free = end;
       clocks[to].recv_free = end;
       if (same_node) clocks[to].core_free = end;

@@ -9,76 +9,53 @@ uint32_t Schedule::add(Step step) {
   return uint32_t(steps.size() - 1);
 }
 
-uint32_t Schedule::send(int peer, uint32_t tag, Region source, std::vector<uint32_t> deps) {
+namespace {
+
+// A step of `kind` with a peer and tag (transfers and peer reads; -1 and 0 for local steps).
+Step step_of(StepKind kind, int peer, uint32_t tag, Region source, Region target, std::vector<uint32_t> deps) {
   Step step;
-  step.kind = StepKind::send;
+  step.kind = kind;
   step.peer = peer;
   step.tag = tag;
   step.source = source;
+  step.target = target;
   step.deps = std::move(deps);
-  return add(std::move(step));
+  return step;
+}
+
+}  // namespace
+
+uint32_t Schedule::send(int peer, uint32_t tag, Region source, std::vector<uint32_t> deps) {
+  return add(step_of(StepKind::send, peer, tag, source, {}, std::move(deps)));
 }
 
 uint32_t Schedule::recv(int peer, uint32_t tag, Region target, std::vector<uint32_t> deps) {
-  Step step;
-  step.kind = StepKind::recv;
-  step.peer = peer;
-  step.tag = tag;
-  step.target = target;
-  step.deps = std::move(deps);
-  return add(std::move(step));
+  return add(step_of(StepKind::recv, peer, tag, {}, target, std::move(deps)));
 }
 
 uint32_t Schedule::reduce(Region target, Region source, Region operand, bool finalize, std::vector<uint32_t> deps) {
-  Step step;
-  step.kind = StepKind::reduce;
-  step.target = target;
-  step.source = source;
+  Step step = step_of(StepKind::reduce, -1, 0, source, target, std::move(deps));
   step.operand = operand;
   step.finalize = finalize;
-  step.deps = std::move(deps);
   return add(std::move(step));
 }
 
 uint32_t Schedule::copy(Region target, Region source, std::vector<uint32_t> deps) {
-  Step step;
-  step.kind = StepKind::copy;
-  step.target = target;
-  step.source = source;
-  step.deps = std::move(deps);
-  return add(std::move(step));
+  return add(step_of(StepKind::copy, -1, 0, source, target, std::move(deps)));
 }
 
 uint32_t Schedule::expose(int peer, uint32_t tag, Region source, std::vector<uint32_t> deps) {
-  Step step;
-  step.kind = StepKind::expose;
-  step.peer = peer;
-  step.tag = tag;
-  step.source = source;
-  step.deps = std::move(deps);
-  return add(std::move(step));
+  return add(step_of(StepKind::expose, peer, tag, source, {}, std::move(deps)));
 }
 
 uint32_t Schedule::read(int peer, uint32_t tag, Region target, std::vector<uint32_t> deps) {
-  Step step;
-  step.kind = StepKind::read;
-  step.peer = peer;
-  step.tag = tag;
-  step.target = target;
-  step.deps = std::move(deps);
-  return add(std::move(step));
+  return add(step_of(StepKind::read, peer, tag, {}, target, std::move(deps)));
 }
 
 uint32_t Schedule::read_reduce(int peer, uint32_t tag, Region target, Region source, bool finalize,
                                std::vector<uint32_t> deps) {
-  Step step;
-  step.kind = StepKind::read_reduce;
-  step.peer = peer;
-  step.tag = tag;
-  step.target = target;
-  step.source = source;
+  Step step = step_of(StepKind::read_reduce, peer, tag, source, target, std::move(deps));
   step.finalize = finalize;
-  step.deps = std::move(deps);
   return add(std::move(step));
 }
 
