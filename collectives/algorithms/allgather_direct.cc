@@ -13,14 +13,14 @@ Schedule build_allgather_direct(const Topology& topology, int rank, const Collec
   const size_t per_rank = args.count / size_t(ranks);
   const Region own_block{BufferKind::output, size_t(rank) * per_rank, per_rank};
   writer.copy(own_block, {BufferKind::input, 0, per_rank});  // in place: the same memory, nothing to copy
+  const Group everyone = Group::everyone(ranks, rank);
   const size_t chunks = direct_chunks(args, ranks);
   for (size_t k = 0; k < chunks && ranks > 1; ++k) {
     const Span within = balanced_part(per_rank, chunks, k);
-    expose_to_every_peer(writer, ranks, rank, result_tag(k), [&](int) { return region_of(BufferKind::input, within); });
-    for (int step = 1; step < ranks; ++step) {
-      const int owner = (rank + step) % ranks;
-      writer.read(owner, result_tag(k), {BufferKind::output, size_t(owner) * per_rank + within.offset, within.count});
-    }
+    expose_to_every_peer(writer, everyone, result_tag(k), [&](int) { return region_of(BufferKind::input, within); });
+    read_from_every_peer(writer, everyone, result_tag(k), [&](int owner) {
+      return Region{BufferKind::output, size_t(owner) * per_rank + within.offset, within.count};
+    });
   }
   return std::move(writer).finish();
 }

@@ -18,15 +18,15 @@ Schedule build_allreduce_direct(const Topology& topology, int rank, const Collec
     copy_input_to_output(writer, args);
     return std::move(writer).finish();
   }
+  const Group everyone = Group::everyone(ranks, rank);
   const size_t chunks = direct_chunks(args, ranks);
   for (size_t k = 0; k < chunks; ++k) {
     reduce_own_chunk(writer, args, ranks, rank, k, chunks);
     const Region own = region_of(BufferKind::output, chunk_of_block(args, ranks, rank, k, chunks));
-    expose_to_every_peer(writer, ranks, rank, result_tag(k), [&](int) { return own; });
-    for (int step = 1; step < ranks; ++step) {
-      const int owner = (rank + step) % ranks;
-      writer.read(owner, result_tag(k), region_of(BufferKind::output, chunk_of_block(args, ranks, owner, k, chunks)));
-    }
+    expose_to_every_peer(writer, everyone, result_tag(k), [&](int) { return own; });
+    read_from_every_peer(writer, everyone, result_tag(k), [&](int owner) {
+      return region_of(BufferKind::output, chunk_of_block(args, ranks, owner, k, chunks));
+    });
   }
   return std::move(writer).finish();
 }

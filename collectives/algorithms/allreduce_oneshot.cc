@@ -33,7 +33,7 @@ Schedule build_allreduce_oneshot(const Topology& topology, int rank, const Colle
     const Region own = region_of(BufferKind::input, chunk);
     const Region target = args.inplace ? Region{BufferKind::scratch, folded + chunk.offset, chunk.count}
                                        : region_of(BufferKind::output, chunk);
-    expose_to_every_peer(writer, ranks, rank, reduction_tag(k), [&](int) { return own; });
+    expose_to_every_peer(writer, Group::everyone(ranks, rank), reduction_tag(k), [&](int) { return own; });
     if (rank < 2) {
       writer.read_reduce(1 - rank, reduction_tag(k), target, own, /*finalize=*/ranks == 2);
     } else {

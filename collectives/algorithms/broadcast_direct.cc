@@ -16,7 +16,7 @@ Schedule build_broadcast_direct(const Topology& topology, int rank, const Collec
   for (size_t k = 0; k < chunks && ranks > 1; ++k) {
     const Span chunk = balanced_part(args.count, chunks, k);
     if (rank == args.root)
-      expose_to_every_peer(writer, ranks, rank, result_tag(k),
+      expose_to_every_peer(writer, Group::everyone(ranks, rank), result_tag(k),
                            [&](int) { return region_of(BufferKind::input, chunk); });
     else
       writer.read(args.root, result_tag(k), region_of(BufferKind::output, chunk));

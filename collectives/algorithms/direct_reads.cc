@@ -18,20 +18,21 @@ Span chunk_of_block(const CollectiveArgs& args, int ranks, int owner, size_t chu
 
 void reduce_own_chunk(ScheduleWriter& writer, const CollectiveArgs& args, int ranks, int rank, size_t chunk,
                       size_t chunks) {
-  expose_to_every_peer(writer, ranks, rank, reduction_tag(chunk), [&](int peer) {
+  const Group everyone = Group::everyone(ranks, rank);
+  expose_to_every_peer(writer, everyone, reduction_tag(chunk), [&](int peer) {
     return region_of(BufferKind::input, chunk_of_block(args, ranks, peer, chunk, chunks));
   });
   const Span own = chunk_of_block(args, ranks, rank, chunk, chunks);
-  reduce_from_every_peer(writer, ranks, rank, reduction_tag(chunk), region_of(BufferKind::input, own),
+  reduce_from_every_peer(writer, everyone, reduction_tag(chunk), region_of(BufferKind::input, own),
                          region_of(BufferKind::output, own), /*finalize=*/true);
 }
 
-void reduce_from_every_peer(ScheduleWriter& writer, int ranks, int rank, uint32_t tag, Region own, Region target,
+void reduce_from_every_peer(ScheduleWriter& writer, const Group& group, uint32_t tag, Region own, Region target,
                             bool finalize) {
   Region source = own;
-  for (int step = 1; step < ranks; ++step) {
-    const int peer = (rank + step) % ranks;
-    writer.read_reduce(peer, tag, target, source, finalize && step == ranks - 1);
+  for (int step = 1; step < group.size(); ++step) {
+    const int peer = (group.position + step) % group.size();
+    writer.read_reduce(group.rank_at(peer), tag, target, source, finalize && step == group.size() - 1);
     source = target;
   }
 }

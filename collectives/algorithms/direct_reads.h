@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "algorithms/fragments.h"
 #include "cclab/algorithm.h"
 #include "patterns/partition.h"
 #include "schedule/schedule_writer.h"
@@ -32,13 +33,23 @@ size_t direct_chunks(const CollectiveArgs& args, int ranks);
 inline uint32_t reduction_tag(size_t chunk) { return uint32_t(chunk); }
 inline uint32_t result_tag(size_t chunk) { return uint32_t(kMostDirectChunks + chunk); }
 
-/// Lets every other rank read `chunk` of its own block of this rank's input: `chunk_of(peer)` is
-/// the region of this rank's memory that `peer` reduces.
+/// Lets every other member of `group` read `chunk_of(p)` of this rank's memory, where p is that
+/// member's position in the group (its rank, for Group::everyone).
 template <typename ChunkOf>
-void expose_to_every_peer(ScheduleWriter& writer, int ranks, int rank, uint32_t tag, ChunkOf chunk_of) {
-  for (int step = 1; step < ranks; ++step) {
-    const int peer = (rank + step) % ranks;
-    writer.expose(peer, tag, chunk_of(peer));
+void expose_to_every_peer(ScheduleWriter& writer, const Group& group, uint32_t tag, ChunkOf chunk_of) {
+  for (int step = 1; step < group.size(); ++step) {
+    const int peer = (group.position + step) % group.size();
+    writer.expose(group.rank_at(peer), tag, chunk_of(peer));
+  }
+}
+
+/// Reads from every other member of `group`, finished, what it exposed under `tag`, into
+/// `target_of(p)` for the member at position p; the next member first.
+template <typename TargetOf>
+void read_from_every_peer(ScheduleWriter& writer, const Group& group, uint32_t tag, TargetOf target_of) {
+  for (int step = 1; step < group.size(); ++step) {
+    const int owner = (group.position + step) % group.size();
+    writer.read(group.rank_at(owner), tag, target_of(owner));
   }
 }
 
@@ -51,10 +62,10 @@ Span chunk_of_block(const CollectiveArgs& args, int ranks, int owner, size_t chu
 void reduce_own_chunk(ScheduleWriter& writer, const CollectiveArgs& args, int ranks, int rank, size_t chunk,
                       size_t chunks);
 
-/// target = own op (the same elements of every other rank), read where they lie, one peer after
-/// the other starting with the next rank (so the ranks start on different owners); the last
-/// reduction has `finalize` set.
-void reduce_from_every_peer(ScheduleWriter& writer, int ranks, int rank, uint32_t tag, Region own, Region target,
+/// target = own op (the same elements of every other member of `group`), read where they lie, one
+/// member after the other starting with the next (so the members start on different owners); the
+/// last reduction has `finalize` set.
+void reduce_from_every_peer(ScheduleWriter& writer, const Group& group, uint32_t tag, Region own, Region target,
                             bool finalize);
 
 }  // namespace cclab

@@ -24,10 +24,9 @@ Schedule build_reduce_direct(const Topology& topology, int rank, const Collectiv
                     region_of(BufferKind::output, chunk_of_block(args, ranks, rank, k, chunks)));
       continue;
     }
-    for (int step = 1; step < ranks; ++step) {
-      const int owner = (rank + step) % ranks;
-      writer.read(owner, result_tag(k), region_of(BufferKind::output, chunk_of_block(args, ranks, owner, k, chunks)));
-    }
+    read_from_every_peer(writer, Group::everyone(ranks, rank), result_tag(k), [&](int owner) {
+      return region_of(BufferKind::output, chunk_of_block(args, ranks, owner, k, chunks));
+    });
   }
   return std::move(writer).finish();
 }

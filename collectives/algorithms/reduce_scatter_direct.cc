@@ -15,14 +15,15 @@ Schedule build_reduce_scatter_direct(const Topology& topology, int rank, const C
     return std::move(writer).finish();
   }
   const size_t per_rank = args.count / size_t(ranks);
+  const Group everyone = Group::everyone(ranks, rank);
   const size_t chunks = direct_chunks(args, ranks);
   for (size_t k = 0; k < chunks; ++k) {
     const Span within = balanced_part(per_rank, chunks, k);  // of a block
     auto input_chunk = [&](int owner) {
       return Region{BufferKind::input, size_t(owner) * per_rank + within.offset, within.count};
     };
-    expose_to_every_peer(writer, ranks, rank, reduction_tag(k), input_chunk);
-    reduce_from_every_peer(writer, ranks, rank, reduction_tag(k), input_chunk(rank),
+    expose_to_every_peer(writer, everyone, reduction_tag(k), input_chunk);
+    reduce_from_every_peer(writer, everyone, reduction_tag(k), input_chunk(rank),
                            region_of(BufferKind::output, within), /*finalize=*/true);
   }
   return std::move(writer).finish();

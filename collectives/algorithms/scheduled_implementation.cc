@@ -8,7 +8,12 @@ ScheduledImplementation::ScheduledImplementation(const Algorithm& algorithm, Com
 
 Schedule ScheduledImplementation::schedule_for(int rank, const CollectiveArgs& args) const {
   Schedule schedule = algorithm_.build(comm_.topology(), rank, args);
-  return comm_.peer_memory() ? schedule : through_transport(schedule);
+  if (!comm_.peer_memory()) return through_transport(schedule);
+  // Each node's ranks read each other's memory; reads between nodes go through the transport.
+  const std::vector<int>& node_of_rank = comm_.topology().node_of_rank;
+  return through_transport(schedule, [&](int peer) {
+    return peer >= 0 && size_t(peer) < node_of_rank.size() && node_of_rank[size_t(peer)] == node_of_rank[size_t(rank)];
+  });
 }
 
 void ScheduledImplementation::prepare(const CollectiveArgs& args) {

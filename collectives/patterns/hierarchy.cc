@@ -43,7 +43,8 @@ int NodeLayout::largest_node_size() const {
 
 int ring_reduce_scatter_owner(int chunk, int size) { return (chunk + size - 1) % size; }
 
-std::vector<RailPiece> rail_pieces(Span slice, const std::vector<int>& node_sizes) {
+std::vector<RailPiece> rail_pieces(Span slice, const std::vector<int>& node_sizes,
+                                   int (*owner_of_chunk)(int chunk, int size)) {
   // Every cut any node makes, as offsets into the slice; consecutive cuts bound one piece.
   std::vector<size_t> cuts = {slice.count};
   for (int size : node_sizes)
@@ -59,7 +60,7 @@ std::vector<RailPiece> rail_pieces(Span slice, const std::vector<int>& node_size
       // The chunk of this node that contains the piece: the last chunk starting at or before it.
       int chunk = 0;
       while (chunk + 1 < size && balanced_part(slice.count, size_t(size), size_t(chunk + 1)).offset <= cuts[i]) ++chunk;
-      piece.owner.push_back(ring_reduce_scatter_owner(chunk, size));
+      piece.owner.push_back(owner_of_chunk(chunk, size));
     }
     pieces.push_back(std::move(piece));
   }

@@ -47,8 +47,11 @@ struct RailPiece {
   std::vector<int> owner;  // per node
 };
 
-/// The non-empty pieces of `slice`, in array order, for nodes of `node_sizes` ranks.
-std::vector<RailPiece> rail_pieces(Span slice, const std::vector<int>& node_sizes);
+/// The non-empty pieces of `slice`, in array order, for nodes of `node_sizes` ranks, where the
+/// node stage leaves chunk c of a node of `size` ranks on local index owner_of_chunk(c, size) (the
+/// ring's c - 1 by default; the direct reduce-scatter's c).
+std::vector<RailPiece> rail_pieces(Span slice, const std::vector<int>& node_sizes,
+                                   int (*owner_of_chunk)(int chunk, int size) = ring_reduce_scatter_owner);
 
 /// An upper bound on rail_pieces(...).size() for any slice: every node adds at most
 /// node_size - 1 cuts inside the slice.

@@ -80,7 +80,7 @@ size_t Schedule::elements_received() const {
   return total;
 }
 
-Schedule through_transport(const Schedule& schedule) {
+Schedule through_transport(const Schedule& schedule, const std::function<bool(int peer)>& addressable) {
   // First every step keeps its index, a read_reduce becoming its receive, and the reductions that
   // follow receives are appended (renamed[i] is the step that completes original step i)...
   Schedule result = schedule;
@@ -88,6 +88,7 @@ Schedule through_transport(const Schedule& schedule) {
   for (uint32_t i = 0; i < schedule.steps.size(); ++i) renamed[i] = i;
   for (uint32_t i = 0; i < schedule.steps.size(); ++i) {
     Step& step = result.steps[i];
+    if (addressable && addressable(step.peer)) continue;
     if (step.kind == StepKind::expose) step.kind = StepKind::send;
     if (step.kind == StepKind::read) step.kind = StepKind::recv;
     if (step.kind != StepKind::read_reduce) continue;

@@ -46,8 +46,8 @@ class Comm {
   /// A new number for the next collective call; the same on every rank when calls are in order.
   uint64_t next_sequence() { return sequence_++; }
 
-  /// The memory this rank's peers can address and read in place (cclab/peer_memory.h); null when
-  /// the ranks are on several nodes or it could not be mapped, and why_no_peer_memory() says why.
+  /// The memory the ranks of this rank's node can address and read in place (cclab/peer_memory.h);
+  /// null when it could not be mapped, and why_no_peer_memory() says why.
   PeerMemory* peer_memory() { return peer_memory_.get(); }
   const std::string& why_no_peer_memory() const { return why_no_peer_memory_; }
 

@@ -1,4 +1,4 @@
-// Memory that every rank of a one-node job maps, each rank owning one segment (the idea of MPI-3's
+// Memory that the ranks of one node map, each rank owning one segment (the idea of MPI-3's
 // MPI_Win_allocate_shared). Within a node a transport's large message is a copy by the receiving
 // process (UCX: process_vm_readv, CMA), paid on top of the computation that produced the data and
 // the one that consumes it; with the data in shared memory the consumer reads it where it lies.
@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace cclab {
 
@@ -26,20 +28,32 @@ class NodeSharedMemory {
   /// `why_not`, when the ranks are not all on one node (Comm topology) or when any rank cannot map
   /// it; the caller then moves the data through the transport.
   static std::unique_ptr<NodeSharedMemory> create(Comm& comm, size_t bytes_per_rank, std::string* why_not);
+  /// The same on a job of any number of nodes: each node maps memory of its own, and a rank
+  /// addresses the segments of its own node's ranks only (maps()). Null on every rank when any
+  /// rank of any node cannot map it.
+  static std::unique_ptr<NodeSharedMemory> create_on_each_node(Comm& comm, size_t bytes_per_rank,
+                                                               std::string* why_not);
   ~NodeSharedMemory();
   NodeSharedMemory(const NodeSharedMemory&) = delete;
   NodeSharedMemory& operator=(const NodeSharedMemory&) = delete;
 
+  /// The ranks whose segments this rank maps: its node's.
   int ranks() const { return ranks_; }
-  /// Rank `rank`'s segment: segment_bytes() bytes, page-aligned.
-  std::byte* segment(int rank) const { return base_ + size_t(rank) * segment_bytes_; }
+  bool maps(int rank) const {
+    return rank >= 0 && size_t(rank) < slot_of_rank_.size() && slot_of_rank_[size_t(rank)] >= 0;
+  }
+  /// Position of `rank` (a rank of this rank's node) among its node's ranks, in rank order.
+  int index_on_node(int rank) const { return slot_of_rank_[size_t(rank)]; }
+  /// Rank `rank`'s segment (a rank of this rank's node): segment_bytes() bytes, page-aligned.
+  std::byte* segment(int rank) const { return base_ + size_t(index_on_node(rank)) * segment_bytes_; }
   size_t segment_bytes() const { return segment_bytes_; }
 
  private:
-  NodeSharedMemory(std::byte* base, size_t segment_bytes, int ranks)
-      : base_(base), segment_bytes_(segment_bytes), ranks_(ranks) {}
+  NodeSharedMemory(std::byte* base, size_t segment_bytes, std::vector<int> slot_of_rank, int ranks)
+      : base_(base), segment_bytes_(segment_bytes), slot_of_rank_(std::move(slot_of_rank)), ranks_(ranks) {}
   std::byte* base_;
   size_t segment_bytes_;
+  std::vector<int> slot_of_rank_;  // a rank's segment number on this node, -1 for other nodes' ranks
   int ranks_;
 };
 

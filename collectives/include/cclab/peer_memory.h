@@ -34,8 +34,9 @@ class PeerMemory {
   /// the reader (an eager send's protocol; cclab's mailboxes carry up to 512 bytes).
   static constexpr size_t kEagerBytes = 4096;
 
-  /// Collective over every rank of `comm`; null on every rank, with the reason in `why_not`, when
-  /// the ranks are not all on one node or the shared memory cannot be mapped.
+  /// Collective over every rank of `comm`; each node's ranks share memory of their own, and a rank
+  /// addresses its node's ranks only (addresses()). Null on every rank, with the reason in
+  /// `why_not`, when the shared memory cannot be mapped.
   static std::unique_ptr<PeerMemory> create(Comm& comm, std::string* why_not);
   ~PeerMemory();
   PeerMemory(const PeerMemory&) = delete;
@@ -62,12 +63,14 @@ class PeerMemory {
                   std::function<void(const std::byte*)> consume, TrafficMeter& traffic);
 
   int rank() const { return rank_; }
+  /// True when `peer` is another rank of this rank's node: one whose memory this rank can read.
+  bool addresses(int peer) const { return peer != rank_ && flags_->maps(peer); }
 
  private:
   struct Slot;
   class ExposeRequest;
   class ReadRequest;
-  PeerMemory(int rank, int ranks, std::unique_ptr<NodeSharedMemory> flags);
+  PeerMemory(int rank, std::unique_ptr<NodeSharedMemory> flags);
   // The block and offset of [address, address + bytes) when it lies in a registered array.
   std::optional<std::pair<uint64_t, size_t>> locate(const void* address, size_t bytes) const;
   Slot& slot(int owner, int reader, uint32_t tag, uint64_t sequence) const;
@@ -78,7 +81,7 @@ class PeerMemory {
   void give_back_staging(size_t offset);
   void reclaim_lingering();
 
-  int rank_, ranks_;
+  int rank_;
   std::unique_ptr<NodeSharedMemory> flags_;
   // Every rank's mappings of the registered arrays and staging areas, by block number: the same
   // on every rank, as blocks are made collectively and in order. An array's block goes when its

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -84,8 +85,10 @@ inline constexpr uint32_t kPeerReadTags = 64;
 
 /// The same collective with every peer read carried by the transport instead: expose becomes a
 /// send, read a receive, read_reduce a receive into scratch followed by the reduction. What runs
-/// where ranks cannot address each other's memory.
-Schedule through_transport(const Schedule& schedule);
+/// where ranks cannot address each other's memory. With `addressable`, only the peer reads between
+/// this rank and a peer for which it is false are converted (the others stay reads); it must
+/// answer the same for a pair on both ranks, as "same node" does.
+Schedule through_transport(const Schedule& schedule, const std::function<bool(int peer)>& addressable = nullptr);
 
 /// Human-readable listing, for debugging and `--dump-schedule`-style tooling.
 std::string to_string(const Schedule& schedule);

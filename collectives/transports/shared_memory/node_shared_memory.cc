@@ -27,16 +27,30 @@ struct FileDescriptor {
 
 }  // namespace
 
-// Rank 0 creates an anonymous memory file (memfd: no name to clean up, no /dev/shm size limit);
-// the others open it through /proc/<pid>/fd/<n> (allowed to processes of the same user, which the
-// CMA copies of the transport need as well) and map it; rank 0 closes its descriptor only after
-// every rank has mapped it. The mapping lives until the last rank unmaps.
 std::unique_ptr<NodeSharedMemory> NodeSharedMemory::create(Comm& comm, size_t bytes_per_rank, std::string* why_not) {
-  const int ranks = comm.size();
   if (comm.topology().nodes() != 1) {
     if (why_not) *why_not = "the ranks are on " + std::to_string(comm.topology().nodes()) + " nodes";
     return nullptr;
   }
+  return create_on_each_node(comm, bytes_per_rank, why_not);
+}
+
+// Each node's leader (its lowest rank) creates an anonymous memory file (memfd: no name to clean
+// up, no /dev/shm size limit); its node's other ranks open it through /proc/<pid>/fd/<n> (allowed
+// to processes of the same user, which the CMA copies of the transport need as well) and map it;
+// the leader closes its descriptor only after every rank has mapped. The mapping lives until the
+// node's last rank unmaps.
+std::unique_ptr<NodeSharedMemory> NodeSharedMemory::create_on_each_node(Comm& comm, size_t bytes_per_rank,
+                                                                        std::string* why_not) {
+  const std::vector<int>& node_of_rank = comm.topology().node_of_rank;
+  const int node = node_of_rank[size_t(comm.rank())];
+  std::vector<int> slot_of_rank(node_of_rank.size(), -1);
+  int ranks = 0, leader = -1;
+  for (size_t r = 0; r < node_of_rank.size(); ++r)
+    if (node_of_rank[r] == node) {
+      if (leader < 0) leader = int(r);
+      slot_of_rank[r] = ranks++;
+    }
   const size_t page = size_t(::sysconf(_SC_PAGESIZE));
   const size_t segment_bytes = (std::max<size_t>(bytes_per_rank, 1) + page - 1) / page * page;
   const size_t total = segment_bytes * size_t(ranks);
@@ -46,7 +60,7 @@ std::unique_ptr<NodeSharedMemory> NodeSharedMemory::create(Comm& comm, size_t by
   // pid and descriptor number would be some other file.
   FileDescriptor file;
   std::string failure, announced;
-  if (comm.rank() == 0) {
+  if (comm.rank() == leader) {
     const std::string name = "cclab-" + std::to_string(std::random_device{}()) + std::to_string(::getpid());
     file.fd = ::memfd_create(name.c_str(), MFD_CLOEXEC);
     if (file.fd < 0)
@@ -56,17 +70,17 @@ std::unique_ptr<NodeSharedMemory> NodeSharedMemory::create(Comm& comm, size_t by
     else
       announced = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(file.fd) + " /memfd:" + name;
   }
-  const std::string announcement = comm.allgather(announced)[0];
+  const std::string announcement = comm.allgather(announced)[size_t(leader)];
   const size_t space = announcement.find(' ');
   const std::string path = announcement.substr(0, space),
                     target = space == std::string::npos ? "" : announcement.substr(space + 1);
-  if (comm.rank() != 0 && !path.empty()) {
+  if (comm.rank() != leader && !path.empty()) {
     char link[256] = {};
     const ssize_t length = ::readlink(path.c_str(), link, sizeof(link) - 1);
     if (length < 0)
       failure = system_error("readlink " + path);
     else if (std::string(link, size_t(length)).rfind(target, 0) != 0)
-      failure = path + " is not rank 0's memory file (another host?)";
+      failure = path + " is not rank " + std::to_string(leader) + "'s memory file (another host?)";
     else if ((file.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC)) < 0)
       failure = system_error("open " + path);
   }
@@ -75,7 +89,7 @@ std::unique_ptr<NodeSharedMemory> NodeSharedMemory::create(Comm& comm, size_t by
     mapped = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd, 0);
     if (mapped == MAP_FAILED) failure = system_error("mmap of " + std::to_string(total) + " bytes");
   }
-  // Every rank learns whether every other one mapped it: all use it, or none does (when rank 0
+  // Every rank learns whether every other one mapped it: all use it, or none does (when a leader
   // could not create it, its own failure says why).
   std::string first_failure;
   const std::vector<std::string> verdicts = comm.allgather(failure);
@@ -86,7 +100,8 @@ std::unique_ptr<NodeSharedMemory> NodeSharedMemory::create(Comm& comm, size_t by
     if (why_not) *why_not = first_failure;
     return nullptr;
   }
-  return std::unique_ptr<NodeSharedMemory>(new NodeSharedMemory(static_cast<std::byte*>(mapped), segment_bytes, ranks));
+  return std::unique_ptr<NodeSharedMemory>(
+      new NodeSharedMemory(static_cast<std::byte*>(mapped), segment_bytes, std::move(slot_of_rank), ranks));
 }
 
 NodeSharedMemory::~NodeSharedMemory() { ::munmap(base_, segment_bytes_ * size_t(ranks_)); }

@@ -20,6 +20,7 @@ namespace {
 constexpr uint64_t kGroupLanes = 4;
 constexpr size_t kSlotsPerPair = kGroupLanes * PeerMemory::kCallsInFlight * kPeerReadTags;
 
+// `reader` is the reader's position on the node.
 size_t slot_index(int reader, uint32_t tag, uint64_t sequence) {
   const uint64_t lane = (sequence >> 16) % kGroupLanes;
   return size_t(reader) * kSlotsPerPair +
@@ -49,12 +50,13 @@ struct PeerMemory::Slot {
 // words in which that reader says it is done (apart, so owner and reader write different lines).
 PeerMemory::Slot& PeerMemory::slot(int owner, int reader, uint32_t tag, uint64_t sequence) const {
   auto* slots = reinterpret_cast<Slot*>(flags_->segment(owner));
-  return slots[slot_index(reader, tag, sequence)];
+  return slots[slot_index(flags_->index_on_node(reader), tag, sequence)];
 }
 
 uint64_t& PeerMemory::done_word(int owner, int reader, uint32_t tag, uint64_t sequence) const {
-  auto* done = reinterpret_cast<uint64_t*>(flags_->segment(owner) + size_t(ranks_) * kSlotsPerPair * sizeof(Slot));
-  return done[slot_index(reader, tag, sequence)];
+  auto* done =
+      reinterpret_cast<uint64_t*>(flags_->segment(owner) + size_t(flags_->ranks()) * kSlotsPerPair * sizeof(Slot));
+  return done[slot_index(flags_->index_on_node(reader), tag, sequence)];
 }
 
 // Posted when its flag slot is free: the slot's previous call (another call in flight with the
@@ -162,22 +164,24 @@ class PeerMemory::ReadRequest : public Request {
   bool finished_ = false;
 };
 
-PeerMemory::PeerMemory(int rank, int ranks, std::unique_ptr<NodeSharedMemory> flags)
-    : rank_(rank), ranks_(ranks), flags_(std::move(flags)) {
+PeerMemory::PeerMemory(int rank, std::unique_ptr<NodeSharedMemory> flags) : rank_(rank), flags_(std::move(flags)) {
   blocks_.emplace_back();  // block 0: none (a zero-filled slot names no block)
 }
 
 PeerMemory::~PeerMemory() = default;
 
 std::unique_ptr<PeerMemory> PeerMemory::create(Comm& comm, std::string* why_not) {
-  const size_t bytes = size_t(comm.size()) * kSlotsPerPair * (sizeof(Slot) + sizeof(uint64_t));
-  auto flags = NodeSharedMemory::create(comm, bytes, why_not);
+  const std::vector<int>& node_of_rank = comm.topology().node_of_rank;
+  const int node = node_of_rank[size_t(comm.rank())];
+  const auto node_ranks = size_t(std::count(node_of_rank.begin(), node_of_rank.end(), node));
+  const size_t bytes = node_ranks * kSlotsPerPair * (sizeof(Slot) + sizeof(uint64_t));
+  auto flags = NodeSharedMemory::create_on_each_node(comm, bytes, why_not);
   if (!flags) return nullptr;
-  return std::unique_ptr<PeerMemory>(new PeerMemory(comm.rank(), comm.size(), std::move(flags)));
+  return std::unique_ptr<PeerMemory>(new PeerMemory(comm.rank(), std::move(flags)));
 }
 
 std::shared_ptr<std::byte> PeerMemory::allocate(Comm& comm, size_t bytes, std::string* why_not) {
-  std::shared_ptr<NodeSharedMemory> block = NodeSharedMemory::create(comm, bytes, why_not);
+  std::shared_ptr<NodeSharedMemory> block = NodeSharedMemory::create_on_each_node(comm, bytes, why_not);
   if (!block) return nullptr;
   blocks_.push_back(block);
   return std::shared_ptr<std::byte>(block, block->segment(rank_));
@@ -190,7 +194,7 @@ void PeerMemory::reserve_staging(Comm& comm, size_t bytes) {
   reclaim_lingering();  // every rank is here: their reads of earlier calls are done
   if (!staging_in_use_.empty()) throw Error("the staging area for peer reads grows while a call uses it");
   std::string why_not;
-  std::shared_ptr<NodeSharedMemory> staging = NodeSharedMemory::create(comm, needed, &why_not);
+  std::shared_ptr<NodeSharedMemory> staging = NodeSharedMemory::create_on_each_node(comm, needed, &why_not);
   if (!staging) throw Error("cannot map " + std::to_string(needed) + " bytes of staging for peer reads: " + why_not);
   staging_ = std::move(staging);
   staging_block_ = blocks_.size();
@@ -241,7 +245,7 @@ void PeerMemory::give_back_staging(size_t offset) {
 
 RequestPtr PeerMemory::expose(int reader, uint32_t tag, uint64_t sequence, const void* region, size_t bytes,
                               TrafficMeter& traffic) {
-  if (reader < 0 || reader >= ranks_ || reader == rank_ || tag >= kPeerReadTags)
+  if (!addresses(reader) || tag >= kPeerReadTags)
     throw Error("rank " + std::to_string(rank_) + " cannot expose memory to rank " + std::to_string(reader) +
                 " under tag " + std::to_string(tag));
   return std::make_unique<ExposeRequest>(*this, reader, slot(rank_, reader, tag, sequence),
@@ -250,7 +254,7 @@ RequestPtr PeerMemory::expose(int reader, uint32_t tag, uint64_t sequence, const
 
 RequestPtr PeerMemory::read(int owner, uint32_t tag, uint64_t sequence, size_t bytes,
                             std::function<void(const std::byte*)> consume, TrafficMeter& traffic) {
-  if (owner < 0 || owner >= ranks_ || owner == rank_ || tag >= kPeerReadTags)
+  if (!addresses(owner) || tag >= kPeerReadTags)
     throw Error("rank " + std::to_string(rank_) + " cannot read memory of rank " + std::to_string(owner) +
                 " under tag " + std::to_string(tag));
   auto request = std::make_unique<ReadRequest>(*this, owner, slot(owner, rank_, tag, sequence),
