@@ -464,18 +464,19 @@ TEST_F(CliTest, WrongElementsAndASlowRunFailWithStatusOne) {
 TEST_F(CliTest, RecordsCarryTheRunsIdentity) {
   for (int run_index = 0; run_index < 2; ++run_index) {
     const RunResult result = run("UCX_RNDV_THRESH=8192 CCLAB_TOKEN=secret-secret-secret " + kCclab +
-                                 " bench allreduce -n 2 -b 8 -e 64 -f 8 --iters 1 -w 0 --profile " + fitted_profile() +
-                                 " --json " + json());
+                                 " bench allreduce -n 2 -b 8 -e 64 -f 8 --iters 1 -w 0 --impl ring,direct --profile " +
+                                 fitted_profile() + " --json " + json());
     ASSERT_EQ(result.status, 0) << result.output;
   }
   const auto records = read_results(json());
-  ASSERT_EQ(records.size(), 2u * (1 + 2 * 8 + 1));  // profile, 2 sizes x 8 algorithms, summary; twice
+  constexpr size_t kPerRun = 1 + 2 * 2 + 1;  // profile, 2 sizes x 2 implementations, summary
+  ASSERT_EQ(records.size(), 2 * kPerRun);
   EXPECT_EQ(records.front()["kind"], "profile");
-  EXPECT_EQ(records[17]["kind"], "summary");
+  EXPECT_EQ(records[kPerRun - 1]["kind"], "summary");
   EXPECT_NE(records.front()["run_id"], records.back()["run_id"]);
   for (size_t i = 0; i < records.size(); ++i) {
     const nlohmann::json& record = records[i];
-    EXPECT_EQ(record["run_id"], records[i < 18 ? 0 : 18]["run_id"]);
+    EXPECT_EQ(record["run_id"], records[i < kPerRun ? 0 : kPerRun]["run_id"]);
     EXPECT_EQ(record["run_id"].get<std::string>().size(), 16u);
     EXPECT_EQ(record["start_time"].get<std::string>().size(), std::string("2026-12-05T14:07:55Z").size());
     EXPECT_EQ(record["hosts"].size(), 2u);

@@ -1,6 +1,6 @@
 // The simulator proves the rooted algorithms (broadcast binomial, chain, scatter_allgather;
 // reduce binomial) for 1..64 ranks and several roots, and the hierarchical allreduces (hier_rab,
-// hier_rail) for equal, unequal and interleaved nodes: every element count that stresses the
+// hier_rail, hier_direct) for equal, unequal and interleaved nodes: every element count that stresses the
 // index math, in and out of place, with segments small enough that every pipeline is deep.
 #include <gtest/gtest.h>
 
@@ -61,7 +61,7 @@ CollectiveArgs small_segments(Collective collective, size_t count, bool inplace,
 }
 
 const std::vector<std::string> kBroadcasts = {"binomial", "chain", "scatter_allgather"};
-const std::vector<std::string> kHierarchical = {"hier_rab", "hier_rail"};
+const std::vector<std::string> kHierarchical = {"hier_rab", "hier_rail", "hier_direct"};
 
 TEST(RootedSimulator, BroadcastsForEveryRankCountRootAndCount) {
   for (const std::string& name : kBroadcasts) {
@@ -114,7 +114,8 @@ TEST(RootedSimulator, SchedulesAreTheSameForEveryOp) {
   const std::vector<std::pair<Collective, std::string>> algorithms = {
       {Collective::broadcast, "binomial"},          {Collective::broadcast, "chain"},
       {Collective::broadcast, "scatter_allgather"}, {Collective::reduce, "binomial"},
-      {Collective::allreduce, "hier_rab"},          {Collective::allreduce, "hier_rail"}};
+      {Collective::allreduce, "hier_rab"},          {Collective::allreduce, "hier_rail"},
+      {Collective::allreduce, "hier_direct"}};
   for (const auto& [collective, name] : algorithms) {
     CollectiveArgs args = small_segments(collective, 29, false, 1);
     for (int rank = 0; rank < topology.ranks(); ++rank) {
@@ -179,6 +180,8 @@ TEST(RootedSimulator, TagsAreUniquePerPeerAndDirection) {
       {Collective::allreduce, "hier_rab", nodes_of({3, 1, 2, 4}, true)},
       {Collective::allreduce, "hier_rail", nodes_of({3, 1, 2, 4}, true)},
       {Collective::allreduce, "hier_rail", nodes_of({4, 4, 4}, false)},
+      {Collective::allreduce, "hier_direct", nodes_of({3, 1, 2, 4}, true)},
+      {Collective::allreduce, "hier_direct", nodes_of({4, 4, 4}, false)},
   };
   for (const Case& c : cases) {
     const CollectiveArgs args = small_segments(c.collective, 257, false, 5);
@@ -256,7 +259,8 @@ TEST(RootedTraffic, ScatterAllgatherReceivesEachElementOnce) {
 // Per rank, with k ranks per node and N nodes:
 //   hier_rab:  a leader 2(N-1)/N·count between nodes + count per intra-node tree child,
 //              a non-leader count (plus count per child it forwards the broadcast to);
-//   hier_rail: 2(k-1)/k·count inside the node + 2(N-1)/N·count/k between nodes.
+//   hier_rail, hier_direct: 2(k-1)/k·count inside the node (sent or read by peers)
+//              + 2(N-1)/N·count/k between nodes.
 TEST(HierarchicalTraffic, MatchesTheFormulasForEqualNodes) {
   const Algorithm* rab = find_algorithm(Collective::allreduce, "hier_rab");
   const Algorithm* rail = find_algorithm(Collective::allreduce, "hier_rail");
@@ -276,9 +280,13 @@ TEST(HierarchicalTraffic, MatchesTheFormulasForEqualNodes) {
     if (per_node > 1) {
       EXPECT_EQ(rab_result.elements_sent[per_node - 1], count);  // the last local rank is a leaf
     }
+    const SimulationResult direct_result =
+        simulate(*find_algorithm(Collective::allreduce, "hier_direct"), topology, args, {.check_dependencies = false});
+    ASSERT_TRUE(direct_result.correct) << direct_result.error;
     for (size_t rank = 0; rank < nodes * per_node; ++rank)
-      EXPECT_EQ(rail_result.elements_sent[rank], 2 * (per_node - 1) * count / per_node + between_nodes / per_node)
-          << nodes << "x" << per_node << " rank " << rank;
+      for (const SimulationResult* result : {&rail_result, &direct_result})
+        EXPECT_EQ(result->elements_sent[rank], 2 * (per_node - 1) * count / per_node + between_nodes / per_node)
+            << nodes << "x" << per_node << " rank " << rank;
   }
 }
 
@@ -320,7 +328,8 @@ TEST(HierarchicalTraffic, InterNodeVolumePerRank) {
   }
 }
 
-// The stages pipeline: the intra-node reduction of a slice (its receives into scratch) never
+// The stages pipeline: the intra-node reduction of a slice (its receives into scratch, or its
+// reductions of a peer's memory read in place) never
 // waits, even indirectly, for a step that talks to another node, so it runs while earlier slices
 // are still crossing between nodes.
 TEST(HierarchicalSimulator, IntraNodeReductionNeverWaitsForTheNetwork) {
@@ -341,12 +350,15 @@ TEST(HierarchicalSimulator, IntraNodeReductionNeverWaitsForTheNetwork) {
         const Step& step = schedule.steps[i];
         for (uint32_t dep : step.deps)
           if (waits_for_network[dep] || other_node(schedule.steps[dep])) waits_for_network[i] = true;
-        if (step.kind == StepKind::recv && step.target.buffer == BufferKind::scratch && !other_node(step)) {
+        const bool reduces_a_peers_data =
+            (step.kind == StepKind::recv && step.target.buffer == BufferKind::scratch) ||
+            step.kind == StepKind::read_reduce;
+        if (reduces_a_peers_data && !other_node(step)) {
           ++intra_node_reductions;
           EXPECT_FALSE(waits_for_network[i]) << name << " rank " << rank << " step " << i;
         }
       }
-      if (name == "hier_rail" || rank == 0) {
+      if (name != "hier_rab" || rank == 0) {
         EXPECT_GT(intra_node_reductions, 0u) << name << " rank " << rank;
       }
     }

@@ -91,6 +91,7 @@ Schedule build_allgather_ring(const Topology& topology, int rank, const Collecti
 Schedule build_allgather_recursive_doubling(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_allreduce_hier_rab(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_allreduce_hier_rail(const Topology& topology, int rank, const CollectiveArgs& args);
+Schedule build_allreduce_hier_direct(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_broadcast_binomial(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_broadcast_chain(const Topology& topology, int rank, const CollectiveArgs& args);
 Schedule build_broadcast_scatter_allgather(const Topology& topology, int rank, const CollectiveArgs& args);
