@@ -23,6 +23,7 @@
 
 #include "algorithms/direct_reads.h"
 #include "algorithms/fragments.h"
+#include "algorithms/rails.h"
 #include "algorithms/regions.h"
 #include "patterns/hierarchy.h"
 #include "patterns/message_segments.h"
@@ -62,16 +63,9 @@ Schedule build_allreduce_hier_direct(const Topology& topology, int rank, const C
     reduce_from_every_peer(writer, node_group, reduction_tag(slice), region_of(BufferKind::input, chunk(local_index)),
                            region_of(BufferKind::output, chunk(local_index)), /*finalize=*/nodes == 1);
 
-    const std::vector<RailPiece> pieces = rail_pieces(span, node_sizes, owned_by_chunk_index);
-    for (size_t piece = 0; piece < pieces.size() && nodes > 1; ++piece) {
-      if (pieces[piece].owner[size_t(node)] != local_index) continue;
-      Group rail{{}, node};
-      for (int n = 0; n < nodes; ++n) rail.members.push_back(layout.members(n)[size_t(pieces[piece].owner[size_t(n)])]);
-      const auto piece_tag =
-          uint32_t(kPeerReadTags + (slice * max_rail_pieces(node_sizes) + piece) * rail_tags_per_piece);
-      ring_reduce_scatter(writer, rail, pieces[piece].span, chunk_holder, /*finalize=*/true, rail_slots, piece_tag);
-      ring_allgather(writer, rail, pieces[piece].span, piece_tag + uint32_t(ring_tags(nodes)));
-    }
+    const auto first_rail_tag = uint32_t(kPeerReadTags + slice * rail_tags_per_slice);
+    allreduce_rails(writer, layout, rank, rail_pieces(span, node_sizes, owned_by_chunk_index), chunk_holder,
+                    rail_slots, first_rail_tag);
 
     const Region own_result = region_of(BufferKind::output, chunk(local_index));
     expose_to_every_peer(writer, node_group, result_tag(slice), [&](int) { return own_result; });

@@ -29,6 +29,7 @@
 // Per rank on a node of k ranks this sends 2(k-1)/k·count·w inside the node plus
 // 2(N-1)/N·count/k·w between nodes (exactly, up to chunk rounding).
 #include "algorithms/fragments.h"
+#include "algorithms/rails.h"
 #include "cclab/algorithm.h"
 #include "patterns/hierarchy.h"
 #include "patterns/message_segments.h"
@@ -69,15 +70,7 @@ Schedule build_allreduce_hier_rail(const Topology& topology, int rank, const Col
     const uint32_t allgather_tag = first_rail_tag + uint32_t(max_rail_pieces(node_sizes) * rail_tags_per_piece);
 
     ring_reduce_scatter(writer, node_group, span, BufferKind::input, /*finalize=*/nodes == 1, node_slots, first_tag);
-    const std::vector<RailPiece> pieces = rail_pieces(span, node_sizes);
-    for (size_t piece = 0; piece < pieces.size(); ++piece) {
-      if (pieces[piece].owner[size_t(node)] != local_index) continue;
-      Group rail{{}, node};
-      for (int n = 0; n < nodes; ++n) rail.members.push_back(layout.members(n)[size_t(pieces[piece].owner[size_t(n)])]);
-      const uint32_t piece_tag = first_rail_tag + uint32_t(piece * rail_tags_per_piece);
-      ring_reduce_scatter(writer, rail, pieces[piece].span, chunk_holder, /*finalize=*/true, rail_slots, piece_tag);
-      ring_allgather(writer, rail, pieces[piece].span, piece_tag + uint32_t(ring_tags(nodes)));
-    }
+    allreduce_rails(writer, layout, rank, rail_pieces(span, node_sizes), chunk_holder, rail_slots, first_rail_tag);
     ring_allgather(writer, node_group, span, allgather_tag);
   }
   return std::move(writer).finish();
