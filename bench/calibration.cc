@@ -122,7 +122,7 @@ std::vector<P2pPoint> median_of_passes(const std::vector<std::vector<P2pPoint>>&
 int first_peer_of_rank0(const Comm& comm, bool same_node) {
   const Topology& topology = comm.topology();
   for (int r = 1; r < comm.size(); ++r)
-    if ((topology.node_of_rank[size_t(r)] == topology.node_of_rank[0]) == same_node) return r;
+    if (topology.same_node(r, 0) == same_node) return r;
   return -1;
 }
 
@@ -216,8 +216,7 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   const std::vector<P2pPoint> exchanged = median_of_passes(exchange_passes);
   // The kernel's footprint: its two arrays on every rank of rank 0's node.
   const Topology& topology = comm.topology();
-  const size_t node_ranks =
-      size_t(std::count(topology.node_of_rank.begin(), topology.node_of_rank.end(), topology.node_of_rank[0]));
+  const auto node_ranks = size_t(topology.ranks_on_node_of(0));
   std::vector<std::pair<size_t, double>> gamma_by_footprint;
   for (size_t i = 0; i < kernel_bytes.size(); ++i)
     gamma_by_footprint.emplace_back(2 * kernel_bytes[i] * node_ranks, summarize(gamma_passes[i]).median);

@@ -203,11 +203,7 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
   const size_t data_elements = options.inplace ? std::max(largest_counts.input, largest_counts.output)
                                                : largest_counts.input + largest_counts.output;
   const size_t per_rank = data_elements * element + scratch;
-  const int node = comm.topology().node_of_rank[size_t(rank)];
-  const size_t ranks_here =
-      memory->shared_by_node_ranks()
-          ? size_t(std::count(comm.topology().node_of_rank.begin(), comm.topology().node_of_rank.end(), node))
-          : 1;
+  const size_t ranks_here = memory->shared_by_node_ranks() ? size_t(comm.topology().ranks_on_node_of(rank)) : 1;
   const size_t available = memory->available_bytes();
   const bool fits = per_rank * ranks_here < available / 10 * 9;
   for (const std::string& verdict : comm.allgather(fits ? "ok" : "no"))

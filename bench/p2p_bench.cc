@@ -221,7 +221,7 @@ std::vector<P2pPoint> run_p2p_bench(Comm& comm, const P2pBenchOptions& options, 
       }
       record["from"] = first;
       record["to"] = second;
-      record["same_node"] = comm.topology().node_of_rank[size_t(first)] == comm.topology().node_of_rank[size_t(second)];
+      record["same_node"] = comm.topology().same_node(first, second);
       record["ranks"] = ranks;
       record["bytes"] = bytes;
       record["iters"] = options.iters;

@@ -25,6 +25,14 @@ std::optional<Collective> parse_collective(std::string_view text) {
 
 int Topology::nodes() const { return int(std::set<int>(node_of_rank.begin(), node_of_rank.end()).size()); }
 
+int Topology::ranks_on_node_of(int rank) const {
+  return int(std::count(node_of_rank.begin(), node_of_rank.end(), node_of_rank[size_t(rank)]));
+}
+
+Schedule reads_within_nodes(const Schedule& schedule, const Topology& topology, int rank) {
+  return through_transport(schedule, [&](int peer) { return topology.same_node(peer, rank); });
+}
+
 Topology Topology::single_node(int ranks) { return Topology{std::vector<int>(size_t(ranks), 0)}; }
 
 size_t CollectiveArgs::segment_elements() const {

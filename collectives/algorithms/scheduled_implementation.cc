@@ -8,12 +8,7 @@ ScheduledImplementation::ScheduledImplementation(const Algorithm& algorithm, Com
 
 Schedule ScheduledImplementation::schedule_for(int rank, const CollectiveArgs& args) const {
   Schedule schedule = algorithm_.build(comm_.topology(), rank, args);
-  if (!comm_.peer_memory()) return through_transport(schedule);
-  // Each node's ranks read each other's memory; reads between nodes go through the transport.
-  const std::vector<int>& node_of_rank = comm_.topology().node_of_rank;
-  return through_transport(schedule, [&](int peer) {
-    return peer >= 0 && size_t(peer) < node_of_rank.size() && node_of_rank[size_t(peer)] == node_of_rank[size_t(rank)];
-  });
+  return comm_.peer_memory() ? reads_within_nodes(schedule, comm_.topology(), rank) : through_transport(schedule);
 }
 
 void ScheduledImplementation::prepare(const CollectiveArgs& args) {

@@ -201,7 +201,7 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       const auto [from, to, tag] = key;
       // Within a node the receiving process copies the data itself (shared memory, CMA): the
       // transfer needs its core too, so it cannot overlap that rank's reductions.
-      const bool same_node = topology.node_of_rank[from] == topology.node_of_rank[to];
+      const bool same_node = topology.same_node(int(from), int(to));
       const double start =
           std::max({ready_at[from][posted.front()], ready_at[to][match->second.front()], clocks[from].send_free,
                     clocks[to].recv_free, same_node ? clocks[to].core_free : 0.0});
@@ -239,7 +239,7 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
     } else {
       const auto [from, to, tag] = best_key;
       const auto [send_step, recv_step] = take_first(sends[best_key], recvs[best_key]);
-      const bool same_node = topology.node_of_rank[from] == topology.node_of_rank[to];
+      const bool same_node = topology.same_node(int(from), int(to));
       const LinkCost& link = same_node ? costs.intra_node : costs.inter_node;
       const double bytes = double(schedules[from].steps[send_step].source.count) * element;
       const Region& source = schedules[from].steps[send_step].source;

@@ -139,7 +139,7 @@ std::shared_ptr<DeviceContext> open_device(Bootstrap& bootstrap, const Topology&
   const std::vector<int>& node_of_rank = topology.node_of_rank;
   const int node = node_of_rank[size_t(bootstrap.rank())];
   const int local_rank = int(std::count(node_of_rank.begin(), node_of_rank.begin() + bootstrap.rank(), node));
-  const int local_ranks = int(std::count(node_of_rank.begin(), node_of_rank.end(), node));
+  const int local_ranks = topology.ranks_on_node_of(bootstrap.rank());
   const int devices = cuda_device_count();
   if (local_ranks > devices)
     throw UsageError("--mem cuda: " + std::to_string(local_ranks) + " ranks on node " + std::to_string(node) + " but " +

@@ -88,7 +88,9 @@ Schedule through_transport(const Schedule& schedule, const std::function<bool(in
   for (uint32_t i = 0; i < schedule.steps.size(); ++i) renamed[i] = i;
   for (uint32_t i = 0; i < schedule.steps.size(); ++i) {
     Step& step = result.steps[i];
-    if (addressable && addressable(step.peer)) continue;
+    const bool peer_read =
+        step.kind == StepKind::expose || step.kind == StepKind::read || step.kind == StepKind::read_reduce;
+    if (!peer_read || (addressable && addressable(step.peer))) continue;
     if (step.kind == StepKind::expose) step.kind = StepKind::send;
     if (step.kind == StepKind::read) step.kind = StepKind::recv;
     if (step.kind != StepKind::read_reduce) continue;

@@ -120,9 +120,7 @@ TEST(DirectSimulator, SeveralNodesReadInsideANodeOnly) {
             const CollectiveArgs args = args_for(algorithm->collective, count, inplace, root);
             std::vector<Schedule> schedules;
             for (int r = 0; r < ranks; ++r)
-              schedules.push_back(through_transport(algorithm->build(topology, r, args), [&](int peer) {
-                return node_of_rank[size_t(peer)] == node_of_rank[size_t(r)];
-              }));
+              schedules.push_back(reads_within_nodes(algorithm->build(topology, r, args), topology, r));
             const SimulationResult result = simulate(topology, args, schedules);
             ASSERT_TRUE(result.correct) << algorithm->name << " " << collective_name(algorithm->collective) << ", "
                                         << ranks << " ranks, count " << count << ", root " << root

@@ -35,10 +35,12 @@ class DataParallel : public ParallelMode {
       // On one node the ranks read each other's gradients and parameters where they lie, instead of
       // copying them through the transport (sharded_gradient_buckets.h): the model's arrays are
       // registered with the Comm's PeerMemory and the groups run the direct collectives.
-      PeerMemory* peers = comm->topology().nodes() == 1 ? comm->peer_memory() : nullptr;
-      why_not_shared_ = comm->topology().nodes() == 1
-                            ? comm->why_no_peer_memory()
-                            : "the ranks are on " + std::to_string(comm->topology().nodes()) + " nodes";
+      // On several nodes most of the exchange would be messages anyway, and the transport path
+      // folds the peers' contributions into the update in one pass.
+      const int nodes = comm->topology().nodes();
+      PeerMemory* peers = nodes == 1 ? comm->peer_memory() : nullptr;
+      why_not_shared_ =
+          nodes == 1 ? comm->why_no_peer_memory() : "the ranks are on " + std::to_string(nodes) + " nodes";
       if (peers) {
         shared_ = peers->allocate(*comm, ShardedGradientBuckets::shared_bytes_per_rank(model_.parameters()),
                                   &why_not_shared_);

@@ -23,6 +23,9 @@ struct Topology {
   std::vector<int> node_of_rank;
   int ranks() const { return int(node_of_rank.size()); }
   int nodes() const;
+  bool same_node(int a, int b) const { return node_of_rank[size_t(a)] == node_of_rank[size_t(b)]; }
+  /// Ranks on `rank`'s node, itself included.
+  int ranks_on_node_of(int rank) const;
   /// One node holding `ranks` ranks.
   static Topology single_node(int ranks);
 };
@@ -71,10 +74,14 @@ struct Algorithm {
   Collective collective;
   std::string description;
   ScheduleBuilder build;
-  /// Its schedules read peers' memory within a node (expose, read steps): they run as written
-  /// where the Comm has PeerMemory, and through_transport() elsewhere.
+  /// Its schedules read peers' memory within a node (expose, read steps): they run as
+  /// reads_within_nodes() has them where the Comm has PeerMemory, and through_transport() elsewhere.
   bool reads_peers = false;
 };
+
+/// Rank `rank`'s schedule as it runs where each node's ranks can read each other's memory: its
+/// peer reads between ranks of different nodes carried by the transport, the others left reads.
+Schedule reads_within_nodes(const Schedule& schedule, const Topology& topology, int rank);
 
 /// Every hand-written algorithm this build has.
 const std::vector<Algorithm>& algorithm_registry();

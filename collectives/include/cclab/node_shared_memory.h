@@ -9,6 +9,7 @@
 // with DESIGN 3.7.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -49,8 +50,11 @@ class NodeSharedMemory {
   size_t segment_bytes() const { return segment_bytes_; }
 
  private:
-  NodeSharedMemory(std::byte* base, size_t segment_bytes, std::vector<int> slot_of_rank, int ranks)
-      : base_(base), segment_bytes_(segment_bytes), slot_of_rank_(std::move(slot_of_rank)), ranks_(ranks) {}
+  NodeSharedMemory(std::byte* base, size_t segment_bytes, std::vector<int> slot_of_rank)
+      : base_(base),
+        segment_bytes_(segment_bytes),
+        slot_of_rank_(std::move(slot_of_rank)),
+        ranks_(int(std::count_if(slot_of_rank_.begin(), slot_of_rank_.end(), [](int slot) { return slot >= 0; }))) {}
   std::byte* base_;
   size_t segment_bytes_;
   std::vector<int> slot_of_rank_;  // a rank's segment number on this node, -1 for other nodes' ranks

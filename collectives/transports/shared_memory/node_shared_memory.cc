@@ -101,7 +101,7 @@ std::unique_ptr<NodeSharedMemory> NodeSharedMemory::create_on_each_node(Comm& co
     return nullptr;
   }
   return std::unique_ptr<NodeSharedMemory>(
-      new NodeSharedMemory(static_cast<std::byte*>(mapped), segment_bytes, std::move(slot_of_rank), ranks));
+      new NodeSharedMemory(static_cast<std::byte*>(mapped), segment_bytes, std::move(slot_of_rank)));
 }
 
 NodeSharedMemory::~NodeSharedMemory() { ::munmap(base_, segment_bytes_ * size_t(ranks_)); }

@@ -171,9 +171,7 @@ PeerMemory::PeerMemory(int rank, std::unique_ptr<NodeSharedMemory> flags) : rank
 PeerMemory::~PeerMemory() = default;
 
 std::unique_ptr<PeerMemory> PeerMemory::create(Comm& comm, std::string* why_not) {
-  const std::vector<int>& node_of_rank = comm.topology().node_of_rank;
-  const int node = node_of_rank[size_t(comm.rank())];
-  const auto node_ranks = size_t(std::count(node_of_rank.begin(), node_of_rank.end(), node));
+  const auto node_ranks = size_t(comm.topology().ranks_on_node_of(comm.rank()));
   const size_t bytes = node_ranks * kSlotsPerPair * (sizeof(Slot) + sizeof(uint64_t));
   auto flags = NodeSharedMemory::create_on_each_node(comm, bytes, why_not);
   if (!flags) return nullptr;
