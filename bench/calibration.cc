@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cclab/error.h"
+#include "cclab/host_buffer.h"
 #include "cclab/reduce.h"
 #include "p2p_bench.h"
 #include "statistics.h"
@@ -97,6 +98,58 @@ SharingCosts measure_sharing_costs(Comm& comm, int peer, size_t bytes, int round
   };
   return {extra(shared_us, private_us), extra(dirty_us, clean_us)};
 }
+
+// Tags of the host-port measurement.
+constexpr uint64_t kHostPortSequence = 0xFFFFE1;
+
+// What a host's ports carry at once, one way, in microseconds per byte: every rank of rank 0's node
+// sends `bytes` to the rank of the same index on `far_rank`'s node (as many pairs as the smaller
+// node has ranks), all pairs at once, `rounds` times after one untimed round; the ports then carry
+// pairs x rounds x bytes in the slowest pair's time. One pair alone is what one flow gets. Every
+// rank returns rank 0's figure.
+double measure_host_port_us_per_byte(Comm& comm, int far_rank, size_t bytes, int rounds, double timeout_s) {
+  const Topology& topology = comm.topology();
+  std::vector<int> near, far;
+  for (int r = 0; r < comm.size(); ++r) {
+    if (topology.same_node(r, 0)) near.push_back(r);
+    if (topology.same_node(r, far_rank)) far.push_back(r);
+  }
+  const size_t pairs = std::min(near.size(), far.size());
+  int partner = -1;
+  bool sender = false;
+  for (size_t i = 0; i < pairs; ++i) {
+    if (comm.rank() == near[i]) partner = far[i], sender = true;
+    if (comm.rank() == far[i]) partner = near[i];
+  }
+  HostBuffer buffer(partner >= 0 ? bytes : 1, 1);
+  auto transfer = [&](int round) {
+    Transport& transport = comm.transport();
+    const uint64_t tag = message_tag(kHostPortSequence, uint64_t(round));
+    RequestPtr request = sender ? transport.send(partner, buffer.data(), bytes, tag)
+                                : transport.recv(partner, buffer.data(), bytes, tag);
+    transport.wait(*request, Deadline::after(timeout_s));
+  };
+  if (partner >= 0) transfer(0);
+  comm.barrier();
+  double elapsed_us = 0;
+  if (partner >= 0) {
+    const auto start = Clock::now();
+    for (int round = 1; round <= rounds; ++round) transfer(round);
+    elapsed_us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+  }
+  double slowest_us = 0;
+  for (const std::string& packed : comm.allgather(std::string(reinterpret_cast<const char*>(&elapsed_us),
+                                                              sizeof elapsed_us))) {
+    double time = 0;
+    std::memcpy(&time, packed.data(), sizeof time);
+    slowest_us = std::max(slowest_us, time);
+  }
+  return slowest_us / (double(pairs) * double(rounds) * double(bytes));
+}
+
+// The host-port measurement: messages well past any protocol switch, a few rounds.
+constexpr size_t kHostPortBytes = size_t{4} << 20;
+constexpr int kHostPortRounds = 5;
 
 // The cached regime's sharing costs: blocks well inside the caches, enough rounds for a median.
 constexpr size_t kCachedSharingBytes = size_t{512} << 10;
@@ -194,6 +247,8 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   exchange.iters = 3;
   exchange.warmup = 1;
   exchange.warmup_bytes = size_t{32} << 20;
+  // The memory regimes are the node's: with a same-node peer, only it (the link between nodes is timed apart).
+  if (intra_peer > 0) exchange.pairs = {{0, intra_peer}};
   // The streaming side runs in passes spread over time, and each figure keeps the median of its
   // passes: what the machine gives a core that streams changes every few seconds (the VM's cores
   // move between dies, neighbours use the memory), so one pass can land in a slow moment.
@@ -241,10 +296,18 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
     profile.streaming.dirty_read_us_per_byte = streaming.dirty_read_us_per_byte;
   }
 
+  if (inter_peer > 0)
+    profile.host_ports.us_per_byte =
+        measure_host_port_us_per_byte(comm, inter_peer, kHostPortBytes, kHostPortRounds, options.timeout_s);
+
   std::string shared;
   if (comm.rank() == 0) {
     auto link = [&](int peer) {
       LinkCost cached = fit_pair(points, 0, peer, own_path_bytes(comm.transport())), stream = cached;
+      // Between nodes the network sets the rate, one direction apart from the other, as the
+      // ping-pong measures it: an exchange with one peer both ways at once measures that peer's
+      // host as well (over TCP on a shared core, at times half the rate either way alone).
+      if (!comm.topology().same_node(0, peer)) return std::pair{cached, stream};
       // The sweep's smallest exchange is cached, its largest streams: they set the beta of the
       // largest messages' line, and the streaming regime's betas.
       const P2pPoint *smallest = nullptr, *largest = nullptr;

@@ -29,8 +29,9 @@ struct CalibrationOptions {
 /// the kernels alone on small buffers and on every rank at once on large ones; the reduction on
 /// every rank at once over arrays growing by sqrt 2 gives the kernels' own curve (the streaming
 /// figures: each the median of three passes over time); the sharing costs
-/// from two ranks of a node reducing into blocks they then exchange. Every rank returns rank 0's
-/// profile.
+/// from two ranks of a node reducing into blocks they then exchange; the host ports from every rank
+/// of rank 0's node exchanging with a rank of another node at once (ports: 1; a host with a NIC per
+/// rail can say so in the file). Every rank returns rank 0's profile.
 CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options);
 
 /// Keeps the cached regime's sharing costs current through a sweep. A VM's cores move between dies

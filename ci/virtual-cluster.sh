@@ -296,9 +296,14 @@ cmd_launch() {
   }
   trap 'stop_ranks INT; sleep 2; stop_ranks KILL; exit 130' INT
   trap 'stop_ranks TERM; sleep 2; stop_ranks KILL; exit 143' TERM HUP
+  # Every host has all of this machine's cores, so ranks share a core with ranks of other hosts as
+  # well: with more ranks in all than cores, each is told the machine's count and yields while it
+  # waits (a rank spinning on one host would starve the ranks of the others).
+  local local_size=$PER_HOST
+  [ "$world" -le "$(nproc)" ] || local_size=$world
   local rank
   for ((rank = 0; rank < world; ++rank)); do
-    CCLAB_RANK=$rank CCLAB_WORLD_SIZE=$world CCLAB_LOCAL_SIZE=$PER_HOST CCLAB_TOKEN=$token \
+    CCLAB_RANK=$rank CCLAB_WORLD_SIZE=$world CCLAB_LOCAL_SIZE=$local_size CCLAB_TOKEN=$token \
       CCLAB_STORE=h0:$STORE_PORT CCLAB_STORE_BIND_ADDR=$SUBNET.1 \
       setsid nsenter --target "$(host_pid $((rank / PER_HOST)))" --net --uts --ipc --pid --mount --wd="$PWD" \
       -- "${JOB_COMMAND[@]}" </dev/null &

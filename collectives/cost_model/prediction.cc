@@ -114,6 +114,16 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
     double core_free = 0, send_free = 0, recv_free = 0;
   };
   std::vector<RankClock> clocks(ranks);
+  // Each host's ports, per direction: when each is next free. A rank's port follows its index on its node.
+  const int host_ports = std::max(1, profile.host_ports.ports);
+  std::vector<size_t> port_of_rank(ranks);
+  std::map<int, std::pair<size_t, int>> nodes_seen;  // node -> (its first port, its ranks seen so far)
+  for (size_t r = 0; r < ranks; ++r) {
+    auto& [first_port, seen] =
+        nodes_seen.try_emplace(topology.node_of_rank.at(r), nodes_seen.size() * size_t(host_ports), 0).first->second;
+    port_of_rank[r] = first_port + size_t(seen++ % host_ports);
+  }
+  std::vector<double> port_send_free(nodes_seen.size() * size_t(host_ports)), port_recv_free(port_send_free.size());
   std::vector<SharedMemory> shared;
   for (size_t r = 0; r < ranks; ++r) shared.emplace_back(schedules[r], topology, r, args.inplace);
   auto shared_write_us = [&](size_t r, const Region& target) {
@@ -243,9 +253,16 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       const LinkCost& link = same_node ? costs.intra_node : costs.inter_node;
       const double bytes = double(schedules[from].steps[send_step].source.count) * element;
       const Region& source = schedules[from].steps[send_step].source;
-      const double end =
-          best_start + link.time_us(bytes) + (same_node ? dirty_read_us(from, source) : 0.0) +
-          shared_write_us(to, schedules[to].steps[recv_step].target);
+      double end = best_start + link.time_us(bytes) + (same_node ? dirty_read_us(from, source) : 0.0) +
+                   shared_write_us(to, schedules[to].steps[recv_step].target);
+      if (!same_node && profile.host_ports.us_per_byte > 0) {
+        double& leaving = port_send_free[port_of_rank[from]];
+        double& arriving = port_recv_free[port_of_rank[to]];
+        const double bytes_through =
+            std::max({best_start, leaving, arriving}) + profile.host_ports.port_us_per_byte() * bytes;
+        leaving = arriving = bytes_through;
+        end = std::max(end, bytes_through + link.latency_us(bytes));
+      }
       clocks[from].send_free = end;
       clocks[to].recv_free = end;
       if (same_node) clocks[to].core_free = end;

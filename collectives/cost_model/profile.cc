@@ -76,6 +76,7 @@ std::string profile_to_json(const CostProfile& profile) {
                         {"wire", {{"intra", level(profile.wire.intra)}, {"inter", level(profile.wire.inter)}}},
                         {"streaming_curve", profile.streaming_curve.points},
                         {"kernel_streaming_curve", profile.kernel_streaming_curve.points},
+                        {"host_ports", {{"ports", profile.host_ports.ports}, {"us_per_byte", profile.host_ports.us_per_byte}}},
                         {"cached", regime(profile.cached)},
                         {"streaming", regime(profile.streaming)}}
       .dump(2);
@@ -88,6 +89,7 @@ namespace {
 constexpr size_t kMostCurvePoints = 256;
 constexpr size_t kLargestProfileBytes = size_t{1} << 20;
 constexpr size_t kLargestProtocolBytes = size_t{1} << 40;
+constexpr int kMostHostPorts = 64;
 
 // A count of bytes as the writer writes one: a whole number of at least 0. nlohmann's conversion of
 // any other number (1e300, -1.5) to size_t is undefined behaviour.
@@ -167,6 +169,18 @@ CostProfile profile_from_json(const std::string& text) {
   profile.kernel_streaming_curve = curve_value(json, "kernel_streaming_curve");
   profile.cached = regime(json.at("cached"));
   profile.streaming = regime(json.at("streaming"));
+  // Profiles fitted before the ports were measured: one port per host, as fast as one flow.
+  profile.host_ports = {1, profile.cached.inter_node.large_message_beta()};
+  if (json.contains("host_ports")) {
+    const nlohmann::json& ports = json.at("host_ports");
+    if (!ports.is_object() || !ports.contains("ports") || !ports.at("ports").is_number_integer())
+      throw UsageError("host_ports is not an object of ports (a whole number) and us_per_byte");
+    const int64_t count = ports.at("ports").get<int64_t>();
+    if (count < 1 || count > kMostHostPorts)
+      throw UsageError("host_ports.ports is " + std::to_string(count) + " (1 to " + std::to_string(kMostHostPorts) +
+                       " expected)");
+    profile.host_ports = {int(count), cost_value(ports, "us_per_byte")};
+  }
   return profile;
 }
 
@@ -202,15 +216,23 @@ std::string describe_break(const LinkCost& link) {
   return text;
 }
 
+// ", host ports 1 x 0.12 GB/s" where the ports limit what a host's flows move at once, else "".
+std::string describe_host_ports(const HostPorts& ports) {
+  if (ports.us_per_byte <= 0) return "";
+  char text[96];
+  std::snprintf(text, sizeof(text), ", host ports %d x %.2f GB/s", ports.ports, gbps(ports.us_per_byte));
+  return text;
+}
+
 }  // namespace
 
 std::string describe_profile(const CostProfile& p) {
   const LinkCost &intra = p.cached.intra_node, &inter = p.cached.inter_node;
   char line[512];
-  std::snprintf(line, sizeof(line), "intra-node alpha %.2f us, %.2f GB/s%s; inter-node alpha %.2f us, %.2f GB/s%s; "
+  std::snprintf(line, sizeof(line), "intra-node alpha %.2f us, %.2f GB/s%s; inter-node alpha %.2f us, %.2f GB/s%s%s; "
                 "reduce %.2f GB/s (%s)", intra.alpha_us, gbps(intra.beta_us_per_byte), describe_break(intra).c_str(),
                 inter.alpha_us, gbps(inter.beta_us_per_byte), describe_break(inter).c_str(),
-                gbps(p.cached.gamma_us_per_byte), p.transport.c_str());
+                describe_host_ports(p.host_ports).c_str(), gbps(p.cached.gamma_us_per_byte), p.transport.c_str());
   return line;
 }
 
@@ -230,13 +252,14 @@ std::string describe_profile_in_full(const CostProfile& p) {
   const std::string curve = describe_curve(p.streaming_curve), kernel_curve = describe_curve(p.kernel_streaming_curve);
   std::snprintf(line, sizeof(line),
                 "intra-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; "
-                "inter-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming; reduce %.2f / %.2f GB/s; "
+                "inter-node alpha %.2f us, %.2f GB/s%s cached, %.2f GB/s streaming%s; reduce %.2f / %.2f GB/s; "
                 "writing what a peer read +%.2f / %.2f ns/B, reading what a peer wrote +%.2f / %.2f ns/B; "
                 "streaming share by node footprint: transfers %s, reductions %s (%s)",
                 intra.alpha_us, gbps(intra.beta_us_per_byte), protocol.c_str(),
                 gbps(p.streaming.intra_node.beta_us_per_byte), p.cached.inter_node.alpha_us,
                 gbps(p.cached.inter_node.beta_us_per_byte), inter_protocol.c_str(),
-                gbps(p.streaming.inter_node.beta_us_per_byte), gbps(p.cached.gamma_us_per_byte),
+                gbps(p.streaming.inter_node.beta_us_per_byte), describe_host_ports(p.host_ports).c_str(),
+                gbps(p.cached.gamma_us_per_byte),
                 gbps(p.streaming.gamma_us_per_byte), p.cached.shared_write_us_per_byte * 1e3,
                 p.streaming.shared_write_us_per_byte * 1e3, p.cached.dirty_read_us_per_byte * 1e3,
                 p.streaming.dirty_read_us_per_byte * 1e3, curve.c_str(), kernel_curve.c_str(), p.transport.c_str());

@@ -126,6 +126,48 @@ TEST(CostModel, SharingMemoryWithANodePeerCostsWhereTheScheduleSharesIt) {
   EXPECT_NEAR(predict_time_us(ring, two_nodes, args, sharing), predict_time_us(ring, two_nodes, args, plain), 1e-9);
 }
 
+// Two ranks of host 0 send to two ranks of host 1 at once (rank r to rank r + 2).
+double predicted_two_flows_us(const CostProfile& profile, size_t bytes) {
+  CollectiveArgs args;
+  args.dtype = DataType::u8;
+  args.count = bytes;
+  std::vector<Schedule> schedules(4);
+  for (int r : {0, 1}) {
+    schedules[size_t(r)].send(r + 2, 0, {BufferKind::input, 0, bytes});
+    schedules[size_t(r) + 2].recv(r, 0, {BufferKind::output, 0, bytes});
+  }
+  return predict_time_us(Topology{{0, 0, 1, 1}}, args, schedules, profile);
+}
+
+TEST(CostModel, FlowsBetweenHostsShareTheHostsPorts) {
+  CostProfile profile = example_profile();
+  const size_t bytes = size_t{1} << 20;
+  const LinkCost& link = profile.cached.inter_node;
+  const double one_flow = link.time_us(double(bytes));
+  // No port limit: each flow runs as if alone.
+  EXPECT_NEAR(predicted_two_flows_us(profile, bytes), one_flow, 1e-6);
+  // One port as fast as a flow: the second flow's bytes wait for the first's.
+  profile.host_ports = {1, link.beta_us_per_byte};
+  EXPECT_NEAR(predicted_two_flows_us(profile, bytes), link.alpha_us + 2 * link.beta_us_per_byte * double(bytes), 1e-6);
+  // A port twice as fast carries both at a flow's own speed; so do two ports, one per rank, each as fast as a flow.
+  profile.host_ports = {1, link.beta_us_per_byte / 2};
+  EXPECT_NEAR(predicted_two_flows_us(profile, bytes), one_flow, 1e-6);
+  profile.host_ports = {2, link.beta_us_per_byte / 2};
+  EXPECT_NEAR(predicted_two_flows_us(profile, bytes), one_flow, 1e-6);
+  // hier_rail's two rails cross one port on 2 x 2: with it, the model no longer gives them a link each.
+  const Algorithm& rails = *find_algorithm(Collective::allreduce, "hier_rail");
+  CollectiveArgs args;
+  args.count = size_t{4} << 20;
+  const Topology two_by_two{{0, 0, 1, 1}};
+  CostProfile one_port = example_profile(), port_per_rail = one_port;
+  one_port.host_ports = {1, link.beta_us_per_byte};
+  port_per_rail.host_ports = {2, link.beta_us_per_byte / 2};
+  EXPECT_GT(predict_time_us(rails, two_by_two, args, one_port),
+            1.3 * predict_time_us(rails, two_by_two, args, port_per_rail));
+  EXPECT_NEAR(predict_time_us(rails, two_by_two, args, port_per_rail),
+              predict_time_us(rails, two_by_two, args, example_profile()), 1e-6);
+}
+
 TEST(CostModel, StreamingFractionFollowsTheMeasuredCurve) {
   const StreamingCurve curve{{{size_t{8} << 20, 0.0}, {size_t{16} << 20, 0.25}, {size_t{64} << 20, 1.0}}};
   EXPECT_EQ(curve.fraction(0), 0.0);
@@ -218,6 +260,18 @@ TEST(CostModel, ProfileReadsBackItsByteCountsAndRefusesOtherNumbers) {
     bad["cached"]["intra_node"]["protocol_bytes"] = nlohmann::json::parse(bytes);
     EXPECT_THROW(profile_from_json(bad.dump()), UsageError) << bytes;
   }
+  EXPECT_EQ(read.host_ports.ports, written.host_ports.ports);
+  for (const char* ports : {"0", "65", "1.5", "\"2\"", "{}"}) {
+    nlohmann::json bad = profile;
+    bad["host_ports"]["ports"] = nlohmann::json::parse(ports);
+    EXPECT_THROW(profile_from_json(bad.dump()), UsageError) << ports;
+  }
+  // A profile fitted before the ports were measured: one port per host, as fast as one flow.
+  nlohmann::json older = profile;
+  older.erase("host_ports");
+  const CostProfile defaulted = profile_from_json(older.dump());
+  EXPECT_EQ(defaulted.host_ports.ports, 1);
+  EXPECT_EQ(defaulted.host_ports.us_per_byte, written.cached.inter_node.beta_us_per_byte);
   nlohmann::json not_a_point = profile;
   not_a_point["kernel_streaming_curve"] = nlohmann::json::parse("[[1, 0.5, 7]]");
   EXPECT_THROW(profile_from_json(not_a_point.dump()), UsageError);

@@ -151,6 +151,7 @@ ClusterShape parse_cluster(const std::string& spec) {
   cluster.profile.transport = "what-if";
   cluster.profile.cached = regime;
   cluster.profile.streaming = regime;
+  cluster.profile.host_ports = {1, inter.large_message_beta()};  // one NIC per host, as the step's messages have
   return cluster;
 }
 

@@ -32,6 +32,24 @@ struct LinkCost {
     return bytes <= double(protocol_bytes) ? alpha_us + beta_us_per_byte * bytes
                                            : large_alpha_us + large_beta_us_per_byte * bytes;
   }
+  /// The per-message part of time_us(bytes): what a message of that size pays besides its bytes.
+  double latency_us(double bytes) const { return bytes <= double(protocol_bytes) ? alpha_us : large_alpha_us; }
+  /// The inverse bandwidth of the largest messages.
+  double large_message_beta() const {
+    return protocol_bytes == SIZE_MAX ? beta_us_per_byte : large_beta_us_per_byte;
+  }
+};
+
+/// The network ports of a host (its NICs), which every transfer between its ranks and another
+/// node's shares: a flow between two hosts is as fast as inter_node says, but all the flows that
+/// leave (or reach) a host at once go through its ports. Each direction is apart (full duplex).
+/// `us_per_byte` is what all the host's ports move together, each port carrying its 1/ports share;
+/// a rank uses port (index on its node) % ports, as ranks are bound to the NIC nearest them, so a
+/// rail of hier_rail has a port of its own only where the host has a NIC per rail.
+struct HostPorts {
+  int ports = 1;
+  double us_per_byte = 0;  // 0: no limit beyond each flow's own
+  double port_us_per_byte() const { return us_per_byte * double(ports); }
 };
 
 /// Per-byte costs of one memory regime.
@@ -74,6 +92,7 @@ struct CostProfile {
   RegimeCost streaming;
   StreamingCurve streaming_curve{{{size_t{16} << 20, 0.0}, {size_t{32} << 20, 1.0}}};
   StreamingCurve kernel_streaming_curve{{{size_t{16} << 20, 0.0}, {size_t{32} << 20, 1.0}}};
+  HostPorts host_ports;
   RegimeCost regime(size_t node_footprint_bytes) const;
 };
 
@@ -87,7 +106,9 @@ size_t node_footprint_bytes(const Topology& topology, const CollectiveArgs& args
 /// Each rank has one core (reductions and copies run one at a time), one send port and one
 /// receive port: a transfer starts once both sides have posted it and both ports are free, and
 /// occupies them for alpha + beta*bytes; within a node it also occupies the receiver's core (the
-/// receiving process copies shared-memory data itself). Steps start as soon as their dependencies
+/// receiving process copies shared-memory data itself). Between nodes its bytes also pass through
+/// a port of each host (profile.host_ports), in the order the transfers start: it ends no sooner
+/// than alpha after its bytes have left the busier of the two. Steps start as soon as their dependencies
 /// finish. A reduction, copy or receive into a region the rank also sends to a same-node peer
 /// pays shared_write_us_per_byte on those bytes (the calls repeat, so the peer read them last time);
 /// a same-node transfer of a region its sender wrote pays dirty_read_us_per_byte on those bytes.
