@@ -102,12 +102,16 @@ SharingCosts measure_sharing_costs(Comm& comm, int peer, size_t bytes, int round
 // Tags of the host-port measurement.
 constexpr uint64_t kHostPortSequence = 0xFFFFE1;
 
-// What a host's ports carry at once, one way, in microseconds per byte: every rank of rank 0's node
-// sends `bytes` to the rank of the same index on `far_rank`'s node (as many pairs as the smaller
-// node has ranks), all pairs at once, `rounds` times after one untimed round; the ports then carry
-// pairs x rounds x bytes in the slowest pair's time. One pair alone is what one flow gets. Every
-// rank returns rank 0's figure.
-double measure_host_port_us_per_byte(Comm& comm, int far_rank, size_t bytes, int rounds, double timeout_s) {
+// What a host's ports carry at once, each way, in microseconds per byte: every rank of rank 0's node
+// exchanges `window` messages of `bytes` each way with the rank of the same index on `far_rank`'s
+// node (as many pairs as the smaller node has ranks), all pairs at once, `rounds` times after one
+// untimed round; the ports then carry pairs x rounds x window x bytes each way in the slowest pair's
+// time. Both ways at once, as collectives use a link: where the hosts' cores drive the network
+// (TCP), each direction gets less than it would alone. Several messages in flight, as a segmented
+// collective has them: one large message each way at a time can leave the link idle. Every rank
+// returns rank 0's figure.
+double measure_host_port_us_per_byte(Comm& comm, int far_rank, size_t bytes, int window, int rounds,
+                                     double timeout_s) {
   const Topology& topology = comm.topology();
   std::vector<int> near, far;
   for (int r = 0; r < comm.size(); ++r) {
@@ -116,25 +120,28 @@ double measure_host_port_us_per_byte(Comm& comm, int far_rank, size_t bytes, int
   }
   const size_t pairs = std::min(near.size(), far.size());
   int partner = -1;
-  bool sender = false;
   for (size_t i = 0; i < pairs; ++i) {
-    if (comm.rank() == near[i]) partner = far[i], sender = true;
+    if (comm.rank() == near[i]) partner = far[i];
     if (comm.rank() == far[i]) partner = near[i];
   }
-  HostBuffer buffer(partner >= 0 ? bytes : 1, 1);
-  auto transfer = [&](int round) {
+  const size_t buffer_bytes = partner >= 0 ? bytes * size_t(window) : 1;
+  HostBuffer outgoing(buffer_bytes, 1), incoming(buffer_bytes, 0);
+  auto exchange = [&](int round) {
     Transport& transport = comm.transport();
-    const uint64_t tag = message_tag(kHostPortSequence, uint64_t(round));
-    RequestPtr request = sender ? transport.send(partner, buffer.data(), bytes, tag)
-                                : transport.recv(partner, buffer.data(), bytes, tag);
-    transport.wait(*request, Deadline::after(timeout_s));
+    std::vector<RequestPtr> requests;
+    for (int i = 0; i < window; ++i) {
+      const uint64_t tag = message_tag(kHostPortSequence, uint64_t(round) * uint64_t(window) + uint64_t(i));
+      requests.push_back(transport.recv(partner, incoming.data() + size_t(i) * bytes, bytes, tag));
+      requests.push_back(transport.send(partner, outgoing.data() + size_t(i) * bytes, bytes, tag));
+    }
+    transport.wait_all(requests, Deadline::after(timeout_s));
   };
-  if (partner >= 0) transfer(0);
+  if (partner >= 0) exchange(0);
   comm.barrier();
   double elapsed_us = 0;
   if (partner >= 0) {
     const auto start = Clock::now();
-    for (int round = 1; round <= rounds; ++round) transfer(round);
+    for (int round = 1; round <= rounds; ++round) exchange(round);
     elapsed_us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
   }
   double slowest_us = 0;
@@ -144,11 +151,12 @@ double measure_host_port_us_per_byte(Comm& comm, int far_rank, size_t bytes, int
     std::memcpy(&time, packed.data(), sizeof time);
     slowest_us = std::max(slowest_us, time);
   }
-  return slowest_us / (double(pairs) * double(rounds) * double(bytes));
+  return slowest_us / (double(pairs) * double(rounds) * double(window) * double(bytes));
 }
 
-// The host-port measurement: messages well past any protocol switch, a few rounds.
-constexpr size_t kHostPortBytes = size_t{4} << 20;
+// The host-port measurement: segments of the collectives' default size, a few in flight, a few rounds.
+constexpr size_t kHostPortBytes = size_t{1} << 20;
+constexpr int kHostPortWindow = 4;
 constexpr int kHostPortRounds = 5;
 
 // The cached regime's sharing costs: blocks well inside the caches, enough rounds for a median.
@@ -298,7 +306,8 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
 
   if (inter_peer > 0)
     profile.host_ports.us_per_byte =
-        measure_host_port_us_per_byte(comm, inter_peer, kHostPortBytes, kHostPortRounds, options.timeout_s);
+        measure_host_port_us_per_byte(comm, inter_peer, kHostPortBytes, kHostPortWindow, kHostPortRounds,
+                                      options.timeout_s);
 
   std::string shared;
   if (comm.rank() == 0) {
