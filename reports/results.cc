@@ -18,6 +18,7 @@
 #ifdef CCLAB_HAVE_CUDA
 #include "cclab/cuda_devices.h"
 #endif
+#include "cclab_git_revision.h"
 #include "cclab_version.h"
 #include "transports/ucx/ucx_transport.h"
 
@@ -67,7 +68,7 @@ nlohmann::json environment_description() {
   env["gpu"] = gpu_names();
   env["cclab"] = CCLAB_VERSION;
   env["git"] = CCLAB_GIT_REVISION;
-  env["git_dirty"] = std::string(CCLAB_GIT_DIRTY) == "1";  // at configure time
+  env["git_dirty"] = CCLAB_GIT_DIRTY == 1;  // at build time
   env["build_type"] = CCLAB_BUILD_TYPE;
   env["compiler"] = CCLAB_COMPILER;
   env["ucx"] = UcxTransport::version();
