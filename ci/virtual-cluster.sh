@@ -338,7 +338,12 @@ cmd_mpirun() {
   # mpirun runs on the switch's namespace, as on a login node: every host is remote to it, so it
   # starts a daemon on each through the agent (which must enter the hosts from this machine's own
   # PID namespace). Its daemons and the TCP BTL keep to the cluster's network; inside a host, vader.
-  in_bridge mpirun --host "$placement" -np $((PER_HOST * JOB_HOSTS)) --bind-to none \
+  # With more ranks in all than this machine's cores, Open MPI and cclab's ranks yield while they
+  # wait, as launch's do (each host alone does not look oversubscribed to either).
+  local world=$((PER_HOST * JOB_HOSTS))
+  local -a sharing=()
+  [ "$world" -le "$(nproc)" ] || sharing=(--mca mpi_yield_when_idle 1 -x "CCLAB_LOCAL_SIZE=$world")
+  in_bridge mpirun --host "$placement" -np "$world" --bind-to none "${sharing[@]}" \
     --mca plm_rsh_agent "$SCRIPT --name $NAME agent" \
     --mca oob_tcp_if_include "$SUBNET.0/24" --mca btl_tcp_if_include "$SUBNET.0/24" "${JOB_COMMAND[@]}"
 }

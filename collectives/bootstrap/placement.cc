@@ -186,8 +186,11 @@ Placement this_rank_placement() {
     placement.oversubscribed = oversubscribed != nullptr && std::string(oversubscribed) == "1";
     return placement;
   }
-  if (std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr)
-    return placement_from_affinity(positive_env("OMPI_COMM_WORLD_LOCAL_SIZE"));
+  // CCLAB_LOCAL_SIZE overrides mpirun's count where hosts share cores (containers on one machine).
+  if (std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr) {
+    const int local = positive_env("CCLAB_LOCAL_SIZE");
+    return placement_from_affinity(local ? local : positive_env("OMPI_COMM_WORLD_LOCAL_SIZE"));
+  }
   if (std::getenv("CCLAB_STORE") != nullptr) return placement_from_affinity(env_launch_local_size());
   return placement_from_affinity(1);
 }

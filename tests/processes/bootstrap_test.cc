@@ -140,7 +140,7 @@ ScopedEnv clean_launch_env() {
                    {"CCLAB_WORLD_SIZE", std::nullopt},   {"CCLAB_STORE", std::nullopt},
                    {"CCLAB_TOKEN", std::nullopt},        {"CCLAB_STORE_BIND_ADDR", std::nullopt},
                    {"OMPI_COMM_WORLD_SIZE", std::nullopt}, {"SLURM_PROCID", std::nullopt},
-                   {"SLURM_NTASKS", std::nullopt}};
+                   {"SLURM_NTASKS", std::nullopt},       {"CCLAB_LOCAL_SIZE", std::nullopt}};
 }
 
 double seconds_since(Clock::time_point start) {
@@ -637,6 +637,9 @@ TEST(Placement, UnderMpirunComparesLocalRanksWithCores) {
   const Placement placement = this_rank_placement();
   EXPECT_FALSE(placement.oversubscribed);
   EXPECT_GE(placement.threads, 1);
+  // Hosts that share one machine's cores: the user's count of the ranks sharing them wins.
+  ScopedEnv sharing{{"CCLAB_LOCAL_SIZE", std::to_string(cores + 1)}};
+  EXPECT_TRUE(this_rank_placement().oversubscribed);
 }
 
 // ---------------------------------------------------------------------------------------------
