@@ -76,7 +76,8 @@ std::string profile_to_json(const CostProfile& profile) {
                         {"wire", {{"intra", level(profile.wire.intra)}, {"inter", level(profile.wire.inter)}}},
                         {"streaming_curve", profile.streaming_curve.points},
                         {"kernel_streaming_curve", profile.kernel_streaming_curve.points},
-                        {"host_ports", {{"ports", profile.host_ports.ports}, {"us_per_byte", profile.host_ports.us_per_byte}}},
+                        {"host_ports",
+                         {{"ports", profile.host_ports.ports}, {"us_per_byte", profile.host_ports.us_per_byte}}},
                         {"cached", regime(profile.cached)},
                         {"streaming", regime(profile.streaming)}}
       .dump(2);

@@ -211,8 +211,8 @@ TEST_F(ShapedVirtualCluster, TheModelGivesAHostsRanksOneLink) {
   EXPECT_GE(port_gbps, 0.5 * kLinkGbps) << fit.output;
   EXPECT_LE(port_gbps, 1.2 * kLinkGbps) << fit.output;
 
-  const RunResult result =
-      launch(2, "bench allreduce --impl hier_rail -b 4M -e 4M --iters 1 -w 0 --profile " + profile + " --json " + json());
+  const RunResult result = launch(
+      2, "bench allreduce --impl hier_rail -b 4M -e 4M --iters 1 -w 0 --profile " + profile + " --json " + json());
   ASSERT_EQ(result.status, 0) << result.output;
   const auto records = measured_records(json());
   ASSERT_EQ(records.size(), 1u) << result.output;
