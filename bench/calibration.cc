@@ -10,6 +10,7 @@
 #include "cclab/host_buffer.h"
 #include "cclab/reduce.h"
 #include "p2p_bench.h"
+#include "patterns/hierarchy.h"
 #include "statistics.h"
 
 namespace cclab {
@@ -112,18 +113,13 @@ constexpr uint64_t kHostPortSequence = 0xFFFFE1;
 // returns rank 0's figure.
 double measure_host_port_us_per_byte(Comm& comm, int far_rank, size_t bytes, int window, int rounds,
                                      double timeout_s) {
-  const Topology& topology = comm.topology();
-  std::vector<int> near, far;
-  for (int r = 0; r < comm.size(); ++r) {
-    if (topology.same_node(r, 0)) near.push_back(r);
-    if (topology.same_node(r, far_rank)) far.push_back(r);
-  }
+  const NodeLayout layout(comm.topology().node_of_rank);
+  const std::vector<int>&near = layout.members(layout.node_of(0)), &far = layout.members(layout.node_of(far_rank));
   const size_t pairs = std::min(near.size(), far.size());
+  const int node = layout.node_of(comm.rank()), index = layout.local_index(comm.rank());
   int partner = -1;
-  for (size_t i = 0; i < pairs; ++i) {
-    if (comm.rank() == near[i]) partner = far[i];
-    if (comm.rank() == far[i]) partner = near[i];
-  }
+  if (size_t(index) < pairs && node == layout.node_of(0)) partner = far[size_t(index)];
+  if (size_t(index) < pairs && node == layout.node_of(far_rank)) partner = near[size_t(index)];
   const size_t buffer_bytes = partner >= 0 ? bytes * size_t(window) : 1;
   HostBuffer outgoing(buffer_bytes, 1), incoming(buffer_bytes, 0);
   auto exchange = [&](int round) {

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "cclab/error.h"
+#include "patterns/hierarchy.h"
 
 namespace cclab {
 
@@ -116,14 +117,11 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
   std::vector<RankClock> clocks(ranks);
   // Each host's ports, per direction: when each is next free. A rank's port follows its index on its node.
   const int host_ports = std::max(1, profile.host_ports.ports);
-  std::vector<size_t> port_of_rank(ranks);
-  std::map<int, std::pair<size_t, int>> nodes_seen;  // node -> (its first port, its ranks seen so far)
-  for (size_t r = 0; r < ranks; ++r) {
-    auto& [first_port, seen] =
-        nodes_seen.try_emplace(topology.node_of_rank.at(r), nodes_seen.size() * size_t(host_ports), 0).first->second;
-    port_of_rank[r] = first_port + size_t(seen++ % host_ports);
-  }
-  std::vector<double> port_send_free(nodes_seen.size() * size_t(host_ports)), port_recv_free(port_send_free.size());
+  const NodeLayout layout(topology.node_of_rank);
+  auto port_of = [&](size_t r) {
+    return size_t(layout.node_of(int(r)) * host_ports + layout.local_index(int(r)) % host_ports);
+  };
+  std::vector<double> port_send_free(size_t(layout.nodes() * host_ports)), port_recv_free(port_send_free.size());
   std::vector<SharedMemory> shared;
   for (size_t r = 0; r < ranks; ++r) shared.emplace_back(schedules[r], topology, r, args.inplace);
   auto shared_write_us = [&](size_t r, const Region& target) {
@@ -256,8 +254,8 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       double end = best_start + link.time_us(bytes) + (same_node ? dirty_read_us(from, source) : 0.0) +
                    shared_write_us(to, schedules[to].steps[recv_step].target);
       if (!same_node && profile.host_ports.us_per_byte > 0) {
-        double& leaving = port_send_free[port_of_rank[from]];
-        double& arriving = port_recv_free[port_of_rank[to]];
+        double& leaving = port_send_free[port_of(from)];
+        double& arriving = port_recv_free[port_of(to)];
         const double bytes_through =
             std::max({best_start, leaving, arriving}) + profile.host_ports.port_us_per_byte() * bytes;
         leaving = arriving = bytes_through;

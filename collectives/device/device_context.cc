@@ -10,6 +10,7 @@
 #include "cclab/comm.h"
 #include "cclab/error.h"
 #include "cclab/memory_space.h"
+#include "patterns/hierarchy.h"
 
 namespace cclab {
 
@@ -136,10 +137,9 @@ std::shared_ptr<DeviceContext> open_device(Bootstrap& bootstrap, const Topology&
                                            int device) {
   if (const std::string why = cuda_unavailable_reason(); !why.empty()) throw UsageError("--mem cuda: " + why);
   if (device >= 0) return std::make_shared<DeviceContext>(bootstrap, topology, device, timeout_s);
-  const std::vector<int>& node_of_rank = topology.node_of_rank;
-  const int node = node_of_rank[size_t(bootstrap.rank())];
-  const int local_rank = int(std::count(node_of_rank.begin(), node_of_rank.begin() + bootstrap.rank(), node));
-  const int local_ranks = topology.ranks_on_node_of(bootstrap.rank());
+  const NodeLayout layout(topology.node_of_rank);
+  const int node = layout.node_of(bootstrap.rank()), local_rank = layout.local_index(bootstrap.rank());
+  const int local_ranks = int(layout.members(node).size());
   const int devices = cuda_device_count();
   if (local_ranks > devices)
     throw UsageError("--mem cuda: " + std::to_string(local_ranks) + " ranks on node " + std::to_string(node) + " but " +
