@@ -6,15 +6,17 @@
 # A GPU machine may have only the CUDA driver: no compiler, GoogleTest, UCX, MPI or oneDNN. So the
 # binaries come built from a development machine (`cmake --preset release` with nvcc; architectures
 # 80 and 90), linked so that they need only the driver and glibc 2.34: copy BUILD_DIR's tests/ and
-# kernels/ folders along. NCCL is loaded at run time: from the system, or from the nvidia-nccl-cu13
-# Python package, whose lib folder this script puts on LD_LIBRARY_PATH. What runs today (more
-# steps arrive with the rest of the GPU work):
+# kernels/ folders along. NCCL, cuDNN and cuBLAS are loaded at run time: from the system, or from
+# NVIDIA's Python packages, whose lib folders this script puts on LD_LIBRARY_PATH. What runs:
 #   1. the GPU, driver, CUDA and NCCL versions;
 #   2. cuda_kernels_test: the CUDA reduce kernels bit for bit against the CPU kernels, every dtype x
 #      operator, odd counts and offsets;
 #   3. device_gpu_test: NCCL's collectives, and every hand-written algorithm as device plans over
 #      NCCL (one rank) and over device-loopback at 2, 3 and 4 ranks on the one GPU, checked;
-#   4. cclab_cuda_kernel_bench: reduce GB/s beside cudaMemcpy device-to-device, 1 MiB to 1 GiB.
+#   4. trainer_gpu_test: the trainers' GPU layers (cuDNN, cuBLAS, own kernels) against the reference
+#      layers, the loss and SGD kernels against the host loops, and 20 LeNet-5 steps whose losses
+#      follow the CPU's to 1e-3 (it prints both);
+#   5. cclab_cuda_kernel_bench: reduce GB/s beside cudaMemcpy device-to-device, 1 MiB to 1 GiB.
 # Logs go to $OUT (or gpu-check-logs/) one file per step.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,17 +45,32 @@ step() {  # step NAME TIMEOUT_S COMMAND...: runs it, keeps its log, records the 
 echo "== machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "nvidia-smi: not available"
 nvcc --version 2>/dev/null | tail -n 1 || true
-# NCCL from the Python package where the system has none on the loader's path.
-nccl_lib=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null)
-if [ -n "$nccl_lib" ] && [ -d "$nccl_lib" ]; then
-  export LD_LIBRARY_PATH="$nccl_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  echo "NCCL from $nccl_lib"
-fi
-python3 -c 'import importlib.metadata as m; print("nvidia-nccl-cu13", m.version("nvidia-nccl-cu13"))' 2>/dev/null || true
+# NCCL, cuDNN and cuBLAS from NVIDIA's Python packages (nvidia-nccl-cu13, nvidia-cudnn-cu13,
+# nvidia-cublas), wherever their wheels put them (nvidia/nccl/lib, nvidia/cudnn/lib, nvidia/cu13/lib).
+for library in libnccl.so.2 libcudnn.so.9 libcublas.so.13; do
+  dir=$(python3 - "$library" 2>/dev/null <<'PY'
+import glob, os, sys
+import nvidia
+for root in nvidia.__path__:
+    for found in glob.glob(os.path.join(root, "**", sys.argv[1]), recursive=True):
+        print(os.path.dirname(found))
+        raise SystemExit
+PY
+)
+  if [ -n "$dir" ] && [ -d "$dir" ]; then
+    case ":${LD_LIBRARY_PATH:-}:" in *":$dir:"*) ;; *) export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;; esac
+    echo "$library from $dir"
+  fi
+done
+python3 -c 'import importlib.metadata as m
+for p in ("nvidia-nccl-cu13", "nvidia-cudnn-cu13", "nvidia-cublas"):
+    try: print(p, m.version(p))
+    except Exception: pass' 2>/dev/null || true
 
 # CCLAB_REQUIRE_GPU: a GPU test fails, rather than skips, when it finds no usable device.
 CCLAB_REQUIRE_GPU=1 step kernels_bitwise 120 "$build/tests/cuda_kernels_test" --gtest_brief=1
 CCLAB_REQUIRE_GPU=1 step device_layer 120 "$build/tests/device_gpu_test" --gtest_brief=1
+CCLAB_REQUIRE_GPU=1 step trainer_gpu 120 "$build/tests/trainer_gpu_test" --gtest_brief=1
 step kernel_bandwidth 90 "$build/kernels/cclab_cuda_kernel_bench" --max-mib 1024 --iters 20
 
 echo

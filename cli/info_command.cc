@@ -1,5 +1,6 @@
 #include <iostream>
 
+#include "backends/cuda/cuda_backend.h"
 #include "cclab/algorithm.h"
 #ifdef CCLAB_HAVE_CUDA
 #include "cclab/cuda_devices.h"
@@ -65,6 +66,7 @@ CommandAction add_info_command(CLI::App& app) {
               << "mpi         " << env["mpi"].get<std::string>() << "\n"
               << "cuda        " << cuda_line(env) << "\n"
               << "nccl        " << nccl_line(env) << "\n"
+              << "cudnn       " << train::describe_cuda_training_libraries() << "\n"
               << "transports  ";
     for (const std::string& name : available_transports()) std::cout << name << " (host memory) ";
     if (nccl_unavailable_reason().empty()) std::cout << "nccl (GPU memory, bench collectives with --mem cuda)";

@@ -7,6 +7,7 @@
 #include <memory>
 #include <sstream>
 
+#include "backends/cuda/cuda_backend.h"
 #include "cclab/comm.h"
 #include "cclab/error.h"
 #include "cclab/launch.h"
@@ -190,6 +191,10 @@ void validate(TrainFlags& flags) {
   validate_federated_averaging_flags(flags, modes);
   if (o.schedule != "gpipe" && o.schedule != "1f1b")
     throw UsageError("unknown --schedule '" + o.schedule + "' (gpipe, 1f1b)");
+  if (o.device != "cpu" && o.device != "cuda") throw UsageError("unknown --device '" + o.device + "' (cpu, cuda)");
+  if (o.device == "cuda")
+    if (const std::string why = train::cuda_training_unavailable_reason(); !why.empty())
+      throw UsageError("--device cuda: " + why);
   validate_job_flags(flags.job);
   if (o.resume && o.checkpoint_dir.empty()) throw UsageError("--resume needs --checkpoint-dir");
   if (o.checkpoint_every > 0 && o.checkpoint_dir.empty()) throw UsageError("--checkpoint-every needs --checkpoint-dir");
@@ -272,6 +277,11 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
                    "Compute threads per rank (default: CCLAB_THREADS, else OMP_NUM_THREADS, else the CPUs "
                    "available to the rank)")
       ->check(in_range(1, 4096));
+  command
+      ->add_option("--device", o.device,
+                   "cpu (oneDNN) | cuda (cuDNN and cuBLAS on the rank's GPU: the i-th rank of a node uses GPU i "
+                   "mod the GPUs it sees)")
+      ->capture_default_str();
   command->add_option("--mode", o.mode,
                       "data | tensor | pipeline | hybrid | ps | fedavg (with --scaling: several, e.g. data,ps)")
       ->capture_default_str();

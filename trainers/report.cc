@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstdio>
 
-#include "backends/onednn/onednn_backend.h"
 #include "results.h"
 #include "text_format.h"
 
@@ -114,17 +113,14 @@ nlohmann::json train_record(const TrainOptions& options, const TrainSummary& run
   record["timed_steps"] = run.timed_steps;
   record["first_step_s"] = run.first_step_s;
   record["eval_time_s"] = run.eval_time_s;
-  record["backend"] = {{"name", "onednn"},
-                       {"version", onednn_version()},
-                       {"cpu_runtime", onednn_cpu_runtime()},
-                       {"isa", onednn_cpu_isa()}};
+  record["backend"] = run.backend_record;
   return record;
 }
 
 void print_run_header(std::ostream& out, const TrainOptions& options, const TrainSummary& run, bool normalised) {
   const int ranks = options.grid.ranks();
-  out << "# cclab train: " << run.plan.name << " (" << run.parameters << " parameters) on oneDNN " << onednn_version()
-      << " (" << onednn_cpu_runtime() << ", " << onednn_cpu_isa() << "), mode " << options.mode << ", " << ranks
+  out << "# cclab train: " << run.plan.name << " (" << run.parameters << " parameters) on " << run.backend_description
+      << ", mode " << options.mode << ", " << ranks
       << (ranks == 1 ? " rank, " : " ranks, ") << run.threads << (run.threads == 1 ? " thread" : " threads")
       << (ranks == 1 ? "" : " per rank") << " (" << run.threads_source << ")\n";
   out << "# layers: " << run.plan.spec << "\n";

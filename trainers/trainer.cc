@@ -8,7 +8,9 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <utility>
 
+#include "backends/cuda/cuda_backend.h"
 #include "backends/onednn/onednn_backend.h"
 #include "cclab/comm.h"
 #include "cclab/error.h"
@@ -234,11 +236,40 @@ class TrainingRun {
     data_ = open_data(source_, classes, options_.seed);
     run_.train_description = data_.train->description();
     run_.test_description = data_.test->description();
+    open_backend();
+  }
+
+  // The layers' library, and with a GPU the device whose memory every later buffer comes from.
+  void open_backend() {
+    if (options_.device == "cuda") {
+      GpuBackend gpu = open_cuda_backend(local_rank());
+      backend_ = std::move(gpu.layers);
+      device_ = DeviceInstalled(gpu.device);
+      run_.backend_description = "cuDNN " + gpu.cudnn_version + " and cuBLAS " + gpu.cublas_version + " on " + gpu.gpu;
+      run_.backend_record = {
+          {"name", "cudnn"}, {"version", gpu.cudnn_version}, {"cublas", gpu.cublas_version}, {"gpu", gpu.gpu}};
+      return;
+    }
+    backend_ = std::make_unique<OnednnBackend>();
+    run_.backend_description =
+        "oneDNN " + onednn_version() + " (" + onednn_cpu_runtime() + ", " + onednn_cpu_isa() + ")";
+    run_.backend_record = {{"name", "onednn"},
+                           {"version", onednn_version()},
+                           {"cpu_runtime", onednn_cpu_runtime()},
+                           {"isa", onednn_cpu_isa()}};
+  }
+
+  // This rank's index among the ranks of its node (the GPU it uses).
+  int local_rank() const {
+    if (!comm_) return 0;
+    int index = 0;
+    for (int rank = 0; rank < rank_; ++rank) index += comm_->topology().same_node(rank, rank_);
+    return index;
   }
 
   // This rank's part of the mode, the loader of its shard and the run's length.
   void build_mode() {
-    mode_ = make_mode(comm_, options_, run_.plan, backend_);
+    mode_ = make_mode(comm_, options_, run_.plan, *backend_);
     run_.parameters = run_.plan.parameter_count();
     run_.buckets = mode_->buckets();
     run_.grad_sync_path = mode_->grad_sync_path();
@@ -531,7 +562,28 @@ class TrainingRun {
   DataSource source_;
   std::optional<ResultWriter> writer_;
   DataSplits data_;
-  OnednnBackend backend_;
+  // The compute device of the run (compute_device.h), installed for its length: declared before the
+  // backend and the mode, so that it is restored after their buffers are gone.
+  class DeviceInstalled {
+   public:
+    DeviceInstalled() = default;
+    explicit DeviceInstalled(std::shared_ptr<ComputeDevice> device) : installed_(true) {
+      use_compute_device(std::move(device));
+    }
+    DeviceInstalled(DeviceInstalled&& other) noexcept : installed_(std::exchange(other.installed_, false)) {}
+    DeviceInstalled& operator=(DeviceInstalled&& other) noexcept {
+      std::swap(installed_, other.installed_);
+      return *this;
+    }
+    ~DeviceInstalled() {
+      if (installed_) use_compute_device(nullptr);
+    }
+
+   private:
+    bool installed_ = false;
+  };
+  DeviceInstalled device_;
+  std::unique_ptr<Backend> backend_;
   std::unique_ptr<ParallelMode> mode_;
   LayerProfile profile_;
   std::optional<BatchLoader> loader_;

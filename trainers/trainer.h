@@ -42,6 +42,7 @@ struct TrainOptions {
   double momentum = 0.9;
   uint64_t seed = 1;
   int threads = 0;              // 0: CCLAB_THREADS, else OMP_NUM_THREADS, else the CPUs this process may use
+  std::string device = "cpu";   // cpu (oneDNN) | cuda (cuDNN and cuBLAS on the rank's GPU; backends/cuda/)
   bool evaluate = true;         // test-set loss and accuracy after every epoch, in global batches of `batch`
   bool profile_layers = false;  // print time per layer
   std::string profile_layers_path;  // --profile-layers FILE: also write the times there (layer_times.h)
@@ -148,6 +149,8 @@ struct TrainSummary {
   size_t parameters = 0;
   int threads = 1;
   std::string threads_source;
+  std::string backend_description;  // "oneDNN 2.6.3 (OpenMP, avx512_core)", for the header
+  nlohmann::json backend_record;    // the train record's "backend"
   std::string train_description, test_description;
   size_t steps = 0;
   double epochs = 0;      // steps / steps per epoch

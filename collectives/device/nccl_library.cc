@@ -1,9 +1,6 @@
 #include "nccl_library.h"
 
-#include <dlfcn.h>
-
-#include <mutex>
-
+#include "cclab/dynamic_library.h"
 #include "cclab/error.h"
 
 namespace cclab {
@@ -16,21 +13,15 @@ struct Loaded {
 
 Loaded load() {
   Loaded loaded;
-  void* handle = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
-  if (!handle) {
-    loaded.missing = std::string("libnccl.so.2 does not load (") + dlerror() +
-                     "); install NCCL or put its lib folder on LD_LIBRARY_PATH";
+  DynamicLibrary nccl("libnccl.so.2", "install NCCL or put its lib folder on LD_LIBRARY_PATH");
+  NcclLibrary& library = loaded.library;
+#define CCLAB_NCCL_BIND(name) nccl.bind(library.name, #name);
+  CCLAB_NCCL_FUNCTIONS(CCLAB_NCCL_BIND)
+#undef CCLAB_NCCL_BIND
+  if (!nccl.missing().empty()) {
+    loaded.missing = nccl.missing() + " (NCCL 2.14 or newer is needed)";
     return loaded;
   }
-  NcclLibrary& library = loaded.library;
-#define CCLAB_NCCL_LOAD(name)                                                        \
-  library.name = reinterpret_cast<decltype(library.name)>(dlsym(handle, #name));     \
-  if (!library.name) {                                                               \
-    loaded.missing = "libnccl.so.2 has no " #name " (NCCL 2.14 or newer is needed)"; \
-    return loaded;                                                                   \
-  }
-  CCLAB_NCCL_FUNCTIONS(CCLAB_NCCL_LOAD)
-#undef CCLAB_NCCL_LOAD
   int version = 0;
   library.ncclGetVersion(&version);
   // NCCL_VERSION_CODE since 2.9: major * 10000 + minor * 100 + patch.

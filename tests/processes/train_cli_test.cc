@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -121,7 +122,32 @@ TEST(TrainCli, SyntheticRunWritesEpochAndTrainRecords) {
   // Every timed step's time (the first is the warm-up), for compare's test.
   EXPECT_EQ(records[2]["samples_us"].size(), 23u);
   EXPECT_EQ(records[2]["threads"], 1);
+  EXPECT_EQ(records[2]["backend"]["name"], "onednn");
   EXPECT_TRUE(records[2]["test_accuracy"].is_number());
+  std::filesystem::remove(json);
+}
+
+// --device cuda where no GPU, driver, cuDNN or cuBLAS is usable ends before any rank trains, with
+// one line naming what is missing; where one is, the run says which GPU and libraries it used.
+TEST(TrainCli, GpuTrainingRunsOnAGpuOrIsRefusedWithTheReason) {
+  expect_usage_error("train --device tpu --steps 1", "unknown --device 'tpu' (cpu, cuda)");
+  const std::string json =
+      (std::filesystem::temp_directory_path() / ("cclab_train_gpu_" + std::to_string(getpid()) + ".jsonl")).string();
+  std::filesystem::remove(json);
+  const std::string small = " --model conv3x3:4,relu,pool2,fc:6 --data synthetic:3x8x8:200 --steps 3 --batch 20";
+  const RunResult one = run("train --device cuda" + small + " --json " + json);
+  if (one.status == 2) {
+    EXPECT_NE(one.output.find("cclab: error: --device cuda: "), std::string::npos) << one.output;
+    EXPECT_EQ(std::count(one.output.begin(), one.output.end(), '\n'), 1) << one.output;
+    expect_usage_error("train --device cuda -n 2" + small, "--device cuda: ");
+    EXPECT_FALSE(std::filesystem::exists(json));
+    return;
+  }
+  ASSERT_EQ(one.status, 0) << one.output;
+  const auto records = read_results(json);
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records.back()["backend"]["name"], "cudnn");
+  EXPECT_TRUE(records.back()["backend"]["gpu"].is_string());
   std::filesystem::remove(json);
 }
 

@@ -150,13 +150,16 @@ class Layer {
   std::span<float> parameters_, gradients_;
 };
 
-/// Builds layer instances on one kind of hardware/library (oneDNN here; cuDNN next; the plain C++
-/// reference backend exists for tests).
+/// Builds layer instances on one kind of hardware/library (oneDNN on the CPU, cuDNN and cuBLAS on a
+/// GPU; the plain C++ reference backend exists for tests).
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual std::unique_ptr<Layer> make_layer(const LayerConfig& config) = 0;
+  /// Whether the layers can read any host memory, node-shared segments included (a GPU's layers
+  /// read only the run's own buffers, compute_device.h).
+  virtual bool reads_host_memory() const { return true; }
 };
 
 }  // namespace cclab::train

@@ -4,12 +4,16 @@
 
 #include "cclab/error.h"
 #include "cclab/trace.h"
+#include "model/compute_device.h"
 
 namespace cclab::train {
 
 LossResult softmax_cross_entropy(const float* scores, const int32_t* labels, size_t batch, size_t classes,
                                  float* scores_grad, double normaliser) {
   const TraceSpan span("compute", "loss");
+  if (std::optional<LossResult> on_device =
+          compute_device().softmax_cross_entropy(scores, labels, batch, classes, scores_grad, normaliser))
+    return *on_device;
   LossResult result;
   const double scale = 1.0 / normaliser;
   for (size_t n = 0; n < batch; ++n) {

@@ -4,6 +4,7 @@
 
 #include "cclab/error.h"
 #include "cclab/trace.h"
+#include "model/compute_device.h"
 
 namespace cclab::train {
 
@@ -31,6 +32,10 @@ void SgdMomentum::update(std::span<float> values, size_t offset, size_t gradient
 }
 
 void SgdMomentum::step_range(std::span<float> values, std::span<const float> gradients, size_t offset) {
+  if (values.size() == gradients.size() && offset + values.size() <= velocity_.size() &&
+      compute_device().sgd_momentum(values, gradients, std::span(velocity_).subspan(offset, values.size()),
+                                    learning_rate_, momentum_))
+    return;
   const float* gradient = gradients.data();
   update(values, offset, gradients.size(), [gradient](long i) { return gradient[i]; });
 }

@@ -37,10 +37,14 @@ class DataParallel : public ParallelMode {
       // registered with the Comm's PeerMemory and the groups run the direct collectives.
       // On several nodes most of the exchange would be messages anyway, and the transport path
       // folds the peers' contributions into the update in one pass.
+      // A GPU's layers cannot read node-shared host memory: there the model stays in the run's own
+      // buffers, which the transport reads.
       const int nodes = comm->topology().nodes();
-      PeerMemory* peers = nodes == 1 ? comm->peer_memory() : nullptr;
-      why_not_shared_ =
-          nodes == 1 ? comm->why_no_peer_memory() : "the ranks are on " + std::to_string(nodes) + " nodes";
+      const bool host_layers = backend.reads_host_memory();
+      PeerMemory* peers = nodes == 1 && host_layers ? comm->peer_memory() : nullptr;
+      why_not_shared_ = !host_layers ? "the layers run on a GPU"
+                        : nodes == 1 ? comm->why_no_peer_memory()
+                                     : "the ranks are on " + std::to_string(nodes) + " nodes";
       if (peers) {
         shared_ = peers->allocate(*comm, ShardedGradientBuckets::shared_bytes_per_rank(model_.parameters()),
                                   &why_not_shared_);

@@ -1,0 +1,19 @@
+#include "cclab/dynamic_library.h"
+
+#include <dlfcn.h>
+
+namespace cclab {
+
+DynamicLibrary::DynamicLibrary(std::string soname, const std::string& hint) : soname_(std::move(soname)) {
+  handle_ = dlopen(soname_.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle_) missing_ = soname_ + " does not load (" + dlerror() + "); " + hint;
+}
+
+void* DynamicLibrary::find(const char* symbol) {
+  if (!handle_) return nullptr;
+  void* address = dlsym(handle_, symbol);
+  if (!address && missing_.empty()) missing_ = soname_ + " has no " + symbol;
+  return address;
+}
+
+}  // namespace cclab

@@ -1,0 +1,32 @@
+// A shared library opened at run time, and its functions bound into a table of pointers. cclab
+// loads NCCL, cuDNN and cuBLAS this way: a build links none of them, so the same binary starts on
+// machines without them (every host feature works there) and finds them where they are installed,
+// e.g. from NVIDIA's Python packages through LD_LIBRARY_PATH.
+#pragma once
+
+#include <string>
+
+namespace cclab {
+
+class DynamicLibrary {
+ public:
+  /// dlopen(soname); on failure missing() says why, with `hint` (what to install) after it.
+  DynamicLibrary(std::string soname, const std::string& hint);
+
+  /// Points `entry` at the library's `symbol`; the first symbol that is absent sets missing().
+  template <class Function>
+  void bind(Function*& entry, const char* symbol) {
+    entry = reinterpret_cast<Function*>(find(symbol));
+  }
+
+  /// Why the library or one of its bound functions is not there; "" when everything is.
+  const std::string& missing() const { return missing_; }
+
+ private:
+  void* find(const char* symbol);
+
+  std::string soname_, missing_;
+  void* handle_ = nullptr;
+};
+
+}  // namespace cclab

@@ -1,0 +1,49 @@
+#include "backends/cuda/cuda_libraries.h"
+
+#include "cclab/dynamic_library.h"
+
+namespace cclab::train {
+namespace {
+
+struct Loaded {
+  CudaLibraries libraries;
+  std::string missing;  // why they did not load; "" when they did
+};
+
+Loaded load() {
+  Loaded loaded;
+  CudaLibraries& libraries = loaded.libraries;
+  DynamicLibrary cudnn("libcudnn.so.9", "install cuDNN 9 or put its lib folder on LD_LIBRARY_PATH");
+  DynamicLibrary cublas("libcublas.so.13", "install cuBLAS (CUDA 13) or put its lib folder on LD_LIBRARY_PATH");
+#define CCLAB_BIND_CUDNN(name) cudnn.bind(libraries.name, #name);
+#define CCLAB_BIND_CUBLAS(name) cublas.bind(libraries.name, #name);
+  CCLAB_CUDNN_FUNCTIONS(CCLAB_BIND_CUDNN)
+  CCLAB_CUBLAS_FUNCTIONS(CCLAB_BIND_CUBLAS)
+#undef CCLAB_BIND_CUDNN
+#undef CCLAB_BIND_CUBLAS
+  loaded.missing = !cudnn.missing().empty() ? cudnn.missing() : cublas.missing();
+  if (!loaded.missing.empty()) return loaded;
+  // cudnnGetVersion: major * 10000 + minor * 100 + patch since cuDNN 9.
+  const size_t version = libraries.cudnnGetVersion();
+  libraries.cudnn_version =
+      std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." + std::to_string(version % 100);
+  int major = 0, minor = 0, patch = 0;
+  libraries.cublasGetProperty(MAJOR_VERSION, &major);
+  libraries.cublasGetProperty(MINOR_VERSION, &minor);
+  libraries.cublasGetProperty(PATCH_LEVEL, &patch);
+  libraries.cublas_version = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+  return loaded;
+}
+
+}  // namespace
+
+const CudaLibraries* load_cuda_libraries(std::string* why) {
+  static const Loaded loaded = load();
+  if (!loaded.missing.empty()) {
+    if (why) *why = loaded.missing;
+    return nullptr;
+  }
+  return &loaded.libraries;
+}
+
+}  // namespace cclab::train
