@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The GPU check: one call on a machine with one GPU, under 6 minutes, ending with a summary table.
 #
-#   ci/gpu-check.sh [BUILD_DIR]     (default: build/release)
+#   ci/gpu-check.sh [BUNDLE_DIR]     (default: build/release/gpu-check)
 #
-# A GPU machine may have only the CUDA driver: no compiler, GoogleTest, UCX, MPI or oneDNN. So the
-# binaries come built from a development machine (`cmake --preset release` with nvcc; architectures
-# 80 and 90), linked so that they need only the driver and glibc 2.34: copy BUILD_DIR's tests/ and
-# kernels/ folders along. NCCL, cuDNN and cuBLAS are loaded at run time: from the system, or from
-# NVIDIA's Python packages, whose lib folders this script puts on LD_LIBRARY_PATH. What runs:
+# A GPU machine may have only the CUDA driver and NVIDIA's Python packages: no compiler, GoogleTest,
+# UCX, MPI or oneDNN. So the binaries come built from a development machine (`cmake --preset
+# release` with nvcc; architectures 80 and 90) in one folder with the shared libraries they load
+# beyond glibc (the build's gpu_check_bundle target, ci/bundle-gpu-check.sh): carry that folder
+# along. NCCL, cuDNN and cuBLAS are loaded at run time: from the system, or from NVIDIA's Python
+# packages, whose lib folders this script puts on LD_LIBRARY_PATH. What runs:
 #   1. the GPU, driver, CUDA and NCCL versions;
 #   2. cuda_kernels_test: the CUDA reduce kernels bit for bit against the CPU kernels, every dtype x
 #      operator, odd counts and offsets;
@@ -20,7 +21,8 @@
 # Logs go to $OUT (or gpu-check-logs/) one file per step.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-build=${1:-build/release}
+bundle=$(cd "${1:-build/release/gpu-check}" && pwd) || exit 2
+export LD_LIBRARY_PATH="$bundle${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 logs=${OUT:-gpu-check-logs}
 mkdir -p "$logs"
 
@@ -68,10 +70,10 @@ for p in ("nvidia-nccl-cu13", "nvidia-cudnn-cu13", "nvidia-cublas"):
     except Exception: pass' 2>/dev/null || true
 
 # CCLAB_REQUIRE_GPU: a GPU test fails, rather than skips, when it finds no usable device.
-CCLAB_REQUIRE_GPU=1 step kernels_bitwise 120 "$build/tests/cuda_kernels_test" --gtest_brief=1
-CCLAB_REQUIRE_GPU=1 step device_layer 120 "$build/tests/device_gpu_test" --gtest_brief=1
-CCLAB_REQUIRE_GPU=1 step trainer_gpu 120 "$build/tests/trainer_gpu_test" --gtest_brief=1
-step kernel_bandwidth 90 "$build/kernels/cclab_cuda_kernel_bench" --max-mib 1024 --iters 20
+CCLAB_REQUIRE_GPU=1 step kernels_bitwise 120 "$bundle/cuda_kernels_test" --gtest_brief=1
+CCLAB_REQUIRE_GPU=1 step device_layer 120 "$bundle/device_gpu_test" --gtest_brief=1
+CCLAB_REQUIRE_GPU=1 step trainer_gpu 120 "$bundle/trainer_gpu_test" --gtest_brief=1
+step kernel_bandwidth 90 "$bundle/cclab_cuda_kernel_bench" --max-mib 1024 --iters 20
 
 echo
 echo "== summary"
