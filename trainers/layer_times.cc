@@ -1,8 +1,10 @@
 #include "layer_times.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -167,6 +169,36 @@ void check_layer_times_match(const LayerTimes& times, const ModelPlan& plan, con
         times.layers[i].output_elements != plan.layers[i].output().elements())
       throw stale("layer " + std::to_string(i) + " is " + times.layers[i].name + ", the model's is " +
                   plan.layers[i].name());
+}
+
+std::vector<double> measure_layer_seconds(const std::vector<LayerConfig>& layers, Backend& backend, uint64_t seed,
+                                          size_t batch) {
+  constexpr int kRepetitions = 5;
+  Model model(layers, backend, seed);
+  Activations activations(model, batch);
+  // Any finite values do: the time of these layers does not depend on them.
+  const auto fill = [](float* data, size_t count) {
+    for (size_t i = 0; i < count; ++i) data[i] = float(i % 17) / 17.0f - 0.5f;
+  };
+  fill(activations.input(), batch * model.input_shape().elements());
+  fill(activations.output_gradient(), batch * model.output_shape().elements());
+  BackwardOptions backward;
+  backward.input_gradient = layers.front().index > 0;
+  const auto pass = [&] {
+    model.forward(activations, batch, true);
+    model.backward(activations, batch, backward);
+  };
+  pass();
+  std::vector<double> seconds(model.size(), std::numeric_limits<double>::infinity());
+  LayerProfile profile;
+  for (int repetition = 0; repetition < kRepetitions; ++repetition) {
+    model.set_profile(&profile);  // from zero
+    pass();
+    for (size_t i = 0; i < model.size(); ++i)
+      seconds[i] = std::min(seconds[i], profile.forward_s[i] + profile.backward_s[i]);
+  }
+  model.set_profile(nullptr);
+  return seconds;
 }
 
 }  // namespace cclab::train

@@ -44,6 +44,13 @@ struct LayerTimes {
 LayerTimes layer_times_of(const Model& model, const LayerProfile& profile, size_t steps, const std::string& model_name,
                           size_t batch, int threads, double update_s, double data_s);
 
+/// Seconds of one forward + backward of each of `layers` (consecutive: a whole model, or a range of
+/// one, which computes its input gradient unless it starts the model) on `batch` samples: the least
+/// of a few repetitions after a warm-up pass (oneDNN creates its primitives on first use), since
+/// ranks share their cores and one preempted repetition would misplace a pipeline split.
+std::vector<double> measure_layer_seconds(const std::vector<LayerConfig>& layers, Backend& backend, uint64_t seed,
+                                          size_t batch);
+
 /// Writes `times` to `path` (whole or not at all).
 void save_layer_times(const std::string& path, const LayerTimes& times);
 std::string layer_times_to_json(const LayerTimes& times);

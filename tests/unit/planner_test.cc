@@ -140,5 +140,33 @@ TEST(Planner, WhatIfPlansAreDeterministicAndCoverEveryMode) {
                UsageError);
 }
 
+// Ranks that outnumber the cores take turns on them: each computes at cores / (ranks x threads) of a
+// core's speed, so every strategy's compute is that much longer; with a core each nothing changes.
+TEST(Planner, RanksSharingCoresComputeAtTheirShareOfACore) {
+  PlanInputs inputs;
+  inputs.model = plan_model("lenet5", {1, 28, 28});
+  inputs.layers = made_up_times(inputs.model, "lenet5", 64);
+  inputs.batch = 64;
+  inputs.cluster = parse_cluster(
+      "nodes=1,ranks-per-node=3,intra-alpha-us=0.5,intra-gbps=10,inter-alpha-us=5,inter-gbps=1.25,compute=2");
+  EXPECT_EQ(inputs.cluster.compute_share(1), 2.0);
+  const std::vector<Strategy> strategies = enumerate_strategies(inputs.model, inputs.layers, 3, 64);
+  const std::vector<StrategyPrediction> own_cores = rank_strategies(inputs, strategies);
+  inputs.cluster.cores_per_node = 3;
+  EXPECT_EQ(inputs.cluster.compute_share(1), 2.0);
+  inputs.cluster.cores_per_node = 2;
+  EXPECT_DOUBLE_EQ(inputs.cluster.compute_share(1), 2.0 * 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(inputs.cluster.compute_share(2), 2.0 * 2.0 / 6.0);
+  const std::vector<StrategyPrediction> shared = rank_strategies(inputs, strategies);
+  for (const StrategyPrediction& mine : own_cores) {
+    const auto same = std::find_if(shared.begin(), shared.end(), [&](const StrategyPrediction& other) {
+      return other.strategy.train_arguments() == mine.strategy.train_arguments();
+    });
+    ASSERT_NE(same, shared.end());
+    EXPECT_NEAR(same->compute_s, mine.compute_s * 1.5, 1e-9) << mine.strategy.name();
+    EXPECT_EQ(same->sent_bytes_total, mine.sent_bytes_total) << mine.strategy.name();
+  }
+}
+
 }  // namespace
 }  // namespace cclab::train

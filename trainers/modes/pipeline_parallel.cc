@@ -38,6 +38,7 @@
 #include "cclab/comm.h"
 #include "cclab/error.h"
 #include "cclab/trace.h"
+#include "layer_times.h"
 #include "model/loss.h"
 #include "model/optimizer.h"
 #include "modes/gradient_buckets.h"
@@ -70,38 +71,6 @@ constexpr uint32_t kMicroBatchBits = 13;
 constexpr size_t kMaxMicroBatches = size_t{1} << kMicroBatchBits;
 constexpr uint32_t kExchangeMask = (uint32_t{1} << (24 - kMicroBatchBits)) - 1;
 
-// Forward + backward timing of the layers before training.
-constexpr int kTimingRepetitions = 5;
-
-// Seconds of one forward + backward of each layer of the whole model on `micro_batch` samples: the
-// least of a few repetitions after a warm-up pass (oneDNN creates its primitives on first use), as
-// ranks share their cores and a preempted repetition would misplace a split.
-std::vector<double> measure_layer_seconds(const ModelPlan& plan, Backend& backend, uint64_t seed, size_t micro_batch) {
-  Model model(plan.layers, backend, seed);
-  Activations activations(model, micro_batch);
-  // Any finite values do: the time of these layers does not depend on them.
-  const auto fill = [](float* data, size_t count) {
-    for (size_t i = 0; i < count; ++i) data[i] = float(i % 17) / 17.0f - 0.5f;
-  };
-  fill(activations.input(), micro_batch * model.input_shape().elements());
-  fill(activations.output_gradient(), micro_batch * model.output_shape().elements());
-  const auto pass = [&] {
-    model.forward(activations, micro_batch, true);
-    model.backward(activations, micro_batch, BackwardOptions{});
-  };
-  pass();
-  std::vector<double> seconds(model.size(), std::numeric_limits<double>::infinity());
-  LayerProfile profile;
-  for (int repetition = 0; repetition < kTimingRepetitions; ++repetition) {
-    model.set_profile(&profile);  // from zero
-    pass();
-    for (size_t i = 0; i < model.size(); ++i)
-      seconds[i] = std::min(seconds[i], profile.forward_s[i] + profile.backward_s[i]);
-  }
-  model.set_profile(nullptr);
-  return seconds;
-}
-
 // Rank 0's layer times on every rank (bootstrap allgather: before training, outside timed steps),
 // written as hexadecimal floats so that every rank computes the same split from the same numbers.
 std::vector<double> layer_seconds_of_rank0(Comm& comm, const ModelPlan& plan, Backend& backend, uint64_t seed,
@@ -109,7 +78,7 @@ std::vector<double> layer_seconds_of_rank0(Comm& comm, const ModelPlan& plan, Ba
   std::string mine;
   if (comm.rank() == 0) {
     char number[40];
-    for (double seconds : measure_layer_seconds(plan, backend, seed, micro_batch)) {
+    for (double seconds : measure_layer_seconds(plan.layers, backend, seed, micro_batch)) {
       std::snprintf(number, sizeof number, "%a ", seconds);
       mine += number;
     }

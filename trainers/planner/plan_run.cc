@@ -12,6 +12,7 @@
 #include <optional>
 #include <sstream>
 
+#include "backends/onednn/onednn_backend.h"
 #include "cclab/error.h"
 #include "cclab/launch.h"
 #include "results.h"
@@ -198,6 +199,8 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
     inputs.cluster = parse_cluster(options.cluster);
   } else {
     inputs.cluster.ranks_per_node = options.ranks;
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    inputs.cluster.cores_per_node = cores > 0 ? size_t(cores) : 0;
   }
   // What no file gives is measured now, on this host, as the files would have been.
   if (options.layers_path.empty()) {
@@ -235,6 +238,27 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
   }
   const size_t ranks = inputs.cluster.ranks();
   const std::vector<Strategy> strategies = selected_strategies(options, inputs.model, inputs.layers, ranks);
+  // Split layers on this host: their own times, since a slice runs slower than its share of the work.
+  std::string slices_line;
+  const bool sliced = std::any_of(strategies.begin(), strategies.end(), [](const Strategy& strategy) {
+    return strategy.mode == "tensor" || strategy.mode == "hybrid";
+  });
+  if (sliced && !inputs.cluster.what_if) {
+    out << "# measuring the tensor-parallel slices of " << options.model << "'s layers at batch " << options.batch
+        << " on one rank\n"
+        << std::flush;
+    set_compute_threads(options.threads);
+    OnednnBackend backend;
+    inputs.slice_time_ratios = measure_slice_time_ratios(inputs.model, ranks, options.batch, backend);
+    if (!inputs.slice_time_ratios.empty()) {
+      const auto [least, most] = std::minmax_element(
+          inputs.slice_time_ratios.begin(), inputs.slice_time_ratios.end(),
+          [](const auto& a, const auto& b) { return a.second < b.second; });
+      slices_line = format_text("# tensor slices: a layer's slice on one of %zu ranks takes %.2f to %.2f of the whole "
+                                "layer's time (measured now; its share of the work is about %.2f)\n",
+                                ranks, least->second, most->second, 1.0 / double(ranks));
+    }
+  }
   const std::vector<StrategyPrediction> ranked = rank_strategies(inputs, strategies);
 
   // Validation: the top K run with cclab train, interleaved with nothing else.
@@ -279,15 +303,16 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
   out << "# plan: " << inputs.model.name << " (" << inputs.model.parameter_count() << " parameters), global batch "
       << options.batch << ", " << ranks << " ranks (" << cluster.nodes << " node(s) x " << cluster.ranks_per_node
       << "), " << options.threads << " thread(s) per rank\n";
-  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  if (!cluster.what_if && cores > 0 && ranks * size_t(options.threads) > size_t(cores))
-    out << "# warning: " << ranks << " ranks x " << options.threads << " thread(s) on " << cores
-        << " cores: the plan assumes a core per thread; measured steps will be longer\n";
+  if (const double share = cluster.compute_share(options.threads) / cluster.compute_speed; share < 1)
+    out << "# " << ranks << " ranks x " << options.threads << " thread(s) on " << cluster.cores_per_node
+        << " cores: the ranks take turns on the cores, so each computes at " << format_text("%.2f", share)
+        << " of a core's speed\n";
   if (cluster.what_if) out << "# what-if cluster (predicted only, nothing measured): " << options.cluster << "\n";
   out << "# compute: per-layer times " << (layers_source == "measured now" ? "measured now" : "from " + layers_source)
       << " (" << format_text("%.3f", (inputs.layers.forward_s() + inputs.layers.backward_s()) * 1e3)
       << " ms forward+backward per step on one rank"
       << (cluster.compute_speed != 1 ? format_text(", divided by %g", cluster.compute_speed) : std::string()) << ")\n";
+  out << slices_line;
   out << "# network: " << describe_profile(cluster.profile)
       << (cluster.what_if                    ? ""
           : profile_source == "measured now" ? ", measured now"

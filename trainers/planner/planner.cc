@@ -55,7 +55,8 @@ class StepModel {
         sent_(ranks),
         memory_(ranks, 0.0),
         topology_(inputs.cluster.topology()),
-        total_parameters_(double(inputs.model.parameter_count())) {
+        total_parameters_(double(inputs.model.parameter_count())),
+        compute_share_(inputs.cluster.compute_share(inputs.layers.threads)) {
     for (size_t r = 0; r < ranks; ++r) {
       send_port_.push_back(sim_.add_port());
       receive_port_.push_back(sim_.add_port());
@@ -68,10 +69,21 @@ class StepModel {
 
   // Seconds of layer `layer`'s forward (or backward) on `samples` samples, for a share `fraction`
   // of its work (a tensor-parallel slice).
+  // Seconds of `mine`, a tensor-parallel slice of layer `layer`: the layer's time times the slice's
+  // measured ratio, or its share of the layer's work where none was measured.
+  double slice_s(size_t layer, bool backward, double samples, const LayerConfig& mine) const {
+    const LayerConfig& whole = inputs_.model.layers.at(layer);
+    const auto measured = inputs_.slice_time_ratios.find(tensor_slice_key(mine));
+    const double fraction = measured != inputs_.slice_time_ratios.end() ? measured->second
+                            : has_parameters(whole)
+                                ? double(mine.parameter_count()) / double(whole.parameter_count())
+                                : double(mine.output().elements()) / double(whole.output().elements());
+    return layer_s(layer, backward, samples, fraction);
+  }
   double layer_s(size_t layer, bool backward, double samples, double fraction = 1.0) const {
     const LayerTime& time = inputs_.layers.layers.at(layer);
     return (backward ? time.backward_s : time.forward_s) * samples / double(inputs_.batch) * fraction /
-           inputs_.cluster.compute_speed;
+           compute_share_;
   }
   double layers_s(size_t first, size_t last, bool backward, double samples) const {
     double sum = 0;
@@ -79,10 +91,10 @@ class StepModel {
     return sum;
   }
   double data_s(double samples) const {
-    return inputs_.layers.data_s * samples / double(inputs_.batch) / inputs_.cluster.compute_speed;
+    return inputs_.layers.data_s * samples / double(inputs_.batch) / compute_share_;
   }
   double update_s(double parameters) const {
-    return inputs_.layers.update_s * parameters / total_parameters_ / inputs_.cluster.compute_speed;
+    return inputs_.layers.update_s * parameters / total_parameters_ / compute_share_;
   }
 
   // The ring algorithm's (or `algorithm`'s: "direct" where a group reads peers' memory) bytes and
@@ -194,6 +206,7 @@ class StepModel {
   std::vector<double> memory_;
   Topology topology_;
   double total_parameters_;
+  double compute_share_;  // what compute times are divided by (ClusterShape::compute_share)
   std::vector<size_t> send_port_, receive_port_, network_port_;
   std::map<std::tuple<int, size_t, std::vector<size_t>, std::string>, double> bytes_cache_, time_cache_;
 };
@@ -276,12 +289,6 @@ TaskIds tensor_forward(StepModel& step, const TensorRunPlan& run, const ModelPla
   const TensorSplit& split = run.splits.front();
   const size_t parts = split.parts, end = split.layers.size();
   TaskIds last(parts);
-  const auto fraction = [&](size_t part, size_t layer) {
-    const LayerConfig& mine = run.splits[part].layers[layer];
-    const LayerConfig& whole = plan.layers[layer];
-    return has_parameters(whole) ? double(mine.parameter_count()) / double(whole.parameter_count())
-                                 : double(mine.output().elements()) / double(whole.output().elements());
-  };
   size_t begin = split.first;
   bool gathered = false;
   for (size_t layer = split.first; layer < end; ++layer) gathered |= split.roles[layer] == TensorRole::gathered_column;
@@ -293,7 +300,7 @@ TaskIds tensor_forward(StepModel& step, const TensorRunPlan& run, const ModelPla
     for (size_t part = 0; part < parts; ++part) {
       double seconds = 0;
       for (size_t layer = begin; layer < run_end; ++layer)
-        seconds += step.layer_s(layer, false, samples, fraction(part, layer));
+        seconds += step.slice_s(layer, false, samples, run.splits[part].layers[layer]);
       last[part] = step.sim().compute(part, seconds);
     }
     if (split.roles[run_end - 1] == TensorRole::row) {
@@ -333,14 +340,8 @@ TaskIds tensor_backward(StepModel& step, const TensorRunPlan& run, const ModelPl
   for (size_t start : starts) {
     for (size_t part = 0; part < parts; ++part) {
       double seconds = 0;
-      for (size_t layer = start; layer < run_end; ++layer) {
-        const LayerConfig& mine = run.splits[part].layers[layer];
-        const LayerConfig& whole = plan.layers[layer];
-        const double fraction = has_parameters(whole)
-                                    ? double(mine.parameter_count()) / double(whole.parameter_count())
-                                    : double(mine.output().elements()) / double(whole.output().elements());
-        seconds += step.layer_s(layer, true, samples, fraction);
-      }
+      for (size_t layer = start; layer < run_end; ++layer)
+        seconds += step.slice_s(layer, true, samples, run.splits[part].layers[layer]);
       last[part] = step.sim().compute(part, seconds);
     }
     if (start != split.first) {
@@ -613,6 +614,36 @@ Topology ClusterShape::topology() const {
   Topology topology;
   for (size_t rank = 0; rank < ranks(); ++rank) topology.node_of_rank.push_back(int(rank / ranks_per_node));
   return topology;
+}
+
+std::string tensor_slice_key(const LayerConfig& layer) { return layer.name() + " on " + layer.input.to_string(); }
+
+std::map<std::string, double> measure_slice_time_ratios(const ModelPlan& model, size_t ranks, size_t batch,
+                                                        Backend& backend) {
+  std::map<std::string, double> ratios;
+  if (ranks < 2) return ratios;
+  const std::vector<double> whole = measure_layer_seconds(model.layers, backend, 1, batch);
+  // Tensor parallelism splits from the first layer, hybrid from the first fully connected one.
+  for (size_t first : {size_t{0}, first_fully_connected(model)}) {
+    if (first >= model.layers.size()) continue;
+    for (size_t part = 0; part < ranks; ++part) {
+      const TensorSplit split = split_tensor_parallel(model.layers, first, part, ranks);
+      const std::vector<LayerConfig> run(split.layers.begin() + std::ptrdiff_t(first), split.layers.end());
+      const std::vector<double> seconds = measure_layer_seconds(run, backend, 1, batch);
+      for (size_t i = 0; i < run.size(); ++i) {
+        const std::string key = tensor_slice_key(run[i]);
+        if (whole[first + i] > 0 && key != tensor_slice_key(model.layers[first + i]))
+          ratios.emplace(key, seconds[i] / whole[first + i]);
+      }
+    }
+  }
+  return ratios;
+}
+
+double ClusterShape::compute_share(int threads) const {
+  const double demand = double(ranks_per_node) * double(std::max(threads, 1));
+  const double share = cores_per_node == 0 ? 1.0 : std::min(1.0, double(cores_per_node) / demand);
+  return compute_speed * share;
 }
 
 std::vector<size_t> balanced_layers_per_stage(const LayerTimes& layers, size_t stages) {

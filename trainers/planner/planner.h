@@ -8,6 +8,7 @@
 // contiguous ranges of the parameter server. A test checks them against the trainer's counters.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,10 +42,16 @@ struct Strategy {
 struct ClusterShape {
   size_t nodes = 1, ranks_per_node = 1;
   double compute_speed = 1;  // compute times are divided by it
+  /// Cores of a node (0: one for every rank thread). Where a node's ranks run more compute threads
+  /// than it has cores, they take turns: compute_share() charges each rank its share.
+  size_t cores_per_node = 0;
   bool what_if = false;
   CostProfile profile;
   size_t ranks() const { return nodes * ranks_per_node; }
   Topology topology() const;
+  /// The factor compute times are divided by: the speed factor, times each rank thread's share of a
+  /// core (1 while the cores are enough) for ranks of `threads` compute threads each.
+  double compute_share(int threads) const;
 };
 
 struct PlanInputs {
@@ -53,7 +60,19 @@ struct PlanInputs {
   size_t batch = 64;
   size_t bucket_bytes = size_t{1} << 20;  // the trainer's default --bucket-mb 1
   ClusterShape cluster;
+  /// Tensor-parallel slices' compute over their whole layer's, by tensor_slice_key (measured on this
+  /// host: measure_slice_time_ratios). A slice not here costs its share of the layer's work.
+  std::map<std::string, double> slice_time_ratios;
 };
+
+/// "fc:500[0:250] on 800x1x1": a layer instance's kind, slice and input, which fix its compute.
+std::string tensor_slice_key(const LayerConfig& layer);
+
+/// For every layer that tensor or hybrid parallelism over `ranks` ranks slices: the slice's forward +
+/// backward time over the whole layer's, each measured at `batch` samples on `backend` (a split layer
+/// runs smaller matrix products, which do less work per second than the whole one).
+std::map<std::string, double> measure_slice_time_ratios(const ModelPlan& model, size_t ranks, size_t batch,
+                                                        Backend& backend);
 
 struct StrategyPrediction {
   Strategy strategy;
