@@ -93,6 +93,10 @@ class StepModel {
   double data_s(double samples) const {
     return inputs_.layers.data_s * samples / double(inputs_.batch) / compute_share_;
   }
+  // A memcpy of `bytes` on a rank's thread, at the profile's copy rate for that size.
+  double copy_s(double bytes) const {
+    return inputs_.cluster.profile.regime(size_t(bytes)).copy_us_per_byte * bytes * 1e-6;
+  }
   double update_s(double parameters) const {
     return inputs_.layers.update_s * parameters / total_parameters_ / compute_share_;
   }
@@ -561,7 +565,10 @@ StrategyPrediction predict_parameter_server(const PlanInputs& inputs, const Stra
       step.add_sent(w, &PhaseCounts::push, bytes);
       pushes.push_back(step.message(w, server, bytes, {computed[w]}));
     }
-    const auto update = step.sim().compute(server, step.update_s(double(end - begin)), pushes);
+    // The server's thread copies a colocated rank's own push, and each reply out of the range (a
+    // colocated rank's own into its parameters), besides the update.
+    const double copies = double(workers + (colocated ? 1 : 0)) * bytes;
+    const auto update = step.sim().compute(server, step.update_s(double(end - begin)) + step.copy_s(copies), pushes);
     for (size_t w = 0; w < workers; ++w) {
       if (w == server) continue;
       step.add_sent(server, &PhaseCounts::pull, bytes);
