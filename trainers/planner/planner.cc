@@ -93,9 +93,11 @@ class StepModel {
   double data_s(double samples) const {
     return inputs_.layers.data_s * samples / double(inputs_.batch) / compute_share_;
   }
-  // A memcpy of `bytes` on a rank's thread, at the profile's copy rate for that size.
+  // A memcpy of `bytes` on a rank's thread, at the profile's copy rate for that size (and, like any
+  // compute, at the thread's share of a core).
   double copy_s(double bytes) const {
-    return inputs_.cluster.profile.regime(size_t(bytes)).copy_us_per_byte * bytes * 1e-6;
+    return inputs_.cluster.profile.regime(size_t(bytes)).copy_us_per_byte * bytes * 1e-6 /
+           (compute_share_ / inputs_.cluster.compute_speed);
   }
   double update_s(double parameters) const {
     return inputs_.layers.update_s * parameters / total_parameters_ / compute_share_;
