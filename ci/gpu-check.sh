@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check: one call on a machine with one GPU, under 6 minutes, ending with a summary table.
 #
-#   ci/gpu-check.sh [BUNDLE_DIR]     (default: build/release/gpu-check)
+#   ci/gpu-check.sh [BUNDLE]     (default: build/release/gpu-check; or its gpu-check.tar.xz)
 #
 # A GPU machine may have only the CUDA driver and NVIDIA's Python packages: no compiler, GoogleTest,
 # UCX, MPI or oneDNN. So the binaries come built from a development machine (`cmake --preset
@@ -17,12 +17,20 @@
 #   4. trainer_gpu_test: the trainers' GPU layers (cuDNN, cuBLAS, own kernels) against the reference
 #      layers, the loss and SGD kernels against the host loops, and 20 LeNet-5 steps whose losses
 #      follow the CPU's to 1e-3 (it prints both);
-#   5. cclab_cuda_kernel_bench: reduce GB/s beside cudaMemcpy device-to-device, 1 MiB to 1 GiB.
+#   5. cclab_cuda_kernel_bench: reduce GB/s beside cudaMemcpy device-to-device, 1 MiB to 1 GiB;
+#   6. cclab: info, a `bench allreduce --mem cuda` sweep (NCCL and ring over NCCL, checked), and 20
+#      LeNet-5 steps with --device cpu and --device cuda on the same seed, losses within 1e-3.
 # Logs go to $OUT (or gpu-check-logs/) one file per step.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bundle=$(cd "${1:-build/release/gpu-check}" && pwd) || exit 2
+bundle=${1:-build/release/gpu-check}
+if [ -f "$bundle" ]; then  # the packed folder (gpu_check_archive): unpack it beside the logs
+  mkdir -p /tmp/cclab-gpu-check && tar -C /tmp/cclab-gpu-check -xJf "$bundle" || exit 2
+  bundle=/tmp/cclab-gpu-check/gpu-check
+fi
+bundle=$(cd "$bundle" && pwd) || exit 2
 export LD_LIBRARY_PATH="$bundle${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export UCX_MODULE_DIR="$bundle/ucx"
 logs=${OUT:-gpu-check-logs}
 mkdir -p "$logs"
 
@@ -74,6 +82,22 @@ CCLAB_REQUIRE_GPU=1 step kernels_bitwise 120 "$bundle/cuda_kernels_test" --gtest
 CCLAB_REQUIRE_GPU=1 step device_layer 120 "$bundle/device_gpu_test" --gtest_brief=1
 CCLAB_REQUIRE_GPU=1 step trainer_gpu 120 "$bundle/trainer_gpu_test" --gtest_brief=1
 step kernel_bandwidth 90 "$bundle/cclab_cuda_kernel_bench" --max-mib 1024 --iters 20
+# cclab itself: what it finds, a short sweep on GPU memory (one GPU: one rank), and LeNet-5 on the
+# GPU beside the CPU on the same seed, their step losses compared.
+step cclab_info 30 "$bundle/cclab" info
+step bench_cuda 120 "$bundle/cclab" bench allreduce --mem cuda -n 1 --impl nccl,ring --transport nccl \
+  -b 1M -e 256M -f 4 --iters 20 --check
+train=(train --model lenet5 --data synthetic:1x28x28:1280 --steps 20 --batch 64 --no-eval --threads 4)
+step train_cpu 120 "$bundle/cclab" "${train[@]}" --device cpu --json "$logs/train_cpu.jsonl"
+step train_cuda 120 "$bundle/cclab" "${train[@]}" --device cuda --json "$logs/train_cuda.jsonl"
+step train_losses 30 python3 -c '
+import json, sys
+def losses(path):
+    return [r for r in map(json.loads, open(path)) if r.get("kind") == "train"][-1]["step_losses"]
+cpu, gpu = losses(sys.argv[1]), losses(sys.argv[2])
+worst = max(abs(g - c) / abs(c) for c, g in zip(cpu, gpu))
+print(f"{len(cpu)} steps: CPU {cpu[0]:.6f} .. {cpu[-1]:.6f}, GPU {gpu[0]:.6f} .. {gpu[-1]:.6f}, worst relative difference {worst:.2e}")
+sys.exit(0 if len(cpu) == len(gpu) and worst <= 1e-3 else 1)' "$logs/train_cpu.jsonl" "$logs/train_cuda.jsonl"
 
 echo
 echo "== summary"
