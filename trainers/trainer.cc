@@ -22,6 +22,7 @@
 #include "layer_times.h"
 #include "model/loss.h"
 #include "modes/mode.h"
+#include "patterns/hierarchy.h"
 #include "progress.h"
 #include "report.h"
 #include "results.h"
@@ -242,9 +243,9 @@ class TrainingRun {
   // The layers' library, and with a GPU the device whose memory every later buffer comes from.
   void open_backend() {
     if (options_.device == "cuda") {
-      GpuBackend gpu = open_cuda_backend(local_rank());
+      GpuBackend gpu = open_cuda_backend(comm_ ? NodeLayout(comm_->topology().node_of_rank).local_index(rank_) : 0);
       backend_ = std::move(gpu.layers);
-      device_ = DeviceInstalled(gpu.device);
+      device_.emplace(gpu.device);
       run_.backend_description = "cuDNN " + gpu.cudnn_version + " and cuBLAS " + gpu.cublas_version + " on " + gpu.gpu;
       run_.backend_record = {
           {"name", "cudnn"}, {"version", gpu.cudnn_version}, {"cublas", gpu.cublas_version}, {"gpu", gpu.gpu}};
@@ -257,14 +258,6 @@ class TrainingRun {
                            {"version", onednn_version()},
                            {"cpu_runtime", onednn_cpu_runtime()},
                            {"isa", onednn_cpu_isa()}};
-  }
-
-  // This rank's index among the ranks of its node (the GPU it uses).
-  int local_rank() const {
-    if (!comm_) return 0;
-    int index = 0;
-    for (int rank = 0; rank < rank_; ++rank) index += comm_->topology().same_node(rank, rank_);
-    return index;
   }
 
   // This rank's part of the mode, the loader of its shard and the run's length.
@@ -562,27 +555,14 @@ class TrainingRun {
   DataSource source_;
   std::optional<ResultWriter> writer_;
   DataSplits data_;
-  // The compute device of the run (compute_device.h), installed for its length: declared before the
-  // backend and the mode, so that it is restored after their buffers are gone.
-  class DeviceInstalled {
-   public:
-    DeviceInstalled() = default;
-    explicit DeviceInstalled(std::shared_ptr<ComputeDevice> device) : installed_(true) {
-      use_compute_device(std::move(device));
-    }
-    DeviceInstalled(DeviceInstalled&& other) noexcept : installed_(std::exchange(other.installed_, false)) {}
-    DeviceInstalled& operator=(DeviceInstalled&& other) noexcept {
-      std::swap(installed_, other.installed_);
-      return *this;
-    }
-    ~DeviceInstalled() {
-      if (installed_) use_compute_device(nullptr);
-    }
-
-   private:
-    bool installed_ = false;
+  // The run's compute device (compute_device.h) while the run lasts; the host again after it.
+  struct DeviceInstalled {
+    explicit DeviceInstalled(std::shared_ptr<ComputeDevice> device) { use_compute_device(std::move(device)); }
+    ~DeviceInstalled() { use_compute_device(nullptr); }
+    DeviceInstalled(const DeviceInstalled&) = delete;
+    DeviceInstalled& operator=(const DeviceInstalled&) = delete;
   };
-  DeviceInstalled device_;
+  std::optional<DeviceInstalled> device_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<ParallelMode> mode_;
   LayerProfile profile_;

@@ -12,12 +12,10 @@
 #include "cclab/deadline.h"
 #include "cclab/device.h"
 #include "cclab/memory_space.h"
+#include "cuda_check.h"
 #include "nccl_library.h"
 
 namespace cclab {
-
-/// Throws Error "<what>: <CUDA's message>" unless `status` is cudaSuccess.
-void check_cuda(cudaError_t status, const std::string& what);
 
 class DeviceContext;
 class GraphReplay;

@@ -24,9 +24,7 @@ Loaded load() {
   }
   int version = 0;
   library.ncclGetVersion(&version);
-  // NCCL_VERSION_CODE since 2.9: major * 10000 + minor * 100 + patch.
-  library.version =
-      std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." + std::to_string(version % 100);
+  library.version = version_text(version);
   return loaded;
 }
 

@@ -16,4 +16,8 @@ void* DynamicLibrary::find(const char* symbol) {
   return address;
 }
 
+std::string version_text(long code) {
+  return std::to_string(code / 10000) + "." + std::to_string(code / 100 % 100) + "." + std::to_string(code % 100);
+}
+
 }  // namespace cclab

@@ -111,12 +111,18 @@ TEST(StepSimulation, PortsServeOneMessageAtATimeAndCyclesAreRefused) {
   EXPECT_THROW(cycle.run(), Error);
 }
 
-TEST(Planner, WhatIfPlansAreDeterministicAndCoverEveryMode) {
+// LeNet-5 at batch 64 with made-up layer times, planned for the described cluster.
+PlanInputs lenet5_on(const std::string& cluster) {
   PlanInputs inputs;
   inputs.model = plan_model("lenet5", {1, 28, 28});
   inputs.layers = made_up_times(inputs.model, "lenet5", 64);
   inputs.batch = 64;
-  inputs.cluster = parse_cluster(
+  inputs.cluster = parse_cluster(cluster);
+  return inputs;
+}
+
+TEST(Planner, WhatIfPlansAreDeterministicAndCoverEveryMode) {
+  PlanInputs inputs = lenet5_on(
       "nodes=2,ranks-per-node=2,intra-alpha-us=0.5,intra-gbps=10,inter-alpha-us=5,inter-gbps=1.25,compute=2");
   const std::vector<Strategy> strategies = enumerate_strategies(inputs.model, inputs.layers, 4, 64);
   const std::vector<StrategyPrediction> first = rank_strategies(inputs, strategies);
@@ -143,11 +149,7 @@ TEST(Planner, WhatIfPlansAreDeterministicAndCoverEveryMode) {
 // Ranks that outnumber the cores take turns on them: each computes at cores / (ranks x threads) of a
 // core's speed, so every strategy's compute is that much longer; with a core each nothing changes.
 TEST(Planner, RanksSharingCoresComputeAtTheirShareOfACore) {
-  PlanInputs inputs;
-  inputs.model = plan_model("lenet5", {1, 28, 28});
-  inputs.layers = made_up_times(inputs.model, "lenet5", 64);
-  inputs.batch = 64;
-  inputs.cluster = parse_cluster(
+  PlanInputs inputs = lenet5_on(
       "nodes=1,ranks-per-node=3,intra-alpha-us=0.5,intra-gbps=10,inter-alpha-us=5,inter-gbps=1.25,compute=2");
   EXPECT_EQ(inputs.cluster.compute_share(1), 2.0);
   const std::vector<Strategy> strategies = enumerate_strategies(inputs.model, inputs.layers, 3, 64);

@@ -10,6 +10,7 @@
 
 #include "backends/cuda/cuda_backend.h"
 #include "backends/reference/reference_backend.h"
+#include "layer_configs.h"
 #include "model/compute_device.h"
 #include "model/loss.h"
 #include "model/model.h"
@@ -74,33 +75,20 @@ LayerRun run_layer(Backend& backend, const LayerConfig& config, const FloatBuffe
   return run;
 }
 
-LayerConfig layer_of(LayerKind kind, ActivationShape input, size_t kernel, size_t stride, size_t padding,
-                     size_t outputs) {
-  LayerConfig config;
-  config.kind = kind;
-  config.input = input;
-  config.kernel = kernel;
-  config.stride = stride;
-  config.padding = padding;
-  config.outputs = Slice::whole(outputs);
-  config.inputs = Slice::whole(input.channels);
-  return config;
-}
-
 TEST_F(TrainerGpu, EveryLayerKindMatchesTheReferenceLayers) {
   use_compute_device(gpu_.device);
   ReferenceBackend reference;
-  const LayerConfig conv = layer_of(LayerKind::convolution, {3, 9, 7}, 3, 1, 1, 5);
-  const LayerConfig fc = layer_of(LayerKind::fully_connected, {12, 1, 1}, 1, 1, 0, 7);
+  const LayerConfig conv = convolution({3, 9, 7}, 3, 5, 1, 1);
+  const LayerConfig fc = fully_connected({12, 1, 1}, 7);
   const std::vector<LayerConfig> configs = {
       conv,
-      layer_of(LayerKind::convolution, {2, 11, 12}, 5, 2, 0, 4),
+      convolution({2, 11, 12}, 5, 4, 2, 0),
       column_slice(conv, 1, 2),
       row_slice(conv, 1, 2),
-      layer_of(LayerKind::max_pool, {3, 8, 8}, 2, 2, 0, 0),
-      layer_of(LayerKind::max_pool, {2, 9, 7}, 3, 2, 1, 0),
-      layer_of(LayerKind::relu, {3, 5, 5}, 1, 1, 0, 0),
-      layer_of(LayerKind::fully_connected, {4, 3, 3}, 1, 1, 0, 6),
+      max_pool({3, 8, 8}, 2, 2),
+      max_pool({2, 9, 7}, 3, 2, 1),
+      relu({3, 5, 5}),
+      fully_connected({4, 3, 3}, 6),
       fc,
       column_slice(fc, 0, 2),
       row_slice(fc, 0, 2),

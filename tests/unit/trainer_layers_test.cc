@@ -11,6 +11,7 @@
 #include "backends/onednn/onednn_backend.h"
 #include "backends/reference/reference_backend.h"
 #include "cclab/error.h"
+#include "layer_configs.h"
 #include "model/loss.h"
 #include "model/model.h"
 #include "model/optimizer.h"
@@ -18,41 +19,6 @@
 
 namespace cclab::train {
 namespace {
-
-LayerConfig convolution(ActivationShape input, size_t kernel, size_t outputs, size_t stride, size_t padding) {
-  LayerConfig c;
-  c.kind = LayerKind::convolution;
-  c.input = input;
-  c.kernel = kernel;
-  c.stride = stride;
-  c.padding = padding;
-  c.outputs = Slice::whole(outputs);
-  c.inputs = Slice::whole(input.channels);
-  return c;
-}
-LayerConfig max_pool(ActivationShape input, size_t kernel, size_t stride, size_t padding = 0) {
-  LayerConfig c;
-  c.kind = LayerKind::max_pool;
-  c.input = input;
-  c.kernel = kernel;
-  c.stride = stride;
-  c.padding = padding;
-  return c;
-}
-LayerConfig relu(ActivationShape input) {
-  LayerConfig c;
-  c.kind = LayerKind::relu;
-  c.input = input;
-  return c;
-}
-LayerConfig fully_connected(ActivationShape input, size_t outputs) {
-  LayerConfig c;
-  c.kind = LayerKind::fully_connected;
-  c.input = input;
-  c.outputs = Slice::whole(outputs);
-  c.inputs = Slice::whole(input.channels);
-  return c;
-}
 
 // One layer instance with its own parameter buffers (the layer points into them: write values with
 // set_parameters, never by assigning the vectors).

@@ -1,7 +1,9 @@
 #include "model/compute_device.h"
 
+#include <atomic>
 #include <mutex>
 #include <new>
+#include <vector>
 
 namespace cclab::train {
 namespace {
@@ -13,51 +15,49 @@ class HostDevice : public ComputeDevice {
   void release(void* pointer) override { ::operator delete (pointer, std::align_val_t{64}); }
 };
 
-std::mutex device_mutex;
-const std::shared_ptr<ComputeDevice>& host_device() {
-  static const std::shared_ptr<ComputeDevice> host = std::make_shared<HostDevice>();
-  return host;
+// Every device ever installed, kept for the life of the process: buffers name theirs by address
+// and may outlive its use. Left undestroyed at exit, as a GPU's teardown then is the driver's.
+std::mutex installed_mutex;
+std::vector<std::shared_ptr<ComputeDevice>>& installed() {
+  static auto* devices = new std::vector<std::shared_ptr<ComputeDevice>>{std::make_shared<HostDevice>()};
+  return *devices;
 }
-std::shared_ptr<ComputeDevice>& current_device() {
-  static std::shared_ptr<ComputeDevice> device = host_device();
+// Read on every loss, update and allocation, written once a run: no lock on the way in.
+std::atomic<ComputeDevice*>& current() {
+  static std::atomic<ComputeDevice*> device{installed().front().get()};
   return device;
 }
 
 // Each buffer starts with a header naming the device that allocated it; 64 bytes keep the data
 // behind it aligned as the allocator promises.
 struct alignas(64) BufferHeader {
-  std::shared_ptr<ComputeDevice> device;
+  ComputeDevice* device;
 };
 
 }  // namespace
 
-ComputeDevice& compute_device() {
-  std::lock_guard lock(device_mutex);
-  return *current_device();
-}
+ComputeDevice& compute_device() { return *current().load(std::memory_order_acquire); }
 
 void use_compute_device(std::shared_ptr<ComputeDevice> device) {
-  std::lock_guard lock(device_mutex);
-  current_device() = device ? std::move(device) : host_device();
+  std::lock_guard lock(installed_mutex);
+  if (!device) {
+    current().store(installed().front().get(), std::memory_order_release);
+    return;
+  }
+  installed().push_back(device);
+  current().store(device.get(), std::memory_order_release);
 }
 
 void* allocate_buffer(size_t bytes) {
-  std::shared_ptr<ComputeDevice> device;
-  {
-    std::lock_guard lock(device_mutex);
-    device = current_device();
-  }
+  ComputeDevice* device = &compute_device();
   void* block = device->allocate(sizeof(BufferHeader) + bytes);
-  auto* header = new (block) BufferHeader{std::move(device)};
-  return header + 1;
+  return new (block) BufferHeader{device} + 1;
 }
 
 void release_buffer(void* pointer) {
   if (!pointer) return;
-  auto* header = static_cast<BufferHeader*>(pointer) - 1;
-  std::shared_ptr<ComputeDevice> device = std::move(header->device);
-  header->~BufferHeader();
-  device->release(header);
+  BufferHeader* header = static_cast<BufferHeader*>(pointer) - 1;
+  header->device->release(header);
 }
 
 }  // namespace cclab::train

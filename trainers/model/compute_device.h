@@ -42,8 +42,9 @@ class ComputeDevice {
 
 /// The device of this process's run (the host unless use_compute_device was called).
 ComputeDevice& compute_device();
-/// Makes `device` (the host when null) the process's device from now on. Buffers allocated before keep the device they
-/// came from (each remembers it), so switching never frees memory with the wrong call.
+/// Makes `device` (the host when null) the process's device from now on. Every device installed is
+/// kept until the process ends, so a buffer allocated before a switch still goes back to the device
+/// it came from. Switch between runs, not while a run's threads allocate.
 void use_compute_device(std::shared_ptr<ComputeDevice> device);
 
 /// Buffer memory from the current device (buffer.h's allocator).

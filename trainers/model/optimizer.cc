@@ -13,13 +13,15 @@ SgdMomentum::SgdMomentum(size_t count, float learning_rate, float momentum)
 
 void SgdMomentum::step(ParameterStore& store) { step_range(store.values(), store.gradients(), 0); }
 
-template <class Gradient>
-void SgdMomentum::update(std::span<float> values, size_t offset, size_t gradient_count, Gradient gradient) {
-  if (values.size() != gradient_count || offset + values.size() > velocity_.size())
-    throw Error("SGD step over elements [" + std::to_string(offset) + ", " + std::to_string(offset + values.size()) +
+void SgdMomentum::check_range(size_t count, size_t gradient_count, size_t offset) const {
+  if (count != gradient_count || offset + count > velocity_.size())
+    throw Error("SGD step over elements [" + std::to_string(offset) + ", " + std::to_string(offset + count) +
                 ") with " + std::to_string(gradient_count) + " gradients, outside the optimizer's " +
                 std::to_string(velocity_.size()));
-  const TraceSpan span("compute", "update");
+}
+
+template <class Gradient>
+void SgdMomentum::update(std::span<float> values, size_t offset, Gradient gradient) {
   float* value = values.data();
   float* velocity = velocity_.data() + offset;
   const float learning_rate = learning_rate_, momentum = momentum_;
@@ -32,43 +34,42 @@ void SgdMomentum::update(std::span<float> values, size_t offset, size_t gradient
 }
 
 void SgdMomentum::step_range(std::span<float> values, std::span<const float> gradients, size_t offset) {
-  if (values.size() == gradients.size() && offset + values.size() <= velocity_.size() &&
-      compute_device().sgd_momentum(values, gradients, std::span(velocity_).subspan(offset, values.size()),
+  check_range(values.size(), gradients.size(), offset);
+  const TraceSpan span("compute", "update");
+  if (compute_device().sgd_momentum(values, gradients, std::span(velocity_).subspan(offset, values.size()),
                                     learning_rate_, momentum_))
     return;
   const float* gradient = gradients.data();
-  update(values, offset, gradients.size(), [gradient](long i) { return gradient[i]; });
+  update(values, offset, [gradient](long i) { return gradient[i]; });
 }
 
 void SgdMomentum::step_range_summed(std::span<float> values, std::span<const float> own_gradients,
                                     std::span<const float* const> contributions, size_t offset) {
+  if (contributions.empty()) return step_range(values, own_gradients, offset);
+  check_range(values.size(), own_gradients.size(), offset);
+  const TraceSpan span("compute", "update");
   const float* own = own_gradients.data();
   // One contribution (two ranks) is the common case, summed inside the update's loop.
-  switch (contributions.size()) {
-    case 0:
-      return step_range(values, own_gradients, offset);
-    case 1: {
-      const float* first = contributions[0];
-      return update(values, offset, own_gradients.size(), [own, first](long i) { return own[i] + first[i]; });
-    }
-    default: {
-      // With the loop over the contributions inside the element loop the compiler vectorizes
-      // neither: sum a chunk that stays in L1 first, in the same order, then update from it.
-      constexpr size_t kChunk = 1024;
-      float sum[kChunk];
-      for (size_t first = 0; first < own_gradients.size(); first += kChunk) {
-        const size_t count = std::min(kChunk, own_gradients.size() - first);
-        const float *own_chunk = own + first, *first_chunk = contributions[0] + first;
+  if (contributions.size() == 1) {
+    const float* first = contributions[0];
+    return update(values, offset, [own, first](long i) { return own[i] + first[i]; });
+  }
+  // With the loop over the contributions inside the element loop the compiler vectorizes neither:
+  // sum a chunk that stays in L1 first, in the same order, then update from it.
+  constexpr size_t kChunk = 1024;
+  float sum[kChunk];
+  for (size_t first = 0; first < own_gradients.size(); first += kChunk) {
+    const size_t count = std::min(kChunk, own_gradients.size() - first);
+    const float *own_chunk = own + first, *first_chunk = contributions[0] + first;
 #pragma omp simd
-        for (size_t i = 0; i < count; ++i) sum[i] = own_chunk[i] + first_chunk[i];
-        for (const float* contribution : contributions.subspan(1)) {
-          const float* chunk = contribution + first;
+    for (size_t i = 0; i < count; ++i) sum[i] = own_chunk[i] + first_chunk[i];
+    for (const float* contribution : contributions.subspan(1)) {
+      const float* chunk = contribution + first;
 #pragma omp simd
-          for (size_t i = 0; i < count; ++i) sum[i] += chunk[i];
-        }
-        step_range(values.subspan(first, count), {sum, count}, offset + first);
-      }
+      for (size_t i = 0; i < count; ++i) sum[i] += chunk[i];
     }
+    const float* summed = sum;
+    update(values.subspan(first, count), offset + first, [summed](long i) { return summed[i]; });
   }
 }
 

@@ -34,9 +34,12 @@ class SgdMomentum {
   std::span<const float> velocity() const { return velocity_; }
 
  private:
-  // The update of `values` from gradient(i) for each element i, vectorized.
+  // Error unless `count` values with `gradient_count` gradients at `offset` lie inside the velocity.
+  void check_range(size_t count, size_t gradient_count, size_t offset) const;
+  // The update of `values` (elements [offset, offset + values.size()), checked) from gradient(i) for
+  // each element i, vectorized, on the host.
   template <class Gradient>
-  void update(std::span<float> values, size_t offset, size_t gradient_count, Gradient gradient);
+  void update(std::span<float> values, size_t offset, Gradient gradient);
 
   float learning_rate_, momentum_;
   FloatBuffer velocity_;

@@ -303,7 +303,7 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
   out << "# plan: " << inputs.model.name << " (" << inputs.model.parameter_count() << " parameters), global batch "
       << options.batch << ", " << ranks << " ranks (" << cluster.nodes << " node(s) x " << cluster.ranks_per_node
       << "), " << options.threads << " thread(s) per rank\n";
-  if (const double share = cluster.compute_share(options.threads) / cluster.compute_speed; share < 1)
+  if (const double share = cluster.core_share(options.threads); share < 1)
     out << "# " << ranks << " ranks x " << options.threads << " thread(s) on " << cluster.cores_per_node
         << " cores: the ranks take turns on the cores, so each computes at " << format_text("%.2f", share)
         << " of a core's speed\n";

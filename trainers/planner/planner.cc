@@ -97,7 +97,7 @@ class StepModel {
   // compute, at the thread's share of a core).
   double copy_s(double bytes) const {
     return inputs_.cluster.profile.regime(size_t(bytes)).copy_us_per_byte * bytes * 1e-6 /
-           (compute_share_ / inputs_.cluster.compute_speed);
+           inputs_.cluster.core_share(inputs_.layers.threads);
   }
   double update_s(double parameters) const {
     return inputs_.layers.update_s * parameters / total_parameters_ / compute_share_;
@@ -290,7 +290,7 @@ struct TensorRunPlan {
 
 // Forward of the run: compute per layer, a blocking allreduce after each row layer, the gathered
 // column layer's allgather at the end. Returns per rank the last task.
-TaskIds tensor_forward(StepModel& step, const TensorRunPlan& run, const ModelPlan& plan, double samples,
+TaskIds tensor_forward(StepModel& step, const TensorRunPlan& run, double samples,
                        const std::vector<size_t>& members) {
   const TensorSplit& split = run.splits.front();
   const size_t parts = split.parts, end = split.layers.size();
@@ -328,7 +328,7 @@ TaskIds tensor_forward(StepModel& step, const TensorRunPlan& run, const ModelPla
 
 // Backward of the run: compute from the last layer down, a blocking allreduce of the input
 // gradient at each column layer (but the run's first) that has parameters before it.
-TaskIds tensor_backward(StepModel& step, const TensorRunPlan& run, const ModelPlan& plan, double samples,
+TaskIds tensor_backward(StepModel& step, const TensorRunPlan& run, double samples,
                         const std::vector<size_t>& members) {
   const TensorSplit& split = run.splits.front();
   const size_t parts = split.parts, end = split.layers.size();
@@ -375,8 +375,8 @@ StrategyPrediction predict_tensor(const PlanInputs& inputs, const Strategy& stra
   const TensorRunPlan run = tensor_run_plan(plan, 0, ranks);
   const double samples = double(inputs.batch);
   for (size_t r = 0; r < ranks; ++r) step.sim().compute(r, step.data_s(samples));
-  tensor_forward(step, run, plan, samples, members);
-  tensor_backward(step, run, plan, samples, members);
+  tensor_forward(step, run, samples, members);
+  tensor_backward(step, run, samples, members);
   for (size_t r = 0; r < ranks; ++r) {
     const double parameters = double(ParameterStore(parameter_counts(run.splits[r].layers)).size());
     step.sim().compute(r, step.update_s(parameters));
@@ -407,8 +407,8 @@ StrategyPrediction predict_hybrid(const PlanInputs& inputs, const Strategy& stra
     step.blocking_collective(Collective::allgather, count, members, &PhaseCounts::forward, last);
   }
   const double whole = double(inputs.batch);
-  tensor_forward(step, run, plan, whole, members);
-  last = tensor_backward(step, run, plan, whole, members);
+  tensor_forward(step, run, whole, members);
+  last = tensor_backward(step, run, whole, members);
   const bool prefix_has_parameters =
       std::any_of(split.layers.begin(), split.layers.begin() + std::ptrdiff_t(boundary), has_parameters);
   const bool partial =
@@ -649,10 +649,9 @@ std::map<std::string, double> measure_slice_time_ratios(const ModelPlan& model, 
   return ratios;
 }
 
-double ClusterShape::compute_share(int threads) const {
+double ClusterShape::core_share(int threads) const {
   const double demand = double(ranks_per_node) * double(std::max(threads, 1));
-  const double share = cores_per_node == 0 ? 1.0 : std::min(1.0, double(cores_per_node) / demand);
-  return compute_speed * share;
+  return cores_per_node == 0 ? 1.0 : std::min(1.0, double(cores_per_node) / demand);
 }
 
 std::vector<size_t> balanced_layers_per_stage(const LayerTimes& layers, size_t stages) {

@@ -49,9 +49,11 @@ struct ClusterShape {
   CostProfile profile;
   size_t ranks() const { return nodes * ranks_per_node; }
   Topology topology() const;
-  /// The factor compute times are divided by: the speed factor, times each rank thread's share of a
-  /// core (1 while the cores are enough) for ranks of `threads` compute threads each.
-  double compute_share(int threads) const;
+  /// Each rank thread's share of a core (1 while the cores are enough) for ranks of `threads`
+  /// compute threads each.
+  double core_share(int threads) const;
+  /// What compute times are divided by: the speed factor times the core share.
+  double compute_share(int threads) const { return compute_speed * core_share(threads); }
 };
 
 struct PlanInputs {

@@ -29,4 +29,7 @@ class DynamicLibrary {
   void* handle_ = nullptr;
 };
 
+/// "2.28.9" from major * 10000 + minor * 100 + patch, as NCCL (2.9 on) and cuDNN (9 on) report theirs.
+std::string version_text(long code);
+
 }  // namespace cclab

@@ -23,13 +23,10 @@ bool gpu_addressable(const void* pointer) {
 }
 
 template <class T>
-void grow_managed(T*& array, size_t& capacity, size_t count) {
-  if (count <= capacity) return;
+void reallocate_managed(T*& array, size_t count) {
   if (array) check_cuda(cudaFree(array), "cudaFree");
   array = nullptr;
-  capacity = 0;
   check_cuda(cudaMallocManaged(&array, count * sizeof(T)), "cudaMallocManaged (loss rows)");
-  capacity = count;
 }
 
 class CudaComputeDevice : public ComputeDevice {
@@ -69,9 +66,12 @@ class CudaComputeDevice : public ComputeDevice {
                     " classes");
     std::lock_guard lock(mutex_);
     context_->make_current();
-    grow_managed(labels_, labels_capacity_, batch);
-    grow_managed(row_loss_, row_loss_capacity_, batch);
-    grow_managed(row_correct_, row_correct_capacity_, batch);
+    if (batch > rows_) {  // the loss's arrays, one row per sample
+      reallocate_managed(labels_, batch);
+      reallocate_managed(row_loss_, batch);
+      reallocate_managed(row_correct_, batch);
+      rows_ = batch;
+    }
     std::copy(labels, labels + batch, labels_);
     cuda_kernels::softmax_cross_entropy(scores, labels_, batch, classes, scores_grad, 1.0 / normaliser, row_loss_,
                                         row_correct_, context_->stream());
@@ -102,7 +102,7 @@ class CudaComputeDevice : public ComputeDevice {
   int32_t* labels_ = nullptr;
   double* row_loss_ = nullptr;
   int32_t* row_correct_ = nullptr;
-  size_t labels_capacity_ = 0, row_loss_capacity_ = 0, row_correct_capacity_ = 0;
+  size_t rows_ = 0;  // what the three arrays hold
 };
 
 }  // namespace

@@ -4,10 +4,6 @@
 
 namespace cclab::train {
 
-void check_cuda(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) throw Error(std::string(what) + ": " + cudaGetErrorString(status));
-}
-
 CudaContext::CudaContext(int device, const CudaLibraries& libraries) : libraries_(libraries), device_(device) {
   make_current();
   cudaDeviceProp properties{};

@@ -9,12 +9,11 @@
 #include <string>
 
 #include "backends/cuda/cuda_libraries.h"
+#include "device/cuda_check.h"
 #include "model/compute_device.h"
 #include "model/layer.h"
 
 namespace cclab::train {
-
-void check_cuda(cudaError_t status, const char* what);
 
 class CudaContext {
  public:

@@ -23,10 +23,7 @@ Loaded load() {
 #undef CCLAB_BIND_CUBLAS
   loaded.missing = !cudnn.missing().empty() ? cudnn.missing() : cublas.missing();
   if (!loaded.missing.empty()) return loaded;
-  // cudnnGetVersion: major * 10000 + minor * 100 + patch since cuDNN 9.
-  const size_t version = libraries.cudnnGetVersion();
-  libraries.cudnn_version =
-      std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." + std::to_string(version % 100);
+  libraries.cudnn_version = version_text(long(libraries.cudnnGetVersion()));
   int major = 0, minor = 0, patch = 0;
   libraries.cublasGetProperty(MAJOR_VERSION, &major);
   libraries.cublasGetProperty(MINOR_VERSION, &minor);
