@@ -66,7 +66,9 @@ std::unique_ptr<Implementation> make_bench_implementation(const CollectiveBenchO
   check_implementation_memory(options, name);
   if (!device) return make_implementation(options.collective, name, comm, profile);
   if (name == "nccl") return make_nccl_collective(options.collective, device);
-  return make_nccl_scheduled(*find_algorithm(options.collective, name), device);
+  const Algorithm& algorithm = *find_algorithm(options.collective, name);
+  if (options.loopback_fabric) return make_loopback_scheduled(algorithm, device, options.loopback_fabric);
+  return make_nccl_scheduled(algorithm, device);
 }
 
 // What each rank reports after one (size, implementation): its iteration times and counters.
@@ -106,16 +108,22 @@ Wire row_wire(const Implementation& impl, Comm& comm, const Wire& job) {
 
 void check_implementation_memory(const CollectiveBenchOptions& options, const std::string& name) {
   const bool nccl_impl = name == "nccl";
-  if ((nccl_impl || options.nccl_transport) && options.mem != "cuda")
-    throw UsageError(std::string(nccl_impl ? "--impl nccl" : "--transport nccl") +
+  if ((nccl_impl || !options.device_transport.empty()) && options.mem != "cuda")
+    throw UsageError((nccl_impl ? "--impl nccl" : "--transport " + options.device_transport) +
                      " runs on GPU memory: add --mem cuda");
-  if (options.mem != "cuda" || nccl_impl) return;
+  if (options.mem != "cuda") return;
+  if (nccl_impl) {
+    if (options.device_transport == "device-loopback")
+      throw UsageError("--impl nccl needs a GPU per rank; device-loopback's ranks share one GPU and run the "
+                       "hand-written algorithms");
+    return;
+  }
   if (!find_algorithm(options.collective, name))
     throw UsageError("--mem cuda: '" + name + "' runs on host memory only (on GPUs: nccl, or a hand-written "
-                     "algorithm with --transport nccl)");
-  if (!options.nccl_transport)
-    throw UsageError("--mem cuda: " + name + " needs --transport nccl: UCX here is built without CUDA and cannot "
-                     "reach GPU memory");
+                     "algorithm with --transport nccl or device-loopback)");
+  if (options.device_transport.empty())
+    throw UsageError("--mem cuda: " + name + " needs --transport nccl or device-loopback: UCX here is built without "
+                     "CUDA and cannot reach GPU memory");
 }
 
 bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, const std::vector<std::string>& argv,
@@ -126,7 +134,11 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
       size_sweep(options.min_bytes, options.max_bytes, options.step_bytes, options.step_factor, element);
 
   // GPU memory: this rank's device; every array lives there and device implementations run on it.
-  const std::shared_ptr<DeviceContext> device = options.mem == "cuda" ? open_device(comm) : nullptr;
+  // Over device-loopback every rank is a thread on the one GPU the process uses first.
+  const std::shared_ptr<DeviceContext> device =
+      options.mem != "cuda"      ? nullptr
+      : options.loopback_fabric ? open_device(comm.bootstrap(), comm.topology(), comm.timeout_s(), /*device=*/0)
+                                : open_device(comm);
   std::unique_ptr<MemorySpace> memory = device                   ? device_memory(device)
                                         : options.mem == "shared" ? node_shared_host_memory(comm)
                                                                   : host_memory();
@@ -142,7 +154,11 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
   const Wire wire = job_wire(comm);  // collective: every rank's endpoints
   CostProfile profile;
   if (device) {
-    model_line << "# device: " << describe_device(*device) << " (rank 0); NCCL " << nccl_version()
+    model_line << "# device: " << describe_device(*device)
+               << (options.loopback_fabric ? " shared by the " + std::to_string(ranks) +
+                                                 " ranks (device-loopback: threads of one process, each message a "
+                                                 "cudaMemcpyAsync between their buffers)"
+                                           : " (rank 0); NCCL " + nccl_version())
                << "; no cost model for GPU memory (pred_us empty)\n";
     if (options.graph_replays > 0)
       model_line << "# cuda graph: each size's " << options.iters << " timed calls captured once, replayed "
@@ -203,7 +219,9 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
   const size_t data_elements = options.inplace ? std::max(largest_counts.input, largest_counts.output)
                                                : largest_counts.input + largest_counts.output;
   const size_t per_rank = data_elements * element + scratch;
-  const size_t ranks_here = memory->shared_by_node_ranks() ? size_t(comm.topology().ranks_on_node_of(rank)) : 1;
+  const size_t ranks_here = options.loopback_fabric           ? size_t(ranks)  // every rank on one GPU
+                            : memory->shared_by_node_ranks() ? size_t(comm.topology().ranks_on_node_of(rank))
+                                                             : 1;
   const size_t available = memory->available_bytes();
   const bool fits = per_rank * ranks_here < available / 10 * 9;
   for (const std::string& verdict : comm.allgather(fits ? "ok" : "no"))

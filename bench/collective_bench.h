@@ -4,11 +4,13 @@
 
 #include <cstddef>
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cclab/algorithm.h"
 #include "cclab/comm.h"
+#include "cclab/device.h"
 
 namespace cclab {
 
@@ -31,7 +33,11 @@ struct CollectiveBenchOptions {
   std::vector<std::string> impls = {"ring"};
   std::string mem = "shared";   // where the arrays live: "shared" (host memory registered for peer reads), "host"
                                 // (private), or "cuda" (the GPU of the rank's local rank)
-  bool nccl_transport = false;  // hand-written algorithms run over NCCL point-to-point (needs mem "cuda")
+  // Where hand-written algorithms send on a GPU (needs mem "cuda"): "nccl" (NCCL point-to-point,
+  // one GPU per rank), "device-loopback" (ranks as threads of one process sharing one GPU, over
+  // loopback_fabric), or "" (host memory: the job's transport).
+  std::string device_transport;
+  std::shared_ptr<LoopbackDeviceFabric> loopback_fabric;
   // --cuda-graph N (nccl-tests' -G): at each size the timed iterations are captured once into a
   // CUDA graph and replayed N times, one sample per replay; 0: every call launched on its own.
   int graph_replays = 0;
@@ -46,7 +52,7 @@ struct CollectiveBenchOptions {
 };
 
 /// UsageError unless implementation `name` can run on options.mem: host implementations on host
-/// memory; on a GPU, "nccl" and hand-written algorithms with options.nccl_transport.
+/// memory; on a GPU, "nccl" and hand-written algorithms with options.device_transport.
 void check_implementation_memory(const CollectiveBenchOptions& options, const std::string& name);
 
 /// Runs the sweep on every rank of `comm`; rank 0 prints to `out` and writes results, and ends

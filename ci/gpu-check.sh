@@ -18,8 +18,9 @@
 #      layers, the loss and SGD kernels against the host loops, and 20 LeNet-5 steps whose losses
 #      follow the CPU's to 1e-3 (it prints both);
 #   5. cclab_cuda_kernel_bench: reduce GB/s beside cudaMemcpy device-to-device, 1 MiB to 1 GiB;
-#   6. cclab: info, a `bench allreduce --mem cuda` sweep (NCCL and ring over NCCL, checked), and 20
-#      LeNet-5 steps with --device cpu and --device cuda on the same seed, losses within 1e-3.
+#   6. cclab: info, a `bench allreduce --mem cuda` sweep (NCCL and ring over NCCL, checked), the
+#      ring at 4 ranks over device-loopback beside the same sweep on host memory (both checked), and
+#      20 LeNet-5 steps with --device cpu and --device cuda on the same seed, losses within 1e-3.
 # Logs go to $OUT (or gpu-check-logs/) one file per step.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -82,11 +83,15 @@ CCLAB_REQUIRE_GPU=1 step kernels_bitwise 120 "$bundle/cuda_kernels_test" --gtest
 CCLAB_REQUIRE_GPU=1 step device_layer 120 "$bundle/device_gpu_test" --gtest_brief=1
 CCLAB_REQUIRE_GPU=1 step trainer_gpu 120 "$bundle/trainer_gpu_test" --gtest_brief=1
 step kernel_bandwidth 90 "$bundle/cclab_cuda_kernel_bench" --max-mib 1024 --iters 20
-# cclab itself: what it finds, a short sweep on GPU memory (one GPU: one rank), and LeNet-5 on the
-# GPU beside the CPU on the same seed, their step losses compared.
+# cclab itself: what it finds, a short sweep on GPU memory (one GPU: one rank), 4 ranks sharing
+# the GPU over device-loopback beside 4 ranks on host memory, and LeNet-5 on the GPU beside the CPU
+# on the same seed, their step losses compared.
 step cclab_info 30 "$bundle/cclab" info
 step bench_cuda 120 "$bundle/cclab" bench allreduce --mem cuda -n 1 --impl nccl,ring --transport nccl \
   -b 1M -e 256M -f 4 --iters 20 --check
+sweep=(-n 4 --impl ring,tree,rabenseifner -b 1M -e 256M -f 4 --iters 20 --check)
+step bench_loopback 120 "$bundle/cclab" bench allreduce "${sweep[@]}" --mem cuda --transport device-loopback
+step bench_host 120 "$bundle/cclab" bench allreduce "${sweep[@]}" --mem host
 train=(train --model lenet5 --data synthetic:1x28x28:1280 --steps 20 --batch 64 --no-eval --threads 4)
 step train_cpu 120 "$bundle/cclab" "${train[@]}" --device cpu --json "$logs/train_cpu.jsonl"
 step train_cuda 120 "$bundle/cclab" "${train[@]}" --device cuda --json "$logs/train_cuda.jsonl"

@@ -90,19 +90,21 @@ struct CollectiveFlags {
   CollectiveBenchOptions options;
 };
 
-// --mem cuda on this machine: a usable GPU, an NCCL that loads, and a GPU for each rank a local
-// launch starts (NCCL refuses two ranks on one GPU).
-void check_gpus_serve(const JobFlags& job) {
+// --mem cuda on this machine: a usable GPU, and for NCCL (its collectives, or --transport nccl) an
+// NCCL that loads and a GPU for each rank a local launch starts (NCCL refuses two ranks on one GPU).
+// device-loopback's ranks share one GPU and need no NCCL.
+void check_gpus_serve(const JobFlags& job, bool one_gpu_for_all = false) {
   if (const std::string why = cuda_unavailable_reason(); !why.empty()) throw UsageError("--mem cuda: " + why);
+  if (one_gpu_for_all) return;
   if (const std::string why = nccl_unavailable_reason(); !why.empty()) throw UsageError("--mem cuda: NCCL: " + why);
   if (detect_launch() == LaunchKind::none && job.ranks > cuda_device_count())
     throw UsageError("--mem cuda: -n " + std::to_string(job.ranks) + " ranks but " +
                      std::to_string(cuda_device_count()) + " GPU(s) here: each rank needs its own (NCCL " +
-                     nccl_version() + " refuses two ranks on one GPU)");
+                     nccl_version() + " refuses two ranks on one GPU; --transport device-loopback shares one)");
 }
 
-// --mem and --transport nccl: GPU requests are refused here, before any rank starts, when this
-// machine or build cannot serve them. Hand-written algorithms over NCCL keep a host transport
+// --mem and the device transports: GPU requests are refused here, before any rank starts, when this
+// machine or build cannot serve them. Hand-written algorithms on a GPU keep a host transport
 // (--transport's default) for the control traffic.
 void validate_memory(CollectiveFlags& flags) {
   CollectiveBenchOptions& o = flags.options;
@@ -110,9 +112,17 @@ void validate_memory(CollectiveFlags& flags) {
     throw UsageError("--mem takes shared, host or cuda, not '" + o.mem + "'");
   if (o.graph_replays > 0 && o.mem != "cuda")
     throw UsageError("--cuda-graph captures GPU work: it needs --mem cuda (with --impl nccl or --transport nccl)");
-  o.nccl_transport = flags.job.transport == "nccl";
-  if (o.nccl_transport) flags.job.transport = "ucx";
-  if (o.mem == "cuda") check_gpus_serve(flags.job);
+  if (flags.job.transport == "nccl" || flags.job.transport == "device-loopback") {
+    o.device_transport = flags.job.transport;
+    flags.job.transport = "ucx";
+  }
+  const bool loopback = o.device_transport == "device-loopback";
+  if (loopback && o.graph_replays > 0)
+    throw UsageError("--cuda-graph: device-loopback's messages wait on the host for their peers, which a capture of "
+                     "one stream cannot hold (--transport nccl can be captured)");
+  if (loopback && !flags.job.inter_transport.empty())
+    throw UsageError("--inter-transport: device-loopback's ranks are threads sharing one GPU; there is no network");
+  if (o.mem == "cuda") check_gpus_serve(flags.job, loopback);
   for (const std::string& name : o.impls) check_implementation_memory(o, name);
 }
 
@@ -215,12 +225,15 @@ void add_collective_commands(CLI::App& bench, const std::vector<std::string>& ar
       validate(*flags, collective);
       bool needs_mpirun = false;
       for (const std::string& name : flags->options.impls) needs_mpirun |= needs_mpi_launch(name);
-      return run_job(flags->job, argv, needs_mpirun, [flags, argv](Comm& comm) {
+      auto body = [flags, argv](Comm& comm) {
         if (flags->options.root >= comm.size())
           throw UsageError("-r/--root " + std::to_string(flags->options.root) + " is not a rank of the job (" +
                            std::to_string(comm.size()) + " ranks)");
         return run_collective_bench(comm, flags->options, argv, std::cout);
-      });
+      };
+      if (flags->options.device_transport != "device-loopback") return run_job(flags->job, argv, needs_mpirun, body);
+      flags->options.loopback_fabric = make_loopback_fabric(std::max(flags->job.ranks, 1));
+      return run_job_in_threads(flags->job, body);
     });
   }
 }

@@ -69,7 +69,10 @@ CommandAction add_info_command(CLI::App& app) {
               << "cudnn       " << train::describe_cuda_training_libraries() << "\n"
               << "transports  ";
     for (const std::string& name : available_transports()) std::cout << name << " (host memory) ";
-    if (nccl_unavailable_reason().empty()) std::cout << "nccl (GPU memory, bench collectives with --mem cuda)";
+    if (nccl_unavailable_reason().empty()) std::cout << "nccl (GPU memory, bench collectives with --mem cuda) ";
+#ifdef CCLAB_HAVE_CUDA
+    std::cout << "device-loopback (GPU memory, bench collectives with --mem cuda; ranks as threads sharing one GPU)";
+#endif
     std::cout << "\nimplementations:\n";
     for (Collective collective : {Collective::allreduce, Collective::broadcast, Collective::reduce,
                                   Collective::reduce_scatter, Collective::allgather}) {

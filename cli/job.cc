@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <iostream>
 #include <string>
+#include <utility>
 
+#include "bootstrap/thread_ranks.h"
 #include "cclab/error.h"
 #include "cclab/launch.h"
 #include "flag_checks.h"
@@ -38,7 +40,8 @@ void add_job_flags(CLI::App& command, JobFlags& flags) {
                   "Most ranks -n may start on this host (default: 64, or 4 per usable CPU where that is more)")
       ->check(in_range(1, kMostRanks));
   command.add_option("--transport", flags.transport,
-                     "Transport of hand-written code: ucx or mpi (host memory), nccl (bench collectives, --mem cuda)")
+                     "Transport of hand-written code: ucx or mpi (host memory); nccl, or device-loopback (ranks "
+                     "as threads sharing one GPU), for bench collectives with --mem cuda")
       ->capture_default_str();
   command.add_option("--inter-transport", flags.inter_transport,
                      "Transport between nodes: ucx, mpi, or ucx:tcp, ucx:rc, ucx:auto... (a UCX context of its own "
@@ -60,9 +63,32 @@ void validate_job_flags(const JobFlags& flags) {
   const auto transports = available_transports();
   if (std::find(transports.begin(), transports.end(), flags.transport) == transports.end())
     throw UsageError("unknown transport '" + flags.transport +
-                     "' here (ucx, mpi; nccl for bench collectives with --mem cuda)");
+                     "' here (ucx, mpi; nccl and device-loopback for bench collectives with --mem cuda)");
   check_inter_transport(flags.inter_transport);
 }
+
+namespace {
+
+// What a rank's failure prints and the exit status it gives: a usage error is the same on every
+// rank and says "error"; anything else names the rank.
+std::pair<std::string, int> describe_failure(int rank, const std::exception& error) {
+  const bool usage = dynamic_cast<const UsageError*>(&error) != nullptr;
+  return {std::string("cclab: ") + (usage ? std::string("error") : "rank " + std::to_string(rank)) + ": " +
+              error.what() + "\n",
+          usage ? 2 : 1};
+}
+
+CommOptions comm_options(const JobFlags& flags, bool yield_when_idle) {
+  CommOptions options;
+  options.transport = flags.transport;
+  options.inter_transport = flags.inter_transport;
+  options.timeout_s = flags.timeout_s;
+  options.ranks_per_node = flags.ranks_per_node;
+  options.yield_when_idle = yield_when_idle;
+  return options;
+}
+
+}  // namespace
 
 int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool needs_mpirun,
             const std::function<bool(Comm&)>& body) {
@@ -89,25 +115,15 @@ int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool ne
   // Says what failed and returns the exit status. One write per line, so that the lines of ranks
   // sharing a terminal or a pipe do not interleave.
   auto report_failure = [rank](const std::exception& error) {
-    const bool usage = dynamic_cast<const UsageError*>(&error) != nullptr;
-    std::string line = "cclab: ";
-    line += usage ? std::string("error") : "rank " + std::to_string(rank);
-    line += ": ";
-    line += error.what();
-    line += '\n';
+    const auto [line, status] = describe_failure(rank, error);
     // Usage errors are found alike on every rank: one of them says it.
-    if (!usage || rank == 0) std::cerr << line << std::flush;
-    return usage ? 2 : 1;
+    if (status != 2 || rank == 0) std::cerr << line << std::flush;
+    return status;
   };
   int reported_status = 0;
   try {
-    CommOptions options;
-    options.transport = flags.transport;
-    options.inter_transport = flags.inter_transport;
-    options.timeout_s = flags.timeout_s;
-    options.ranks_per_node = flags.ranks_per_node;
-    options.yield_when_idle = this_rank_placement().oversubscribed;
-    std::unique_ptr<Comm> comm = Comm::create(std::move(bootstrap), options);
+    std::unique_ptr<Comm> comm =
+        Comm::create(std::move(bootstrap), comm_options(flags, this_rank_placement().oversubscribed));
     try {
       describe_job(*comm);  // the ranks' hosts, for the records
       const bool passed = body(*comm);
@@ -123,6 +139,29 @@ int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool ne
   } catch (const std::exception& error) {
     return reported_status != 0 ? reported_status : report_failure(error);
   }
+}
+
+int run_job_in_threads(const JobFlags& flags, const std::function<bool(Comm&)>& body) {
+  if (detect_launch() != LaunchKind::none)
+    throw UsageError("--transport device-loopback runs the ranks as threads of one process: start it by hand with "
+                     "-n N, not under a launcher");
+  // More threads than cores wait on a device, not on a core: waiting loops yield.
+  const ThreadRanksOutcome outcome =
+      run_ranks_as_threads(flags.ranks > 0 ? flags.ranks : 1, comm_options(flags, /*yield_when_idle=*/true),
+                           [&body](Comm& comm) {
+                             describe_job(comm);  // the ranks' hosts, for the records
+                             return body(comm);
+                           });
+  if (outcome.failure) {
+    try {
+      std::rethrow_exception(outcome.failure);
+    } catch (const std::exception& error) {
+      const auto [line, status] = describe_failure(outcome.failed_rank, error);
+      std::cerr << line << std::flush;
+      return status;
+    }
+  }
+  return outcome.passed ? 0 : kChecksFailedExitStatus;
 }
 
 }  // namespace cclab

@@ -45,4 +45,9 @@ void validate_job_flags(const JobFlags& flags);
 int run_job(const JobFlags& flags, const std::vector<std::string>& argv, bool needs_mpirun,
             const std::function<bool(Comm&)>& body);
 
+/// Runs the job's -n ranks as threads of this process, each with its own Comm (for ranks that
+/// share one device: --transport device-loopback), and returns the exit status as run_job does.
+/// The first rank that fails says why; the others' waits end at once.
+int run_job_in_threads(const JobFlags& flags, const std::function<bool(Comm&)>& body);
+
 }  // namespace cclab

@@ -12,6 +12,7 @@
 #include <random>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "cclab/error.h"
 #include "cclab/reduce.h"
@@ -132,11 +133,22 @@ RunIdentity& run_identity() {
 const std::string& run_id() { return run_identity().id; }
 const std::string& run_start_time() { return run_identity().start_time; }
 
-void describe_job(Comm& comm) { run_identity().hosts = comm.allgather(this_host()); }
+namespace {
+// Ranks that are threads of one process (device-loopback) share the identity: its hosts are
+// written and read under this lock.
+std::mutex hosts_mutex;
+}  // namespace
+
+void describe_job(Comm& comm) {
+  std::vector<std::string> hosts = comm.allgather(this_host());
+  std::lock_guard lock(hosts_mutex);
+  run_identity().hosts = std::move(hosts);
+}
 
 nlohmann::json base_record(const std::string& kind, const std::vector<std::string>& argv) {
   static const nlohmann::json env = environment_description();
   const RunIdentity& identity = run_identity();
+  std::lock_guard lock(hosts_mutex);
   return {{"schema", kResultSchema}, {"kind", kind},         {"argv", argv},
           {"env", env},              {"run_id", identity.id}, {"start_time", identity.start_time},
           {"hosts", identity.hosts}, {"settings", identity.settings}};

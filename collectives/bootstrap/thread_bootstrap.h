@@ -1,4 +1,5 @@
-// Ranks as threads of one process, for unit tests: a Bootstrap over shared memory.
+// Ranks as threads of one process: a Bootstrap over shared memory. The bench runs device-loopback
+// jobs this way (ranks sharing one GPU), and unit tests run code that takes a Comm.
 #pragma once
 
 #include <condition_variable>
@@ -11,22 +12,30 @@
 
 namespace cclab {
 
-/// State shared by the threads of one test "job".
+/// State shared by the threads of one job. Every wait ends by the job's timeout, or as soon as a
+/// rank has given up (abandon), with an Error that names the ranks it waited for.
 class ThreadJob {
  public:
-  explicit ThreadJob(int size) : size_(size), slots_(size) {}
+  explicit ThreadJob(int size, double timeout_s = 60) : size_(size), timeout_s_(timeout_s), slots_(size) {}
   int size() const { return size_; }
   std::vector<std::string> allgather(int rank, const std::string& mine);
+  /// Rank `rank` failed (`why`): the others' waits end now instead of at the timeout.
+  void abandon(int rank, const std::string& why);
 
  private:
+  [[noreturn]] void fail_waiting(int rank, const char* what) const;  // mutex_ held
+
   int size_;
+  double timeout_s_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<std::string> slots_;
+  std::vector<bool> present_;  // who has arrived in the current round
   int arrived_ = 0;
   int departed_ = 0;
   uint64_t generation_ = 0;
   std::vector<std::string> result_;
+  std::string abandoned_;  // "rank R: why" of the first rank that gave up; "" while none has
 };
 
 class ThreadBootstrap : public Bootstrap {

@@ -506,11 +506,20 @@ TEST_F(CliTest, GpuRequestsThatCannotBeServedAreRefusedBeforeAnyRankStarts) {
   EXPECT_NE(graph.output.find("--cuda-graph captures GPU work: it needs --mem cuda"), std::string::npos)
       << graph.output;
   for (const char* args : {"bench p2p --impl nccl", "bench p2p --mem cuda", "bench p2p --impl mpi",
-                           "bench p2p --impl nccl --mem cuda --fit"})
+                           "bench p2p --impl nccl --mem cuda --fit", "bench p2p --transport device-loopback",
+                           "bench allreduce --transport device-loopback --mem cuda --inter-transport ucx:tcp"})
     expect_usage_error(args);
+  const RunResult loopback = run(kCclab + " bench allreduce --transport device-loopback -n 3");
+  EXPECT_NE(loopback.output.find("--transport device-loopback runs on GPU memory: add --mem cuda"), std::string::npos)
+      << loopback.output;
+  const RunResult loopback_graph = run(kCclab + " bench allreduce --transport device-loopback --mem cuda -G 2");
+  EXPECT_EQ(loopback_graph.status, 2) << loopback_graph.output;
+  EXPECT_NE(loopback_graph.output.find("--cuda-graph: device-loopback's messages wait on the host"), std::string::npos)
+      << loopback_graph.output;
   if (!cuda_unavailable_reason().empty()) {
     for (const std::string args : {"bench allreduce --mem cuda --impl nccl -n 2",
                                     "bench allgather --mem cuda --transport nccl --impl ring -n 3",
+                                    "bench reduce --mem cuda --transport device-loopback --impl binomial -n 4",
                                     "bench allreduce --mem cuda", "bench allreduce --mem cuda --impl nccl -G 2",
                                     "bench p2p --mem cuda --impl nccl -n 2"}) {
       expect_usage_error(args);
@@ -521,7 +530,11 @@ TEST_F(CliTest, GpuRequestsThatCannotBeServedAreRefusedBeforeAnyRankStarts) {
     const RunResult mpi = run(kCclab + " bench allreduce --mem cuda --impl mpi");
     EXPECT_NE(mpi.output.find("runs on host memory only"), std::string::npos) << mpi.output;
     const RunResult ucx = run(kCclab + " bench allreduce --mem cuda --impl ring");
-    EXPECT_NE(ucx.output.find("needs --transport nccl"), std::string::npos) << ucx.output;
+    EXPECT_NE(ucx.output.find("needs --transport nccl or device-loopback"), std::string::npos) << ucx.output;
+    const RunResult nccl_on_loopback =
+        run(kCclab + " bench allreduce --mem cuda --transport device-loopback --impl nccl");
+    EXPECT_NE(nccl_on_loopback.output.find("--impl nccl needs a GPU per rank"), std::string::npos)
+        << nccl_on_loopback.output;
   }
 }
 

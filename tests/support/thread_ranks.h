@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "bootstrap/thread_bootstrap.h"
+#include "bootstrap/thread_ranks.h"
 #include "cclab/comm.h"
 
 namespace cclab {
@@ -34,16 +34,21 @@ inline std::string run_threads(int ranks, const std::function<void(int)>& body) 
 /// Runs `body` on `ranks` threads, each with its own Comm (virtual nodes of `ranks_per_node`, 0:
 /// one node); returns the first failure, "" when every rank finished.
 inline std::string run_ranks(int ranks, int ranks_per_node, const std::function<void(Comm&)>& body) {
-  auto job = std::make_shared<ThreadJob>(ranks);
-  return run_threads(ranks, [&](int rank) {
-    CommOptions options;
-    options.timeout_s = 10;
-    options.ranks_per_node = ranks_per_node;
-    options.yield_when_idle = true;
-    auto comm = Comm::create(std::make_unique<ThreadBootstrap>(job, rank), options);
-    body(*comm);
-    comm->barrier();
+  CommOptions options;
+  options.timeout_s = 10;
+  options.ranks_per_node = ranks_per_node;
+  options.yield_when_idle = true;
+  const ThreadRanksOutcome outcome = run_ranks_as_threads(ranks, options, [&](Comm& comm) {
+    body(comm);
+    comm.barrier();
+    return true;
   });
+  if (!outcome.failure) return "";
+  try {
+    std::rethrow_exception(outcome.failure);
+  } catch (const std::exception& error) {
+    return "rank " + std::to_string(outcome.failed_rank) + ": " + error.what();
+  }
 }
 
 }  // namespace cclab

@@ -14,6 +14,7 @@
 #include "cclab/device.h"
 #include "cclab/implementation.h"
 #include "check.h"
+#include "bootstrap/thread_bootstrap.h"
 #include "thread_ranks.h"
 
 namespace cclab {

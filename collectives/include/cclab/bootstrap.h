@@ -18,7 +18,8 @@ class Bootstrap {
   /// Every rank contributes `mine`; every rank gets all contributions in rank order.
   virtual std::vector<std::string> allgather(const std::string& mine) = 0;
   virtual void barrier() { allgather(std::string()); }
-  /// "local" (cclab -n), "mpi" (mpirun), "env" (CCLAB_* or Slurm variables), "threads" (tests).
+  /// "local" (cclab -n), "mpi" (mpirun), "env" (CCLAB_* or Slurm variables), "threads" (ranks as
+  /// threads of one process: device-loopback, tests).
   virtual std::string launcher() const = 0;
 };
 
