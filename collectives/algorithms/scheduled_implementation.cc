@@ -1,5 +1,6 @@
 #include "cclab/error.h"
 #include "cclab/implementation.h"
+#include "cclab/streaming_copy.h"
 
 namespace cclab {
 
@@ -22,6 +23,13 @@ void ScheduledImplementation::prepare(const CollectiveArgs& args) {
     peers->reserve_staging(comm_, exposed);
   }
   schedule_ = std::make_unique<CompiledSchedule>(std::move(schedule));
+  // Where the arrays of this node's ranks exceed the caches, a final copy's lines would be gone
+  // before anyone reads them: they stream to memory instead.
+  const BufferCounts counts = buffer_counts(args.collective, args.count, comm_.size());
+  const size_t node_bytes = (counts.input + counts.output) * dtype_size(args.dtype) *
+                            size_t(comm_.topology().ranks_on_node_of(comm_.rank()));
+  const size_t cache = last_level_cache_bytes();
+  schedule_->stream_final_copies(!args.inplace && cache > 0 && node_bytes > cache);
   predicted_ = predict_traffic(algorithm_, comm_.topology(), args);
 }
 

@@ -124,6 +124,19 @@ TEST_F(CliTest, EveryDtypeAndOpChecksOnThreeRanks) {
   for (const auto& record : measured_records(json())) EXPECT_EQ(record["wrong"], 0) << record.dump();
 }
 
+// Arrays larger than any last-level cache: the direct algorithms' final copies stream to memory
+// (cclab/streaming_copy.h), checked on 2 and 3 ranks for every collective that makes such copies.
+TEST_F(CliTest, DirectAlgorithmsCheckOnArraysLargerThanTheCaches) {
+  for (const char* collective : {"allgather", "broadcast", "allreduce"})
+    for (const char* ranks : {"2", "3"}) {
+      const RunResult result = run(kCclab + " bench " + collective + " -n " + ranks +
+                                   " --impl direct -b 192M -e 192M --iters 1 -w 0 --check --profile " +
+                                   fitted_profile());
+      ASSERT_EQ(result.status, 0) << collective << " " << ranks << "\n" << result.output;
+      EXPECT_NE(result.output.find("# wrong elements: 0 OK"), std::string::npos) << result.output;
+    }
+}
+
 TEST_F(CliTest, InPlaceRingIsCorrect) {
   const RunResult result =
       run(kCclab + " bench allreduce -n 2 -b 1K -e 1M -f 32 --iters 2 --check --inplace --json " + json());
