@@ -27,6 +27,7 @@
 #include "size_sweep.h"
 #include "statistics.h"
 #include "table.h"
+#include "transports/mpi/mpi_wire.h"
 
 namespace cclab {
 namespace {
@@ -97,10 +98,12 @@ struct RankSummary {
 };
 
 // What carried a row's bytes: the job's wire for the hand-written algorithms (they run on the
-// Comm's transport); a vendor library's own transport at each level otherwise (Gloo: TCP).
+// Comm's transport); a vendor library's own transport at each level otherwise (Gloo: TCP; Open
+// MPI: the BTL its settings choose for each pair of ranks).
 Wire row_wire(const Implementation& impl, Comm& comm, const Wire& job) {
   const std::string transport = impl.transport();
   if (transport == comm.transport().name()) return job;
+  if (transport == "mpi") return open_mpi_job_wire(comm);
   return job.same_at_each_level(transport == "gloo-tcp" ? "tcp" : transport);
 }
 

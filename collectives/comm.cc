@@ -85,7 +85,7 @@ std::unique_ptr<Transport> make_transport(const std::string& name, Bootstrap& bo
     options.connect_to = std::move(connect_to);
     return std::make_unique<UcxTransport>(bootstrap, timeout_s, options);
   }
-  if (name == "mpi") return std::make_unique<MpiTransport>();
+  if (name == "mpi") return std::make_unique<MpiTransport>(host_names);
   throw UsageError("unknown transport '" + name + "' (this build has: ucx, mpi)");
 }
 

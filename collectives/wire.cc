@@ -12,15 +12,6 @@ namespace {
 // A level's descriptions travel joined by '|', the levels by '\n'.
 constexpr char kAlternatives = '|';
 
-std::string join(const std::set<std::string>& items) {
-  std::string text;
-  for (const std::string& item : items) {
-    if (!text.empty()) text += kAlternatives;
-    text += item;
-  }
-  return text;
-}
-
 void add_alternatives(const std::string& text, std::set<std::string>& into) {
   std::stringstream stream(text);
   for (std::string item; std::getline(stream, item, kAlternatives);)
@@ -29,14 +20,25 @@ void add_alternatives(const std::string& text, std::set<std::string>& into) {
 
 }  // namespace
 
+std::string join_alternatives(const std::set<std::string>& descriptions) {
+  std::string text;
+  for (const std::string& description : descriptions) {
+    if (!text.empty()) text += kAlternatives;
+    text += description;
+  }
+  return text;
+}
+
 bool names_shared_memory(const std::string& level) {
   std::stringstream stream(level);
   // "sysv+cma", "posix+cma|tcp": transports are joined by '+', alternatives by '|'.
   for (std::string alternative; std::getline(stream, alternative, kAlternatives);) {
     std::stringstream parts(alternative);
-    for (std::string part; std::getline(parts, part, '+');)
-      for (const char* shared : {"posix", "sysv", "xpmem", "knem", "cma", "mm"})
-        if (part == shared) return true;
+    for (std::string part; std::getline(parts, part, '+');) {
+      const std::string name = part.substr(part.rfind(':') + 1);  // "mpi:vader" -> "vader"
+      for (const char* shared : {"posix", "sysv", "xpmem", "knem", "cma", "mm", "vader"})
+        if (name == shared) return true;
+    }
   }
   return false;
 }
@@ -52,12 +54,12 @@ Wire job_wire(Comm& comm) {
     (node_of_rank[size_t(peer)] == node_of_rank[size_t(me)] ? intra : inter).insert(wire);
   }
   std::set<std::string> all_intra, all_inter;
-  for (const std::string& levels : comm.allgather(join(intra) + '\n' + join(inter))) {
+  for (const std::string& levels : comm.allgather(join_alternatives(intra) + '\n' + join_alternatives(inter))) {
     const size_t newline = levels.find('\n');
     add_alternatives(levels.substr(0, newline), all_intra);
     if (newline != std::string::npos) add_alternatives(levels.substr(newline + 1), all_inter);
   }
-  const Wire wire{join(all_intra), join(all_inter)};
+  const Wire wire{join_alternatives(all_intra), join_alternatives(all_inter)};
 
   static bool warned = false;
   if (me == 0 && !warned && names_shared_memory(wire.inter)) {

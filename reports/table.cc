@@ -25,7 +25,11 @@ std::string transport_column(const nlohmann::json& record) {
   std::string family = transport.substr(0, transport.find_first_of("+:"));
   if (transport.find("+shm") != std::string::npos) family += "+shm";
   if ((wire.intra.empty() || wire.intra == family) && (wire.inter.empty() || wire.inter == family)) return family;
-  return family + ":" + wire.short_text();
+  // A level the family itself names ("mpi:tcp" on an mpi row) drops the repeated name: "mpi:vader+cma/tcp".
+  auto shorter = [prefix = family + ":"](const std::string& level) {
+    return level.rfind(prefix, 0) == 0 ? level.substr(prefix.size()) : level;
+  };
+  return family + ":" + Wire{shorter(wire.intra), shorter(wire.inter)}.short_text();
 }
 
 std::string collective_table_header(const nlohmann::json& record, bool percentiles) {

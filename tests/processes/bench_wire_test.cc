@@ -11,6 +11,7 @@
 #include "cclab/cost_model.h"
 #include "cclab/error.h"
 #include "cclab/wire.h"
+#include "transports/mpi/mpi_wire.h"
 #include "results.h"
 #include "run_command.h"
 
@@ -86,8 +87,8 @@ TEST_F(WireTest, OneNodeRecordsSharedMemory) {
     ASSERT_TRUE(record.contains("wire")) << record.dump();
     EXPECT_TRUE(record["wire"]["inter"].is_null()) << record.dump();  // one node: no pair between nodes
     EXPECT_EQ(record["wrong"], 0) << record.dump();
-    if (record["impl"] == "mpi")
-      EXPECT_EQ(record["wire"]["intra"], "mpi");
+    if (record["impl"] == "mpi")  // the launcher keeps Open MPI to self and vader on one host
+      EXPECT_EQ(record["wire"]["intra"].get<std::string>().rfind("mpi:vader", 0), 0u) << record.dump();
     else
       EXPECT_EQ(wire_of_record(record), ucx) << record.dump();
   }
@@ -95,6 +96,7 @@ TEST_F(WireTest, OneNodeRecordsSharedMemory) {
   EXPECT_NE(result.output.find("ucx+shm:" + ucx.intra), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("# wire: intra-node " + ucx.intra), std::string::npos) << result.output;
   EXPECT_EQ(result.output.find("fitted on wire"), std::string::npos) << result.output;  // the profile's is unknown
+  EXPECT_NE(result.output.find(" mpi:vader"), std::string::npos) << result.output;
 
   std::filesystem::remove(json());
   result = run_command(kCclab + " bench p2p -n 2 -b 8 -e 8 --iters 2 --json " + json());
@@ -127,6 +129,31 @@ TEST_F(WireTest, InterTransportTcpCarriesTheTrafficBetweenFakedNodesOnly) {
     EXPECT_EQ(wire.inter, "tcp") << record.dump();
   }
   EXPECT_NE(result.output.find("ucx:" + wire_of_record(records[0]).intra + "/tcp"), std::string::npos) << result.output;
+}
+
+// Open MPI's wire follows from the components it has open: vader within a host, the one network
+// BTL open between hosts, and no claim where the hardware decides (UCX's PML, several BTLs).
+TEST(OpenMpiWire, FollowsTheComponentsOpenMpiHasOpen) {
+  const OpenMpiSelection debian{false, {"self", "vader", "tcp"}, "cma"};
+  EXPECT_EQ(open_mpi_wire(debian, true), "mpi:vader+cma");
+  EXPECT_EQ(open_mpi_wire(debian, false), "mpi:tcp");
+  EXPECT_TRUE(names_shared_memory(open_mpi_wire(debian, true)));
+  EXPECT_FALSE(names_shared_memory(open_mpi_wire(debian, false)));
+  EXPECT_EQ(open_mpi_wire({false, {"self", "tcp"}, "cma"}, true), "mpi:tcp");  // vader left out
+  EXPECT_EQ(open_mpi_wire({false, {"self", "vader"}, "none"}, true), "mpi:vader");
+  EXPECT_EQ(open_mpi_wire({true, {"self", "vader", "tcp"}, "cma"}, false), "mpi");  // UCX's PML may take over
+  EXPECT_EQ(open_mpi_wire({false, {"self", "vader", "tcp", "openib"}, "cma"}, false), "mpi");
+}
+
+// Virtual nodes on one host: Open MPI still joins them through shared memory, and its rows say so.
+TEST_F(WireTest, MpiBetweenVirtualNodesOfOneHostIsSharedMemory) {
+  const RunResult result = run_command(kCclab + " bench allreduce -n 2 --ranks-per-node 1 --impl mpi" + kShortSweep +
+                                       " --profile " + profile() + " --json " + json());
+  ASSERT_EQ(result.status, 0) << result.output;
+  for (const nlohmann::json& record : measured(json())) {
+    EXPECT_TRUE(record["wire"]["intra"].is_null()) << record.dump();
+    EXPECT_EQ(record["wire"]["inter"].get<std::string>().rfind("mpi:vader", 0), 0u) << record.dump();
+  }
 }
 
 TEST_F(WireTest, BadInterTransportIsOneLineAndStatusTwo) {

@@ -4,6 +4,7 @@
 // measured over shared memory is never taken for one measured over a network.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,11 @@ struct Wire {
   }
 };
 
+/// A level's distinct descriptions joined by '|' ("sysv+cma|tcp"), as levels whose ranks differ read.
+std::string join_alternatives(const std::set<std::string>& descriptions);
+
 /// Whether a level's description names a shared-memory transport (UCX's posix, sysv, xpmem, knem,
-/// cma, mm), which can only join processes under one kernel.
+/// cma, mm; Open MPI's vader: "mpi:vader+cma"), which can only join processes under one kernel.
 bool names_shared_memory(const std::string& level);
 
 /// Collective over `comm`: the wire of its transport at each level, from every rank's endpoints

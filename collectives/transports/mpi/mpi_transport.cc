@@ -2,8 +2,10 @@
 
 #include <climits>
 #include <string>
+#include <utility>
 
 #include "cclab/error.h"
+#include "transports/mpi/mpi_wire.h"
 
 namespace cclab {
 namespace {
@@ -60,8 +62,13 @@ class MpiRequest : public Request {
 
 }  // namespace
 
-MpiTransport::MpiTransport() : Transport(world_rank(), world_size()) {
+MpiTransport::MpiTransport(std::vector<std::string> host_names)
+    : Transport(world_rank(), world_size()), host_names_(std::move(host_names)) {
   MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
+}
+
+std::string MpiTransport::wire_to(int peer) const {
+  return open_mpi_wire(host_names_.at(size_t(peer)) == host_names_.at(size_t(rank())));
 }
 
 MpiTransport::~MpiTransport() {

@@ -11,6 +11,9 @@
 
 #include <mpi.h>
 
+#include <string>
+#include <vector>
+
 #include "cclab/transport.h"
 
 namespace cclab {
@@ -18,16 +21,20 @@ namespace cclab {
 class MpiTransport : public Transport {
  public:
   /// Collective over MPI_COMM_WORLD (duplicates it). UsageError when MPI is not initialized.
-  MpiTransport();
+  /// `host_names`: every rank's host, for the wire.
+  explicit MpiTransport(std::vector<std::string> host_names);
   ~MpiTransport() override;
 
   std::string name() const override { return "mpi"; }
+  /// Open MPI's BTL for that peer: "mpi:vader+cma" on this host, "mpi:tcp" on another (mpi_wire.h).
+  std::string wire_to(int peer) const override;
   RequestPtr send(int peer, const void* buffer, size_t bytes, uint64_t tag) override;
   RequestPtr recv(int peer, void* buffer, size_t bytes, uint64_t tag) override;
   bool progress() override { return false; }
 
  private:
   MPI_Comm comm_ = MPI_COMM_NULL;
+  std::vector<std::string> host_names_;
 };
 
 }  // namespace cclab
