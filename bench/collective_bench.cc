@@ -198,9 +198,11 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
 
   std::vector<std::unique_ptr<Implementation>> impls;
   std::vector<std::unique_ptr<IterationClock>> clocks;
+  std::vector<Wire> wires;  // what carries each implementation's bytes, for its records
   for (const std::string& name : options.impls) {
     impls.push_back(make_bench_implementation(options, name, comm, profile, device));
     clocks.push_back(impls.back()->clock());
+    wires.push_back(row_wire(*impls.back(), comm, wire));
   }
 
   CollectiveArgs args;
@@ -397,7 +399,7 @@ bool run_collective_bench(Comm& comm, const CollectiveBenchOptions& options, con
         record["collective"] = collective_name(options.collective);
         record["impl"] = impl->name();
         record["transport"] = impl->transport();
-        record["wire"] = wire_record(row_wire(*impl, comm, wire));
+        record["wire"] = wire_record(wires[which]);
         record["mem"] = memory->name();
         if (device) record["device"] = describe_device(*device);
         record["dtype"] = dtype_name(options.dtype);

@@ -61,7 +61,7 @@ class AutoImplementation : public Implementation {
   AutoImplementation(Collective collective, Comm& comm, const CostProfile& profile) : comm_(comm), profile_(profile) {
     for (const Algorithm& algorithm : algorithm_registry())
       if (algorithm.collective == collective)
-        candidates_.push_back(std::make_unique<ScheduledImplementation>(algorithm, comm));
+        candidates_.push_back(std::make_unique<ScheduledImplementation>(algorithm, comm, profile));
     if (candidates_.empty())
       throw UsageError("auto: no hand-written algorithm for " + std::string(collective_name(collective)));
   }

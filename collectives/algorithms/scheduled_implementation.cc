@@ -1,11 +1,10 @@
 #include "cclab/error.h"
 #include "cclab/implementation.h"
-#include "cclab/streaming_copy.h"
 
 namespace cclab {
 
-ScheduledImplementation::ScheduledImplementation(const Algorithm& algorithm, Comm& comm)
-    : algorithm_(algorithm), comm_(comm), executor_(comm.transport(), comm.peer_memory()) {}
+ScheduledImplementation::ScheduledImplementation(const Algorithm& algorithm, Comm& comm, const CostProfile& profile)
+    : algorithm_(algorithm), comm_(comm), profile_(profile), executor_(comm.transport(), comm.peer_memory()) {}
 
 Schedule ScheduledImplementation::schedule_for(int rank, const CollectiveArgs& args) const {
   Schedule schedule = algorithm_.build(comm_.topology(), rank, args);
@@ -23,13 +22,13 @@ void ScheduledImplementation::prepare(const CollectiveArgs& args) {
     peers->reserve_staging(comm_, exposed);
   }
   schedule_ = std::make_unique<CompiledSchedule>(std::move(schedule));
-  // Where the arrays of this node's ranks exceed the caches, a final copy's lines would be gone
-  // before anyone reads them: they stream to memory instead.
+  // Once the node's ranks' arrays leave the caches, as the profile's measured curve for copies and
+  // reductions says, a final copy's lines would be gone before anyone reads them: they stream to
+  // memory instead.
   const BufferCounts counts = buffer_counts(args.collective, args.count, comm_.size());
-  const size_t node_bytes = (counts.input + counts.output) * dtype_size(args.dtype) *
-                            size_t(comm_.topology().ranks_on_node_of(comm_.rank()));
-  const size_t cache = last_level_cache_bytes();
-  schedule_->stream_final_copies(!args.inplace && cache > 0 && node_bytes > cache);
+  const size_t node_footprint = (counts.input + counts.output + schedule_->schedule().scratch_count) *
+                                dtype_size(args.dtype) * size_t(comm_.topology().ranks_on_node_of(comm_.rank()));
+  schedule_->stream_final_copies(!args.inplace && profile_.kernel_streaming_curve.fraction(node_footprint) > 0);
   predicted_ = predict_traffic(algorithm_, comm_.topology(), args);
 }
 
@@ -51,7 +50,7 @@ std::unique_ptr<Implementation> make_implementation(Collective collective, const
                                                    const CostProfile& profile) {
   if (name == "auto") return make_auto_implementation(collective, comm, profile);
   if (const Algorithm* algorithm = find_algorithm(collective, name))
-    return std::make_unique<ScheduledImplementation>(*algorithm, comm);
+    return std::make_unique<ScheduledImplementation>(*algorithm, comm, profile);
   if (auto vendor = make_vendor_implementation(collective, name, comm)) return vendor;
   std::string known;
   for (const Algorithm& algorithm : algorithm_registry())

@@ -10,7 +10,7 @@ void ThreadJob::fail_waiting(int rank, const char* what) const {
   if (!abandoned_.empty()) throw Error("rank " + std::to_string(rank) + " stops: " + abandoned_);
   std::string missing;
   for (int r = 0; r < size_; ++r)
-    if (present_.empty() || !present_[size_t(r)]) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+    if (!present_[size_t(r)]) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
   throw TimeoutError("rank " + std::to_string(rank) + " waited " + std::to_string(int(timeout_s_)) + " s " + what +
               " for rank(s) " + missing + " (--timeout)");
 }
@@ -18,7 +18,6 @@ void ThreadJob::fail_waiting(int rank, const char* what) const {
 std::vector<std::string> ThreadJob::allgather(int rank, const std::string& mine) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s_);
   std::unique_lock lock(mutex_);
-  if (present_.empty()) present_.assign(size_t(size_), false);
   // Wait until the previous round's readers have all left before reusing the slots.
   if (!changed_.wait_until(lock, deadline,
                            [&] { return !abandoned_.empty() || departed_ == 0 || departed_ == size_; }) ||

@@ -16,7 +16,8 @@ namespace cclab {
 /// rank has given up (abandon), with an Error that names the ranks it waited for.
 class ThreadJob {
  public:
-  explicit ThreadJob(int size, double timeout_s = 60) : size_(size), timeout_s_(timeout_s), slots_(size) {}
+  explicit ThreadJob(int size, double timeout_s = 60)
+      : size_(size), timeout_s_(timeout_s), slots_(size_t(size)), present_(size_t(size), false) {}
   int size() const { return size_; }
   std::vector<std::string> allgather(int rank, const std::string& mine);
   /// Rank `rank` failed (`why`): the others' waits end now instead of at the timeout.

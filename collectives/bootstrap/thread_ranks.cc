@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -14,6 +15,14 @@ ThreadRanksOutcome run_ranks_as_threads(int ranks, const CommOptions& options, c
   std::mutex mutex;
   ThreadRanksOutcome outcome;
   std::vector<std::thread> threads;
+  // The first to fail failed on its own: the others fail only after it abandons the job.
+  auto fail = [&](int rank, const std::string& why) {
+    {
+      std::lock_guard lock(mutex);
+      if (!outcome.failure) outcome.failure = std::current_exception(), outcome.failed_rank = rank;
+    }
+    job->abandon(rank, why);
+  };
   for (int rank = 0; rank < ranks; ++rank)
     threads.emplace_back([&, rank] {
       try {
@@ -22,20 +31,10 @@ ThreadRanksOutcome run_ranks_as_threads(int ranks, const CommOptions& options, c
         comm->transport().shutdown();  // collective: nobody tears down while a peer still needs it
         std::lock_guard lock(mutex);
         outcome.passed &= passed;
+      } catch (const std::exception& error) {
+        fail(rank, error.what());
       } catch (...) {
-        {
-          // The first to fail failed on its own: the others fail only after it abandons the job.
-          std::lock_guard lock(mutex);
-          if (!outcome.failure) outcome.failure = std::current_exception(), outcome.failed_rank = rank;
-        }
-        std::string why = "unknown error";
-        try {
-          throw;
-        } catch (const std::exception& error) {
-          why = error.what();
-        } catch (...) {
-        }
-        job->abandon(rank, why);
+        fail(rank, "an exception of unknown type");
       }
     });
   for (std::thread& thread : threads) thread.join();

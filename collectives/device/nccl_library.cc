@@ -6,15 +6,10 @@
 namespace cclab {
 namespace {
 
-struct Loaded {
-  NcclLibrary library;
-  std::string missing;  // why it did not load; "" when it did
-};
-
-Loaded load() {
-  Loaded loaded;
+LoadedTable<NcclLibrary> load() {
+  LoadedTable<NcclLibrary> loaded;
   DynamicLibrary nccl("libnccl.so.2", "install NCCL or put its lib folder on LD_LIBRARY_PATH");
-  NcclLibrary& library = loaded.library;
+  NcclLibrary& library = loaded.table;
 #define CCLAB_NCCL_BIND(name) nccl.bind(library.name, #name);
   CCLAB_NCCL_FUNCTIONS(CCLAB_NCCL_BIND)
 #undef CCLAB_NCCL_BIND
@@ -31,12 +26,8 @@ Loaded load() {
 }  // namespace
 
 const NcclLibrary* load_nccl(std::string* why) {
-  static const Loaded loaded = load();
-  if (!loaded.missing.empty()) {
-    if (why) *why = loaded.missing;
-    return nullptr;
-  }
-  return &loaded.library;
+  static const LoadedTable<NcclLibrary> loaded = load();
+  return loaded.get(why);
 }
 
 const NcclLibrary& nccl_or_refuse() {

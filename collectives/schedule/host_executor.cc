@@ -8,52 +8,47 @@
 #include "cclab/error.h"
 #include "cclab/reduce.h"
 #include "cclab/streaming_copy.h"
+#include "schedule/region_set.h"
 
 namespace cclab {
 
-namespace {
-
-bool overlap(const Region& a, const Region& b) {
-  return a.buffer == b.buffer && a.offset < b.offset + b.count && b.offset < a.offset + a.count;
-}
-
-// The regions step `step` reads from this rank's memory.
-std::vector<const Region*> regions_read(const Step& step) {
-  switch (step.kind) {
-    case StepKind::send:
-    case StepKind::copy:
-    case StepKind::expose:
-      return {&step.source};
-    case StepKind::reduce:
-      return {&step.source, &step.operand};
-    case StepKind::read_reduce:
-      return {&step.source};
-    case StepKind::recv:
-    case StepKind::read:
-      return {};
-  }
-  return {};
-}
-
-}  // namespace
-
 CompiledSchedule::CompiledSchedule(Schedule schedule) : schedule_(std::move(schedule)) {
-  const std::vector<Step>& steps = schedule_.steps;
-  dependents_.resize(steps.size());
-  for (uint32_t i = 0; i < steps.size(); ++i) {
-    const auto& deps = steps[i].deps;
+  dependents_.resize(schedule_.steps.size());
+  for (uint32_t i = 0; i < schedule_.steps.size(); ++i) {
+    const auto& deps = schedule_.steps[i].deps;
     if (deps.empty()) roots_.push_back(i);
     for (uint32_t dep : deps) dependents_[dep].push_back(i);
   }
-  final_copies_.assign(steps.size(), false);
-  for (uint32_t i = 0; i < steps.size(); ++i) {
-    const Step& step = steps[i];
-    if ((step.kind != StepKind::copy && step.kind != StepKind::read) || step.target.buffer != BufferKind::output)
-      continue;
-    bool read_again = false;
-    for (const Step& other : steps)
-      for (const Region* region : regions_read(other)) read_again |= overlap(*region, step.target);
-    final_copies_[i] = !read_again;
+}
+
+void CompiledSchedule::stream_final_copies(bool on) {
+  streams_final_copies_ = on;
+  if (!on || !final_copies_.empty()) return;
+  // A copy into the output is final when no step reads any of its elements.
+  RegionSet read(/*inplace=*/false);
+  for (const Step& step : schedule_.steps) {
+    switch (step.kind) {
+      case StepKind::send:
+      case StepKind::copy:
+      case StepKind::expose:
+      case StepKind::read_reduce:
+        read.add(step.source);
+        break;
+      case StepKind::reduce:
+        read.add(step.source);
+        read.add(step.operand);
+        break;
+      case StepKind::recv:
+      case StepKind::read:
+        break;
+    }
+  }
+  read.merge();
+  final_copies_.assign(schedule_.steps.size(), false);
+  for (uint32_t i = 0; i < schedule_.steps.size(); ++i) {
+    const Step& step = schedule_.steps[i];
+    final_copies_[i] = (step.kind == StepKind::copy || step.kind == StepKind::read) &&
+                       step.target.buffer == BufferKind::output && read.overlap(step.target) == 0;
   }
 }
 
@@ -128,8 +123,13 @@ void PendingCollective::start_ready_steps() {
         finish(index);
         break;
       case StepKind::copy:
-        if (address(step.target) != address(step.source))
-          copy(index, address(step.target), address(step.source), step.target.count * element_);
+        if (std::byte* target = address(step.target); target != address(step.source)) {
+          const size_t bytes = step.target.count * element_;
+          if (streams(index, bytes))
+            streaming_copy(target, address(step.source), bytes);
+          else
+            std::memcpy(target, address(step.source), bytes);
+        }
         if (trace_) trace_step(step, start_us);
         finish(index);
         break;
@@ -144,10 +144,11 @@ void PendingCollective::start_ready_steps() {
         std::byte* target = address(step.target);
         const size_t count = step.target.count;
         std::function<void(const std::byte*)> consume;
-        if (step.kind == StepKind::read) {
-          consume = [this, index, target, bytes = count * element_](const std::byte* data) {
-            copy(index, target, data, bytes);
-          };
+        // Two captures, no more: std::function holds them without an allocation per step.
+        if (step.kind == StepKind::read && streams(index, count * element_)) {
+          consume = [target, bytes = count * element_](const std::byte* data) { streaming_copy(target, data, bytes); };
+        } else if (step.kind == StepKind::read) {
+          consume = [target, bytes = count * element_](const std::byte* data) { std::memcpy(target, data, bytes); };
         } else {
           consume = [target, source = address(step.source), count, type = type_, op = op_,
                      divisor = step.finalize ? divisor_ : 1](const std::byte* data) {
@@ -164,11 +165,8 @@ void PendingCollective::start_ready_steps() {
   }
 }
 
-void PendingCollective::copy(uint32_t step, std::byte* target, const std::byte* source, size_t bytes) const {
-  if (bytes >= kStreamingCopyFromBytes && compiled_->streams(step))
-    streaming_copy(target, source, bytes);
-  else
-    std::memcpy(target, source, bytes);
+bool PendingCollective::streams(uint32_t step, size_t bytes) const {
+  return bytes >= kStreamingCopyFromBytes && compiled_->streams(step);
 }
 
 // A transfer's span runs from its posting to the poll that saw it complete; a reduction's or

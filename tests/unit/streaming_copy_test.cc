@@ -29,11 +29,6 @@ TEST(StreamingCopy, EqualsMemcpyAtEveryAlignmentAndLength) {
       }
 }
 
-TEST(StreamingCopy, TheLastLevelCacheIsKnownWhereSysfsSaysIt) {
-  if (last_level_cache_bytes() == 0) GTEST_SKIP() << "this system does not describe its caches in sysfs";
-  EXPECT_GE(last_level_cache_bytes(), size_t{1} << 20);
-}
-
 TEST(StreamingCopy, OnlyCopiesIntoTheOutputThatNothingReadsAgainStream) {
   CollectiveArgs args;
   args.count = 64;

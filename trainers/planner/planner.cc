@@ -56,6 +56,7 @@ class StepModel {
         memory_(ranks, 0.0),
         topology_(inputs.cluster.topology()),
         total_parameters_(double(inputs.model.parameter_count())),
+        core_share_(inputs.cluster.core_share(inputs.layers.threads)),
         compute_share_(inputs.cluster.compute_share(inputs.layers.threads)) {
     for (size_t r = 0; r < ranks; ++r) {
       send_port_.push_back(sim_.add_port());
@@ -67,8 +68,6 @@ class StepModel {
   StepSimulation& sim() { return sim_; }
   size_t ranks() const { return sent_.size(); }
 
-  // Seconds of layer `layer`'s forward (or backward) on `samples` samples, for a share `fraction`
-  // of its work (a tensor-parallel slice).
   // Seconds of `mine`, a tensor-parallel slice of layer `layer`: the layer's time times the slice's
   // measured ratio, or its share of the layer's work where none was measured.
   double slice_s(size_t layer, bool backward, double samples, const LayerConfig& mine) const {
@@ -80,6 +79,8 @@ class StepModel {
                                 : double(mine.output().elements()) / double(whole.output().elements());
     return layer_s(layer, backward, samples, fraction);
   }
+  // Seconds of layer `layer`'s forward (or backward) on `samples` samples, for a share `fraction`
+  // of its work.
   double layer_s(size_t layer, bool backward, double samples, double fraction = 1.0) const {
     const LayerTime& time = inputs_.layers.layers.at(layer);
     return (backward ? time.backward_s : time.forward_s) * samples / double(inputs_.batch) * fraction /
@@ -96,8 +97,7 @@ class StepModel {
   // A memcpy of `bytes` on a rank's thread, at the profile's copy rate for that size (and, like any
   // compute, at the thread's share of a core).
   double copy_s(double bytes) const {
-    return inputs_.cluster.profile.regime(size_t(bytes)).copy_us_per_byte * bytes * 1e-6 /
-           inputs_.cluster.core_share(inputs_.layers.threads);
+    return inputs_.cluster.profile.regime(size_t(bytes)).copy_us_per_byte * bytes * 1e-6 / core_share_;
   }
   double update_s(double parameters) const {
     return inputs_.layers.update_s * parameters / total_parameters_ / compute_share_;
@@ -212,6 +212,7 @@ class StepModel {
   std::vector<double> memory_;
   Topology topology_;
   double total_parameters_;
+  double core_share_;     // each rank thread's share of a core (ClusterShape::core_share)
   double compute_share_;  // what compute times are divided by (ClusterShape::compute_share)
   std::vector<size_t> send_port_, receive_port_, network_port_;
   std::map<std::tuple<int, size_t, std::vector<size_t>, std::string>, double> bytes_cache_, time_cache_;

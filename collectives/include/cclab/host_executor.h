@@ -26,14 +26,15 @@ class CompiledSchedule {
   /// Whether the final copies stream (cclab/streaming_copy.h): the copy and read steps into the
   /// output that no step of the schedule reads again. For calls whose arrays exceed the caches,
   /// out of place (in place, input and output share memory the schedule's regions do not show).
-  void stream_final_copies(bool on) { streams_final_copies_ = on; }
+  /// The final copies are found the first time this is turned on.
+  void stream_final_copies(bool on);
   bool streams(uint32_t step) const { return streams_final_copies_ && final_copies_[step]; }
 
  private:
   Schedule schedule_;
   std::vector<std::vector<uint32_t>> dependents_;
   std::vector<uint32_t> roots_;  // steps without dependencies, in schedule order
-  std::vector<bool> final_copies_;
+  std::vector<bool> final_copies_;  // found when streaming is first turned on
   bool streams_final_copies_ = false;
 };
 
@@ -70,8 +71,8 @@ class PendingCollective {
   void start_ready_steps();
   void finish(uint32_t step);
   void trace_step(const Step& step, double start_us);
-  /// A copy step's or read step's bytes: streaming when the schedule says so (and they are not few).
-  void copy(uint32_t step, std::byte* target, const std::byte* source, size_t bytes) const;
+  /// Whether step `step`'s copy of `bytes` streams: the schedule says so, and they are not few.
+  bool streams(uint32_t step, size_t bytes) const;
   static constexpr size_t kStreamingCopyFromBytes = 64 << 10;
 
   Transport& transport_;

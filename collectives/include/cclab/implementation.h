@@ -71,9 +71,11 @@ class Implementation {
 };
 
 /// A hand-written algorithm: its Schedule run by the HostExecutor over the Comm's transport.
+/// `profile` (which must outlive it) says from which footprint a call's data leaves the caches: from
+/// there on its final copies stream to memory (CompiledSchedule::stream_final_copies).
 class ScheduledImplementation : public Implementation {
  public:
-  ScheduledImplementation(const Algorithm& algorithm, Comm& comm);
+  ScheduledImplementation(const Algorithm& algorithm, Comm& comm, const CostProfile& profile);
   std::string name() const override { return algorithm_.name; }
   std::string transport() const override { return comm_.transport().name(); }
   void prepare(const CollectiveArgs& args) override;
@@ -91,6 +93,7 @@ class ScheduledImplementation : public Implementation {
 
   const Algorithm& algorithm_;
   Comm& comm_;
+  const CostProfile& profile_;
   HostExecutor executor_;
   CollectiveArgs args_;
   std::unique_ptr<CompiledSchedule> schedule_;

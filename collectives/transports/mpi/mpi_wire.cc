@@ -16,40 +16,42 @@ const std::vector<std::string> kNetworkBtls = {"tcp", "openib", "uct", "ofi", "u
 const std::vector<std::string> kBtls = {"self", "vader", "sm",    "smcuda", "tcp",     "openib",
                                         "uct",  "ofi",   "usnic", "ugni",   "portals4"};
 
-// A control variable's value as text (strings as they are, enumerations by their item's name);
-// nullopt when Open MPI has no such variable.
-std::optional<std::string> read_cvar(const char* name) {
+// Whether Open MPI has a control variable of that name: a component's exist while it is open.
+bool has_cvar(const char* name) {
   int index = -1;
-  if (MPI_T_cvar_get_index(name, &index) != MPI_SUCCESS) return std::nullopt;
+  return MPI_T_cvar_get_index(name, &index) == MPI_SUCCESS;
+}
+
+// The name of an enumerated control variable's value ("cma"); "" when there is none.
+std::string enum_cvar_text(const char* name) {
+  int index = -1;
+  if (MPI_T_cvar_get_index(name, &index) != MPI_SUCCESS) return "";
   char info_name[256], description[1024];
   int name_length = sizeof info_name, description_length = sizeof description, verbosity, binding, scope;
   MPI_Datatype type;
   MPI_T_enum enumeration;
   if (MPI_T_cvar_get_info(index, info_name, &name_length, &verbosity, &type, &enumeration, description,
-                          &description_length, &binding, &scope) != MPI_SUCCESS)
-    return std::nullopt;
+                          &description_length, &binding, &scope) != MPI_SUCCESS ||
+      type != MPI_INT || enumeration == MPI_T_ENUM_NULL)
+    return "";
   MPI_T_cvar_handle handle;
-  int count = 0;
-  if (MPI_T_cvar_handle_alloc(index, nullptr, &handle, &count) != MPI_SUCCESS) return std::nullopt;
-  std::string text;
-  if (type == MPI_CHAR) {
-    std::vector<char> value(size_t(std::max(count, 1)) + 1, '\0');
-    if (MPI_T_cvar_read(handle, value.data()) == MPI_SUCCESS) text = value.data();
-  } else if (type == MPI_INT && enumeration != MPI_T_ENUM_NULL) {
-    int value = 0, items = 0, item_value = 0;
-    char enum_name[256], item_name[256];
-    int enum_name_length = sizeof enum_name;
-    if (MPI_T_cvar_read(handle, &value) == MPI_SUCCESS &&
-        MPI_T_enum_get_info(enumeration, &items, enum_name, &enum_name_length) == MPI_SUCCESS)
-      for (int item = 0; item < items; ++item) {
-        int item_name_length = sizeof item_name;
-        if (MPI_T_enum_get_item(enumeration, item, &item_value, item_name, &item_name_length) == MPI_SUCCESS &&
-            item_value == value)
-          text = item_name;
-      }
-  }
+  int count = 0, value = 0;
+  if (MPI_T_cvar_handle_alloc(index, nullptr, &handle, &count) != MPI_SUCCESS) return "";
+  const bool read = MPI_T_cvar_read(handle, &value) == MPI_SUCCESS;
   MPI_T_cvar_handle_free(&handle);
-  return text;
+  int items = 0;
+  char enum_name[256];
+  int enum_name_length = sizeof enum_name;
+  if (!read || MPI_T_enum_get_info(enumeration, &items, enum_name, &enum_name_length) != MPI_SUCCESS) return "";
+  for (int item = 0; item < items; ++item) {
+    int item_value = 0;
+    char item_name[256];
+    int item_name_length = sizeof item_name;
+    if (MPI_T_enum_get_item(enumeration, item, &item_value, item_name, &item_name_length) == MPI_SUCCESS &&
+        item_value == value)
+      return item_name;
+  }
+  return "";
 }
 
 // This process's selection; nullopt when MPI_T shows no PML at all (not Open MPI).
@@ -58,12 +60,12 @@ const std::optional<OpenMpiSelection>& this_selection() {
     int provided = 0;
     if (MPI_T_init_thread(MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) return std::nullopt;
     std::optional<OpenMpiSelection> made;
-    if (read_cvar("pml")) {
+    if (has_cvar("pml")) {
       made.emplace();
-      made->ucx_pml = read_cvar("pml_ucx_priority").has_value();
+      made->ucx_pml = has_cvar("pml_ucx_priority");
       for (const std::string& btl : kBtls)
-        if (read_cvar(("btl_" + btl + "_bandwidth").c_str())) made->btls.push_back(btl);
-      made->single_copy = read_cvar("btl_vader_single_copy_mechanism").value_or("");
+        if (has_cvar(("btl_" + btl + "_bandwidth").c_str())) made->btls.push_back(btl);
+      made->single_copy = enum_cvar_text("btl_vader_single_copy_mechanism");
     }
     MPI_T_finalize();
     return made;

@@ -29,6 +29,20 @@ class DynamicLibrary {
   void* handle_ = nullptr;
 };
 
+/// A table of a library's functions, bound once per process, or why it could not be.
+template <class Table>
+struct LoadedTable {
+  Table table;
+  std::string missing;  // why it did not load; "" when it did
+
+  /// The table, or nullptr with the reason in `*why` (when `why` is given).
+  const Table* get(std::string* why) const {
+    if (missing.empty()) return &table;
+    if (why) *why = missing;
+    return nullptr;
+  }
+};
+
 /// "2.28.9" from major * 10000 + minor * 100 + patch, as NCCL (2.9 on) and cuDNN (9 on) report theirs.
 std::string version_text(long code);
 

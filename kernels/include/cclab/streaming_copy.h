@@ -13,8 +13,4 @@ namespace cclab {
 /// them, so the copy is visible to other cores in order with later stores.
 void streaming_copy(void* target, const void* source, size_t bytes);
 
-/// The last-level cache of this machine in bytes: the sum over its distinct instances (Linux
-/// sysfs); 0 when the system does not say.
-size_t last_level_cache_bytes();
-
 }  // namespace cclab

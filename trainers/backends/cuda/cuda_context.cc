@@ -40,7 +40,9 @@ void CudaContext::make_current() const { check_cuda(cudaSetDevice(device_), "cud
 
 void CudaContext::wait() const { check_cuda(cudaStreamSynchronize(stream_), "the GPU's stream"); }
 
-std::byte* CudaContext::scratch(size_t bytes) {
+CudaContext::Scratch CudaContext::claim_scratch(size_t bytes) {
+  std::unique_lock lock(scratch_mutex_);
+  make_current();
   if (bytes > scratch_bytes_) {
     wait();  // the old scratch may still be read by work on the stream
     if (scratch_) check_cuda(cudaFree(scratch_), "cudaFree");
@@ -51,7 +53,7 @@ std::byte* CudaContext::scratch(size_t bytes) {
     scratch_ = static_cast<std::byte*>(memory);
     scratch_bytes_ = bytes;
   }
-  return scratch_;
+  return {std::move(lock), scratch_};
 }
 
 }  // namespace cclab::train

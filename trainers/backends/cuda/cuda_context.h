@@ -36,10 +36,13 @@ class CudaContext {
   /// Waits for everything enqueued on the stream: after it the host may read what the GPU wrote.
   void wait() const;
 
-  /// Device scratch of at least `bytes`, valid until the next call; hold scratch_lock() meanwhile
-  /// (the layers of one process share it; each runs its call to the end before unlocking).
-  std::byte* scratch(size_t bytes);
-  std::unique_lock<std::mutex> scratch_lock() { return std::unique_lock(scratch_mutex_); }
+  /// One layer call's device scratch of at least `bytes`, with this GPU current. The layers of one
+  /// process share it: the call keeps `lock` until it has waited for its stream.
+  struct Scratch {
+    std::unique_lock<std::mutex> lock;
+    std::byte* bytes;
+  };
+  Scratch claim_scratch(size_t bytes);
 
  private:
   const CudaLibraries& libraries_;
@@ -53,9 +56,6 @@ class CudaContext {
   size_t scratch_bytes_ = 0;
 };
 
-}  // namespace cclab::train
-
-namespace cclab::train {
 
 /// A layer of `config` on the context's GPU (cuda_layers.cc).
 std::unique_ptr<Layer> make_cuda_layer(const LayerConfig& config, std::shared_ptr<CudaContext> context);

@@ -108,9 +108,8 @@ class CudaConvolution final : public CudaLayer {
         library.cudnnGetConvolutionForwardWorkspaceSize(gpu().cudnn(), in.nchw.descriptor, filter_, convolution_,
                                                         out.nchw.descriptor, kForward, &workspace_bytes),
         "cudnnGetConvolutionForwardWorkspaceSize");
-    auto lock = gpu().scratch_lock();
-    gpu().make_current();
-    float* x = reinterpret_cast<float*>(gpu().scratch((in.stride + out.stride) * sizeof(float) + workspace_bytes));
+    const auto scratch = gpu().claim_scratch((in.stride + out.stride) * sizeof(float) + workspace_bytes);
+    float* x = reinterpret_cast<float*>(scratch.bytes);
     float* y = x + in.stride;
     void* workspace = y + out.stride;
     to_nchw(gpu(), in, args.input, x);
@@ -142,10 +141,9 @@ class CudaConvolution final : public CudaLayer {
                                                                        &data_bytes),
                   "cudnnGetConvolutionBackwardDataWorkspaceSize");
     const size_t workspace_bytes = std::max(filter_bytes, data_bytes);
-    auto lock = gpu().scratch_lock();
-    gpu().make_current();
+    const auto scratch = gpu().claim_scratch((in.stride + out.stride) * sizeof(float) + workspace_bytes);
     // x and dx share scratch: x is read by the filter gradient, which runs first on the stream.
-    float* x = reinterpret_cast<float*>(gpu().scratch((in.stride + out.stride) * sizeof(float) + workspace_bytes));
+    float* x = reinterpret_cast<float*>(scratch.bytes);
     float* dy = x + in.stride;
     void* workspace = dy + out.stride;
     to_nchw(gpu(), in, args.input, x);
@@ -202,10 +200,8 @@ class CudaMaxPool final : public CudaLayer {
   void forward(const ForwardArgs& args) override {
     if (args.batch == 0) return;
     const Activation in(gpu(), args.batch, input_shape()), out(gpu(), args.batch, output_shape());
-    auto lock = gpu().scratch_lock();
-    gpu().make_current();
-    float* x = args.workspace ? reinterpret_cast<float*>(args.workspace)
-                              : reinterpret_cast<float*>(gpu().scratch((in.stride + out.stride) * sizeof(float)));
+    const auto scratch = gpu().claim_scratch(args.workspace ? 0 : (in.stride + out.stride) * sizeof(float));
+    float* x = reinterpret_cast<float*>(args.workspace ? args.workspace : scratch.bytes);
     float* y = x + in.stride;
     to_nchw(gpu(), in, args.input, x);
     const float one = 1.0f, zero = 0.0f;
@@ -220,11 +216,10 @@ class CudaMaxPool final : public CudaLayer {
     if (args.batch == 0 || !args.input_grad) return;
     if (!args.workspace) throw Error("max pooling's backward pass needs its forward pass's workspace");
     const Activation in(gpu(), args.batch, input_shape()), out(gpu(), args.batch, output_shape());
-    auto lock = gpu().scratch_lock();
-    gpu().make_current();
+    const auto scratch = gpu().claim_scratch((in.stride + out.stride) * sizeof(float));
     const float* x = reinterpret_cast<const float*>(args.workspace);
     const float* y = x + in.stride;
-    float* dy = reinterpret_cast<float*>(gpu().scratch((in.stride + out.stride) * sizeof(float)));
+    float* dy = reinterpret_cast<float*>(scratch.bytes);
     float* dx = dy + out.stride;
     to_nchw(gpu(), out, args.output_grad, dy);
     const float one = 1.0f, zero = 0.0f;

@@ -5,14 +5,9 @@
 namespace cclab::train {
 namespace {
 
-struct Loaded {
-  CudaLibraries libraries;
-  std::string missing;  // why they did not load; "" when they did
-};
-
-Loaded load() {
-  Loaded loaded;
-  CudaLibraries& libraries = loaded.libraries;
+LoadedTable<CudaLibraries> load() {
+  LoadedTable<CudaLibraries> loaded;
+  CudaLibraries& libraries = loaded.table;
   DynamicLibrary cudnn("libcudnn.so.9", "install cuDNN 9 or put its lib folder on LD_LIBRARY_PATH");
   DynamicLibrary cublas("libcublas.so.13", "install cuBLAS (CUDA 13) or put its lib folder on LD_LIBRARY_PATH");
 #define CCLAB_BIND_CUDNN(name) cudnn.bind(libraries.name, #name);
@@ -35,12 +30,8 @@ Loaded load() {
 }  // namespace
 
 const CudaLibraries* load_cuda_libraries(std::string* why) {
-  static const Loaded loaded = load();
-  if (!loaded.missing.empty()) {
-    if (why) *why = loaded.missing;
-    return nullptr;
-  }
-  return &loaded.libraries;
+  static const LoadedTable<CudaLibraries> loaded = load();
+  return loaded.get(why);
 }
 
 }  // namespace cclab::train
