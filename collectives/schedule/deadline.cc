@@ -14,9 +14,6 @@ std::string format_seconds(double seconds) {
 }
 
 void Backoff::idle() {
-  // A few hundred empty polls cost well under a microsecond each; past that the peer is slow
-  // and the core is better given to it (essential when ranks outnumber cores).
-  constexpr unsigned kSpinRounds = 256;
   ++idle_rounds_;
   if (always_yield_ || idle_rounds_ > kSpinRounds) sched_yield();
 }

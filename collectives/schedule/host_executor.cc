@@ -186,7 +186,17 @@ void PendingCollective::trace_step(const Step& step, double start_us) {
 
 bool PendingCollective::test() {
   if (done()) return true;
-  bool moved = transport_.progress();
+  // A transfer may have completed when it was posted (its message was there already): then this
+  // call needs no poll of the transport, which reads lines a peer may be writing.
+  if (!finish_completed_transfers()) {
+    transport_.progress();
+    finish_completed_transfers();
+  }
+  return done();
+}
+
+bool PendingCollective::finish_completed_transfers() {
+  bool finished = false;
   for (size_t i = 0; i < in_flight_.size();) {
     if (in_flight_[i].request->complete()) {
       const uint32_t index = in_flight_[i].step;
@@ -194,13 +204,13 @@ bool PendingCollective::test() {
       in_flight_[i] = std::move(in_flight_.back());
       in_flight_.pop_back();
       finish(index);
-      moved = true;
+      finished = true;
     } else {
       ++i;
     }
   }
-  if (moved) start_ready_steps();
-  return done();
+  if (finished) start_ready_steps();
+  return finished;
 }
 
 void PendingCollective::wait(Deadline deadline) {
@@ -212,7 +222,7 @@ void PendingCollective::wait(Deadline deadline) {
       backoff.reset();
       continue;
     }
-    if (deadline.passed()) {
+    if (backoff.expired(deadline)) {
       std::set<int> peers;
       for (const InFlight& transfer : in_flight_) peers.insert(transfer.request->peer);
       std::string names;
@@ -225,6 +235,7 @@ void PendingCollective::wait(Deadline deadline) {
 }
 
 std::shared_ptr<std::vector<std::byte>> HostExecutor::free_scratch(size_t bytes) {
+  if (bytes == 0) return nullptr;
   std::shared_ptr<std::vector<std::byte>> chosen;
   for (auto& buffer : scratch_pool_)
     if (buffer.use_count() == 1) {  // only the pool holds it: no call in flight uses it

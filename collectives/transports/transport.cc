@@ -18,7 +18,7 @@ void Transport::wait(Request& request, Deadline deadline) {
       backoff.reset();
       continue;
     }
-    if (deadline.passed())
+    if (backoff.expired(deadline))
       throw TimeoutError("rank " + std::to_string(rank_) + " timed out waiting for rank " +
                          std::to_string(request.peer) + " (" + (request.is_send ? "send" : "receive") + " of " +
                          std::to_string(request.bytes) + " bytes)");

@@ -1,14 +1,17 @@
 // The mailboxes of a one-node job (MailboxTransport over UCX), with ranks as threads: small messages
 // arrive whole and matched by tag in any order, more of them than a ring holds, next to larger
-// ones through UCX; a wrong length is an error; jobs on several nodes, or with
-// CCLAB_UCX_MAILBOXES=off, send everything through UCX.
+// ones through UCX; a sender held back by a full ring gets through while its receiver only polls;
+// a wrong length is an error; jobs on several nodes, or with CCLAB_UCX_MAILBOXES=off, send
+// everything through UCX.
 #include "transports/shared_memory/mailbox_transport.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
+#include <thread>
 #include <vector>
 
 #include "cclab/error.h"
@@ -83,6 +86,43 @@ TEST(MailboxTransport, EveryMessageArrivesWholeInAnyOrderOfReceives) {
     uint64_t sent = 0;
     for (int index = 0; index < kMessages; ++index) sent += message_bytes(index);
     EXPECT_EQ(transport.counters().total_bytes_sent(), sent * (kRanks - 1)) << "each message counted once";
+  });
+  EXPECT_EQ(failure, "");
+}
+
+// Messages wait in the ring for their receives, so a sender that runs ahead fills the ring and is
+// held back. A receiver that polls without posting a receive (it waits for something else, which
+// the sender would send only later) must still let the sender through: its polls set the waiting
+// messages aside.
+TEST(MailboxTransport, ASenderHeldBackByAFullRingGetsThroughWhileItsReceiverOnlyPolls) {
+  constexpr int kMessages = 3 * int(MailboxTransport::kSlots);
+  std::atomic<bool> all_posted = false, all_sent = false;
+  const std::string failure = run_ranks(2, 0, [&](Comm& comm) {
+    Transport& transport = comm.transport();
+    ASSERT_EQ(transport.name(), "ucx+shm");
+    if (comm.rank() == 0) {
+      std::vector<uint64_t> values(kMessages);
+      std::vector<RequestPtr> sends;
+      for (int i = 0; i < kMessages; ++i) {
+        values[size_t(i)] = uint64_t(1000 + i);
+        sends.push_back(transport.send(1, &values[size_t(i)], sizeof(uint64_t), message_tag(3, uint64_t(i))));
+      }
+      EXPECT_FALSE(sends.back()->complete()) << "more messages than a ring holds went out with no receiver polling";
+      all_posted = true;
+      transport.wait_all(sends, Deadline::after(10));
+      all_sent = true;
+    } else {
+      while (!all_posted) std::this_thread::yield();
+      const Deadline deadline = Deadline::after(10);
+      while (!all_sent && !deadline.passed()) transport.progress();
+      ASSERT_TRUE(all_sent.load()) << "the sender still waits for ring space";
+      std::vector<uint64_t> values(kMessages);
+      std::vector<RequestPtr> receives;
+      for (int i = 0; i < kMessages; ++i)
+        receives.push_back(transport.recv(0, &values[size_t(i)], sizeof(uint64_t), message_tag(3, uint64_t(i))));
+      transport.wait_all(receives, Deadline::after(10));
+      for (int i = 0; i < kMessages; ++i) EXPECT_EQ(values[size_t(i)], uint64_t(1000 + i)) << "message " << i;
+    }
   });
   EXPECT_EQ(failure, "");
 }

@@ -59,7 +59,8 @@ class PendingCollective {
   void restart(const CompiledSchedule& compiled, HostBuffers buffers, DataType type, ReduceOp op, uint64_t sequence,
                std::shared_ptr<std::vector<std::byte>> scratch);
 
-  /// Starts what is ready and polls the transport once; true once every step completed.
+  /// Finishes the transfers that completed, polling the transport once if none had; true once
+  /// every step completed.
   bool test();
   /// Polls until complete; TimeoutError naming the peers still awaited once `deadline` passes.
   void wait(Deadline deadline);
@@ -70,6 +71,8 @@ class PendingCollective {
   PeerMemory& peers() const;
   void start_ready_steps();
   void finish(uint32_t step);
+  /// Finishes the in-flight transfers that completed and starts what they made ready; whether any.
+  bool finish_completed_transfers();
   void trace_step(const Step& step, double start_us);
   /// Whether step `step`'s copy of `bytes` streams: the schedule says so, and they are not few.
   bool streams(uint32_t step, size_t bytes) const;
@@ -118,7 +121,7 @@ class HostExecutor {
 
  private:
   // A scratch buffer no call in flight holds, grown to `bytes` (buffers are reused so large
-  // scratch is not faulted in again on every call).
+  // scratch is not faulted in again on every call); none for 0 bytes.
   std::shared_ptr<std::vector<std::byte>> free_scratch(size_t bytes);
 
   Transport& transport_;

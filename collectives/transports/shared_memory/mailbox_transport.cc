@@ -106,6 +106,7 @@ RequestPtr MailboxTransport::send(int peer, const void* buffer, size_t bytes, ui
   check_peer(peer);
   count_send(peer, bytes);
   if (!uses_mailbox(peer, bytes)) return inner_->send(peer, buffer, bytes, tag);
+  idle_polls_ = 0;
   if (tag >> 48) throw Error("mailboxes: tag " + std::to_string(tag) + " exceeds 48 bits");
   auto request = std::make_unique<MailboxRequest>(this, peer, bytes, true, tag, buffer, nullptr);
   PeerState& state = peers_[size_t(peer)];
@@ -167,23 +168,28 @@ RequestPtr MailboxTransport::recv(int peer, void* buffer, size_t bytes, uint64_t
   check_peer(peer);
   count_receive(peer, bytes);
   if (!uses_mailbox(peer, bytes)) return inner_->recv(peer, buffer, bytes, tag);
+  idle_polls_ = 0;
   auto request = std::make_unique<MailboxRequest>(this, peer, bytes, false, tag, nullptr, buffer);
   PeerState& state = peers_[size_t(peer)];
-  drain(state);
+  // Set-aside messages came before those still in the ring.
   auto arrived = std::find_if(state.arrived.begin(), state.arrived.end(),
                               [&](const Arrived& message) { return message.tag == tag; });
-  if (arrived == state.arrived.end()) {
-    state.posted_recvs.push_back(request.get());
+  if (arrived != state.arrived.end()) {
+    complete_receive(*request, arrived->payload.size(),
+                     [&](std::byte* target) { std::memcpy(target, arrived->payload.data(), bytes); });
+    state.arrived.erase(arrived);
     return request;
   }
-  complete_receive(*request, arrived->payload.size(),
-                   [&](std::byte* target) { std::memcpy(target, arrived->payload.data(), bytes); });
-  state.arrived.erase(arrived);
+  state.posted_recvs.push_back(request.get());
+  drain(state, /*set_aside_unclaimed=*/false);
   return request;
 }
 
-// Takes every new message of one sender: to its posted receive, or to the list of arrived ones.
-bool MailboxTransport::drain(PeerState& state) {
+// Takes the sender's messages in order while a posted receive claims them. A message no receive
+// claims stays in the ring, where it holds its sender back when the ring fills (the receiver's
+// pace sets the sender's), unless a posted receive waits behind it or `set_aside_unclaimed`: then
+// it moves to the list of arrived ones.
+bool MailboxTransport::drain(PeerState& state, bool set_aside_unclaimed) {
   bool moved = false;
   for (;;) {
     Slot& first = state.incoming[state.received % kSlots];
@@ -192,13 +198,15 @@ bool MailboxTransport::drain(PeerState& state) {
     const size_t bytes = size_t(first.tag_and_size >> 48);
     auto posted = std::find_if(state.posted_recvs.begin(), state.posted_recvs.end(),
                                [&](const MailboxRequest* request) { return request->tag_ == tag; });
-    if (posted == state.posted_recvs.end()) {
-      Arrived& arrived = state.arrived.emplace_back(Arrived{tag, std::vector<std::byte>(bytes)});
-      copy_payload(state.incoming, state.received, arrived.payload.data(), bytes, false);
-    } else {
+    if (posted != state.posted_recvs.end()) {
       complete_receive(**posted, bytes,
                        [&](std::byte* target) { copy_payload(state.incoming, state.received, target, bytes, false); });
       state.posted_recvs.erase(posted);
+    } else if (set_aside_unclaimed || !state.posted_recvs.empty()) {
+      Arrived& arrived = state.arrived.emplace_back(Arrived{tag, std::vector<std::byte>(bytes)});
+      copy_payload(state.incoming, state.received, arrived.payload.data(), bytes, false);
+    } else {
+      break;
     }
     const uint64_t before = state.received;
     state.received += slots_for(bytes);
@@ -210,14 +218,18 @@ bool MailboxTransport::drain(PeerState& state) {
 
 bool MailboxTransport::progress() {
   bool moved = inner_->progress();
+  // A receiver that polls in vain may be waiting for what a sender held back by a full ring would
+  // send next: it sets the unclaimed messages aside, so no sender waits on a receive not yet posted.
+  const bool set_aside = idle_polls_ >= kSetAsideAfterIdlePolls;
   for (PeerState& state : peers_) {
     if (!state.incoming) continue;
-    moved = drain(state) || moved;
+    moved = drain(state, set_aside) || moved;
     while (!state.waiting_sends.empty() && try_post(state, *state.waiting_sends.front())) {
       state.waiting_sends.pop_front();
       moved = true;
     }
   }
+  idle_polls_ = moved ? 0 : idle_polls_ + 1;
   return moved;
 }
 

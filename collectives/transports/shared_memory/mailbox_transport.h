@@ -18,11 +18,17 @@
 // payload out, and says every kSlots/4 slots how many it has taken, so a sender reuses slots only
 // after their message was read.
 //
+// Messages stay in the ring until a receive claims them, so a sender that runs ahead of its
+// receiver (a root's broadcasts) waits for ring space instead of the receiver copying every message
+// aside: the slower side sets the pace, and every message is copied once. A receiver that polls in
+// vain for a while, or whose posted receive waits behind unclaimed messages, sets them aside in a
+// per-sender list, so a sender never waits on a receive that comes only after what it would send.
+//
 // Which path a message takes is decided alike on both sides from what both know: the peer is on
 // this node and the message is at most kMostBytes long (a receive names its exact length).
-// Messages are matched by (sender, tag) as the inner transport matches them; messages that arrive
-// before their receive wait in a per-sender list. A sender whose ring to a peer is full keeps its
-// messages in order and posts them as that peer takes older ones (progress()).
+// Messages are matched by (sender, tag) as the inner transport matches them. A sender whose ring to
+// a peer is full keeps its messages in order and posts them as that peer takes older ones
+// (progress()).
 //
 // Counters: this transport counts every message once, at post, as every transport does.
 #pragma once
@@ -83,12 +89,16 @@ class MailboxTransport : public Transport {
   template <typename Copy>
   void complete_receive(MailboxRequest& request, size_t bytes, Copy copy);
   bool try_post(PeerState& state, MailboxRequest& request);
-  bool drain(PeerState& state);
+  bool drain(PeerState& state, bool set_aside_unclaimed);
   void forget(MailboxRequest& request);
 
   std::unique_ptr<Transport> inner_;
   std::unique_ptr<NodeSharedMemory> memory_;
   std::vector<PeerState> peers_;
+  // Polls in a row that moved nothing; from kSetAsideAfterIdlePolls on, progress() sets aside
+  // the messages no receive claims yet.
+  static constexpr unsigned kSetAsideAfterIdlePolls = 64;
+  unsigned idle_polls_ = 0;
 };
 
 }  // namespace cclab

@@ -137,6 +137,7 @@ struct UcxTransport::State {
   std::vector<Peer> peers;                // indexed by rank; never resized after construction
   std::vector<bool> unconnected;          // by rank: no endpoint by design (UcxOptions::connect_to)
   std::unordered_set<UcxRequest*> live;   // requests that still hold a UCX handle
+  unsigned polls_with_none_live = 0;      // progress() calls while `live` was empty
   bool closed = false;                    // endpoints closed: no more send/recv
 
   State(int rank, int size, bool peer_error_handling, double timeout_s)
@@ -487,8 +488,15 @@ RequestPtr UcxTransport::recv(int peer, void* buffer, size_t bytes, uint64_t tag
 }
 
 bool UcxTransport::progress() {
+  // With none of this rank's requests in flight, the worker would only take in messages no receive
+  // asks for yet (or a peer's failure): every kIdleProgressEvery-th poll does that, so a
+  // latency-bound collective over the node's mailboxes does not pay a worker's poll per poll of
+  // its own, and a peer whose send waits for room in this rank's queue still gets through.
+  constexpr unsigned kIdleProgressEvery = 16;
   State& s = *state_;
-  return s.worker && ucp_worker_progress(s.worker.get()) != 0;
+  if (!s.worker) return false;
+  if (s.live.empty() && ++s.polls_with_none_live % kIdleProgressEvery != 0) return false;
+  return ucp_worker_progress(s.worker.get()) != 0;
 }
 
 void UcxTransport::shutdown() {
