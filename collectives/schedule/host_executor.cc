@@ -109,12 +109,10 @@ void PendingCollective::start_ready_steps() {
     const double start_us = trace_ ? trace_->now_us() : 0;
     switch (step.kind) {
       case StepKind::send:
-        in_flight_.push_back(
-            {index, transport_.send(step.peer, address(step.source), step.source.count * element_, tag), start_us});
+        track(index, transport_.send(step.peer, address(step.source), step.source.count * element_, tag), start_us);
         break;
       case StepKind::recv:
-        in_flight_.push_back(
-            {index, transport_.recv(step.peer, address(step.target), step.target.count * element_, tag), start_us});
+        track(index, transport_.recv(step.peer, address(step.target), step.target.count * element_, tag), start_us);
         break;
       case StepKind::reduce:
         reduce(address(step.target), address(step.source), address(step.operand), step.target.count, type_, op_,
@@ -134,10 +132,10 @@ void PendingCollective::start_ready_steps() {
         finish(index);
         break;
       case StepKind::expose:
-        in_flight_.push_back({index,
-                              peers().expose(step.peer, step.tag, sequence_, address(step.source),
-                                             step.source.count * element_, transport_.traffic()),
-                              start_us});
+        track(index,
+              peers().expose(step.peer, step.tag, sequence_, address(step.source), step.source.count * element_,
+                             transport_.traffic()),
+              start_us);
         break;
       case StepKind::read:
       case StepKind::read_reduce: {
@@ -155,14 +153,26 @@ void PendingCollective::start_ready_steps() {
             reduce(target, source, data, count, type, op, divisor);
           };
         }
-        in_flight_.push_back(
-            {index,
-             peers().read(step.peer, step.tag, sequence_, count * element_, std::move(consume), transport_.traffic()),
-             start_us});
+        track(index,
+              peers().read(step.peer, step.tag, sequence_, count * element_, std::move(consume), transport_.traffic()),
+              start_us);
         break;
       }
     }
   }
+}
+
+// A transfer that completed while it was posted (its message was there, or the owner's exposure
+// was, and the read was done in place) finishes at once: its dependents, such as the exposure of a
+// chunk just reduced, go out before the next ready step's work, so peers waiting on them start now
+// rather than after every ready step has run.
+void PendingCollective::track(uint32_t step, RequestPtr request, double posted_us) {
+  if (!request->complete()) {
+    in_flight_.push_back({step, std::move(request), posted_us});
+    return;
+  }
+  if (trace_) trace_step(compiled_->schedule().steps[step], posted_us);
+  finish(step);
 }
 
 bool PendingCollective::streams(uint32_t step, size_t bytes) const {

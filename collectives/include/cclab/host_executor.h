@@ -70,6 +70,8 @@ class PendingCollective {
   std::byte* address(const Region& region) const;
   PeerMemory& peers() const;
   void start_ready_steps();
+  /// Finishes `step` now if `request` already completed, else keeps it in flight.
+  void track(uint32_t step, RequestPtr request, double posted_us);
   void finish(uint32_t step);
   /// Finishes the in-flight transfers that completed and starts what they made ready; whether any.
   bool finish_completed_transfers();
