@@ -167,10 +167,13 @@ void PendingCollective::start_ready_steps() {
 // chunk just reduced, go out before the next ready step's work, so peers waiting on them start now
 // rather than after every ready step has run.
 void PendingCollective::track(uint32_t step, RequestPtr request, double posted_us) {
-  if (!request->complete()) {
+  if (request->complete())
+    finish_transfer(step, posted_us);
+  else
     in_flight_.push_back({step, std::move(request), posted_us});
-    return;
-  }
+}
+
+void PendingCollective::finish_transfer(uint32_t step, double posted_us) {
   if (trace_) trace_step(compiled_->schedule().steps[step], posted_us);
   finish(step);
 }
@@ -196,31 +199,20 @@ void PendingCollective::trace_step(const Step& step, double start_us) {
 
 bool PendingCollective::test() {
   if (done()) return true;
-  // A transfer may have completed when it was posted (its message was there already): then this
-  // call needs no poll of the transport, which reads lines a peer may be writing.
-  if (!finish_completed_transfers()) {
-    transport_.progress();
-    finish_completed_transfers();
-  }
-  return done();
-}
-
-bool PendingCollective::finish_completed_transfers() {
+  transport_.progress();
   bool finished = false;
   for (size_t i = 0; i < in_flight_.size();) {
     if (in_flight_[i].request->complete()) {
-      const uint32_t index = in_flight_[i].step;
-      if (trace_) trace_step(compiled_->schedule().steps[index], in_flight_[i].posted_us);
+      finish_transfer(in_flight_[i].step, in_flight_[i].posted_us);
       in_flight_[i] = std::move(in_flight_.back());
       in_flight_.pop_back();
-      finish(index);
       finished = true;
     } else {
       ++i;
     }
   }
   if (finished) start_ready_steps();
-  return finished;
+  return done();
 }
 
 void PendingCollective::wait(Deadline deadline) {

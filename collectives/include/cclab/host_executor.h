@@ -59,8 +59,8 @@ class PendingCollective {
   void restart(const CompiledSchedule& compiled, HostBuffers buffers, DataType type, ReduceOp op, uint64_t sequence,
                std::shared_ptr<std::vector<std::byte>> scratch);
 
-  /// Finishes the transfers that completed, polling the transport once if none had; true once
-  /// every step completed.
+  /// Polls the transport once and finishes the transfers that completed; true once every step
+  /// completed.
   bool test();
   /// Polls until complete; TimeoutError naming the peers still awaited once `deadline` passes.
   void wait(Deadline deadline);
@@ -73,8 +73,8 @@ class PendingCollective {
   /// Finishes `step` now if `request` already completed, else keeps it in flight.
   void track(uint32_t step, RequestPtr request, double posted_us);
   void finish(uint32_t step);
-  /// Finishes the in-flight transfers that completed and starts what they made ready; whether any.
-  bool finish_completed_transfers();
+  /// Finishes a transfer's step (and traces it when the bench traces schedules).
+  void finish_transfer(uint32_t step, double posted_us);
   void trace_step(const Step& step, double start_us);
   /// Whether step `step`'s copy of `bytes` streams: the schedule says so, and they are not few.
   bool streams(uint32_t step, size_t bytes) const;
