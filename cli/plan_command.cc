@@ -45,6 +45,12 @@ CommandAction add_plan_command(CLI::App& app, const std::vector<std::string>& ar
   command->add_option("--steps", options->validate_steps, "Steps of each --validate run")
       ->capture_default_str()
       ->check(in_range(2, 100000));
+  auto* repeat_option = command
+                            ->add_option("--repeat", options->validate_rounds,
+                                         "Rounds of --validate: the validated strategies run in turn this often, "
+                                         "and each one's median run is compared")
+                            ->capture_default_str()
+                            ->check(in_range(1, 100));
   command->add_option("--cluster", options->cluster,
                       "What-if machines: nodes=2,ranks-per-node=4,intra-alpha-us=0.5,intra-gbps=10,inter-alpha-us=5,"
                       "inter-gbps=1.25[,compute=1][,reduce-gbps=10] (predicted only)");
@@ -52,7 +58,7 @@ CommandAction add_plan_command(CLI::App& app, const std::vector<std::string>& ar
       ->add_option("--timeout", options->timeout_s, "Seconds a measuring or validating job's ranks may take to start")
       ->capture_default_str()
       ->check(in_range(1, 86400, false));
-  return [options, modes, validate, validate_option, ranks, argv]() -> int {
+  return [options, modes, validate, validate_option, repeat_option, ranks, argv]() -> int {
     if (detect_launch() != LaunchKind::none) throw UsageError("cclab plan starts its own jobs: run it by hand");
     options->ranks = size_t(*ranks);
     if (options->ranks == 0 && options->cluster.empty()) throw UsageError("give -n N ranks (or --cluster)");
@@ -68,6 +74,8 @@ CommandAction add_plan_command(CLI::App& app, const std::vector<std::string>& ar
         options->validate = size_t(count);
       }
     }
+    if (repeat_option->count() > 0 && options->validate == 0)
+      throw UsageError("--repeat repeats --validate's runs: give --validate");
     if (!options->json_path.empty()) check_output_file("--json", options->json_path);
     return train::run_plan(*options, argv, std::cout);
   };

@@ -62,12 +62,13 @@ TEST_F(PlanCli, ProfileLayersWritesAFileThePlannerReads) {
   EXPECT_EQ(several.status, 2) << several.output;
 }
 
-// --validate runs each strategy with cclab train; the plan exits 1 and says so if any measured
-// phase differs from the planner's bytes, and the records carry both.
+// --validate runs each strategy with cclab train (--repeat times); the plan exits 1 and says so if any
+// run's measured phase differs from the planner's bytes, and the records carry both.
 TEST_F(PlanCli, PlannedBytesEqualTheTrainersMeasuredBytesForEveryMode) {
   const std::string times = layers(13);  // shards and micro-batches of unequal sizes
   for (int ranks : {2, 3}) {
-    for (const std::string selection : {"data,tensor,hybrid,ps --validate 5", "pipeline --validate 1"}) {
+    for (const std::string selection :
+         {"data,tensor,hybrid,ps --validate 5 --repeat 1", "pipeline --validate 1 --repeat 2"}) {
       const std::string json = path("plan" + std::to_string(ranks) + ".jsonl");
       std::filesystem::remove(json);
       const RunResult result =
@@ -90,6 +91,10 @@ TEST_F(PlanCli, PlannedBytesEqualTheTrainersMeasuredBytesForEveryMode) {
         EXPECT_EQ(record["measured_sent_bytes_per_rank"].get<double>(),
                   record["predicted_sent_bytes_per_rank"].get<double>())
             << record["strategy"];
+        // Every round ran the strategy; the median run's step time is among them.
+        const auto& runs = record["measured_step_time_total_s_runs"];
+        ASSERT_EQ(runs.size(), selection.find("--repeat 2") != std::string::npos ? 2u : 1u) << record["strategy"];
+        EXPECT_NE(std::find(runs.begin(), runs.end(), record["measured_step_time_s"]["total"]), runs.end());
       }
       EXPECT_EQ(validated, selection.rfind("pipeline", 0) == 0 ? 1u : 5u) << result.output;
     }
@@ -126,7 +131,9 @@ TEST_F(PlanCli, BadInputIsOneLineAndExitTwo) {
            "plan --model lenet5 --batch 1 -n 2" + known, "plan --model lenet5 --batch 16 -n 2" + known,
            std::string("plan --model lenet5 --batch 8 -n 2 --layers /nonexistent.json"),
            "plan --model lenet5 --batch 8 -n 2 --threads 1 --layers " + times + " --profile " + times,
-           "plan --model lenet5 --batch 8 -n 2 --cluster nodes=2" + known, "plan --model lenet5 --batch 8" + known}) {
+           "plan --model lenet5 --batch 8 -n 2 --cluster nodes=2" + known, "plan --model lenet5 --batch 8" + known,
+           "plan --model lenet5 --batch 8 -n 2 --repeat 2" + known,
+           "plan --model lenet5 --batch 8 -n 2 --validate --repeat 0" + known}) {
     const RunResult result = run(arguments);
     EXPECT_EQ(result.status, 2) << arguments << "\n" << result.output;
     EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << arguments << "\n" << result.output;

@@ -98,6 +98,35 @@ double measured_phase(const nlohmann::json& record, const char* phase) {
   return phases.contains(phase) ? phases[phase]["sent_bytes_per_rank"].get<double>() : 0.0;
 }
 
+// A validated strategy's runs, one per round. A shared machine slows whole runs at a time, so one
+// run says little where two strategies lie a few percent apart: the rounds interleave the
+// strategies, and the run of median step time stands for the strategy.
+struct Validation {
+  std::vector<Measured> runs;
+
+  // Of an even count of runs, the slower of the middle two.
+  const Measured& median() const {
+    std::vector<const Measured*> sorted;
+    for (const Measured& run : runs) sorted.push_back(&run);
+    std::sort(sorted.begin(), sorted.end(),
+              [](const Measured* a, const Measured* b) { return a->total_s < b->total_s; });
+    return *sorted[sorted.size() / 2];
+  }
+  // (slowest - fastest) / median step time: how far this machine's runs of one strategy differ.
+  double spread() const {
+    const auto [fastest, slowest] = std::minmax_element(
+        runs.begin(), runs.end(), [](const Measured& a, const Measured& b) { return a.total_s < b.total_s; });
+    return (slowest->total_s - fastest->total_s) / median().total_s;
+  }
+  // Whether every run sent, in every phase, the bytes the planner predicted.
+  bool bytes_equal(const PhaseCounts& predicted) const {
+    for (const Measured& run : runs)
+      for (size_t phase = 0; phase < PhaseCounts::kPhases; ++phase)
+        if (measured_phase(run.record, kPhases[phase]) != phase_of(predicted, phase)) return false;
+    return true;
+  }
+};
+
 // The strategies of options.modes (all when empty) that fit `ranks` ranks.
 std::vector<Strategy> selected_strategies(const PlanOptions& options, const ModelPlan& plan, const LayerTimes& layers,
                                           size_t ranks) {
@@ -261,42 +290,46 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
   }
   const std::vector<StrategyPrediction> ranked = rank_strategies(inputs, strategies);
 
-  // Validation: the top K run with cclab train, interleaved with nothing else.
-  std::vector<std::optional<Measured>> measured(ranked.size());
+  // Validation: the top K run with cclab train, in turn, for --repeat rounds.
+  std::vector<Validation> measured(ranked.size());
   const size_t validated = std::min(options.validate, ranked.size());
-  for (size_t i = 0; i < validated; ++i) {
-    const Strategy& strategy = ranked[i].strategy;
-    out << "# --validate " << (i + 1) << "/" << validated << ": cclab train " << strategy.name() << " on " << ranks
-        << " ranks, " << options.validate_steps << " steps\n"
-        << std::flush;
-    const std::string scratch = scratch_path("validate.jsonl");
-    std::filesystem::remove(scratch);
-    std::vector<std::string> command{"train",
-                                     "--model",
-                                     options.model,
-                                     "--batch",
-                                     std::to_string(options.batch),
-                                     "--threads",
-                                     std::to_string(options.threads),
-                                     "--steps",
-                                     std::to_string(options.validate_steps),
-                                     "--no-eval",
-                                     "--data",
-                                     synthetic_data(options.batch, options.validate_steps)};
-    for (const std::string& argument : strategy.train_arguments()) command.push_back(argument);
-    for (const std::string& argument : {std::string("-n"), std::to_string(ranks), std::string("--json"), scratch})
-      command.push_back(argument);
-    const int status = run_quietly(program, command, int(ranks), options.timeout_s);
-    if (status != 0) return status;
-    for (const nlohmann::json& record : read_results(scratch))
-      if (record.value("kind", "") == "train") {
-        const auto& time = record["step_time_s"];
-        measured[i] = Measured{time["total"].get<double>(), time["compute"].get<double>(), time["comm"].get<double>(),
-                               time["idle"].get<double>(), record};
-      }
-    std::filesystem::remove(scratch);
-    if (!measured[i]) throw Error("the validation run of " + strategy.name() + " wrote no train record");
-  }
+  for (size_t round = 0; round < (validated > 0 ? options.validate_rounds : 0); ++round)
+    for (size_t i = 0; i < validated; ++i) {
+      const Strategy& strategy = ranked[i].strategy;
+      out << "# --validate " << (options.validate_rounds > 1 ? format_text("round %zu, ", round + 1) : "") << (i + 1)
+          << "/" << validated << ": cclab train " << strategy.name() << " on " << ranks << " ranks, "
+          << options.validate_steps << " steps\n"
+          << std::flush;
+      const std::string scratch = scratch_path("validate.jsonl");
+      std::filesystem::remove(scratch);
+      std::vector<std::string> command{"train",
+                                       "--model",
+                                       options.model,
+                                       "--batch",
+                                       std::to_string(options.batch),
+                                       "--threads",
+                                       std::to_string(options.threads),
+                                       "--steps",
+                                       std::to_string(options.validate_steps),
+                                       "--no-eval",
+                                       "--data",
+                                       synthetic_data(options.batch, options.validate_steps)};
+      for (const std::string& argument : strategy.train_arguments()) command.push_back(argument);
+      for (const std::string& argument : {std::string("-n"), std::to_string(ranks), std::string("--json"), scratch})
+        command.push_back(argument);
+      const int status = run_quietly(program, command, int(ranks), options.timeout_s);
+      if (status != 0) return status;
+      const size_t runs_before = measured[i].runs.size();
+      for (const nlohmann::json& record : read_results(scratch))
+        if (record.value("kind", "") == "train") {
+          const auto& time = record["step_time_s"];
+          measured[i].runs.push_back(Measured{time["total"].get<double>(), time["compute"].get<double>(),
+                                              time["comm"].get<double>(), time["idle"].get<double>(), record});
+        }
+      std::filesystem::remove(scratch);
+      if (measured[i].runs.size() != runs_before + 1)
+        throw Error("the validation run of " + strategy.name() + " wrote no train record");
+    }
 
   // The table.
   const ClusterShape& cluster = inputs.cluster;
@@ -323,7 +356,11 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
   out << format_text("%4s %-15s %14s %5s %8s %7s %7s %7s %10s %10s %10s %10s %8s", "rank", "strategy", "grid", "micro",
                      "step_ms", "compute", "comm", "idle", "forward_B", "backward_B", "grad_sync_B", "push_pull_B",
                      "mem_MB");
-  if (validated > 0) out << format_text(" %11s %6s %7s", "measured_ms", "error", "bytes");
+  if (validated > 0) {
+    out << format_text(" %11s %6s", "measured_ms", "error");
+    if (options.validate_rounds > 1) out << format_text(" %6s", "spread");
+    out << format_text(" %7s", "bytes");
+  }
   out << "  why\n";
   bool bytes_mismatch = false;
   for (size_t i = 0; i < ranked.size(); ++i) {
@@ -337,15 +374,17 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
         p.compute_s * 1e3, p.comm_s * 1e3, p.idle_s * 1e3, p.sent_bytes.forward, p.sent_bytes.backward,
         p.sent_bytes.grad_sync, p.sent_bytes.push + p.sent_bytes.pull, megabytes(p.memory_bytes).c_str());
     if (validated > 0) {
-      if (measured[i]) {
-        bool same = true;
-        for (size_t phase = 0; phase < PhaseCounts::kPhases; ++phase)
-          same = same && measured_phase(measured[i]->record, kPhases[phase]) == phase_of(p.sent_bytes, phase);
+      const bool rounds = options.validate_rounds > 1;
+      if (!measured[i].runs.empty()) {
+        const bool same = measured[i].bytes_equal(p.sent_bytes);
         bytes_mismatch = bytes_mismatch || !same;
-        out << format_text(" %11.3f %+5.0f%% %7s", measured[i]->total_s * 1e3,
-                           100 * (p.total_s - measured[i]->total_s) / measured[i]->total_s, same ? "equal" : "DIFFER");
+        const double median_s = measured[i].median().total_s;
+        out << format_text(" %11.3f %+5.0f%%", median_s * 1e3, 100 * (p.total_s - median_s) / median_s);
+        if (rounds) out << format_text(" %5.0f%%", 100 * measured[i].spread());
+        out << format_text(" %7s", same ? "equal" : "DIFFER");
       } else {
-        out << format_text(" %11s %6s %7s", "-", "-", "-");
+        out << format_text(" %11s %6s", "-", "-") << (rounds ? format_text(" %6s", "-") : "")
+            << format_text(" %7s", "-");
       }
     }
     out << "  " << p.why << "\n";
@@ -353,13 +392,17 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
   if (validated > 1) {
     size_t fastest = 0;
     for (size_t i = 1; i < validated; ++i)
-      if (measured[i]->total_s < measured[fastest]->total_s) fastest = i;
-    const double behind = (measured[0]->total_s - measured[fastest]->total_s) / measured[fastest]->total_s;
+      if (measured[i].median().total_s < measured[fastest].median().total_s) fastest = i;
+    const double first_s = measured[0].median().total_s, fastest_s = measured[fastest].median().total_s;
+    const double behind = (first_s - fastest_s) / fastest_s;
+    const std::string of_runs = options.validate_rounds > 1
+                                    ? format_text(" (medians of %zu runs each)", options.validate_rounds)
+                                    : std::string();
     out << "# first pick " << ranked[0].strategy.name()
         << (fastest == 0 ? " measured fastest of the " + std::to_string(validated) + " validated"
                          : format_text(" measured %.1f%% behind the fastest validated, ", 100 * behind) +
                                ranked[fastest].strategy.name())
-        << "\n";
+        << of_runs << "\n";
   }
 
   // The records.
@@ -395,9 +438,12 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
     record["layers_source"] = layers_source;
     record["profile_source"] = cluster.what_if ? "--cluster" : profile_source;
     if (cluster.what_if) record["cluster"] = options.cluster;
-    if (measured[i]) {
-      const Measured& m = *measured[i];
+    if (!measured[i].runs.empty()) {
+      const Measured& m = measured[i].median();
       record["measured_step_time_s"] = step_time_json(m.compute_s, m.comm_s, m.idle_s, m.total_s);
+      nlohmann::json totals = nlohmann::json::array();
+      for (const Measured& run : measured[i].runs) totals.push_back(run.total_s);
+      record["measured_step_time_total_s_runs"] = totals;
       record["measured_sent_bytes_per_rank"] = m.record["sent_bytes_per_rank"];
       nlohmann::json measured_phases = nlohmann::json::object();
       for (const char* phase : kPhases) measured_phases[phase] = measured_phase(m.record, phase);

@@ -22,6 +22,7 @@ struct PlanOptions {
   std::string cluster;             // --cluster spec; empty: this host
   size_t validate = 0;             // run the top K with cclab train (0: none)
   size_t validate_steps = 20;
+  size_t validate_rounds = 3;      // each validated strategy runs this often, in turn; its median run counts
   double timeout_s = 60;
 };
 
