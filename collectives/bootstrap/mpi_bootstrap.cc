@@ -76,7 +76,7 @@ void MpiBootstrap::wait(MPI_Request& request, const char* what) {
     int done = 0;
     check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
     if (done) return;
-    if (deadline.passed()) {
+    if (backoff.expired(deadline)) {
       abandoned_request_ = true;
       // A collective does not tell which rank is missing; mpirun's report of the rank that exited
       // or hung is the place to look.

@@ -118,7 +118,8 @@ void DeviceContext::synchronize(Deadline deadline) {
       if (nccl->ncclCommGetAsyncError(nccl_, &error) == ncclSuccess && error != ncclSuccess && error != ncclInProgress)
         abort(std::string("NCCL reported ") + nccl->ncclGetErrorString(error) + " (a peer may have died)", false);
     }
-    if (deadline.passed()) abort("the device work did not complete before the deadline (a peer may have died)", true);
+    if (backoff.expired(deadline))
+      abort("the device work did not complete before the deadline (a peer may have died)", true);
     backoff.idle();
   }
 }

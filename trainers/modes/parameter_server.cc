@@ -129,7 +129,7 @@ class ParameterServer : public ParallelMode {
         backoff.reset();
         continue;
       }
-      if (deadline.passed()) throw_timeout(deadline);
+      if (backoff.expired(deadline)) throw_timeout(deadline);
       backoff.idle();
     }
     finish_pushes(deadline);
@@ -149,7 +149,7 @@ class ParameterServer : public ParallelMode {
         backoff.reset();
         continue;
       }
-      if (deadline.passed()) throw_timeout(deadline);
+      if (backoff.expired(deadline)) throw_timeout(deadline);
       backoff.idle();
     }
   }

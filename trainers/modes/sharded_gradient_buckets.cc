@@ -238,7 +238,7 @@ void ShardedGradientBuckets::finish() {
       continue;
     }
     // Past the deadline, the oldest wait throws the TimeoutError naming the rank awaited.
-    if (deadline.passed()) {
+    if (backoff.expired(deadline)) {
       find_pending([&](Request* request, PendingCollective* call) {
         if (request) reduce_group_.wait(*request, deadline);
         if (call) call->wait(deadline);

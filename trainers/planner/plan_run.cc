@@ -9,7 +9,6 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <sstream>
 
 #include "backends/onednn/onednn_backend.h"
@@ -290,10 +289,9 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
   }
   const std::vector<StrategyPrediction> ranked = rank_strategies(inputs, strategies);
 
-  // Validation: the top K run with cclab train, in turn, for --repeat rounds. A run that fails
-  // ends the plan with its exit status.
-  int validation_status = 0;
-  auto validation_run = [&](const Strategy& strategy) -> std::optional<Measured> {
+  // Validation: the top K run with cclab train, in turn, for --repeat rounds. One run adds its
+  // measurement to `into`; a run that fails ends the plan with its exit status.
+  auto validation_run = [&](const Strategy& strategy, Validation& into) -> int {
     const std::string scratch = scratch_path("validate.jsonl");
     std::filesystem::remove(scratch);
     std::vector<std::string> command{"train",
@@ -311,32 +309,28 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
     for (const std::string& argument : strategy.train_arguments()) command.push_back(argument);
     for (const std::string& argument : {std::string("-n"), std::to_string(ranks), std::string("--json"), scratch})
       command.push_back(argument);
-    if (const int status = run_quietly(program, command, int(ranks), options.timeout_s); status != 0) {
-      validation_status = status;
-      return std::nullopt;
-    }
-    std::optional<Measured> measured;
+    if (const int status = run_quietly(program, command, int(ranks), options.timeout_s); status != 0) return status;
+    const size_t runs_before = into.runs.size();
     for (const nlohmann::json& record : read_results(scratch))
       if (record.value("kind", "") == "train") {
         const auto& time = record["step_time_s"];
-        measured = Measured{time["total"].get<double>(), time["compute"].get<double>(), time["comm"].get<double>(),
-                            time["idle"].get<double>(), record};
+        into.runs.push_back(Measured{time["total"].get<double>(), time["compute"].get<double>(),
+                                     time["comm"].get<double>(), time["idle"].get<double>(), record});
       }
     std::filesystem::remove(scratch);
-    if (!measured) throw Error("the validation run of " + strategy.name() + " wrote no train record");
-    return measured;
+    if (into.runs.size() != runs_before + 1)
+      throw Error("the validation run of " + strategy.name() + " wrote no train record");
+    return 0;
   };
   std::vector<Validation> measured(ranked.size());
   const size_t validated = std::min(options.validate, ranked.size());
-  for (size_t round = 0; round < (validated > 0 ? options.validate_rounds : 0); ++round)
+  for (size_t round = 0; round < options.validate_rounds; ++round)
     for (size_t i = 0; i < validated; ++i) {
       out << "# --validate " << (options.validate_rounds > 1 ? format_text("round %zu, ", round + 1) : "") << (i + 1)
           << "/" << validated << ": cclab train " << ranked[i].strategy.name() << " on " << ranks << " ranks, "
           << options.validate_steps << " steps\n"
           << std::flush;
-      const std::optional<Measured> run = validation_run(ranked[i].strategy);
-      if (!run) return validation_status;
-      measured[i].runs.push_back(*run);
+      if (const int status = validation_run(ranked[i].strategy, measured[i]); status != 0) return status;
     }
 
   // The table.
