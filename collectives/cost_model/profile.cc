@@ -41,6 +41,23 @@ double StreamingCurve::fraction(size_t node_footprint_bytes) const {
   return points.back().second;
 }
 
+StreamingCurve StreamingCurve::at_least(size_t bytes) const {
+  if (points.empty() || bytes <= points.front().first) return *this;
+  // A first point at `bytes` with the fraction there; the later points as they were, so that the
+  // curve beyond `bytes` is unchanged.
+  StreamingCurve raised{{{bytes, fraction(bytes)}}};
+  for (const auto& point : points)
+    if (point.first > bytes) raised.points.push_back(point);
+  return raised;
+}
+
+CostProfile CostProfile::within_working_set(size_t working_set_bytes) const {
+  CostProfile profile = *this;
+  profile.streaming_curve = streaming_curve.at_least(working_set_bytes);
+  profile.kernel_streaming_curve = kernel_streaming_curve.at_least(working_set_bytes);
+  return profile;
+}
+
 RegimeCost CostProfile::regime(size_t node_footprint_bytes) const {
   const double fraction = streaming_curve.fraction(node_footprint_bytes);
   const double kernel_fraction = kernel_streaming_curve.fraction(node_footprint_bytes);

@@ -193,6 +193,25 @@ TEST(CostModel, StreamingFractionFollowsTheMeasuredCurve) {
   EXPECT_DOUBLE_EQ(costs.copy_us_per_byte, profile.cached.copy_us_per_byte * (1 + 0.5));
 }
 
+// Calls among a larger working set: every footprint counts as at least the working set, and the
+// curve beyond it is the same.
+TEST(CostModel, AWorkingSetRaisesEveryFootprintToItsOwn) {
+  const StreamingCurve curve{{{size_t{8} << 20, 0.0}, {size_t{16} << 20, 0.25}, {size_t{64} << 20, 1.0}}};
+  for (size_t working_set : {size_t{0}, size_t{4} << 20, size_t{12} << 20, size_t{32} << 20, size_t{1} << 30}) {
+    const StreamingCurve raised = curve.at_least(working_set);
+    for (size_t footprint : {size_t{0}, size_t{1} << 20, size_t{8} << 20, size_t{10} << 20, size_t{16} << 20,
+                             size_t{40} << 20, size_t{64} << 20, size_t{2} << 30})
+      EXPECT_NEAR(raised.fraction(footprint), curve.fraction(std::max(footprint, working_set)), 1e-12)
+          << working_set << " " << footprint;
+  }
+  CostProfile profile = example_profile();
+  profile.streaming.copy_us_per_byte = 2 * profile.cached.copy_us_per_byte;
+  profile.streaming_curve = profile.kernel_streaming_curve = curve;
+  const CostProfile within = profile.within_working_set(size_t{64} << 20);
+  EXPECT_DOUBLE_EQ(within.regime(1024).copy_us_per_byte, profile.streaming.copy_us_per_byte);
+  EXPECT_DOUBLE_EQ(profile.regime(1024).copy_us_per_byte, profile.cached.copy_us_per_byte);
+}
+
 // The calibration's curve: per-byte time of each exchange placed between the smallest exchange's
 // (0) and the largest's (1), made monotone by pooling points that fall, not by a running maximum.
 TEST(CostModel, StreamingCurveIsTheClosestMonotoneFitOfTheExchanges) {

@@ -170,5 +170,35 @@ TEST(Planner, RanksSharingCoresComputeAtTheirShareOfACore) {
   }
 }
 
+// A step's transfers and collectives find their data in cache only as far as the node's working set
+// fits: where the ranks hold more than the profile's caches, even small calls pay streaming costs.
+TEST(Planner, AStepsCallsAreCostedAmongItsWorkingSet) {
+  PlanInputs inputs = lenet5_on(
+      "nodes=1,ranks-per-node=2,intra-alpha-us=0.5,intra-gbps=10,inter-alpha-us=5,inter-gbps=1.25,compute=2");
+  CostProfile& profile = inputs.cluster.profile;
+  for (LinkCost* link : {&profile.streaming.intra_node, &profile.streaming.inter_node}) {
+    link->beta_us_per_byte *= 4;
+    link->large_beta_us_per_byte *= 4;
+  }
+  profile.streaming.gamma_us_per_byte *= 4;
+  profile.streaming.copy_us_per_byte *= 4;
+  Strategy data;
+  data.mode = "data";
+  data.grid = {2, 1, 1};
+  const auto predicted_with_curve = [&](StreamingCurve curve) {
+    profile.streaming_curve = profile.kernel_streaming_curve = curve;
+    return predict_strategy(inputs, data);
+  };
+  const StrategyPrediction cached = predicted_with_curve({{{size_t{1} << 40, 0.0}}});
+  const StrategyPrediction streaming = predicted_with_curve({{{1, 1.0}}});
+  EXPECT_DOUBLE_EQ(cached.node_memory_bytes, 2 * cached.memory_bytes);  // both ranks hold the same
+  const auto working_set = size_t(cached.node_memory_bytes);
+  // The buckets are far smaller than half the working set: alone, they would be costed as cached.
+  const StrategyPrediction among = predicted_with_curve({{{working_set / 2, 0.0}, {working_set, 1.0}}});
+  EXPECT_GT(streaming.comm_s, cached.comm_s);
+  EXPECT_DOUBLE_EQ(among.total_s, streaming.total_s);
+  EXPECT_EQ(among.sent_bytes_total, cached.sent_bytes_total);
+}
+
 }  // namespace
 }  // namespace cclab::train

@@ -199,6 +199,10 @@ class StepModel {
       prediction.sent_bytes_total = std::max(prediction.sent_bytes_total, rank.total());
     }
     prediction.memory_bytes = *std::max_element(memory_.begin(), memory_.end());
+    std::vector<double> node_memory(inputs_.cluster.nodes, 0.0);
+    for (size_t rank = 0; rank < memory_.size(); ++rank)
+      node_memory.at(size_t(topology_.node_of_rank[rank])) += memory_[rank];
+    prediction.node_memory_bytes = *std::max_element(node_memory.begin(), node_memory.end());
     return prediction;
   }
 
@@ -706,16 +710,29 @@ std::vector<Strategy> enumerate_strategies(const ModelPlan& model, const LayerTi
   return strategies;
 }
 
-StrategyPrediction predict_strategy(const PlanInputs& inputs, const Strategy& strategy) {
-  if (size_t(strategy.grid.ranks()) != inputs.cluster.ranks())
-    throw UsageError("strategy " + strategy.name() + " needs " + std::to_string(strategy.grid.ranks()) +
-                     " ranks, the cluster has " + std::to_string(inputs.cluster.ranks()));
+namespace {
+
+StrategyPrediction predict_mode(const PlanInputs& inputs, const Strategy& strategy) {
   if (strategy.mode == "data") return predict_data(inputs, strategy);
   if (strategy.mode == "tensor") return predict_tensor(inputs, strategy);
   if (strategy.mode == "pipeline") return predict_pipeline(inputs, strategy);
   if (strategy.mode == "hybrid") return predict_hybrid(inputs, strategy);
   if (strategy.mode == "ps") return predict_parameter_server(inputs, strategy);
   throw UsageError("unknown strategy '" + strategy.mode + "' (data, tensor, pipeline, hybrid, ps)");
+}
+
+}  // namespace
+
+StrategyPrediction predict_strategy(const PlanInputs& inputs, const Strategy& strategy) {
+  if (size_t(strategy.grid.ranks()) != inputs.cluster.ranks())
+    throw UsageError("strategy " + strategy.name() + " needs " + std::to_string(strategy.grid.ranks()) +
+                     " ranks, the cluster has " + std::to_string(inputs.cluster.ranks()));
+  // The step's messages and collectives move data that its computation keeps evicting: a node
+  // whose ranks hold more than the caches do streams them from memory, whatever their own size.
+  PlanInputs within_step = inputs;
+  within_step.cluster.profile =
+      inputs.cluster.profile.within_working_set(size_t(predict_mode(inputs, strategy).node_memory_bytes));
+  return predict_mode(within_step, strategy);
 }
 
 std::vector<StrategyPrediction> rank_strategies(const PlanInputs& inputs, const std::vector<Strategy>& strategies) {

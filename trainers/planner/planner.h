@@ -83,7 +83,8 @@ struct StrategyPrediction {
   PhaseCounts sent_bytes;                                     // per step, each phase's maximum over ranks
   double sent_bytes_total = 0;                                // per step, the busiest rank's total
   double memory_bytes = 0;  // the rank that holds most: parameters, gradients, momentum, activations
-  std::string why;          // filled by rank_strategies
+  double node_memory_bytes = 0;  // what the ranks of the busiest node hold together
+  std::string why;               // filled by rank_strategies
 };
 
 /// Every strategy the trainer runs on `ranks` ranks for `model` and `batch`: data; tensor; pipeline
@@ -93,7 +94,9 @@ struct StrategyPrediction {
 std::vector<Strategy> enumerate_strategies(const ModelPlan& model, const LayerTimes& layers, size_t ranks,
                                            size_t batch);
 
-/// One strategy's predicted step, bytes and memory.
+/// One strategy's predicted step, bytes and memory. Its transfers, copies and collectives are
+/// costed among the step's working set (CostProfile::within_working_set): the memory the node's
+/// ranks hold, from a first pass over the same step.
 StrategyPrediction predict_strategy(const PlanInputs& inputs, const Strategy& strategy);
 
 /// Predicts every strategy and sorts them by predicted step time (ties: fewer bytes), with a short

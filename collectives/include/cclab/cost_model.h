@@ -77,6 +77,8 @@ struct RegimeCost {
 struct StreamingCurve {
   std::vector<std::pair<size_t, double>> points;
   double fraction(size_t node_footprint_bytes) const;
+  /// The curve of footprints of at least `bytes`: fraction(max(F, bytes)) for every F.
+  StreamingCurve at_least(size_t bytes) const;
 };
 
 /// Two regimes: calls whose memory stays in the caches, and calls whose transfers and reductions
@@ -94,6 +96,10 @@ struct CostProfile {
   StreamingCurve kernel_streaming_curve{{{size_t{16} << 20, 0.0}, {size_t{32} << 20, 1.0}}};
   HostPorts host_ports;
   RegimeCost regime(size_t node_footprint_bytes) const;
+  /// The profile for calls made among other data that the node's ranks keep touching between them
+  /// (a training step's parameters, gradients and activations): every call's footprint counts as at
+  /// least `working_set_bytes`, since the caches hold the call's data only as far as they hold that.
+  CostProfile within_working_set(size_t working_set_bytes) const;
 };
 
 /// Bytes the ranks of the busiest node touch in one call: input, output (once when in place) and
