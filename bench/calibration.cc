@@ -292,9 +292,14 @@ CostProfile calibrate_cost_profile(Comm& comm, const CalibrationOptions& options
   CostProfile profile;
   profile.transport = comm.transport().name();
   // Kernels alone on small buffers give the cached regime.
-  KernelArrays cached_arrays(size_t{256} << 10);
+  constexpr size_t kCachedKernelBytes = size_t{256} << 10;
+  KernelArrays cached_arrays(kCachedKernelBytes);
   profile.cached.gamma_us_per_byte = per_byte_cost(cached_arrays, nullptr, sum_kernel);
   profile.cached.copy_us_per_byte = per_byte_cost(cached_arrays, nullptr, copy_kernel);
+  // Their point opens the kernels' curve: the sweep's smallest arrays (a rank's share of a
+  // megabyte collective) already run from the last-level cache, several times slower than these
+  // from a core's own caches, and the regime between the two is the curve's to give.
+  gamma_by_footprint.insert(gamma_by_footprint.begin(), {2 * kCachedKernelBytes, profile.cached.gamma_us_per_byte});
   profile.streaming.gamma_us_per_byte = gamma_by_footprint.back().second;
   profile.streaming.copy_us_per_byte = summarize(copy_passes).median;
   if (intra_peer > 0) {
