@@ -359,7 +359,7 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
                      "step_ms", "compute", "comm", "idle", "forward_B", "backward_B", "grad_sync_B", "push_pull_B",
                      "mem_MB");
   if (validated > 0) {
-    out << format_text(" %11s %6s", "measured_ms", "error");
+    out << format_text(" %11s %17s %6s", "measured_ms", "measured_c/m/i", "error");
     if (options.validate_rounds > 1) out << format_text(" %6s", "spread");
     out << format_text(" %7s", "bytes");
   }
@@ -380,12 +380,15 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
       if (!measured[i].runs.empty()) {
         const bool same = measured[i].bytes_equal(p.sent_bytes);
         bytes_mismatch = bytes_mismatch || !same;
-        const double median_s = measured[i].median().total_s;
-        out << format_text(" %11.3f %+5.0f%%", median_s * 1e3, 100 * (p.total_s - median_s) / median_s);
+        const Measured& median = measured[i].median();
+        const std::string split =
+            format_text("%.2f/%.2f/%.2f", median.compute_s * 1e3, median.comm_s * 1e3, median.idle_s * 1e3);
+        out << format_text(" %11.3f %17s %+5.0f%%", median.total_s * 1e3, split.c_str(),
+                           100 * (p.total_s - median.total_s) / median.total_s);
         if (rounds) out << format_text(" %5.0f%%", 100 * measured[i].spread());
         out << format_text(" %7s", same ? "equal" : "DIFFER");
       } else {
-        out << format_text(" %11s %6s", "-", "-") << (rounds ? format_text(" %6s", "-") : "")
+        out << format_text(" %11s %17s %6s", "-", "-", "-") << (rounds ? format_text(" %6s", "-") : "")
             << format_text(" %7s", "-");
       }
     }
