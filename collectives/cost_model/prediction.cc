@@ -90,12 +90,17 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
     uint32_t step;
   };
   std::vector<Local> local_ready;
-  // The first posted step of each side of a matched pair, taken off both lists.
-  auto take_first = [](std::vector<uint32_t>& one, std::vector<uint32_t>& other) {
-    const std::pair<uint32_t, uint32_t> steps{one.front(), other.front()};
-    one.erase(one.begin());
-    other.erase(other.begin());
-    return steps;
+  // The first posted step of each side of the matched pair `key`, taken off both lists. A list
+  // left empty leaves its map, so the search for the next event scans only what is posted.
+  auto take_first = [](Posted& one, Posted& other, const Posted::key_type& key) {
+    const auto take = [&key](Posted& posted) {
+      const auto found = posted.find(key);
+      const uint32_t step = found->second.front();
+      found->second.erase(found->second.begin());
+      if (found->second.empty()) posted.erase(found);
+      return step;
+    };
+    return std::pair<uint32_t, uint32_t>{take(one), take(other)};
   };
   size_t remaining = 0;
 
@@ -182,7 +187,7 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       finish(r, i, end);
     } else if (best_kind == 2) {
       const auto [owner, reader, tag] = best_key;
-      const auto [expose_step, read_step] = take_first(exposes[best_key], reads[best_key]);
+      const auto [expose_step, read_step] = take_first(exposes, reads, best_key);
       const Step& read = schedules[reader].steps[read_step];
       const Region& source = schedules[owner].steps[expose_step].source;
       const double per_byte = read.kind == StepKind::read_reduce ? costs.gamma_us_per_byte : costs.copy_us_per_byte;
@@ -193,7 +198,7 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       finish(reader, read_step, end);
     } else {
       const auto [from, to, tag] = best_key;
-      const auto [send_step, recv_step] = take_first(sends[best_key], recvs[best_key]);
+      const auto [send_step, recv_step] = take_first(sends, recvs, best_key);
       const bool same_node = topology.same_node(int(from), int(to));
       const LinkCost& link = same_node ? costs.intra_node : costs.inter_node;
       const double bytes = double(schedules[from].steps[send_step].source.count) * element;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <functional>
+#include <queue>
 #include <utility>
 
 #include "cclab/error.h"
@@ -83,47 +85,51 @@ void StepSimulation::depend(TaskId task, TaskId on) {
 void StepSimulation::run() {
   std::vector<size_t> head(lane_queue_.size(), 0);
   std::vector<double> lane_free(lane_queue_.size(), 0), port_free(ports_, 0);
-  std::vector<bool> done(tasks_.size(), false);
-  size_t remaining = tasks_.size();
-  // Tasks that use no lane (messages) are candidates from the start; the others once at the heads.
-  while (remaining > 0) {
-    TaskId best = tasks_.size();
-    double best_start = std::numeric_limits<double>::infinity();
-    for (TaskId id = 0; id < tasks_.size(); ++id) {
-      if (done[id]) continue;
-      const Task& task = tasks_[id];
-      bool ready = true;
-      double start = 0;
-      for (TaskId dependency : task.after) {
-        if (!done[dependency]) {
-          ready = false;
-          break;
-        }
-        start = std::max(start, tasks_[dependency].finish);
-      }
-      for (size_t lane : task.lanes) {
-        if (!ready) break;
-        if (lane_queue_[lane][head[lane]] != id) ready = false;
-        start = std::max(start, lane_free[lane]);
-      }
-      if (!ready) continue;
-      for (size_t port : task.ports) start = std::max(start, port_free[port]);
-      if (start < best_start) {
-        best_start = start;
-        best = id;
-      }
-    }
-    if (best == tasks_.size()) throw Error("step simulation: tasks wait on each other (a cycle)");
+  const auto earliest_start = [&](const Task& task) {
+    double start = 0;
+    for (TaskId dependency : task.after) start = std::max(start, tasks_[dependency].finish);
+    for (size_t lane : task.lanes) start = std::max(start, lane_free[lane]);
+    for (size_t port : task.ports) start = std::max(start, port_free[port]);
+    return start;
+  };
+  // A task is a candidate once its dependencies are done and it heads each of its lanes (a message
+  // uses no lane). Each round starts the candidate that can start earliest, the first added among
+  // equals. A candidate's earliest start only grows while it waits (its ports get busier), so the
+  // queue holds a bound for each: a candidate found later than its bound goes back with the new one.
+  std::vector<size_t> waiting_on(tasks_.size());
+  std::vector<std::vector<TaskId>> dependents(tasks_.size());
+  for (TaskId id = 0; id < tasks_.size(); ++id) {
+    waiting_on[id] = tasks_[id].after.size();
+    for (TaskId dependency : tasks_[id].after) dependents[dependency].push_back(id);
+  }
+  using Candidate = std::pair<double, TaskId>;
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> candidates;
+  const auto consider = [&](TaskId id) {
+    if (waiting_on[id] > 0) return;
+    for (size_t lane : tasks_[id].lanes)
+      if (lane_queue_[lane][head[lane]] != id) return;
+    candidates.emplace(earliest_start(tasks_[id]), id);
+  };
+  for (TaskId id = 0; id < tasks_.size(); ++id) consider(id);
+  for (size_t remaining = tasks_.size(); remaining > 0;) {
+    if (candidates.empty()) throw Error("step simulation: tasks wait on each other (a cycle)");
+    const auto [bound, best] = candidates.top();
+    candidates.pop();
     Task& task = tasks_[best];
-    task.start = best_start;
-    task.finish = best_start + task.seconds;
+    if (const double start = earliest_start(task); start > bound) {
+      candidates.emplace(start, best);
+      continue;
+    }
+    task.start = bound;
+    task.finish = bound + task.seconds;
+    --remaining;
+    for (size_t port : task.ports) port_free[port] = task.finish;
     for (size_t lane : task.lanes) {
       lane_free[lane] = task.finish;
-      ++head[lane];
+      if (++head[lane] < lane_queue_[lane].size()) consider(lane_queue_[lane][head[lane]]);
     }
-    for (size_t port : task.ports) port_free[port] = task.finish;
-    done[best] = true;
-    --remaining;
+    for (TaskId dependent : dependents[best])
+      if (--waiting_on[dependent] == 0) consider(dependent);
   }
   ran_ = true;
 }
