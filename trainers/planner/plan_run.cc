@@ -338,10 +338,18 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
   out << "# plan: " << inputs.model.name << " (" << inputs.model.parameter_count() << " parameters), global batch "
       << options.batch << ", " << ranks << " ranks (" << cluster.nodes << " node(s) x " << cluster.ranks_per_node
       << "), " << options.threads << " thread(s) per rank\n";
-  if (const double share = cluster.core_share(options.threads); share < 1)
-    out << "# " << ranks << " ranks x " << options.threads << " thread(s) on " << cluster.cores_per_node
-        << " cores: the ranks take turns on the cores, so each computes at " << format_text("%.2f", share)
-        << " of a core's speed\n";
+  if (cluster.ranks_share_cores(options.threads)) {
+    out << "# " << cluster.ranks_per_node << " ranks x " << options.threads << " thread(s) on "
+        << cluster.cores_per_node << " cores: ranks placed on one core compute one after another; step times are"
+        << " the mean over " << cluster.core_deals(options.threads) << " placements (the first: core(s) by rank";
+    for (size_t local = 0; local < cluster.ranks_per_node; ++local) {
+      std::string cores;
+      for (size_t core : cluster.cores_of(local, options.threads))
+        cores += (cores.empty() ? "" : "+") + std::to_string(core);
+      out << " " << cores;
+    }
+    out << ")\n";
+  }
   if (cluster.what_if) out << "# what-if cluster (predicted only, nothing measured): " << options.cluster << "\n";
   out << "# compute: per-layer times " << (layers_source == "measured now" ? "measured now" : "from " + layers_source)
       << " (" << format_text("%.3f", (inputs.layers.forward_s() + inputs.layers.backward_s()) * 1e3)

@@ -45,24 +45,40 @@ size_t shard_size(size_t global, size_t rank, size_t ranks) {
   return end - begin;
 }
 
+// What a prediction works out: only the memory the ranks hold (which no cost changes), or the
+// whole step.
+enum class Pass { memory, step };
+
 // One step of one strategy under construction: the simulated tasks, and per rank the bytes it
 // sends by phase and the bytes it holds.
 class StepModel {
  public:
-  StepModel(const PlanInputs& inputs, size_t ranks)
+  StepModel(const PlanInputs& inputs, size_t ranks, Pass pass)
       : inputs_(inputs),
+        pass_(pass),
         sim_(ranks),
         sent_(ranks),
         memory_(ranks, 0.0),
         topology_(inputs.cluster.topology()),
         total_parameters_(double(inputs.model.parameter_count())),
-        core_share_(inputs.cluster.core_share(inputs.layers.threads)),
-        compute_share_(inputs.cluster.compute_share(inputs.layers.threads)) {
+        compute_speed_(inputs.cluster.compute_speed) {
     for (size_t r = 0; r < ranks; ++r) {
       send_port_.push_back(sim_.add_port());
       receive_port_.push_back(sim_.add_port());
     }
     for (size_t n = 0; n < inputs.cluster.nodes; ++n) network_port_.push_back(sim_.add_port());
+    const ClusterShape& cluster = inputs.cluster;
+    if (cluster.ranks_share_cores(inputs.layers.threads)) {
+      for (size_t node = 0; node < cluster.nodes; ++node) {
+        std::vector<size_t> node_cores;
+        for (size_t core = 0; core < cluster.cores_per_node; ++core) node_cores.push_back(sim_.add_port());
+        for (size_t local = 0; local < cluster.ranks_per_node; ++local) {
+          std::vector<size_t> cores;
+          for (size_t core : cluster.cores_of(local, inputs.layers.threads)) cores.push_back(node_cores[core]);
+          sim_.run_on(node * cluster.ranks_per_node + local, std::move(cores));
+        }
+      }
+    }
   }
 
   StepSimulation& sim() { return sim_; }
@@ -84,7 +100,7 @@ class StepModel {
   double layer_s(size_t layer, bool backward, double samples, double fraction = 1.0) const {
     const LayerTime& time = inputs_.layers.layers.at(layer);
     return (backward ? time.backward_s : time.forward_s) * samples / double(inputs_.batch) * fraction /
-           compute_share_;
+           compute_speed_;
   }
   double layers_s(size_t first, size_t last, bool backward, double samples) const {
     double sum = 0;
@@ -92,15 +108,14 @@ class StepModel {
     return sum;
   }
   double data_s(double samples) const {
-    return inputs_.layers.data_s * samples / double(inputs_.batch) / compute_share_;
+    return inputs_.layers.data_s * samples / double(inputs_.batch) / compute_speed_;
   }
-  // A memcpy of `bytes` on a rank's thread, at the profile's copy rate for that size (and, like any
-  // compute, at the thread's share of a core).
+  // A memcpy of `bytes` on a rank's thread, at the profile's copy rate for that size.
   double copy_s(double bytes) const {
-    return inputs_.cluster.profile.regime(size_t(bytes)).copy_us_per_byte * bytes * 1e-6 / core_share_;
+    return inputs_.cluster.profile.regime(size_t(bytes)).copy_us_per_byte * bytes * 1e-6;
   }
   double update_s(double parameters) const {
-    return inputs_.layers.update_s * parameters / total_parameters_ / compute_share_;
+    return inputs_.layers.update_s * parameters / total_parameters_ / compute_speed_;
   }
 
   // The ring algorithm's (or `algorithm`'s: "direct" where a group reads peers' memory) bytes and
@@ -127,7 +142,7 @@ class StepModel {
   }
   double ring_bytes(Collective collective, size_t count, const std::vector<size_t>& members,
                     const std::string& algorithm = "ring") {
-    if (members.size() < 2) return 0;
+    if (members.size() < 2 || pass_ == Pass::memory) return 0;
     const auto key = std::make_tuple(int(collective), count, members, algorithm);
     const auto found = bytes_cache_.find(key);
     if (found != bytes_cache_.end()) return found->second;
@@ -138,7 +153,7 @@ class StepModel {
   }
   double ring_s(Collective collective, size_t count, const std::vector<size_t>& members,
                 const std::string& algorithm = "ring") {
-    if (members.size() < 2 || count == 0) return 0;
+    if (members.size() < 2 || count == 0 || pass_ == Pass::memory) return 0;
     const auto key = std::make_tuple(int(collective), count, members, algorithm);
     const auto found = time_cache_.find(key);
     if (found != time_cache_.end()) return found->second;
@@ -184,9 +199,15 @@ class StepModel {
   }
 
   StrategyPrediction finish(const Strategy& strategy) {
-    sim_.run();
     StrategyPrediction prediction;
     prediction.strategy = strategy;
+    prediction.memory_bytes = *std::max_element(memory_.begin(), memory_.end());
+    std::vector<double> node_memory(inputs_.cluster.nodes, 0.0);
+    for (size_t rank = 0; rank < memory_.size(); ++rank)
+      node_memory.at(size_t(topology_.node_of_rank[rank])) += memory_[rank];
+    prediction.node_memory_bytes = *std::max_element(node_memory.begin(), node_memory.end());
+    if (pass_ == Pass::memory) return prediction;
+    sim_.run();
     const size_t slowest = sim_.slowest_rank();
     prediction.total_s = sim_.step_seconds();
     prediction.compute_s = sim_.compute_seconds(slowest);
@@ -198,11 +219,6 @@ class StepModel {
         prediction.sent_bytes.*phase = std::max(prediction.sent_bytes.*phase, rank.*phase);
       prediction.sent_bytes_total = std::max(prediction.sent_bytes_total, rank.total());
     }
-    prediction.memory_bytes = *std::max_element(memory_.begin(), memory_.end());
-    std::vector<double> node_memory(inputs_.cluster.nodes, 0.0);
-    for (size_t rank = 0; rank < memory_.size(); ++rank)
-      node_memory.at(size_t(topology_.node_of_rank[rank])) += memory_[rank];
-    prediction.node_memory_bytes = *std::max_element(node_memory.begin(), node_memory.end());
     return prediction;
   }
 
@@ -211,13 +227,13 @@ class StepModel {
 
  private:
   const PlanInputs& inputs_;
+  Pass pass_;
   StepSimulation sim_;
   std::vector<PhaseCounts> sent_;
   std::vector<double> memory_;
   Topology topology_;
   double total_parameters_;
-  double core_share_;     // each rank thread's share of a core (ClusterShape::core_share)
-  double compute_share_;  // what compute times are divided by (ClusterShape::compute_share)
+  double compute_speed_;  // what compute times are divided by (ClusterShape::compute_speed)
   std::vector<size_t> send_port_, receive_port_, network_port_;
   std::map<std::tuple<int, size_t, std::vector<size_t>, std::string>, double> bytes_cache_, time_cache_;
 };
@@ -232,10 +248,10 @@ using TaskIds = std::vector<StepSimulation::TaskId>;
 
 // ---- data: DDP buckets reduce-scattered during backward, each rank updating its block, the
 // updated blocks gathered (sharded_gradient_buckets.h); through node-shared memory on one node.
-StrategyPrediction predict_data(const PlanInputs& inputs, const Strategy& strategy) {
+StrategyPrediction predict_data(const PlanInputs& inputs, const Strategy& strategy, Pass pass) {
   const ModelPlan& plan = inputs.model;
   const size_t ranks = size_t(strategy.grid.ranks()), layers = plan.layers.size();
-  StepModel step(inputs, ranks);
+  StepModel step(inputs, ranks, pass);
   const std::vector<size_t> members = range_of_ranks(0, ranks);
   const ParameterStore store(parameter_counts(plan.layers));
   const std::vector<ParameterRange> order = store.backward_order();
@@ -372,10 +388,10 @@ TensorRunPlan tensor_run_plan(const ModelPlan& plan, size_t first, size_t parts)
 }
 
 // ---- tensor: every rank runs its slices on the whole batch (tensor_parallel.h).
-StrategyPrediction predict_tensor(const PlanInputs& inputs, const Strategy& strategy) {
+StrategyPrediction predict_tensor(const PlanInputs& inputs, const Strategy& strategy, Pass pass) {
   const ModelPlan& plan = inputs.model;
   const size_t ranks = size_t(strategy.grid.ranks());
-  StepModel step(inputs, ranks);
+  StepModel step(inputs, ranks, pass);
   const std::vector<size_t> members = range_of_ranks(0, ranks);
   const TensorRunPlan run = tensor_run_plan(plan, 0, ranks);
   const double samples = double(inputs.batch);
@@ -394,10 +410,10 @@ StrategyPrediction predict_tensor(const PlanInputs& inputs, const Strategy& stra
 // ---- hybrid: data-parallel convolutions on shards, the boundary gathered, the fc suffix tensor-
 // parallel on the whole batch, its input gradient reduce-scattered, the prefix's gradients in DDP
 // buckets (hybrid_parallel.h).
-StrategyPrediction predict_hybrid(const PlanInputs& inputs, const Strategy& strategy) {
+StrategyPrediction predict_hybrid(const PlanInputs& inputs, const Strategy& strategy, Pass pass) {
   const ModelPlan& plan = inputs.model;
   const size_t ranks = size_t(strategy.grid.ranks()), boundary = first_fully_connected(plan);
-  StepModel step(inputs, ranks);
+  StepModel step(inputs, ranks, pass);
   const std::vector<size_t> members = range_of_ranks(0, ranks);
   const TensorRunPlan run = tensor_run_plan(plan, boundary, ranks);
   const TensorSplit& split = run.splits.front();
@@ -460,10 +476,10 @@ StrategyPrediction predict_hybrid(const PlanInputs& inputs, const Strategy& stra
 // ---- pipeline (dp x pp): stages of consecutive layers, micro-batches in GPipe or 1F1B order, each
 // boundary's activations forward and gradients back as messages, the stages' replicas summing
 // gradients in DDP buckets at the end (pipeline_parallel.cc).
-StrategyPrediction predict_pipeline(const PlanInputs& inputs, const Strategy& strategy) {
+StrategyPrediction predict_pipeline(const PlanInputs& inputs, const Strategy& strategy, Pass pass) {
   const ModelPlan& plan = inputs.model;
   const size_t stages = size_t(strategy.grid.pp), replicas = size_t(strategy.grid.dp), ranks = stages * replicas;
-  StepModel step(inputs, ranks);
+  StepModel step(inputs, ranks, pass);
   const std::vector<size_t> boundaries = given_balance(strategy.balance, stages, plan.layers.size());
   size_t micro_batch = 0;
   // Per rank and micro-batch: the forward and backward tasks, and the messages they receive.
@@ -540,13 +556,13 @@ StrategyPrediction predict_pipeline(const PlanInputs& inputs, const Strategy& st
 
 // ---- ps: workers push each server its range of the gradient, the server (sync) sums every
 // worker's push, updates its range and sends it back (parameter_server.cc).
-StrategyPrediction predict_parameter_server(const PlanInputs& inputs, const Strategy& strategy) {
+StrategyPrediction predict_parameter_server(const PlanInputs& inputs, const Strategy& strategy, Pass pass) {
   const ModelPlan& plan = inputs.model;
   const size_t ranks = size_t(strategy.grid.ranks()), layers = plan.layers.size();
   const bool colocated = strategy.ps_servers == 0;
   const size_t servers = colocated ? ranks : strategy.ps_servers, workers = colocated ? ranks : ranks - servers;
   const auto server_rank = [&](size_t server) { return colocated ? server : workers + server; };
-  StepModel step(inputs, ranks);
+  StepModel step(inputs, ranks, pass);
   const size_t count = ParameterStore(parameter_counts(plan.layers)).size();
   const auto range = [&](size_t server) {
     return std::pair<size_t, size_t>{server * count / servers, (server + 1) * count / servers};
@@ -654,9 +670,31 @@ std::map<std::string, double> measure_slice_time_ratios(const ModelPlan& model, 
   return ratios;
 }
 
-double ClusterShape::core_share(int threads) const {
-  const double demand = double(ranks_per_node) * double(std::max(threads, 1));
-  return cores_per_node == 0 ? 1.0 : std::min(1.0, double(cores_per_node) / demand);
+bool ClusterShape::ranks_share_cores(int threads) const {
+  return cores_per_node > 0 && ranks_per_node * size_t(std::max(threads, 1)) > cores_per_node;
+}
+
+// The scheduler lets a rank compute on its core until it waits (its stretches are shorter than a
+// time slice, and a waiting rank yields), so ranks placed on one core compute one after another.
+// Which ranks it places together is up to it and differs from run to run, so a prediction averages
+// over placements: the node's rank threads split into blocks of consecutive threads, one per core,
+// rotated by a few offsets.
+size_t ClusterShape::core_deals(int threads) const {
+  constexpr size_t kMostDeals = 8;
+  return ranks_share_cores(threads) ? std::min(ranks_per_node, kMostDeals) : 1;
+}
+
+std::vector<size_t> ClusterShape::cores_of(size_t local_rank, int threads) const {
+  if (!ranks_share_cores(threads)) return {};
+  const size_t per_rank = size_t(std::max(threads, 1)), slots = ranks_per_node * per_rank;
+  const size_t rotation = core_deal * ranks_per_node / core_deals(threads);
+  std::vector<size_t> cores;
+  for (size_t thread = 0; thread < per_rank; ++thread) {
+    const size_t slot = ((local_rank + rotation) % ranks_per_node) * per_rank + thread;
+    const size_t core = slot * cores_per_node / slots;
+    if (std::find(cores.begin(), cores.end(), core) == cores.end()) cores.push_back(core);
+  }
+  return cores;
 }
 
 std::vector<size_t> balanced_layers_per_stage(const LayerTimes& layers, size_t stages) {
@@ -712,12 +750,12 @@ std::vector<Strategy> enumerate_strategies(const ModelPlan& model, const LayerTi
 
 namespace {
 
-StrategyPrediction predict_mode(const PlanInputs& inputs, const Strategy& strategy) {
-  if (strategy.mode == "data") return predict_data(inputs, strategy);
-  if (strategy.mode == "tensor") return predict_tensor(inputs, strategy);
-  if (strategy.mode == "pipeline") return predict_pipeline(inputs, strategy);
-  if (strategy.mode == "hybrid") return predict_hybrid(inputs, strategy);
-  if (strategy.mode == "ps") return predict_parameter_server(inputs, strategy);
+StrategyPrediction predict_mode(const PlanInputs& inputs, const Strategy& strategy, Pass pass) {
+  if (strategy.mode == "data") return predict_data(inputs, strategy, pass);
+  if (strategy.mode == "tensor") return predict_tensor(inputs, strategy, pass);
+  if (strategy.mode == "pipeline") return predict_pipeline(inputs, strategy, pass);
+  if (strategy.mode == "hybrid") return predict_hybrid(inputs, strategy, pass);
+  if (strategy.mode == "ps") return predict_parameter_server(inputs, strategy, pass);
   throw UsageError("unknown strategy '" + strategy.mode + "' (data, tensor, pipeline, hybrid, ps)");
 }
 
@@ -731,8 +769,22 @@ StrategyPrediction predict_strategy(const PlanInputs& inputs, const Strategy& st
   // whose ranks hold more than the caches do streams them from memory, whatever their own size.
   PlanInputs within_step = inputs;
   within_step.cluster.profile =
-      inputs.cluster.profile.within_working_set(size_t(predict_mode(inputs, strategy).node_memory_bytes));
-  return predict_mode(within_step, strategy);
+      inputs.cluster.profile.within_working_set(size_t(predict_mode(inputs, strategy, Pass::memory).node_memory_bytes));
+  const size_t deals = inputs.cluster.core_deals(inputs.layers.threads);
+  StrategyPrediction prediction;
+  for (size_t deal = 0; deal < deals; ++deal) {
+    within_step.cluster.core_deal = deal;
+    const StrategyPrediction placed = predict_mode(within_step, strategy, Pass::step);
+    if (deal == 0) {
+      prediction = placed;
+      prediction.total_s = prediction.compute_s = prediction.comm_s = prediction.idle_s = 0;
+    }
+    for (double StrategyPrediction::*seconds :
+         {&StrategyPrediction::total_s, &StrategyPrediction::compute_s, &StrategyPrediction::comm_s,
+          &StrategyPrediction::idle_s})
+      prediction.*seconds += placed.*seconds / double(deals);
+  }
+  return prediction;
 }
 
 std::vector<StrategyPrediction> rank_strategies(const PlanInputs& inputs, const std::vector<Strategy>& strategies) {

@@ -43,17 +43,21 @@ struct ClusterShape {
   size_t nodes = 1, ranks_per_node = 1;
   double compute_speed = 1;  // compute times are divided by it
   /// Cores of a node (0: one for every rank thread). Where a node's ranks run more compute threads
-  /// than it has cores, they take turns: compute_share() charges each rank its share.
+  /// than it has cores, they take turns on them (cores_of).
   size_t cores_per_node = 0;
   bool what_if = false;
   CostProfile profile;
   size_t ranks() const { return nodes * ranks_per_node; }
   Topology topology() const;
-  /// Each rank thread's share of a core (1 while the cores are enough) for ranks of `threads`
-  /// compute threads each.
-  double core_share(int threads) const;
-  /// What compute times are divided by: the speed factor times the core share.
-  double compute_share(int threads) const { return compute_speed * core_share(threads); }
+  /// Which placement of the ranks on the cores a prediction assumes (0 to core_deals() - 1).
+  size_t core_deal = 0;
+  /// Whether ranks of `threads` compute threads each outnumber a node's cores.
+  bool ranks_share_cores(int threads) const;
+  /// How many placements of ranks on cores a prediction averages over: 1 while the cores are enough.
+  size_t core_deals(int threads) const;
+  /// The cores (0 to cores_per_node - 1) the threads of the node's `local_rank`-th rank run on in
+  /// placement `core_deal`; empty while the cores are enough.
+  std::vector<size_t> cores_of(size_t local_rank, int threads) const;
 };
 
 struct PlanInputs {

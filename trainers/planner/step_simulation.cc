@@ -1,7 +1,6 @@
 #include "planner/step_simulation.h"
 
 #include <algorithm>
-#include <limits>
 #include <functional>
 #include <queue>
 #include <utility>
@@ -43,9 +42,19 @@ double uncovered_length(const std::vector<Interval>& covered, const std::vector<
 
 }  // namespace
 
-StepSimulation::StepSimulation(size_t ranks) : ranks_(ranks), lane_queue_(2 * ranks) {}
+StepSimulation::StepSimulation(size_t ranks) : ranks_(ranks), lane_queue_(2 * ranks), cores_(ranks) {}
 
 size_t StepSimulation::add_port() { return ports_++; }
+
+void StepSimulation::check_ports(const std::vector<size_t>& ports) const {
+  for (size_t port : ports)
+    if (port >= ports_) throw Error("step simulation: no such port");
+}
+
+void StepSimulation::run_on(size_t rank, std::vector<size_t> cores) {
+  check_ports(cores);
+  cores_.at(rank) = std::move(cores);
+}
 
 StepSimulation::TaskId StepSimulation::add(Task task) {
   for (TaskId dependency : task.after)
@@ -57,7 +66,7 @@ StepSimulation::TaskId StepSimulation::add(Task task) {
 }
 
 StepSimulation::TaskId StepSimulation::compute(size_t rank, double seconds, std::vector<TaskId> after) {
-  return add({Kind::compute, seconds, std::move(after), {2 * rank}, {}, {rank}});
+  return add({Kind::compute, seconds, std::move(after), {2 * rank}, cores_.at(rank), {rank}});
 }
 
 StepSimulation::TaskId StepSimulation::collective(const std::vector<size_t>& members, double seconds, bool blocking,
@@ -72,8 +81,7 @@ StepSimulation::TaskId StepSimulation::collective(const std::vector<size_t>& mem
 
 StepSimulation::TaskId StepSimulation::message(size_t from, size_t to, double seconds, std::vector<TaskId> after,
                                                std::vector<size_t> ports) {
-  for (size_t port : ports)
-    if (port >= ports_) throw Error("step simulation: no such port");
+  check_ports(ports);
   return add({Kind::comm, seconds, std::move(after), {}, std::move(ports), {from, to}});
 }
 

@@ -4,7 +4,8 @@
 //
 // A lane is a rank's thread (compute) or its communication progress: its tasks run one at a time,
 // in the order they were added (program order). A port is a shared resource taken in time order
-// (a host's network port, a server's receive side): a task waits until it is free. A task starts
+// (a host's network port, a server's receive side, a core that ranks take turns on): a task waits
+// until it is free. A task starts
 // when its dependencies have finished, it is at the head of every lane it uses, and its ports are
 // free; the simulation always starts next the task that can start earliest (event order), so the
 // ports are handed out in time order. Blocking calls (a tensor-parallel allreduce) take the compute
@@ -29,6 +30,10 @@ class StepSimulation {
   /// A new shared port; returns its id.
   size_t add_port();
 
+  /// `rank`'s computation from now on takes `cores` (ids of add_port) while it runs: ranks that
+  /// outnumber a node's cores take turns on them. Blocking calls do not take them (a waiting thread
+  /// yields its core).
+  void run_on(size_t rank, std::vector<size_t> cores);
   /// Computation of `seconds` on `rank`'s thread, after `after`.
   TaskId compute(size_t rank, double seconds, std::vector<TaskId> after = {});
   /// A collective of `seconds` over `members`. Blocking: the members' threads wait in it (compute
@@ -65,10 +70,12 @@ class StepSimulation {
     double start = -1, finish = -1;
   };
   TaskId add(Task task);
+  void check_ports(const std::vector<size_t>& ports) const;
 
   size_t ranks_;
   std::vector<Task> tasks_;
   std::vector<std::vector<TaskId>> lane_queue_;  // per lane: tasks in program order
+  std::vector<std::vector<size_t>> cores_;       // per rank: the ports its computation takes
   size_t ports_ = 0;
   bool ran_ = false;
 };
