@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 
@@ -112,6 +113,95 @@ TEST(StepSimulation, PortsServeOneMessageAtATimeAndCyclesAreRefused) {
   EXPECT_THROW(cycle.run(), Error);
 }
 
+// The simulation's rule, searched the slow way: of the tasks whose dependencies are done and that
+// head their lanes, start the one that can start earliest (the first added among equals).
+struct ReferenceTask {
+  double seconds;
+  std::vector<size_t> after, lanes, ports;
+};
+std::vector<double> reference_starts(const std::vector<ReferenceTask>& tasks, size_t lanes, size_t ports) {
+  std::vector<double> start(tasks.size(), -1), finish(tasks.size(), -1), lane_free(lanes, 0), port_free(ports, 0);
+  std::vector<std::vector<size_t>> lane_order(lanes);
+  for (size_t id = 0; id < tasks.size(); ++id)
+    for (size_t lane : tasks[id].lanes) lane_order[lane].push_back(id);
+  std::vector<size_t> head(lanes, 0);
+  for (size_t round = 0; round < tasks.size(); ++round) {
+    size_t best = tasks.size();
+    double best_start = 0;
+    for (size_t id = 0; id < tasks.size(); ++id) {
+      const ReferenceTask& task = tasks[id];
+      bool ready = start[id] < 0;
+      double at = 0;
+      for (size_t dependency : task.after) {
+        ready = ready && finish[dependency] >= 0;
+        at = std::max(at, finish[dependency]);
+      }
+      for (size_t lane : task.lanes) {
+        ready = ready && lane_order[lane][head[lane]] == id;
+        at = std::max(at, lane_free[lane]);
+      }
+      for (size_t port : task.ports) at = std::max(at, port_free[port]);
+      if (ready && (best == tasks.size() || at < best_start)) {
+        best = id;
+        best_start = at;
+      }
+    }
+    start[best] = best_start;
+    finish[best] = best_start + tasks[best].seconds;
+    for (size_t lane : tasks[best].lanes) {
+      lane_free[lane] = finish[best];
+      ++head[lane];
+    }
+    for (size_t port : tasks[best].ports) port_free[port] = finish[best];
+  }
+  return start;
+}
+
+// Random steps with many equal times and crowded ports (messages on up to three of them, ranks on
+// shared cores) start every task when the slow search does.
+TEST(StepSimulation, StartsEveryTaskWhenTheSlowSearchDoes) {
+  std::mt19937 random(7);
+  const auto pick = [&](size_t n) { return size_t(std::uniform_int_distribution<size_t>(0, n - 1)(random)); };
+  for (int trial = 0; trial < 200; ++trial) {
+    const size_t ranks = 2 + pick(4), extra_ports = 1 + pick(3);
+    StepSimulation sim(ranks);
+    std::vector<size_t> ports;
+    for (size_t p = 0; p < extra_ports; ++p) ports.push_back(sim.add_port());
+    const size_t core = sim.add_port();
+    std::vector<std::vector<size_t>> cores(ranks);
+    for (size_t rank = 0; rank < ranks; rank += 2) cores[rank] = {core};
+    for (size_t rank = 0; rank < ranks; ++rank) sim.run_on(rank, cores[rank]);
+    std::vector<ReferenceTask> tasks;
+    for (size_t id = 0; id < 40; ++id) {
+      ReferenceTask task{0.25 * double(1 + pick(4)), {}, {}, {}};
+      for (size_t k = pick(3); id > 0 && k > 0; --k) task.after.push_back(pick(id));
+      const size_t kind = pick(3), rank = pick(ranks);
+      if (kind == 0) {
+        task.lanes = {2 * rank};
+        task.ports = cores[rank];
+        sim.compute(rank, task.seconds, task.after);
+      } else if (kind == 1) {
+        const bool blocking = pick(2) == 0;
+        std::vector<size_t> members{rank, (rank + 1) % ranks};
+        for (size_t member : members) {
+          if (blocking) task.lanes.push_back(2 * member);
+          task.lanes.push_back(2 * member + 1);
+        }
+        sim.collective(members, task.seconds, blocking, task.after);
+      } else {
+        for (size_t p = 0; p < extra_ports; ++p)
+          if (pick(2) == 0) task.ports.push_back(ports[p]);
+        sim.message(rank, (rank + 1) % ranks, task.seconds, task.after, task.ports);
+      }
+      tasks.push_back(task);
+    }
+    sim.run();
+    const std::vector<double> expected = reference_starts(tasks, 2 * ranks, extra_ports + 1);
+    for (size_t id = 0; id < tasks.size(); ++id)
+      ASSERT_DOUBLE_EQ(sim.finish(id) - tasks[id].seconds, expected[id]) << "trial " << trial << " task " << id;
+  }
+}
+
 // LeNet-5 at batch 64 with made-up layer times, planned for the described cluster.
 PlanInputs lenet5_on(const std::string& cluster) {
   PlanInputs inputs;
@@ -153,17 +243,17 @@ TEST(Planner, RanksSharingCoresArePlacedInTurnOnEveryCore) {
   ClusterShape cluster = lenet5_on(
       "nodes=1,ranks-per-node=3,intra-alpha-us=0.5,intra-gbps=10,inter-alpha-us=5,inter-gbps=1.25").cluster;
   EXPECT_EQ(cluster.core_deals(1), 1u);
-  EXPECT_TRUE(cluster.cores_of(0, 1).empty());
+  EXPECT_TRUE(cluster.cores_of(0, 1, 0).empty());
   cluster.cores_per_node = 3;
   EXPECT_FALSE(cluster.ranks_share_cores(1));
   EXPECT_TRUE(cluster.ranks_share_cores(2));
   cluster.cores_per_node = 2;
   ASSERT_EQ(cluster.core_deals(1), 3u);
   std::set<std::set<size_t>> pairs;
-  for (cluster.core_deal = 0; cluster.core_deal < 3; ++cluster.core_deal) {
+  for (size_t deal = 0; deal < 3; ++deal) {
     std::map<size_t, std::set<size_t>> ranks_on;
     for (size_t rank = 0; rank < 3; ++rank) {
-      const std::vector<size_t> cores = cluster.cores_of(rank, 1);
+      const std::vector<size_t> cores = cluster.cores_of(rank, 1, deal);
       ASSERT_EQ(cores.size(), 1u);
       ranks_on[cores.front()].insert(rank);
     }
@@ -172,10 +262,9 @@ TEST(Planner, RanksSharingCoresArePlacedInTurnOnEveryCore) {
       if (ranks.size() == 2) pairs.insert(ranks);
   }
   EXPECT_EQ(pairs, (std::set<std::set<size_t>>{{0, 1}, {0, 2}, {1, 2}}));
-  cluster.core_deal = 0;
-  EXPECT_EQ(cluster.cores_of(0, 2), (std::vector<size_t>{0}));  // 6 threads: 3 per core
+  EXPECT_EQ(cluster.cores_of(0, 2, 0), (std::vector<size_t>{0}));  // 6 threads: 3 per core
   cluster.cores_per_node = 4;
-  EXPECT_EQ(cluster.cores_of(1, 2), (std::vector<size_t>{1, 2}));
+  EXPECT_EQ(cluster.cores_of(1, 2, 0), (std::vector<size_t>{1, 2}));
 }
 
 TEST(StepSimulation, RanksOnOneCoreComputeInTurn) {

@@ -344,7 +344,7 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
         << " the mean over " << cluster.core_deals(options.threads) << " placements (the first: core(s) by rank";
     for (size_t local = 0; local < cluster.ranks_per_node; ++local) {
       std::string cores;
-      for (size_t core : cluster.cores_of(local, options.threads))
+      for (size_t core : cluster.cores_of(local, options.threads, 0))
         cores += (cores.empty() ? "" : "+") + std::to_string(core);
       out << " " << cores;
     }

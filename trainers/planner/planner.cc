@@ -45,9 +45,12 @@ size_t shard_size(size_t global, size_t rank, size_t ranks) {
   return end - begin;
 }
 
-// What a prediction works out: only the memory the ranks hold (which no cost changes), or the
-// whole step.
-enum class Pass { memory, step };
+// What one simulation of a strategy works out: only the memory its ranks hold (which no cost
+// changes), or the whole step with the ranks placed on the cores as placement `core_deal` has them.
+struct Pass {
+  bool costed = true;
+  size_t core_deal = 0;
+};
 
 // One step of one strategy under construction: the simulated tasks, and per rank the bytes it
 // sends by phase and the bytes it holds.
@@ -74,7 +77,8 @@ class StepModel {
         for (size_t core = 0; core < cluster.cores_per_node; ++core) node_cores.push_back(sim_.add_port());
         for (size_t local = 0; local < cluster.ranks_per_node; ++local) {
           std::vector<size_t> cores;
-          for (size_t core : cluster.cores_of(local, inputs.layers.threads)) cores.push_back(node_cores[core]);
+          for (size_t core : cluster.cores_of(local, inputs.layers.threads, pass.core_deal))
+            cores.push_back(node_cores[core]);
           sim_.run_on(node * cluster.ranks_per_node + local, std::move(cores));
         }
       }
@@ -142,7 +146,7 @@ class StepModel {
   }
   double ring_bytes(Collective collective, size_t count, const std::vector<size_t>& members,
                     const std::string& algorithm = "ring") {
-    if (members.size() < 2 || pass_ == Pass::memory) return 0;
+    if (members.size() < 2 || !pass_.costed) return 0;
     const auto key = std::make_tuple(int(collective), count, members, algorithm);
     const auto found = bytes_cache_.find(key);
     if (found != bytes_cache_.end()) return found->second;
@@ -153,7 +157,7 @@ class StepModel {
   }
   double ring_s(Collective collective, size_t count, const std::vector<size_t>& members,
                 const std::string& algorithm = "ring") {
-    if (members.size() < 2 || count == 0 || pass_ == Pass::memory) return 0;
+    if (members.size() < 2 || count == 0 || !pass_.costed) return 0;
     const auto key = std::make_tuple(int(collective), count, members, algorithm);
     const auto found = time_cache_.find(key);
     if (found != time_cache_.end()) return found->second;
@@ -206,7 +210,7 @@ class StepModel {
     for (size_t rank = 0; rank < memory_.size(); ++rank)
       node_memory.at(size_t(topology_.node_of_rank[rank])) += memory_[rank];
     prediction.node_memory_bytes = *std::max_element(node_memory.begin(), node_memory.end());
-    if (pass_ == Pass::memory) return prediction;
+    if (!pass_.costed) return prediction;
     sim_.run();
     const size_t slowest = sim_.slowest_rank();
     prediction.total_s = sim_.step_seconds();
@@ -684,10 +688,10 @@ size_t ClusterShape::core_deals(int threads) const {
   return ranks_share_cores(threads) ? std::min(ranks_per_node, kMostDeals) : 1;
 }
 
-std::vector<size_t> ClusterShape::cores_of(size_t local_rank, int threads) const {
+std::vector<size_t> ClusterShape::cores_of(size_t local_rank, int threads, size_t deal) const {
   if (!ranks_share_cores(threads)) return {};
   const size_t per_rank = size_t(std::max(threads, 1)), slots = ranks_per_node * per_rank;
-  const size_t rotation = core_deal * ranks_per_node / core_deals(threads);
+  const size_t rotation = deal * ranks_per_node / core_deals(threads);
   std::vector<size_t> cores;
   for (size_t thread = 0; thread < per_rank; ++thread) {
     const size_t slot = ((local_rank + rotation) % ranks_per_node) * per_rank + thread;
@@ -769,12 +773,11 @@ StrategyPrediction predict_strategy(const PlanInputs& inputs, const Strategy& st
   // whose ranks hold more than the caches do streams them from memory, whatever their own size.
   PlanInputs within_step = inputs;
   within_step.cluster.profile =
-      inputs.cluster.profile.within_working_set(size_t(predict_mode(inputs, strategy, Pass::memory).node_memory_bytes));
+      inputs.cluster.profile.within_working_set(size_t(predict_mode(inputs, strategy, {false}).node_memory_bytes));
   const size_t deals = inputs.cluster.core_deals(inputs.layers.threads);
   StrategyPrediction prediction;
   for (size_t deal = 0; deal < deals; ++deal) {
-    within_step.cluster.core_deal = deal;
-    const StrategyPrediction placed = predict_mode(within_step, strategy, Pass::step);
+    const StrategyPrediction placed = predict_mode(within_step, strategy, {true, deal});
     if (deal == 0) {
       prediction = placed;
       prediction.total_s = prediction.compute_s = prediction.comm_s = prediction.idle_s = 0;

@@ -49,15 +49,13 @@ struct ClusterShape {
   CostProfile profile;
   size_t ranks() const { return nodes * ranks_per_node; }
   Topology topology() const;
-  /// Which placement of the ranks on the cores a prediction assumes (0 to core_deals() - 1).
-  size_t core_deal = 0;
   /// Whether ranks of `threads` compute threads each outnumber a node's cores.
   bool ranks_share_cores(int threads) const;
   /// How many placements of ranks on cores a prediction averages over: 1 while the cores are enough.
   size_t core_deals(int threads) const;
   /// The cores (0 to cores_per_node - 1) the threads of the node's `local_rank`-th rank run on in
-  /// placement `core_deal`; empty while the cores are enough.
-  std::vector<size_t> cores_of(size_t local_rank, int threads) const;
+  /// placement `deal` (0 to core_deals() - 1); empty while the cores are enough.
+  std::vector<size_t> cores_of(size_t local_rank, int threads, size_t deal) const;
 };
 
 struct PlanInputs {

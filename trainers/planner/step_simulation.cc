@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <queue>
+#include <tuple>
 #include <utility>
 
 #include "cclab/error.h"
@@ -102,30 +103,58 @@ void StepSimulation::run() {
   };
   // A task is a candidate once its dependencies are done and it heads each of its lanes (a message
   // uses no lane). Each round starts the candidate that can start earliest, the first added among
-  // equals. A candidate's earliest start only grows while it waits (its ports get busier), so the
-  // queue holds a bound for each: a candidate found later than its bound goes back with the new one.
+  // equals. The queue holds a lower bound of each candidate's start. A candidate's start only grows
+  // while it waits, and only because a port it needs got busier: one found later than its bound
+  // waits on that port, in a list ordered by task, and the queue holds one entry for the whole list
+  // (the port's free time and the list's first task, a bound for all of them). So a port that many
+  // candidates wait for costs one entry per hand-over, not one per waiting candidate.
   std::vector<size_t> waiting_on(tasks_.size());
   std::vector<std::vector<TaskId>> dependents(tasks_.size());
   for (TaskId id = 0; id < tasks_.size(); ++id) {
     waiting_on[id] = tasks_[id].after.size();
     for (TaskId dependency : tasks_[id].after) dependents[dependency].push_back(id);
   }
-  using Candidate = std::pair<double, TaskId>;
-  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> candidates;
+  constexpr size_t kTask = 0;  // an entry's `port + 1`, or kTask for a candidate of its own
+  using Entry = std::tuple<double, TaskId, size_t>;
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> queue;
+  std::vector<std::priority_queue<TaskId, std::vector<TaskId>, std::greater<>>> waiting(ports_);
+  std::vector<Entry> port_entry(ports_);  // the live entry of each port's list (older ones are dropped)
+  const auto enqueue_port = [&](size_t port) {
+    port_entry[port] = Entry{port_free[port], waiting[port].top(), port + 1};
+    queue.push(port_entry[port]);
+  };
+  const auto wait_for_port = [&](TaskId id, size_t port) {
+    const bool first = waiting[port].empty() || id < waiting[port].top();
+    waiting[port].push(id);
+    if (first) enqueue_port(port);
+  };
   const auto consider = [&](TaskId id) {
     if (waiting_on[id] > 0) return;
     for (size_t lane : tasks_[id].lanes)
       if (lane_queue_[lane][head[lane]] != id) return;
-    candidates.emplace(earliest_start(tasks_[id]), id);
+    queue.emplace(earliest_start(tasks_[id]), id, kTask);
   };
   for (TaskId id = 0; id < tasks_.size(); ++id) consider(id);
   for (size_t remaining = tasks_.size(); remaining > 0;) {
-    if (candidates.empty()) throw Error("step simulation: tasks wait on each other (a cycle)");
-    const auto [bound, best] = candidates.top();
-    candidates.pop();
+    if (queue.empty()) throw Error("step simulation: tasks wait on each other (a cycle)");
+    const Entry entry = queue.top();
+    queue.pop();
+    const auto [bound, best, tag] = entry;
+    if (tag != kTask) {
+      const size_t port = tag - 1;
+      if (entry != port_entry[port] || waiting[port].empty()) continue;
+      if (port_free[port] > bound) {  // the port was handed over since
+        enqueue_port(port);
+        continue;
+      }
+      waiting[port].pop();
+      if (!waiting[port].empty()) enqueue_port(port);
+    }
     Task& task = tasks_[best];
     if (const double start = earliest_start(task); start > bound) {
-      candidates.emplace(start, best);
+      const auto busiest = std::max_element(task.ports.begin(), task.ports.end(),
+                                            [&](size_t a, size_t b) { return port_free[a] < port_free[b]; });
+      wait_for_port(best, *busiest);
       continue;
     }
     task.start = bound;

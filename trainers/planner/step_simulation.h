@@ -5,12 +5,11 @@
 // A lane is a rank's thread (compute) or its communication progress: its tasks run one at a time,
 // in the order they were added (program order). A port is a shared resource taken in time order
 // (a host's network port, a server's receive side, a core that ranks take turns on): a task waits
-// until it is free. A task starts
-// when its dependencies have finished, it is at the head of every lane it uses, and its ports are
-// free; the simulation always starts next the task that can start earliest (event order), so the
-// ports are handed out in time order. Blocking calls (a tensor-parallel allreduce) take the compute
-// lane and the communication lane of every member at once; overlapped ones (DDP buckets) take only
-// the communication lanes.
+// until it is free. A task starts when its dependencies have finished, it is at the head of every
+// lane it uses, and its ports are free; the simulation always starts next the task that can start
+// earliest (event order), so the ports are handed out in time order. Blocking calls (a
+// tensor-parallel allreduce) take the compute lane and the communication lane of every member at
+// once; overlapped ones (DDP buckets) take only the communication lanes.
 #pragma once
 
 #include <cstddef>
