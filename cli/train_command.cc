@@ -33,6 +33,8 @@ struct TrainFlags {
   std::string scaling;
   std::vector<int> scaling_ranks;
   std::vector<std::string> scaling_modes;  // --scaling with --mode data,tensor,...: every mode in one table
+  int scaling_rounds = 1;                  // --repeat
+  CLI::Option* repeat = nullptr;
   CLI::Option* epochs = nullptr;
   CLI::Option* steps = nullptr;
   std::vector<CLI::Option*> fedavg_options;  // --local-steps, --participation, --drop, --shards, --round-deadline
@@ -210,6 +212,8 @@ void validate(TrainFlags& flags) {
     flags.scaling_modes = modes;
     if (!o.checkpoint_dir.empty()) throw UsageError("--scaling runs several trainings: give no --checkpoint-dir");
     if (!o.trace_path.empty()) throw UsageError("--scaling runs several trainings: trace one with -n and no --scaling");
+  } else if (flags.repeat->count() > 0) {
+    throw UsageError("--repeat repeats --scaling's runs: give --scaling");
   }
   const int ranks = detect_launch() != LaunchKind::none ? launcher_world_size() : std::max(1, flags.job.ranks);
   if (flags.scaling_ranks.empty()) o.grid = resolve_grid(flags, ranks);
@@ -239,6 +243,7 @@ train::ScalingOptions scaling_options(const TrainFlags& flags) {
   train::ScalingOptions scaling;
   scaling.modes = flags.scaling_modes;
   scaling.ranks = flags.scaling_ranks;
+  scaling.rounds = flags.scaling_rounds;
   scaling.json_path = flags.options.json_path;
   scaling.timeout_s = flags.job.timeout_s;
   scaling.bind = flags.job.bind == "core";
@@ -328,6 +333,12 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
   command->add_option(
       "--scaling", flags->scaling,
       "Run at each of these rank counts (e.g. 1,2,4), in each --mode given, and print one speedup table");
+  flags->repeat = command
+                      ->add_option("--repeat", flags->scaling_rounds,
+                                   "Rounds of --scaling: every run in turn this often; the table shows each one's "
+                                   "median run and its median speedup over the same round's first run")
+                      ->capture_default_str()
+                      ->check(in_range(1, 100));
   command->add_flag("--no-eval", flags->no_eval, "Skip the test-set evaluation after each epoch");
   command->add_option(
       "--checkpoint-dir", o.checkpoint_dir,

@@ -2,24 +2,27 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <optional>
 
 #include "cclab/error.h"
 #include "cclab/launch.h"
 #include "results.h"
+#include "text_format.h"
 
 namespace cclab::train {
 namespace {
 
 // The arguments without the options that each run sets for itself.
 std::vector<std::string> strip_arguments(const std::vector<std::string>& argv) {
-  static const std::vector<std::string> kWithValue{"--scaling", "--json", "-n", "--ranks", "--mode"};
+  static const std::vector<std::string> kWithValue{"--scaling", "--repeat", "--json", "-n", "--ranks", "--mode"};
   std::vector<std::string> kept;
   for (size_t i = 0; i < argv.size(); ++i) {
     bool drop = false;
@@ -40,10 +43,10 @@ std::vector<std::string> strip_arguments(const std::vector<std::string>& argv) {
   return kept;
 }
 
-// One `cclab train` job of `ranks` local ranks in `mode`: its exit status, and its train record in
-// `train_record`.
+// One `cclab train` job of `ranks` local ranks in `mode` (`when`: which round, for the progress
+// line): its exit status, and its train record in `train_record`.
 int run_scaled(const ScalingOptions& options, const std::vector<std::string>& argv, const std::string& mode, int ranks,
-               std::ostream& out, nlohmann::json& train_record) {
+               const std::string& when, std::ostream& out, nlohmann::json& train_record) {
   const std::string scratch =
       (std::filesystem::temp_directory_path() / ("cclab_scaling_" + std::to_string(getpid()) + ".jsonl")).string();
   std::filesystem::remove(scratch);
@@ -52,7 +55,8 @@ int run_scaled(const ScalingOptions& options, const std::vector<std::string>& ar
        {std::string("--mode"), mode, std::string("-n"), std::to_string(ranks), std::string("--json"), scratch})
     run_argv.push_back(extra);
   // Flushed before the job starts: its ranks write to the same output.
-  out << "# --scaling: " << mode << " mode, " << ranks << (ranks == 1 ? " rank" : " ranks") << "\n" << std::flush;
+  out << "# --scaling: " << mode << " mode, " << ranks << (ranks == 1 ? " rank" : " ranks") << when << "\n"
+      << std::flush;
   LocalLaunchOptions launch;
   launch.ranks = ranks;
   launch.timeout_s = options.timeout_s;
@@ -67,11 +71,20 @@ int run_scaled(const ScalingOptions& options, const std::vector<std::string>& ar
   return status;
 }
 
-void print_table_header(const nlohmann::json& first, std::ostream& out) {
-  out << "# scaling: " << first["model"].get<std::string>() << ", global batch " << first["global_batch"] << ", "
-      << first["threads"] << " thread(s) per rank; speedup in images/s over "
-      << (first["ranks"] == 1 ? "1 rank" : "the first run")
-      << "\n# time per step in ms (compute / comm / idle); bytes sent per step and rank (max over ranks) by "
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+void print_table_header(const nlohmann::json& base, size_t rounds, std::ostream& out) {
+  out << "# scaling: " << base["model"].get<std::string>() << ", global batch " << base["global_batch"] << ", "
+      << base["threads"] << " thread(s) per rank; speedup in images/s over "
+      << (base["ranks"] == 1 ? "1 rank" : "the first run");
+  if (rounds > 1)
+    out << "; " << rounds << " rounds: each row is its median round, its speedup the median of its rounds' (each "
+        << "over that round's baseline)";
+  out << "\n# time per step in ms (compute / comm / idle); bytes sent per step and rank (max over ranks) by "
          "phase (ps: grad_sync is push + pull), measured, and the total predicted by DESIGN 3.7\n";
   char line[512];
   std::snprintf(line, sizeof line, "%-8s %5s %9s %9s %7s %8s %8s %7s %7s %11s %11s %11s %11s\n", "mode", "ranks",
@@ -107,25 +120,54 @@ int run_scaling(const ScalingOptions& options, const std::vector<std::string>& a
   setenv("CCLAB_RUN_ID", run_id().c_str(), 1);
   setenv("CCLAB_RUN_START", run_start_time().c_str(), 1);
   ResultWriter user_json(options.json_path);
-  std::vector<nlohmann::json> records;
-  std::optional<double> base;
+  // The table's rows: each mode at each rank count, one rank once (every mode's baseline).
+  std::vector<std::pair<std::string, int>> rows;
+  std::optional<size_t> single;
   for (const std::string& mode : options.modes)
     for (int ranks : options.ranks) {
-      if (ranks == 1 && base) continue;
-      nlohmann::json record;
-      if (const int status = run_scaled(options, argv, mode, ranks, out, record); status != 0) return status;
-      records.push_back(std::move(record));
-      if (ranks == 1) base = records.back()["images_per_s"].get<double>();
+      if (ranks == 1 && single) continue;
+      if (ranks == 1) single = rows.size();
+      rows.emplace_back(mode, ranks);
     }
-  if (!base) base = records.front()["images_per_s"].get<double>();  // no 1-rank run: over the first
-  print_table_header(records.front(), out);
-  for (nlohmann::json& record : records) {
-    const double speedup = record["images_per_s"].get<double>() / *base;
+  const size_t base = single.value_or(0);  // no 1-rank run: speedups over the first
+  const auto rounds = size_t(std::max(options.rounds, 1));
+  std::vector<std::vector<nlohmann::json>> runs(rows.size());
+  for (size_t round = 0; round < rounds; ++round)
+    for (size_t row = 0; row < rows.size(); ++row) {
+      const std::string when = rounds > 1 ? format_text(", round %zu of %zu", round + 1, rounds) : "";
+      nlohmann::json& record = runs[row].emplace_back();
+      if (const int status = run_scaled(options, argv, rows[row].first, rows[row].second, when, out, record);
+          status != 0)
+        return status;
+    }
+  print_table_header(runs[base].front(), rounds, out);
+  std::string per_round;
+  for (size_t row = 0; row < rows.size(); ++row) {
+    std::vector<double> rates, speedups;
+    for (size_t round = 0; round < rounds; ++round) {
+      rates.push_back(runs[row][round]["images_per_s"].get<double>());
+      speedups.push_back(rates.back() / runs[base][round]["images_per_s"].get<double>());
+    }
+    // The median round by images/s (of an even count, the slower middle one).
+    std::vector<size_t> order(rounds);
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rates[a] < rates[b]; });
+    nlohmann::json record = runs[row][order[(rounds - 1) / 2]];
+    const double speedup = median(speedups);
     record["speedup"] = speedup;
+    if (rounds > 1) {
+      record["images_per_s_runs"] = rates;
+      record["speedup_runs"] = speedups;
+      if (row != base) {
+        per_round += format_text("# %s, %d ranks: speedup per round", rows[row].first.c_str(), rows[row].second);
+        for (double each : speedups) per_round += format_text(" %.2f", each);
+        per_round += "\n";
+      }
+    }
     print_table_row(record, speedup, out);
     user_json.write(record);
   }
-  out << std::flush;
+  out << per_round << std::flush;
   return 0;
 }
 

@@ -165,13 +165,32 @@ TEST(DataParallelSegments, BlocksOfSeveralMessagesEqualSingleProcess) {
   }
 }
 
-TEST(DataParallelCli, ScalingPrintsASpeedupTable) {
+// --repeat 2: each rank count runs twice, in turn; a row's speedup is the median (here the mean) of
+// its rounds' speedups, each over the same round's one-rank run.
+TEST(DataParallelCli, ScalingPrintsASpeedupTableOfInterleavedRounds) {
+  const std::string json =
+      (std::filesystem::temp_directory_path() / ("cclab_scaling_" + std::to_string(getpid()) + ".jsonl")).string();
+  std::filesystem::remove(json);
   const RunResult result =
       run("train --model conv3x3:4,relu,pool2,fc:10 --data synthetic:1x8x8:400 --steps 5 "
-          "--batch 32 --threads 1 --no-eval --scaling 1,2");
+          "--batch 32 --threads 1 --no-eval --scaling 1,2 --repeat 2 --json " + json);
   ASSERT_EQ(result.status, 0) << result.output;
   EXPECT_NE(result.output.find("speedup"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("predicted_B"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("data mode, 2 ranks, round 2 of 2"), std::string::npos) << result.output;
+  std::vector<nlohmann::json> records;
+  for (const nlohmann::json& record : read_results(json))
+    if (record["kind"] == "train") records.push_back(record);
+  std::filesystem::remove(json);
+  ASSERT_EQ(records.size(), 2u) << result.output;
+  const auto one = records[0]["images_per_s_runs"].get<std::vector<double>>();
+  const auto two = records[1]["images_per_s_runs"].get<std::vector<double>>();
+  ASSERT_EQ(one.size(), 2u);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(records[0]["speedup"].get<double>(), 1.0);
+  EXPECT_NEAR(records[1]["speedup"].get<double>(), (two[0] / one[0] + two[1] / one[1]) / 2, 1e-12);
+  const double rate = records[1]["images_per_s"].get<double>();
+  EXPECT_TRUE(rate == two[0] || rate == two[1]) << "the row is one of its runs";
 }
 
 TEST(DataParallelCli, BadInputIsAUsageError) {
@@ -179,6 +198,8 @@ TEST(DataParallelCli, BadInputIsAUsageError) {
            {"train --mode data,tensor -n 2", "several --mode values need --scaling"},
            {"train --scaling 1,2 -n 2", "give --scaling or -n, not both"},
            {"train --scaling 1,x", "--scaling takes rank counts"},
+           {"train --repeat 3 -n 2", "--repeat repeats --scaling's runs"},
+           {"train --scaling 1,2 --repeat 0", "--repeat"},
            {"train --bucket-mb 0", "--bucket-mb must be in"},
            {"train --data synthetic:1x8x8:100 --batch 2 -n 4 --no-eval --steps 1",
             "smaller than the 4 data-parallel ranks"},
