@@ -112,6 +112,7 @@ nlohmann::json train_record(const TrainOptions& options, const TrainSummary& run
   record["train_time_s"] = run.train_time_s;
   record["timed_steps"] = run.timed_steps;
   record["first_step_s"] = run.first_step_s;
+  record["memory_bytes_per_rank"] = run.memory_bytes_per_rank;
   record["eval_time_s"] = run.eval_time_s;
   record["backend"] = run.backend_record;
   return record;
@@ -153,6 +154,9 @@ void print_summary(std::ostream& out, const TrainOptions& options, const TrainSu
         "# the first step took %.1f ms (building oneDNN primitives%s): a warm-up, not in images/s and step times, "
         "which cover the other %zu steps\n",
         run.first_step_s * 1e3, options.grid.ranks() > 1 ? ", connecting peers" : "", run.timed_steps);
+  out << format_text("# memory per rank (max over ranks): %.2f MB of parameters, gradients, momentum, activations and "
+                     "buffers\n",
+                     run.memory_bytes_per_rank / 1e6);
   if (options.grid.ranks() > 1) {
     const auto pair = [](const Traffic& t) {
       return format_text("%.0f B / %.0f msg (predicted %.0f B)", t.sent_bytes_per_rank, t.sent_messages_per_rank,

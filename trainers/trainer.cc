@@ -166,6 +166,7 @@ enum RankFigure {
   kIdle,
   kTrainTime,
   kFirstStep,
+  kMemory,
   kSentTotal,
   kPredictedTotal,
   // Blocks of PhaseCounts::kPhases figures, one per phase in PhaseCounts' order.
@@ -262,6 +263,7 @@ class TrainingRun {
 
   // This rank's part of the mode, the loader of its shard and the run's length.
   void build_mode() {
+    buffers_before_mode_ = thread_buffer_bytes();
     mode_ = make_mode(comm_, options_, run_.plan, *backend_);
     run_.parameters = run_.plan.parameter_count();
     run_.buckets = mode_->buckets();
@@ -473,6 +475,7 @@ class TrainingRun {
     mine[kIdle] = run_.step_time.idle_s;
     mine[kTrainTime] = run_.train_time_s;
     mine[kFirstStep] = run_.first_step_s;
+    mine[kMemory] = double(thread_buffer_bytes() - buffers_before_mode_) + double(mode_->registered_bytes());
     const auto per_step = [&](const PhaseCounts& counts, RankFigure first) {
       for (size_t phase = 0; phase < PhaseCounts::kPhases; ++phase) mine[first + phase] = counts.at(phase) / steps;
     };
@@ -527,6 +530,7 @@ class TrainingRun {
     run_.received_messages_per_rank = most[kMessagesReceived];
     run_.train_time_s = most[kTrainTime];
     run_.first_step_s = most[kFirstStep];
+    run_.memory_bytes_per_rank = most[kMemory];
     // The busiest rank's whole step (phases peak on different ranks in a pipeline: not their sum).
     run_.sent_bytes_per_rank = most[kSentTotal];
     run_.predicted_sent_bytes_per_rank = most[kPredictedTotal];
@@ -567,10 +571,11 @@ class TrainingRun {
   std::unique_ptr<ParallelMode> mode_;
   LayerProfile profile_;
   std::optional<BatchLoader> loader_;
-  std::vector<float> images_;
+  FloatBuffer images_;
   std::vector<int32_t> labels_;
   std::unique_ptr<TraceRecorder> trace_;  // --trace
   std::vector<double> step_times_us_;     // of every timed step, for the record's samples
+  int64_t buffers_before_mode_ = 0;       // thread_buffer_bytes() when the mode was built
   size_t steps_per_epoch_ = 0, total_steps_ = 0, epochs_ = 0, first_epoch_ = 0;
   CheckpointHeader checkpoint_header_;
   int checkpoint_part_ = -1;

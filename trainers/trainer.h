@@ -159,6 +159,10 @@ struct TrainSummary {
   std::optional<Evaluation> test;
   double train_time_s = 0, eval_time_s = 0;  // train_time_s: the timed steps
   double first_step_s = 0;                   // the warm-up step (0: none), max over ranks
+  // What a rank holds at the end of the run: its buffers made since the mode was built (parameters,
+  // gradients, momentum, activations, workspaces, messages) and its memory registered for peers; max
+  // over ranks.
+  double memory_bytes_per_rank = 0;
   size_t timed_steps = 0;                    // the steps images_per_s, step_time and phases cover
   double images_per_s = 0;
   std::optional<double> speedup = 1.0;  // over one rank; the one-rank run is 1 by definition

@@ -1,6 +1,6 @@
 // `cclab plan` as a user runs it: the layer-times file `cclab train --profile-layers FILE` writes,
-// the planner's bytes against what the trainer measures for every mode at 2 and 3 ranks (--validate
-// runs them), a what-if cluster's plan printed identically twice, and bad input refused.
+// the planner's bytes and memory against what the trainer measures for every mode at 2 and 3 ranks
+// (--validate runs them), a what-if cluster's plan printed identically twice, and bad input refused.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -63,7 +63,8 @@ TEST_F(PlanCli, ProfileLayersWritesAFileThePlannerReads) {
 }
 
 // --validate runs each strategy with cclab train (--repeat times); the plan exits 1 and says so if any
-// run's measured phase differs from the planner's bytes, and the records carry both.
+// run's measured phase differs from the planner's bytes, and the records carry both, and the memory
+// the runs' ranks held beside the predicted.
 TEST_F(PlanCli, PlannedBytesEqualTheTrainersMeasuredBytesForEveryMode) {
   const std::string times = layers(13);  // shards and micro-batches of unequal sizes
   for (int ranks : {2, 3}) {
@@ -91,6 +92,12 @@ TEST_F(PlanCli, PlannedBytesEqualTheTrainersMeasuredBytesForEveryMode) {
         EXPECT_EQ(record["measured_sent_bytes_per_rank"].get<double>(),
                   record["predicted_sent_bytes_per_rank"].get<double>())
             << record["strategy"];
+        // The predicted memory is what the validation's fullest rank held, but for the batch's images and
+        // labels and the messages' buffers.
+        const double predicted_memory = record["predicted_memory_bytes_per_rank"].get<double>();
+        EXPECT_NEAR(record["measured_memory_bytes_per_rank"].get<double>(), predicted_memory,
+                    0.1 * predicted_memory + 0.5e6)
+            << record["strategy"] << " on " << ranks << " ranks";
         // Every round ran the strategy; the median run's step time is among them.
         const auto& runs = record["measured_step_time_total_s_runs"];
         ASSERT_EQ(runs.size(), selection.find("--repeat 2") != std::string::npos ? 2u : 1u) << record["strategy"];

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 
 #include "backends/reference/reference_backend.h"
 #include "model/loss.h"
@@ -89,6 +90,26 @@ TEST(ComputeDevice, BuffersComeFromTheInstalledDeviceAndGoBackToIt) {
   const int before = device->allocations;
   FloatBuffer on_host(100);
   EXPECT_EQ(device->allocations, before);
+}
+
+// What a thread holds is counted in bytes across allocations and releases, whatever the device;
+// another thread's buffers do not count.
+TEST(ComputeDevice, ThreadsCountTheBufferBytesTheyHold) {
+  const int64_t before = thread_buffer_bytes();
+  {
+    FloatBuffer floats(1000);
+    ByteBuffer bytes(24);
+    EXPECT_EQ(thread_buffer_bytes() - before, int64_t(1000 * sizeof(float) + 24));
+    std::thread([] {
+      const int64_t theirs = thread_buffer_bytes();
+      FloatBuffer elsewhere(500);
+      EXPECT_EQ(thread_buffer_bytes() - theirs, int64_t(500 * sizeof(float)));
+    }).join();
+    EXPECT_EQ(thread_buffer_bytes() - before, int64_t(1000 * sizeof(float) + 24));
+    floats = FloatBuffer(10);
+    EXPECT_EQ(thread_buffer_bytes() - before, int64_t(10 * sizeof(float) + 24));
+  }
+  EXPECT_EQ(thread_buffer_bytes(), before);
 }
 
 }  // namespace

@@ -28,11 +28,16 @@ std::atomic<ComputeDevice*>& current() {
   return device;
 }
 
-// Each buffer starts with a header naming the device that allocated it; 64 bytes keep the data
-// behind it aligned as the allocator promises.
+// Each buffer starts with a header naming the device that allocated it and its size; 64 bytes keep
+// the data behind it aligned as the allocator promises.
 struct alignas(64) BufferHeader {
   ComputeDevice* device;
+  size_t bytes;
 };
+
+// What this thread's allocations hold, less what it released (a rank's buffers are made and freed
+// by its own thread).
+thread_local int64_t thread_bytes = 0;
 
 }  // namespace
 
@@ -51,13 +56,17 @@ void use_compute_device(std::shared_ptr<ComputeDevice> device) {
 void* allocate_buffer(size_t bytes) {
   ComputeDevice* device = &compute_device();
   void* block = device->allocate(sizeof(BufferHeader) + bytes);
-  return new (block) BufferHeader{device} + 1;
+  thread_bytes += int64_t(bytes);
+  return new (block) BufferHeader{device, bytes} + 1;
 }
 
 void release_buffer(void* pointer) {
   if (!pointer) return;
   BufferHeader* header = static_cast<BufferHeader*>(pointer) - 1;
+  thread_bytes -= int64_t(header->bytes);
   header->device->release(header);
 }
+
+int64_t thread_buffer_bytes() { return thread_bytes; }
 
 }  // namespace cclab::train

@@ -50,5 +50,8 @@ void use_compute_device(std::shared_ptr<ComputeDevice> device);
 /// Buffer memory from the current device (buffer.h's allocator).
 void* allocate_buffer(size_t bytes);
 void release_buffer(void* pointer);
+/// Bytes of buffers this thread allocated and has not released: what a rank's thread holds between
+/// two moments is the difference of two readings.
+int64_t thread_buffer_bytes();
 
 }  // namespace cclab::train

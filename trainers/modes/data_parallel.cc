@@ -150,6 +150,9 @@ class DataParallel : public ParallelMode {
   std::string grad_sync_path() const override {
     return !buckets_ ? "" : shared_ ? "node_shared_memory" : "transport";
   }
+  size_t registered_bytes() const override {
+    return shared_ ? ShardedGradientBuckets::shared_bytes_per_rank(model_.parameters()) : 0;
+  }
 
  private:
   int rank_, ranks_;

@@ -469,12 +469,12 @@ class FederatedAveraging : public ParallelMode {
   double longest_first_arrival_s_ = -1;  // < 0: no round has had an upload yet
 
   // Worker: the global model as it arrives, the label-skewed batch, the requests of a round.
-  std::vector<float> download_, skew_images_;
+  FloatBuffer download_, skew_images_;
   std::vector<int32_t> skew_labels_;
   std::vector<RequestPtr> upload_sends_, download_receives_;
 
   // Server: its range of the global model, every worker's latest upload of it, the pseudo-gradient.
-  std::vector<float> master_, uploads_, pseudo_gradient_;
+  FloatBuffer master_, uploads_, pseudo_gradient_;
   std::vector<RequestPtr> upload_receives_, download_sends_;
 
   PhaseCounts predicted_;

@@ -146,6 +146,8 @@ class ParallelMode {
   /// Data parallel on several ranks: how the gradient sync moves its data, "node_shared_memory" or
   /// "transport" (empty elsewhere).
   virtual std::string grad_sync_path() const { return ""; }
+  /// Bytes of this rank's state outside its buffers (buffer.h): memory registered for peers to read.
+  virtual size_t registered_bytes() const { return 0; }
 };
 
 /// Training forward of a rank that holds the whole model on its (non-empty) shard, with the loss

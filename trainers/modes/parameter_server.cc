@@ -419,7 +419,7 @@ class ParameterServer : public ParallelMode {
   bool pulls_pending_ = false, own_push_pending_ = false, own_pull_pending_ = false;
 
   // Server: the range's values, each worker's latest push and the copy its reply sends.
-  std::vector<float> master_, pushed_, replies_;
+  FloatBuffer master_, pushed_, replies_;
   std::vector<const float*> other_pushes_;  // workers 1.. of pushed_, summed onto worker 0's by sync
   std::vector<RequestPtr> push_receives_, reply_sends_;
   std::vector<bool> arrived_;

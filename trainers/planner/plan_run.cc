@@ -85,6 +85,7 @@ nlohmann::json step_time_json(double compute, double comm, double idle, double t
 
 struct Measured {
   double total_s = 0, compute_s = 0, comm_s = 0, idle_s = 0;
+  double memory_bytes = 0;  // what the rank that holds most held (the train record's memory_bytes_per_rank)
   nlohmann::json record;
 };
 
@@ -315,7 +316,8 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
       if (record.value("kind", "") == "train") {
         const auto& time = record["step_time_s"];
         into.runs.push_back(Measured{time["total"].get<double>(), time["compute"].get<double>(),
-                                     time["comm"].get<double>(), time["idle"].get<double>(), record});
+                                     time["comm"].get<double>(), time["idle"].get<double>(),
+                                     record["memory_bytes_per_rank"].get<double>(), record});
       }
     std::filesystem::remove(scratch);
     if (into.runs.size() != runs_before + 1)
@@ -362,12 +364,14 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
                                              : ", from " + profile_source)
       << "\n";
   out << "# step time in ms (simulated: compute / exposed comm / idle of the slowest rank); bytes sent per step and "
-         "rank (max over ranks) by phase; memory per rank in MB (parameters, gradients, momentum, activations)\n";
+         "rank (max over ranks) by phase; memory per rank in MB (parameters, gradients, momentum, activations)"
+      << (validated > 0 ? "; meas_MB: what the median run's fullest rank held (its buffers, registered memory)" : "")
+      << "\n";
   out << format_text("%4s %-15s %14s %5s %8s %7s %7s %7s %10s %10s %10s %10s %8s", "rank", "strategy", "grid", "micro",
                      "step_ms", "compute", "comm", "idle", "forward_B", "backward_B", "grad_sync_B", "push_pull_B",
                      "mem_MB");
   if (validated > 0) {
-    out << format_text(" %11s %17s %6s", "measured_ms", "measured_c/m/i", "error");
+    out << format_text(" %11s %17s %6s %7s", "measured_ms", "measured_c/m/i", "error", "meas_MB");
     if (options.validate_rounds > 1) out << format_text(" %6s", "spread");
     out << format_text(" %7s", "bytes");
   }
@@ -391,12 +395,12 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
         const Measured& median = measured[i].median();
         const std::string split =
             format_text("%.2f/%.2f/%.2f", median.compute_s * 1e3, median.comm_s * 1e3, median.idle_s * 1e3);
-        out << format_text(" %11.3f %17s %+5.0f%%", median.total_s * 1e3, split.c_str(),
-                           100 * (p.total_s - median.total_s) / median.total_s);
+        out << format_text(" %11.3f %17s %+5.0f%% %7s", median.total_s * 1e3, split.c_str(),
+                           100 * (p.total_s - median.total_s) / median.total_s, megabytes(median.memory_bytes).c_str());
         if (rounds) out << format_text(" %5.0f%%", 100 * measured[i].spread());
         out << format_text(" %7s", same ? "equal" : "DIFFER");
       } else {
-        out << format_text(" %11s %17s %6s", "-", "-", "-") << (rounds ? format_text(" %6s", "-") : "")
+        out << format_text(" %11s %17s %6s %7s", "-", "-", "-", "-") << (rounds ? format_text(" %6s", "-") : "")
             << format_text(" %7s", "-");
       }
     }
@@ -458,6 +462,7 @@ int run_plan(const PlanOptions& options, const std::vector<std::string>& argv, s
       for (const Measured& run : measured[i].runs) totals.push_back(run.total_s);
       record["measured_step_time_total_s_runs"] = totals;
       record["measured_sent_bytes_per_rank"] = m.record["sent_bytes_per_rank"];
+      record["measured_memory_bytes_per_rank"] = m.memory_bytes;
       nlohmann::json measured_phases = nlohmann::json::object();
       for (const char* phase : kPhases) measured_phases[phase] = measured_phase(m.record, phase);
       record["measured_phases_sent_bytes_per_rank"] = measured_phases;

@@ -582,6 +582,8 @@ StrategyPrediction predict_parameter_server(const PlanInputs& inputs, const Stra
   for (size_t s = 0; s < servers; ++s) {
     const size_t server = server_rank(s);
     const auto [begin, end] = range(s);
+    // A dedicated server builds the model as every rank does (its values start the range).
+    if (!colocated) step.hold(server, 2.0 * double(count) * kFloat);
     const double bytes = double((end - begin) * kFloat);
     TaskIds pushes;
     for (size_t w = 0; w < workers; ++w) {
