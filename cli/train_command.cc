@@ -336,7 +336,8 @@ CommandAction add_train_command(CLI::App& app, const std::vector<std::string>& a
   flags->repeat = command
                       ->add_option("--repeat", flags->scaling_rounds,
                                    "Rounds of --scaling: every run in turn this often; the table shows each one's "
-                                   "median run and its median speedup over the same round's first run")
+                                   "median run and its median speedup over the same round's 1-rank run (else "
+                                   "its first)")
                       ->capture_default_str()
                       ->check(in_range(1, 100));
   command->add_flag("--no-eval", flags->no_eval, "Skip the test-set evaluation after each epoch");
