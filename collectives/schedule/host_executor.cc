@@ -21,12 +21,28 @@ CompiledSchedule::CompiledSchedule(Schedule schedule) : schedule_(std::move(sche
   }
 }
 
-void CompiledSchedule::stream_final_copies(bool on) {
-  streams_final_copies_ = on;
-  if (!on || !final_copies_.empty()) return;
-  // A copy into the output is final when no step reads any of its elements.
+namespace {
+
+bool is_final_reduction_into_output(const Step& step) {
+  return (step.kind == StepKind::reduce || step.kind == StepKind::read_reduce) && step.finalize &&
+         step.target.buffer == BufferKind::output;
+}
+
+// A reduction that adds to what its target holds (target = target op x): it reads its elements
+// before they are final.
+bool accumulates(const Step& step) {
+  return (step.kind == StepKind::reduce || step.kind == StepKind::read_reduce) &&
+         step.source.buffer == step.target.buffer && step.source.offset == step.target.offset &&
+         step.source.count == step.target.count;
+}
+
+// The elements that `schedule`'s steps read (each buffer's own regions). `but_final_sums`: only
+// what may read the final sums once made, so leaving out the final reductions into the output and
+// the accumulations that make them.
+RegionSet regions_read(const Schedule& schedule, bool but_final_sums) {
   RegionSet read(/*inplace=*/false);
-  for (const Step& step : schedule_.steps) {
+  for (const Step& step : schedule.steps) {
+    if (but_final_sums && (is_final_reduction_into_output(step) || accumulates(step))) continue;
     switch (step.kind) {
       case StepKind::send:
       case StepKind::copy:
@@ -44,6 +60,30 @@ void CompiledSchedule::stream_final_copies(bool on) {
     }
   }
   read.merge();
+  return read;
+}
+
+}  // namespace
+
+void CompiledSchedule::find_consumed_reductions() {
+  if (reductions_found_) return;
+  const RegionSet read = regions_read(schedule_, /*but_final_sums=*/true);
+  consumed_reductions_.assign(schedule_.steps.size(), false);
+  every_reduction_consumable_ = true;
+  for (uint32_t i = 0; i < schedule_.steps.size(); ++i) {
+    const Step& step = schedule_.steps[i];
+    if (!is_final_reduction_into_output(step)) continue;
+    consumed_reductions_[i] = read.overlap(step.target) == 0;
+    every_reduction_consumable_ = every_reduction_consumable_ && consumed_reductions_[i];
+  }
+  reductions_found_ = true;
+}
+
+void CompiledSchedule::stream_final_copies(bool on) {
+  streams_final_copies_ = on;
+  if (!on || !final_copies_.empty()) return;
+  // A copy into the output is final when no step reads any of its elements.
+  const RegionSet read = regions_read(schedule_, /*but_final_sums=*/false);
   final_copies_.assign(schedule_.steps.size(), false);
   for (uint32_t i = 0; i < schedule_.steps.size(); ++i) {
     const Step& step = schedule_.steps[i];
@@ -54,8 +94,11 @@ void CompiledSchedule::stream_final_copies(bool on) {
 
 PendingCollective::PendingCollective(Transport& transport, PeerMemory* peers, const CompiledSchedule& compiled,
                                      HostBuffers buffers, DataType type, ReduceOp op, uint64_t sequence,
-                                     std::shared_ptr<std::vector<std::byte>> scratch)
-    : transport_(transport), peers_(peers) {
+                                     std::shared_ptr<std::vector<std::byte>> scratch, SumConsumer consume)
+    : transport_(transport), peers_(peers), consume_(std::move(consume)) {
+  if (consume_ && (op != ReduceOp::sum || !compiled.reductions_found() || !compiled.every_reduction_consumable()))
+    throw Error("a collective's sums can be consumed only where it reads none of them again (a sum, and "
+                "CompiledSchedule::find_consumed_reductions)");
   restart(compiled, buffers, type, op, sequence, std::move(scratch));
 }
 
@@ -115,8 +158,11 @@ void PendingCollective::start_ready_steps() {
         track(index, transport_.recv(step.peer, address(step.target), step.target.count * element_, tag), start_us);
         break;
       case StepKind::reduce:
-        reduce(address(step.target), address(step.source), address(step.operand), step.target.count, type_, op_,
-               step.finalize ? divisor_ : 1);
+        if (consumed(index))
+          consume_sum(index, address(step.operand));
+        else
+          reduce(address(step.target), address(step.source), address(step.operand), step.target.count, type_, op_,
+                 step.finalize ? divisor_ : 1);
         if (trace_) trace_step(step, start_us);
         finish(index);
         break;
@@ -147,6 +193,8 @@ void PendingCollective::start_ready_steps() {
           consume = [target, bytes = count * element_](const std::byte* data) { streaming_copy(target, data, bytes); };
         } else if (step.kind == StepKind::read) {
           consume = [target, bytes = count * element_](const std::byte* data) { std::memcpy(target, data, bytes); };
+        } else if (consumed(index)) {
+          consume = [this, index](const std::byte* data) { consume_sum(index, data); };
         } else {
           consume = [target, source = address(step.source), count, type = type_, op = op_,
                      divisor = step.finalize ? divisor_ : 1](const std::byte* data) {
@@ -160,6 +208,11 @@ void PendingCollective::start_ready_steps() {
       }
     }
   }
+}
+
+void PendingCollective::consume_sum(uint32_t step, const std::byte* operand) {
+  const Step& reduction = compiled_->schedule().steps[step];
+  consume_(address(reduction.source), operand, reduction.target.count, reduction.target.offset);
 }
 
 // A transfer that completed while it was posted (its message was there, or the owner's exposure
@@ -250,10 +303,11 @@ std::shared_ptr<std::vector<std::byte>> HostExecutor::free_scratch(size_t bytes)
 }
 
 std::unique_ptr<PendingCollective> HostExecutor::start(const CompiledSchedule& compiled, HostBuffers buffers,
-                                                       DataType type, ReduceOp op, uint64_t sequence) {
+                                                       DataType type, ReduceOp op, uint64_t sequence,
+                                                       SumConsumer consume) {
   auto scratch = free_scratch(compiled.schedule().scratch_count * dtype_size(type));
   return std::make_unique<PendingCollective>(transport_, peers_, compiled, buffers, type, op, sequence,
-                                             std::move(scratch));
+                                             std::move(scratch), std::move(consume));
 }
 
 void HostExecutor::run(const CompiledSchedule& compiled, HostBuffers buffers, DataType type, ReduceOp op,

@@ -138,12 +138,14 @@ std::unique_ptr<PendingCollective> ProcessGroup::start_allreduce(float* data, si
                          next_sequence());
 }
 
-std::unique_ptr<PendingCollective> ProcessGroup::start_reduce_scatter(float* whole, size_t block_count) {
+std::unique_ptr<PendingCollective> ProcessGroup::start_reduce_scatter(float* whole, size_t block_count,
+                                                                     SumConsumer consume) {
   TraceSpan span("comm", "start reduce_scatter");
   trace_bytes(span, block_count * size_t(size()));
   float* block = whole + size_t(rank()) * block_count;
-  return executor_.start(compiled(Collective::reduce_scatter, block_count, true).schedule, {whole, block},
-                         DataType::f32, ReduceOp::sum, next_sequence());
+  CompiledSchedule& schedule = compiled(Collective::reduce_scatter, block_count, true).schedule;
+  if (consume) schedule.find_consumed_reductions();
+  return executor_.start(schedule, {whole, block}, DataType::f32, ReduceOp::sum, next_sequence(), std::move(consume));
 }
 
 std::unique_ptr<PendingCollective> ProcessGroup::start_allgather(float* whole, size_t block_count) {

@@ -62,7 +62,9 @@ class ProcessGroup {
   std::unique_ptr<PendingCollective> start_allreduce(float* data, size_t count);
   /// Starts an in-place reduce-scatter of `whole` (size() x block_count floats): this member's block
   /// of `whole` gets the sum of that block over the group; its other blocks are left as they were.
-  std::unique_ptr<PendingCollective> start_reduce_scatter(float* whole, size_t block_count);
+  /// With `consume`, each element's last two operands go to it instead (offsets within the block),
+  /// and the block holds partial sums (on two members, this member's own values).
+  std::unique_ptr<PendingCollective> start_reduce_scatter(float* whole, size_t block_count, SumConsumer consume = {});
   /// Starts an in-place allgather: every member's block of `whole` (size() x block_count floats)
   /// is copied into the same block of every other member's `whole`.
   std::unique_ptr<PendingCollective> start_allgather(float* whole, size_t block_count);

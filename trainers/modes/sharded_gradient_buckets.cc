@@ -118,7 +118,14 @@ void ShardedGradientBuckets::start(Bucket& bucket) {
     bucket.tail_sum =
         reduce_group_.start_allreduce(gradients + bucket.offset + bucket.count - bucket.tail, bucket.tail);
   if (peer_reads_) {
-    if (bucket.block > 0) bucket.reduce = reduce_group_.start_reduce_scatter(gradients + bucket.offset, bucket.block);
+    bucket.consumed = 0;
+    if (bucket.block > 0)
+      bucket.reduce = reduce_group_.start_reduce_scatter(
+          gradients + bucket.offset, bucket.block,
+          [this, &bucket](const std::byte* own, const std::byte* peer, size_t count, size_t offset) {
+            update_summed(bucket, reinterpret_cast<const float*>(own), reinterpret_cast<const float*>(peer), count,
+                          offset);
+          });
     return;
   }
   bucket.sends.clear();
@@ -146,8 +153,13 @@ bool ShardedGradientBuckets::update_received(Bucket& bucket) {
   const size_t peers = contributions_.size(), mine = block_offset(bucket);
   bool moved = false;
   if (peer_reads_ && bucket.segments_updated < bucket.segments && done(bucket.reduce)) {
-    // The reduce-scatter left the sum of our block in our gradients.
-    optimizer_.step_range(values.subspan(mine, bucket.block), gradients.subspan(mine, bucket.block), mine);
+    // Its consumer updated the block as the sums were made; a group of one leaves the block's
+    // gradients as its sum.
+    if (bucket.consumed == 0)
+      optimizer_.step_range(values.subspan(mine, bucket.block), gradients.subspan(mine, bucket.block), mine);
+    else if (bucket.consumed != bucket.block)
+      throw Error("sharded gradient buckets: the reduce-scatter summed " + std::to_string(bucket.consumed) + " of " +
+                  std::to_string(bucket.block) + " elements into the update");
     bucket.segments_updated = bucket.segments;
     moved = true;
   }
@@ -169,6 +181,15 @@ bool ShardedGradientBuckets::update_received(Bucket& bucket) {
   }
   if (moved) update_s_ += seconds_between(start, Clock::now());
   return moved;
+}
+
+void ShardedGradientBuckets::update_summed(Bucket& bucket, const float* own, const float* peer, size_t count,
+                                           size_t offset) {
+  const auto start = Clock::now();
+  const size_t first = block_offset(bucket) + offset;
+  optimizer_.step_range_summed(store_.values().subspan(first, count), {own, count}, {&peer, 1}, first);
+  bucket.consumed += count;
+  update_s_ += seconds_between(start, Clock::now());
 }
 
 bool ShardedGradientBuckets::updated(const Bucket& bucket) const {

@@ -7,8 +7,8 @@
 //      of its block (SgdMomentum::step_range_summed), one segment as soon as it has arrived. The
 //      gradient is summed by the update rather than written back and read again: the step is bound
 //      by memory bandwidth, and this saves a pass over the block. (With peer reads, below, the
-//      reduce-scatter sums the block in place, reading the peers' gradients where they lie, and the
-//      update reads that sum: no copy of a peer's part is made to save the pass for.)
+//      reduce-scatter reads the peers' gradients where they lie and hands each chunk's last two
+//      operands to the update, which sums them as it steps: the sum is never written and read back.)
 //   3. allgathers the updated PARAMETERS in place, so every rank ends the step with the same values.
 // The traffic is the ring allreduce's, 2(N-1)/N of the bucket per rank (DESIGN 3.7), while each
 // rank does 1/N of the update work.
@@ -35,10 +35,10 @@
 // - peer reads (every member on one node): every rank's parameters and gradients live in an array
 //   registered with the Comm's PeerMemory (place_in_shared_memory), and the groups run the direct
 //   collectives (cclab/peer_memory.h, algorithms/direct_reads.h): the reduce-scatter sums each block
-//   from every rank's gradients where they lie, in place, the owner updates its block from that sum,
-//   and the allgather copies the updated blocks from their owners' parameters; the tail is a direct
-//   allreduce. These are the bench's collectives, proven by the simulator, and the executor counts
-//   what peers read as sent by the owner.
+//   from every rank's gradients where they lie, its final sums consumed by the owner's update chunk
+//   by chunk (SumConsumer, cclab/host_executor.h), and the allgather copies the updated blocks from
+//   their owners' parameters; the tail is a direct allreduce. These are the bench's collectives,
+//   proven by the simulator, and the executor counts what peers read as sent by the owner.
 //
 // Call order. Every member must start a group's calls in the same order. Reduce-scatters and tail
 // allreduces are started in bucket order from the hook (the same watermarks on every rank); an
@@ -119,6 +119,7 @@ class ShardedGradientBuckets {
     // receives[segment * (N-1) + k]: from the k-th peer; a request is reset once complete.
     std::vector<RequestPtr> sends, receives;
     size_t segments_updated = 0;
+    size_t consumed = 0;  // peer reads: elements of the block the reduce-scatter's consumer updated
     bool tail_updated = false;
     std::unique_ptr<PendingCollective> reduce, tail_sum, gather;  // reduce: peer reads only
   };
@@ -128,8 +129,12 @@ class ShardedGradientBuckets {
   // the buckets updated, in order; true if anything moved.
   bool progress();
   // Updates the segments of `bucket` whose contributions have all arrived (the whole block once
-  // its reduce-scatter is done), and its tail once summed; true if it updated anything.
+  // its reduce-scatter is done, where it wrote the sum), and its tail once summed; true if it
+  // updated anything.
   bool update_received(Bucket& bucket);
+  // Peer reads: updates `count` elements of this rank's block of `bucket` from `offset` on, with the
+  // gradient `own` + `peer` (the reduce-scatter's last reduction of those elements).
+  void update_summed(Bucket& bucket, const float* own, const float* peer, size_t count, size_t offset);
   bool updated(const Bucket& bucket) const;
   // Calls visit(request, nullptr) or visit(nullptr, call) for each message and call of the step not
   // done, oldest first, until it returns true; true if it did.

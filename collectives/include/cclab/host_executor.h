@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -30,13 +31,33 @@ class CompiledSchedule {
   void stream_final_copies(bool on);
   bool streams(uint32_t step) const { return streams_final_copies_ && final_copies_[step]; }
 
+  /// Finds the final reductions into the output whose sums no other step reads (a reduce-scatter's
+  /// own block), which a SumConsumer may take instead of their sums being written. Out of place, or
+  /// in place where no step reads the output through the input after its final reduction (the
+  /// regions do not show that memory is shared: the direct reduce-scatter reads its own block
+  /// through the input only in the reductions that make it).
+  void find_consumed_reductions();
+  bool reductions_found() const { return reductions_found_; }
+  /// Whether every final reduction into the output can be consumed.
+  bool every_reduction_consumable() const { return every_reduction_consumable_; }
+  bool consumes(uint32_t step) const { return consumed_reductions_[step]; }
+
  private:
   Schedule schedule_;
   std::vector<std::vector<uint32_t>> dependents_;
   std::vector<uint32_t> roots_;  // steps without dependencies, in schedule order
   std::vector<bool> final_copies_;  // found when streaming is first turned on
   bool streams_final_copies_ = false;
+  std::vector<bool> consumed_reductions_;  // found by find_consumed_reductions
+  bool reductions_found_ = false, every_reduction_consumable_ = false;
 };
+
+/// Takes the operands of a final reduction into the output in place of their sum: `count` elements
+/// of `source` and `operand` that would have summed into the output from element `offset` on.
+/// E.g. an SGD step that reads a reduce-scatter's sum as it is made, instead of the executor writing
+/// the sum and the step reading it back.
+using SumConsumer =
+    std::function<void(const std::byte* source, const std::byte* operand, size_t count, size_t offset)>;
 
 /// The memory one call works on.
 struct HostBuffers {
@@ -49,9 +70,13 @@ struct HostBuffers {
 class PendingCollective {
  public:
   /// `scratch` must hold the schedule's scratch_count elements; it is kept alive by the call.
-  /// `peers` carries the schedule's peer reads (null when it has none).
+  /// `peers` carries the schedule's peer reads (null when it has none). `consume`, where given,
+  /// takes every final reduction into the output (a sum; `compiled` must have found them all
+  /// consumable), and the output holds what the reductions before the last left there (on two ranks,
+  /// this rank's own values).
   PendingCollective(Transport& transport, PeerMemory* peers, const CompiledSchedule& compiled, HostBuffers buffers,
-                    DataType type, ReduceOp op, uint64_t sequence, std::shared_ptr<std::vector<std::byte>> scratch);
+                    DataType type, ReduceOp op, uint64_t sequence, std::shared_ptr<std::vector<std::byte>> scratch,
+                    SumConsumer consume = {});
   PendingCollective(const PendingCollective&) = delete;
   PendingCollective& operator=(const PendingCollective&) = delete;
 
@@ -78,10 +103,15 @@ class PendingCollective {
   void trace_step(const Step& step, double start_us);
   /// Whether step `step`'s copy of `bytes` streams: the schedule says so, and they are not few.
   bool streams(uint32_t step, size_t bytes) const;
+  /// Whether step `step`'s reduction goes to consume_ instead of the output.
+  bool consumed(uint32_t step) const { return consume_ && compiled_->consumes(step); }
+  /// Hands final reduction `step`'s operands, `operand` the peer's data or the step's operand, to consume_.
+  void consume_sum(uint32_t step, const std::byte* operand);
   static constexpr size_t kStreamingCopyFromBytes = 64 << 10;
 
   Transport& transport_;
   PeerMemory* peers_;
+  SumConsumer consume_;
   const CompiledSchedule* compiled_;
   HostBuffers buffers_;
   DataType type_;
@@ -117,9 +147,10 @@ class HostExecutor {
            Deadline deadline);
 
   /// Starts a call and returns at once; the caller polls it. Calls in flight at the same time
-  /// need distinct sequence numbers; each gets its own scratch, reused by later calls.
+  /// need distinct sequence numbers; each gets its own scratch, reused by later calls. `consume`:
+  /// see PendingCollective.
   std::unique_ptr<PendingCollective> start(const CompiledSchedule& compiled, HostBuffers buffers, DataType type,
-                                           ReduceOp op, uint64_t sequence);
+                                           ReduceOp op, uint64_t sequence, SumConsumer consume = {});
 
  private:
   // A scratch buffer no call in flight holds, grown to `bytes` (buffers are reused so large
