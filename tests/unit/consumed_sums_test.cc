@@ -16,14 +16,9 @@
 namespace cclab {
 namespace {
 
+// In place, as data mode sums its gradients (the other fields: f32, sum).
 CollectiveArgs reduce_scatter_args(size_t count) {
-  CollectiveArgs args;
-  args.collective = Collective::reduce_scatter;
-  args.count = count;
-  args.dtype = DataType::f32;
-  args.op = ReduceOp::sum;
-  args.inplace = true;
-  return args;
+  return {.collective = Collective::reduce_scatter, .count = count, .inplace = true};
 }
 
 TEST(ConsumedSums, OnlyFinalReductionsIntoTheOutputThatNothingReadsAgain) {
