@@ -15,6 +15,7 @@
 #include "cclab/error.h"
 #include "cclab/launch.h"
 #include "results.h"
+#include "statistics.h"
 #include "text_format.h"
 
 namespace cclab::train {
@@ -69,12 +70,6 @@ int run_scaled(const ScalingOptions& options, const std::vector<std::string>& ar
   if (status == 0 && train_record.is_null())
     throw Error("the " + std::to_string(ranks) + "-rank run wrote no train record");
   return status;
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 void print_table_header(const nlohmann::json& base, size_t rounds, std::ostream& out) {
@@ -153,7 +148,7 @@ int run_scaling(const ScalingOptions& options, const std::vector<std::string>& a
     std::iota(order.begin(), order.end(), size_t{0});
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rates[a] < rates[b]; });
     nlohmann::json record = runs[row][order[(rounds - 1) / 2]];
-    const double speedup = median(speedups);
+    const double speedup = summarize(speedups).median;
     record["speedup"] = speedup;
     if (rounds > 1) {
       record["images_per_s_runs"] = rates;

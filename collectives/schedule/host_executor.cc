@@ -96,7 +96,7 @@ PendingCollective::PendingCollective(Transport& transport, PeerMemory* peers, co
                                      HostBuffers buffers, DataType type, ReduceOp op, uint64_t sequence,
                                      std::shared_ptr<std::vector<std::byte>> scratch, SumConsumer consume)
     : transport_(transport), peers_(peers), consume_(std::move(consume)) {
-  if (consume_ && (op != ReduceOp::sum || !compiled.reductions_found() || !compiled.every_reduction_consumable()))
+  if (consume_ && (op != ReduceOp::sum || !compiled.every_reduction_consumable()))
     throw Error("a collective's sums can be consumed only where it reads none of them again (a sum, and "
                 "CompiledSchedule::find_consumed_reductions)");
   restart(compiled, buffers, type, op, sequence, std::move(scratch));

@@ -153,11 +153,8 @@ bool ShardedGradientBuckets::update_received(Bucket& bucket) {
   const size_t peers = contributions_.size(), mine = block_offset(bucket);
   bool moved = false;
   if (peer_reads_ && bucket.segments_updated < bucket.segments && done(bucket.reduce)) {
-    // Its consumer updated the block as the sums were made; a group of one leaves the block's
-    // gradients as its sum.
-    if (bucket.consumed == 0)
-      optimizer_.step_range(values.subspan(mine, bucket.block), gradients.subspan(mine, bucket.block), mine);
-    else if (bucket.consumed != bucket.block)
+    // Its consumer updated the block as the sums were made.
+    if (bucket.consumed != bucket.block)
       throw Error("sharded gradient buckets: the reduce-scatter summed " + std::to_string(bucket.consumed) + " of " +
                   std::to_string(bucket.block) + " elements into the update");
     bucket.segments_updated = bucket.segments;

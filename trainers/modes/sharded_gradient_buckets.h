@@ -128,9 +128,9 @@ class ShardedGradientBuckets {
   // Polls every call in flight once, updates the segments received and starts the allgathers of
   // the buckets updated, in order; true if anything moved.
   bool progress();
-  // Updates the segments of `bucket` whose contributions have all arrived (the whole block once
-  // its reduce-scatter is done, where it wrote the sum), and its tail once summed; true if it
-  // updated anything.
+  // Updates the segments of `bucket` whose contributions have all arrived (with peer reads, marks
+  // the block updated once its reduce-scatter's consumer has stepped all of it), and its tail once
+  // summed; true if it updated anything.
   bool update_received(Bucket& bucket);
   // Peer reads: updates `count` elements of this rank's block of `bucket` from `offset` on, with the
   // gradient `own` + `peer` (the reduce-scatter's last reduction of those elements).

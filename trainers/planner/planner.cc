@@ -571,19 +571,18 @@ StrategyPrediction predict_parameter_server(const PlanInputs& inputs, const Stra
   const auto range = [&](size_t server) {
     return std::pair<size_t, size_t>{server * count / servers, (server + 1) * count / servers};
   };
+  // Every rank builds the model's values and gradients (a dedicated server's values start its range).
+  for (size_t r = 0; r < ranks; ++r) step.hold(r, 2.0 * double(count) * kFloat);
   TaskIds computed(workers);
   for (size_t w = 0; w < workers; ++w) {
     const double samples = double(shard_size(inputs.batch, w, workers));
     computed[w] = step.sim().compute(
         w, step.data_s(samples) + step.layers_s(0, layers, false, samples) + step.layers_s(0, layers, true, samples));
-    step.hold(w, 2.0 * double(count) * kFloat +
-                     StepModel::activation_bytes(plan.layers, 0, layers, double(shard_size(inputs.batch, 0, workers))));
+    step.hold(w, StepModel::activation_bytes(plan.layers, 0, layers, double(shard_size(inputs.batch, 0, workers))));
   }
   for (size_t s = 0; s < servers; ++s) {
     const size_t server = server_rank(s);
     const auto [begin, end] = range(s);
-    // A dedicated server builds the model as every rank does (its values start the range).
-    if (!colocated) step.hold(server, 2.0 * double(count) * kFloat);
     const double bytes = double((end - begin) * kFloat);
     TaskIds pushes;
     for (size_t w = 0; w < workers; ++w) {

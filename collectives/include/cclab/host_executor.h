@@ -37,8 +37,7 @@ class CompiledSchedule {
   /// regions do not show that memory is shared: the direct reduce-scatter reads its own block
   /// through the input only in the reductions that make it).
   void find_consumed_reductions();
-  bool reductions_found() const { return reductions_found_; }
-  /// Whether every final reduction into the output can be consumed.
+  /// Whether every final reduction into the output can be consumed (false until they were found).
   bool every_reduction_consumable() const { return every_reduction_consumable_; }
   bool consumes(uint32_t step) const { return consumed_reductions_[step]; }
 
