@@ -6,11 +6,12 @@
 # use shared memory inside a host and the network between hosts, as on a real cluster. The hosts'
 # eth0 are veth pairs plugged into a bridge that lives in a network namespace of its own; addresses
 # are private (10.77.0.0/24) and exist only inside these namespaces, so nothing on this machine's own
-# interfaces changes. `--rate` shapes every port with a token bucket (tc tbf) in both directions, as a
-# switch port of that speed would.
+# interfaces changes. Each host computes on CPUs of its own, an equal slice of this machine's (all of
+# them where hosts outnumber CPUs), as separate machines do. `--rate` shapes every port with a token
+# bucket (tc tbf) in both directions, as a switch port of that speed would.
 #
 #   ci/virtual-cluster.sh [--name NAME] up K [--rate 1gbit] [--owner PID]
-#   ci/virtual-cluster.sh [--name NAME] hosts                       # names and addresses
+#   ci/virtual-cluster.sh [--name NAME] hosts                       # names, addresses, CPUs
 #   ci/virtual-cluster.sh [--name NAME] run HOST CMD...             # HOST: h1 or 1
 #   ci/virtual-cluster.sh [--name NAME] launch [-n RANKS_PER_HOST] [--hosts K] [--port P] -- CMD...
 #   ci/virtual-cluster.sh [--name NAME] mpirun [-n RANKS_PER_HOST] [--hosts K] -- MPIRUN_ARGS... CMD...
@@ -22,8 +23,8 @@
 # CCLAB_LOCAL_SIZE so that ranks sharing a host's cores yield while they wait); rank r runs on host
 # r / RANKS_PER_HOST. It waits for every rank and exits with the highest status. `mpirun` runs Open
 # MPI's mpirun beside the switch (10.77.0.254, like a login node) with an rsh agent that enters the
-# hosts' namespaces, binding off (every host has all of this machine's cores, so binding would put
-# each host's rank 0 on core 0).
+# hosts' namespaces, binding off (the ranks keep their host's CPUs; binding to cores would put each
+# host's rank 0 on this machine's core 0).
 # `--owner PID` takes the cluster down once that process has ended (a test's safety net). `up` and
 # `launch` undo what they started when interrupted; `down` removes everything `up` made.
 # Needs root (namespaces, veth, tc); anything else exits 2 with one line saying why.
@@ -80,11 +81,23 @@ host_index() {
 # PID, as this machine sees it, of the first process inside host i's namespaces.
 host_pid() { cat "$(state_dir)/h$1.nspid"; }
 
-# Runs a command inside host i's namespaces, in the current folder.
+# The CPUs host i may run on (a list for taskset -c).
+host_cpus() { cat "$(state_dir)/h$1.cpus"; }
+
+# The CPUs this process may run on, one per line ("0-2,5" as 0 1 2 5).
+machine_cpus() {
+  local item
+  for item in $(taskset -pc $$ | sed 's/.*: //; s/,/ /g'); do
+    if [[ $item == *-* ]]; then seq "${item%-*}" "${item#*-}"; else echo "$item"; fi
+  done
+}
+
+# Runs a command inside host i's namespaces and on its CPUs, in the current folder.
 in_host() {
   local index=$1
   shift
-  nsenter --target "$(host_pid "$index")" --net --uts --ipc --pid --mount --wd="$PWD" -- "$@"
+  taskset -c "$(host_cpus "$index")" \
+    nsenter --target "$(host_pid "$index")" --net --uts --ipc --pid --mount --wd="$PWD" -- "$@"
 }
 
 in_bridge() { nsenter --target "$(cat "$(state_dir)/bridge.nspid")" --net -- "$@"; }
@@ -159,6 +172,23 @@ cmd_up() {
     for ((i = 0; i < count; ++i)); do echo "$SUBNET.$((i + 1)) h$i"; done
   } >"$hosts_file"
   echo "$count" >"$dir/hosts.count"
+  # Each host computes on CPUs of its own, as separate machines do: host i gets the i-th of `count`
+  # equal slices of this machine's CPUs. Hosts sharing CPUs would take turns on them in whatever
+  # pairing the scheduler chose for a run, and the same run's times would differ by half. With more
+  # hosts than CPUs every host has them all.
+  local -a cpus
+  mapfile -t cpus < <(machine_cpus)
+  local placement=""
+  for ((i = 0; i < count; ++i)); do
+    local -a slice=("${cpus[@]}")
+    if [ "$count" -le "${#cpus[@]}" ]; then
+      local first=$((i * ${#cpus[@]} / count)) end=$(((i + 1) * ${#cpus[@]} / count))
+      slice=("${cpus[@]:first:end-first}")
+    fi
+    local list="${slice[*]}"
+    echo "${list// /,}" >"$dir/h$i.cpus"
+    placement+=" h$i:${list// /,}"
+  done
   for ((i = 0; i < count; ++i)); do
     start_holder "$dir/h$i" --net --uts --ipc --pid --mount --mount-proc --propagation private
     local pid
@@ -200,7 +230,8 @@ cmd_up() {
       sleep 0.2
     done
   done
-  echo "virtual-cluster '$NAME': $count hosts h0..h$((count - 1)) on $SUBNET.0/24, links ${rate:-unshaped}"
+  echo "virtual-cluster '$NAME': $count hosts h0..h$((count - 1)) on $SUBNET.0/24," \
+    "links ${rate:-unshaped}, CPUs$placement"
 }
 
 cmd_down() {
@@ -237,7 +268,7 @@ cmd_down() {
 cmd_hosts() {
   local count i
   count=$(host_count)
-  for ((i = 0; i < count; ++i)); do echo "h$i $SUBNET.$((i + 1))"; done
+  for ((i = 0; i < count; ++i)); do echo "h$i $SUBNET.$((i + 1)) cpus $(host_cpus "$i")"; done
   echo "links: $(cat "$(state_dir)/rate")"
 }
 
@@ -296,16 +327,19 @@ cmd_launch() {
   }
   trap 'stop_ranks INT; sleep 2; stop_ranks KILL; exit 130' INT
   trap 'stop_ranks TERM; sleep 2; stop_ranks KILL; exit 143' TERM HUP
-  # Every host has all of this machine's cores, so ranks share a core with ranks of other hosts as
-  # well: with more ranks in all than cores, each is told the machine's count and yields while it
-  # waits (a rank spinning on one host would starve the ranks of the others).
+  # cclab counts this machine's CPUs, not its host's slice of them. Where ranks outnumber CPUs (a
+  # host has more ranks than CPUs, or the hosts share them) each rank is told the whole job as its
+  # local size, more than the CPUs it counts, so it yields while it waits: a spinning rank would
+  # starve the ranks that share its CPU.
   local local_size=$PER_HOST
   [ "$world" -le "$(nproc)" ] || local_size=$world
-  local rank
+  local rank host
   for ((rank = 0; rank < world; ++rank)); do
+    host=$((rank / PER_HOST))
     CCLAB_RANK=$rank CCLAB_WORLD_SIZE=$world CCLAB_LOCAL_SIZE=$local_size CCLAB_TOKEN=$token \
       CCLAB_STORE=h0:$STORE_PORT CCLAB_STORE_BIND_ADDR=$SUBNET.1 \
-      setsid nsenter --target "$(host_pid $((rank / PER_HOST)))" --net --uts --ipc --pid --mount --wd="$PWD" \
+      setsid taskset -c "$(host_cpus "$host")" \
+      nsenter --target "$(host_pid "$host")" --net --uts --ipc --pid --mount --wd="$PWD" \
       -- "${JOB_COMMAND[@]}" </dev/null &
     ranks+=($!)
   done

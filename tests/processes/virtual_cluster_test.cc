@@ -8,6 +8,9 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -139,6 +142,28 @@ TEST_F(VirtualCluster, MpirunStartsRanksOnEveryHost) {
   // Open MPI's row names the BTL its open components give the pair across the hosts: TCP, as ours.
   EXPECT_EQ(records[1]["transport"], "mpi") << records[1].dump();
   EXPECT_EQ(records[1]["wire"].value("inter", ""), "mpi:tcp") << records[1].dump();
+}
+
+// Separate machines do not share cores: hosts sharing them would take turns on them in a pairing
+// the scheduler picks per run, and a run's times would depend on it. Each host gets its own slice
+// of this machine's CPUs, and every process started on it, by either launcher, keeps to that slice.
+TEST_F(VirtualCluster, EveryHostComputesOnCpusOfItsOwn) {
+  if (sysconf(_SC_NPROCESSORS_ONLN) < hosts()) GTEST_SKIP() << "fewer CPUs than hosts: the hosts share them";
+  const std::string show = "/bin/sh -c 'echo $(hostname) $(grep Cpus_allowed_list /proc/self/status)'";
+  for (const std::string launcher : {"launch -n 2 -- ", "mpirun -n 2 -- "}) {
+    const RunResult result = run_command(cluster(launcher + show));
+    ASSERT_EQ(result.status, 0) << launcher << result.output;
+    std::map<std::string, std::set<std::string>> cpus_of_host;
+    std::istringstream lines(result.output);
+    for (std::string host, label, cpus; lines >> host >> label >> cpus;) cpus_of_host[host].insert(cpus);
+    ASSERT_EQ(cpus_of_host.size(), size_t(hosts())) << launcher << result.output;
+    std::set<std::string> slices;
+    for (const auto& [host, cpus] : cpus_of_host) {
+      EXPECT_EQ(cpus.size(), 1u) << launcher << host << " ran on more than one slice:\n" << result.output;
+      slices.insert(*cpus.begin());
+    }
+    EXPECT_EQ(slices.size(), size_t(hosts())) << launcher << "hosts share CPUs:\n" << result.output;
+  }
 }
 
 // A cable pulled out mid-run: no error reaches either host, so only the job's deadline finds it.
