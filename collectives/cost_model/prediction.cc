@@ -205,6 +205,10 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
       const Region& source = schedules[from].steps[send_step].source;
       double end = best_start + link.time_us(bytes) + (same_node ? dirty_read_us(from, source) : 0.0) +
                    shared_write_us(to, schedules[to].steps[recv_step].target);
+      // The ranks' own ports are busy for the flow's own time. Bytes queued behind a host's port
+      // wait in the network stack, not in the ranks: meanwhile they send and receive inside the node.
+      clocks[from].send_free = end;
+      clocks[to].recv_free = end;
       if (!same_node && profile.host_ports.us_per_byte > 0) {
         double& leaving = port_send_free[port_of(from)];
         double& arriving = port_recv_free[port_of(to)];
@@ -213,8 +217,6 @@ double predict_time_us(const Topology& topology, const CollectiveArgs& args, con
         leaving = arriving = bytes_through;
         end = std::max(end, bytes_through + link.latency_us(bytes));
       }
-      clocks[from].send_free = end;
-      clocks[to].recv_free = end;
       if (same_node) clocks[to].core_free = end;
       finish(from, send_step, end);
       finish(to, recv_step, end);

@@ -168,6 +168,36 @@ TEST(CostModel, FlowsBetweenHostsShareTheHostsPorts) {
               predict_time_us(rails, two_by_two, args, example_profile()), 1e-6);
 }
 
+// Rank 2 receives a message from host 0 through a slow host port and, once that is under way,
+// one from rank 3 beside it. The bytes waiting at the port wait in the network stack: rank 2 takes
+// its node peer's message meanwhile, and the network message still ends when its bytes are through.
+TEST(CostModel, BytesQueuedAtAHostPortLeaveTheRanksFreeInsideTheNode) {
+  CostProfile profile = example_profile();
+  const LinkCost& link = profile.cached.inter_node;
+  profile.host_ports = {1, 10 * link.beta_us_per_byte};  // a port 10 times slower than a flow
+  const size_t bytes = size_t{1} << 20;
+  CollectiveArgs args;
+  args.dtype = DataType::u8;
+  args.count = bytes;
+  std::vector<Schedule> schedules(4);
+  schedules[0].send(2, 0, {BufferKind::input, 0, bytes});
+  const uint32_t across = schedules[2].recv(0, 0, {BufferKind::output, 0, bytes});
+  // Rank 3 sends after a step that ends once the network message has started.
+  const uint32_t later = schedules[3].copy({BufferKind::output, 0, bytes}, {BufferKind::input, 0, bytes});
+  schedules[3].send(2, 1, {BufferKind::input, 0, bytes}, {later});
+  const uint32_t inside = schedules[2].recv(3, 1, {BufferKind::scratch, 0, bytes});
+  schedules[2].reduce({BufferKind::output, 0, bytes}, {BufferKind::scratch, 0, bytes}, {BufferKind::output, 0, bytes},
+                      false, {across, inside});
+  const double through_port = profile.host_ports.port_us_per_byte() * double(bytes) + link.latency_us(double(bytes));
+  const double inside_us =
+      profile.cached.copy_us_per_byte * double(bytes) + profile.cached.intra_node.time_us(double(bytes));
+  ASSERT_LT(inside_us + link.time_us(double(bytes)), through_port);
+  // The node peer's message lands while the network's is at the port: the call ends with the
+  // port's bytes and a reduction, not with the two messages back to back.
+  EXPECT_NEAR(predict_time_us(Topology{{0, 0, 1, 1}}, args, schedules, profile),
+              through_port + profile.cached.gamma_us_per_byte * double(bytes), 1e-6);
+}
+
 TEST(CostModel, StreamingFractionFollowsTheMeasuredCurve) {
   const StreamingCurve curve{{{size_t{8} << 20, 0.0}, {size_t{16} << 20, 0.25}, {size_t{64} << 20, 1.0}}};
   EXPECT_EQ(curve.fraction(0), 0.0);

@@ -114,10 +114,12 @@ size_t node_footprint_bytes(const Topology& topology, const CollectiveArgs& args
 /// occupies them for alpha + beta*bytes; within a node it also occupies the receiver's core (the
 /// receiving process copies shared-memory data itself). Between nodes its bytes also pass through
 /// a port of each host (profile.host_ports), in the order the transfers start: it ends no sooner
-/// than alpha after its bytes have left the busier of the two. Steps start as soon as their dependencies
-/// finish. A reduction, copy or receive into a region the rank also sends to a same-node peer
-/// pays shared_write_us_per_byte on those bytes (the calls repeat, so the peer read them last time);
-/// a same-node transfer of a region its sender wrote pays dirty_read_us_per_byte on those bytes.
+/// than alpha after its bytes have left the busier of the two, while the ranks' own ports are free
+/// again after alpha + beta*bytes (the bytes wait in the network stack, not in the ranks). Steps
+/// start as soon as their dependencies finish. A reduction, copy or receive into a region the rank
+/// also sends to a same-node peer pays shared_write_us_per_byte on those bytes (the calls repeat, so
+/// the peer read them last time); a same-node transfer of a region its sender wrote pays
+/// dirty_read_us_per_byte on those bytes.
 double predict_time_us(const Topology& topology, const CollectiveArgs& args, const std::vector<Schedule>& schedules,
                        const CostProfile& profile);
 
