@@ -31,8 +31,8 @@ namespace {
 constexpr double kModelError = 0.25;
 constexpr double kMostPlausibleRatio = (1 + kModelError) / (1 - kModelError);
 // Probe. Calls under a millisecond: one row per candidate, untimed calls and then timed ones, as
-// a loop of calls meets them. Longer calls: rounds of turns (an untimed call, then the timed
-// ones), as the bench measures them, so a drift of the machine over the seconds they take lands
+// a loop of calls meets them. Longer calls: rounds of turns (an untimed call, a barrier, then the
+// timed ones), as the bench measures them, so a drift of the machine over the seconds they take lands
 // on every candidate. Before the first timed call the first candidate runs about kSettleUs of
 // untimed calls: the control traffic just before a size (the bootstrap's barriers and allgathers)
 // slows the calls right after it. A count of calls, not a time, so every rank makes the same calls.
@@ -139,6 +139,10 @@ class AutoImplementation : public Implementation {
     for (int round = 0; round < rounds; ++round)
       for (size_t f = 0; f < finalists_.size(); ++f) {
         for (int i = 0; i < untimed; ++i) finalists_[f]->run(input, output, Deadline::after(comm_.timeout_s()));
+        // Without the barrier a rank whose part of the untimed call ended early would time its
+        // wait for the others too: between hosts, bytes still queued in the network can keep a
+        // peer in that call for many milliseconds.
+        if (long_calls) comm_.barrier();
         for (int i = 0; i < per_round; ++i) {
           const auto start = Clock::now();
           finalists_[f]->run(input, output, Deadline::after(comm_.timeout_s()));

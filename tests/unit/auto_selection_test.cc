@@ -78,6 +78,30 @@ TEST(AutoSelection, TimesTheCandidatesTheModelCannotTellApartAndEveryRankAgrees)
   }
 }
 
+TEST(AutoSelection, ProbesCallsOfMillisecondsInRoundsAndEveryRankAgrees) {
+  // Every message costs a millisecond: the finalists' calls are long ones, timed in rounds of turns,
+  // each turn's timed calls after a barrier.
+  CostProfile slow_messages;
+  slow_messages.cached.intra_node = {1000.0, 0.0};
+  slow_messages.streaming = slow_messages.cached;
+  constexpr int kRanks = 3;
+  std::vector<AutoChoice> choices(kRanks);
+  const std::string failure = run_ranks(kRanks, 0, [&](Comm& comm) {
+    auto impl = make_implementation(Collective::allreduce, "auto", comm, slow_messages);
+    const CollectiveArgs args = allreduce_of(4099);
+    impl->prepare(args);
+    EXPECT_EQ(wrong_after_runs(*impl, args, comm, 2), 0u) << impl->choice()->algorithm;
+    choices[size_t(comm.rank())] = impl->choice().value();
+  });
+  ASSERT_EQ(failure, "");
+  EXPECT_EQ(choices[0].by, "measured");
+  EXPECT_GE(choices[0].probe_us.size(), 2u);
+  for (int rank = 1; rank < kRanks; ++rank) {
+    EXPECT_EQ(choices[size_t(rank)].algorithm, choices[0].algorithm);
+    EXPECT_EQ(choices[size_t(rank)].probe_us, choices[0].probe_us);
+  }
+}
+
 TEST(AutoSelection, AnInPlaceProbeLeavesTheCallersDataAlone) {
   // The probe's calls would add the array up again and again; in place they run on auto's own buffer.
   const CostProfile free_everything;
