@@ -206,12 +206,14 @@ cmd_up() {
     in_host "$i" ip link set eth0 up
     if [ -n "$rate" ]; then
       # Bucket of 1 ms at the rate (at least 16 KiB, so a 64 KiB GSO packet passes in a few
-      # tokens) and a queue of 50 ms, so TCP sees the rate rather than drops.
+      # tokens) and a queue of 5 ms, about a switch port's buffer: TCP sees the rate
+      # rather than drops, and traffic both ways at once does not stall behind tens of
+      # milliseconds of queue (docs/interconnect.md).
       local burst=$((rate_bytes / 1000))
       [ "$burst" -ge 16384 ] || burst=16384
-      in_host "$i" tc qdisc add dev eth0 root tbf rate "$rate" burst "$burst" latency 50ms ||
+      in_host "$i" tc qdisc add dev eth0 root tbf rate "$rate" burst "$burst" latency 5ms ||
         die_usage "cannot shape links here (no tbf queueing discipline in this kernel?)"
-      in_bridge tc qdisc add dev "port$i" root tbf rate "$rate" burst "$burst" latency 50ms
+      in_bridge tc qdisc add dev "port$i" root tbf rate "$rate" burst "$burst" latency 5ms
     fi
   done
   echo "${rate:-unshaped}" >"$dir/rate"
