@@ -174,8 +174,8 @@ cmd_up() {
   echo "$count" >"$dir/hosts.count"
   # Each host computes on CPUs of its own, as separate machines do: host i gets the i-th of `count`
   # equal slices of this machine's CPUs. Hosts sharing CPUs would take turns on them in whatever
-  # pairing the scheduler chose for a run, and the same run's times would differ by half. With more
-  # hosts than CPUs every host has them all.
+  # pairing the scheduler chose for a run, and a run's times would depend on that pairing. With
+  # more hosts than CPUs every host has them all.
   local -a cpus
   mapfile -t cpus < <(machine_cpus)
   local placement=""
