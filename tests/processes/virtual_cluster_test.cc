@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -153,9 +154,13 @@ TEST_F(VirtualCluster, EveryHostComputesOnCpusOfItsOwn) {
   for (const std::string launcher : {"launch -n 2 -- ", "mpirun -n 2 -- "}) {
     const RunResult result = run_command(cluster(launcher + show));
     ASSERT_EQ(result.status, 0) << launcher << result.output;
+    // One line per process; the launcher may print lines of its own (warnings), which are skipped.
     std::map<std::string, std::set<std::string>> cpus_of_host;
+    const std::regex shown(R"(^(h[0-9]+) Cpus_allowed_list:\s*(\S+)\s*$)");
     std::istringstream lines(result.output);
-    for (std::string host, label, cpus; lines >> host >> label >> cpus;) cpus_of_host[host].insert(cpus);
+    std::smatch match;
+    for (std::string line; std::getline(lines, line);)
+      if (std::regex_match(line, match, shown)) cpus_of_host[match[1]].insert(match[2]);
     ASSERT_EQ(cpus_of_host.size(), size_t(hosts())) << launcher << result.output;
     std::set<std::string> slices;
     for (const auto& [host, cpus] : cpus_of_host) {
