@@ -3,6 +3,7 @@
 // hosts talk over TCP as on a real cluster. The tests need root; without it, or where namespaces
 // cannot be made, they skip and say why. `ctest -L virtual_cluster` runs just them.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -149,7 +150,9 @@ TEST_F(VirtualCluster, MpirunStartsRanksOnEveryHost) {
 // the scheduler picks per run, and a run's times would depend on it. Each host gets its own slice
 // of this machine's CPUs, and every process started on it, by either launcher, keeps to that slice.
 TEST_F(VirtualCluster, EveryHostComputesOnCpusOfItsOwn) {
-  if (sysconf(_SC_NPROCESSORS_ONLN) < hosts()) GTEST_SKIP() << "fewer CPUs than hosts: the hosts share them";
+  cpu_set_t usable;  // the CPUs the script slices: those this process may run on
+  if (sched_getaffinity(0, sizeof usable, &usable) != 0 || CPU_COUNT(&usable) < hosts())
+    GTEST_SKIP() << "fewer usable CPUs than hosts: the hosts share them";
   const std::string show = "/bin/sh -c 'echo $(hostname) $(grep Cpus_allowed_list /proc/self/status)'";
   for (const std::string launcher : {"launch -n 2 -- ", "mpirun -n 2 -- "}) {
     const RunResult result = run_command(cluster(launcher + show));

@@ -79,8 +79,9 @@ TEST(AutoSelection, TimesTheCandidatesTheModelCannotTellApartAndEveryRankAgrees)
 }
 
 TEST(AutoSelection, ProbesCallsOfMillisecondsInRoundsAndEveryRankAgrees) {
-  // Every message costs a millisecond: the finalists' calls are long ones, timed in rounds of turns,
-  // each turn's timed calls after a barrier.
+  // Every message costs a millisecond: the finalists' calls are long ones, probed in rounds of
+  // turns with a barrier before each turn's timed calls. Every rank must make the same calls and
+  // barriers, or the probe hangs, and every rank must decide the same.
   CostProfile slow_messages;
   slow_messages.cached.intra_node = {1000.0, 0.0};
   slow_messages.streaming = slow_messages.cached;
