@@ -92,12 +92,17 @@ machine_cpus() {
   done
 }
 
-# Runs a command inside host i's namespaces and on its CPUs, in the current folder.
+# Sets ENTER_HOST to the command prefix that runs a command inside host i's namespaces and on its
+# CPUs, in the current folder.
+enter_host() {
+  ENTER_HOST=(taskset -c "$(host_cpus "$1")"
+    nsenter --target "$(host_pid "$1")" --net --uts --ipc --pid --mount --wd="$PWD" --)
+}
+
 in_host() {
-  local index=$1
+  enter_host "$1"
   shift
-  taskset -c "$(host_cpus "$index")" \
-    nsenter --target "$(host_pid "$index")" --net --uts --ipc --pid --mount --wd="$PWD" -- "$@"
+  "${ENTER_HOST[@]}" "$@"
 }
 
 in_bridge() { nsenter --target "$(cat "$(state_dir)/bridge.nspid")" --net -- "$@"; }
@@ -335,14 +340,12 @@ cmd_launch() {
   # starve the ranks that share its CPU.
   local local_size=$PER_HOST
   [ "$world" -le "$(nproc)" ] || local_size=$world
-  local rank host
+  local rank
   for ((rank = 0; rank < world; ++rank)); do
-    host=$((rank / PER_HOST))
+    enter_host $((rank / PER_HOST))
     CCLAB_RANK=$rank CCLAB_WORLD_SIZE=$world CCLAB_LOCAL_SIZE=$local_size CCLAB_TOKEN=$token \
       CCLAB_STORE=h0:$STORE_PORT CCLAB_STORE_BIND_ADDR=$SUBNET.1 \
-      setsid taskset -c "$(host_cpus "$host")" \
-      nsenter --target "$(host_pid "$host")" --net --uts --ipc --pid --mount --wd="$PWD" \
-      -- "${JOB_COMMAND[@]}" </dev/null &
+      setsid "${ENTER_HOST[@]}" "${JOB_COMMAND[@]}" </dev/null &
     ranks+=($!)
   done
   local worst=0 status pid

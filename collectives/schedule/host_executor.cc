@@ -23,16 +23,16 @@ CompiledSchedule::CompiledSchedule(Schedule schedule) : schedule_(std::move(sche
 
 namespace {
 
+bool reduces(const Step& step) { return step.kind == StepKind::reduce || step.kind == StepKind::read_reduce; }
+
 bool is_final_reduction_into_output(const Step& step) {
-  return (step.kind == StepKind::reduce || step.kind == StepKind::read_reduce) && step.finalize &&
-         step.target.buffer == BufferKind::output;
+  return reduces(step) && step.finalize && step.target.buffer == BufferKind::output;
 }
 
 // A reduction that adds to what its target holds (target = target op x): it reads its elements
 // before they are final.
 bool accumulates(const Step& step) {
-  return (step.kind == StepKind::reduce || step.kind == StepKind::read_reduce) &&
-         step.source.buffer == step.target.buffer && step.source.offset == step.target.offset &&
+  return reduces(step) && step.source.buffer == step.target.buffer && step.source.offset == step.target.offset &&
          step.source.count == step.target.count;
 }
 
@@ -66,7 +66,7 @@ RegionSet regions_read(const Schedule& schedule, bool but_final_sums) {
 }  // namespace
 
 void CompiledSchedule::find_consumed_reductions() {
-  if (reductions_found_) return;
+  if (!consumed_reductions_.empty()) return;
   const RegionSet read = regions_read(schedule_, /*but_final_sums=*/true);
   consumed_reductions_.assign(schedule_.steps.size(), false);
   every_reduction_consumable_ = true;
@@ -76,7 +76,6 @@ void CompiledSchedule::find_consumed_reductions() {
     consumed_reductions_[i] = read.overlap(step.target) == 0;
     every_reduction_consumable_ = every_reduction_consumable_ && consumed_reductions_[i];
   }
-  reductions_found_ = true;
 }
 
 void CompiledSchedule::stream_final_copies(bool on) {

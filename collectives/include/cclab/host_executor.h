@@ -47,8 +47,8 @@ class CompiledSchedule {
   std::vector<uint32_t> roots_;  // steps without dependencies, in schedule order
   std::vector<bool> final_copies_;  // found when streaming is first turned on
   bool streams_final_copies_ = false;
-  std::vector<bool> consumed_reductions_;  // found by find_consumed_reductions
-  bool reductions_found_ = false, every_reduction_consumable_ = false;
+  std::vector<bool> consumed_reductions_;  // found when find_consumed_reductions is first called
+  bool every_reduction_consumable_ = false;
 };
 
 /// Takes the operands of a final reduction into the output in place of their sum: `count` elements
